@@ -1,0 +1,238 @@
+/*
+ * The page codec: encode a page against the receiver's copy, decode it back.
+ *
+ * Payload grammar, by kind (page_size = n):
+ *
+ *   UNCHANGED, ZERO   empty
+ *   RAW               the new page, exactly n bytes
+ *   DELTA             pair+                       total length 1 .. n-1
+ *     pair            skip:varint len:varint xor:len*byte
+ *     varint          unsigned LEB128, <= n, no overlong form (varint.h)
+ *
+ * A DELTA walks the page from offset 0: each pair skips `skip` unchanged
+ * bytes, then XORs the next `len` bytes of the page with `xor`. Bytes after
+ * the last pair are unchanged. The decoder rejects (-EBADMSG):
+ *   - an empty payload, or one of n bytes or more (RAW is never larger);
+ *   - a truncated or overlong varint, or one above n;
+ *   - len == 0, and skip == 0 in any pair but the first (adjacent literals
+ *     are one literal);
+ *   - a skip or a literal that runs past the end of the page;
+ *   - a pair cut short (a varint or the literal bytes missing): every payload
+ *     byte belongs to exactly one complete pair, so trailing bytes fail too.
+ *
+ * The encoder emits literals whose first and last XOR byte are nonzero and
+ * keeps zero gaps shorter than CODEC_MIN_GAP (3) inside a literal, since
+ * splitting would cost more than it saves. That is a property of the encoder,
+ * not a rule of the grammar.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "codec.h"
+#include "codec_impl.h"
+#include "varint.h"
+
+#if defined(__x86_64__)
+#include <emmintrin.h>
+#endif
+
+/* Varints here never exceed CODEC_PAGE_MAX (2^20): three bytes suffice. */
+#define CODEC_VARINT_MAX 3
+
+int codec_page_size_ok(size_t page_size)
+{
+	return page_size >= CODEC_PAGE_MIN && page_size <= CODEC_PAGE_MAX &&
+	       page_size % CODEC_PAGE_ALIGN == 0;
+}
+
+static const struct codec_impl impl_generic = {
+	"generic", codec_delta_generic, codec_page_zero_generic
+};
+#if defined(__x86_64__)
+static const struct codec_impl impl_sse2 = { "sse2", codec_delta_sse2,
+					     codec_page_zero_sse2 };
+static const struct codec_impl impl_avx2 = { "avx2", codec_delta_avx2,
+					     codec_page_zero_avx2 };
+#endif
+
+size_t codec_impls(const struct codec_impl **impls, size_t max)
+{
+	size_t n = 0;
+
+#if defined(__x86_64__)
+	if (n < max && __builtin_cpu_supports("avx2"))
+		impls[n++] = &impl_avx2;
+	if (n < max)
+		impls[n++] = &impl_sse2;
+#endif
+	if (n < max)
+		impls[n++] = &impl_generic;
+	return n;
+}
+
+/*
+ * The best variant for this CPU. __builtin_cpu_supports() reads a table the
+ * compiler runtime fills at start-up, so asking on every call is cheap and
+ * needs no mutable state of ours.
+ */
+static const struct codec_impl *best_impl(void)
+{
+#if defined(__x86_64__)
+	if (__builtin_cpu_supports("avx2"))
+		return &impl_avx2;
+	return &impl_sse2;
+#else
+	return &impl_generic;
+#endif
+}
+
+const char *codec_impl_name(void)
+{
+	return best_impl()->name;
+}
+
+const char *codec_kind_name(int kind)
+{
+	switch (kind) {
+	case CODEC_UNCHANGED:
+		return "unchanged";
+	case CODEC_ZERO:
+		return "zero";
+	case CODEC_DELTA:
+		return "delta";
+	case CODEC_RAW:
+		return "raw";
+	}
+	return "invalid";
+}
+
+int codec_encode(const uint8_t *old_page, const uint8_t *new_page,
+		 size_t page_size, uint8_t *out, size_t *out_len)
+{
+	const struct codec_impl *impl = best_impl();
+
+	if (!codec_page_size_ok(page_size))
+		return -EINVAL;
+	if (old_page) {
+		long r = impl->delta(old_page, new_page, page_size, out);
+
+		if (r == 0) {
+			*out_len = 0;
+			return CODEC_UNCHANGED;
+		}
+		/*
+		 * A zero page costs no payload at all, so it wins over any
+		 * delta; the check stops at the first nonzero byte, which for
+		 * most pages is near the start.
+		 */
+		if (r > 0 && !impl->page_zero(new_page, page_size)) {
+			*out_len = (size_t)r;
+			return CODEC_DELTA;
+		}
+	}
+	if (impl->page_zero(new_page, page_size)) {
+		*out_len = 0;
+		return CODEC_ZERO;
+	}
+	memcpy(out, new_page, page_size);
+	*out_len = page_size;
+	return CODEC_RAW;
+}
+
+/* dst[i] ^= src[i] for i < len. */
+static void xor_into(uint8_t *dst, const uint8_t *src, size_t len)
+{
+	size_t i = 0;
+
+#if defined(__x86_64__)
+	for (; i + 16 <= len; i += 16) {
+		__m128i d = _mm_loadu_si128((const __m128i *)(dst + i));
+		__m128i s = _mm_loadu_si128((const __m128i *)(src + i));
+
+		_mm_storeu_si128((__m128i *)(dst + i), _mm_xor_si128(d, s));
+	}
+#endif
+	for (; i + 8 <= len; i += 8) {
+		uint64_t d, s;
+
+		memcpy(&d, dst + i, 8);
+		memcpy(&s, src + i, 8);
+		d ^= s;
+		memcpy(dst + i, &d, 8);
+	}
+	for (; i < len; i++)
+		dst[i] ^= src[i];
+}
+
+/*
+ * Walks a DELTA payload; with page != NULL also applies it. Run once without
+ * a page to validate, so that applying can no longer fail halfway.
+ */
+static int delta_walk(uint8_t *page, size_t n, const uint8_t *p, size_t len)
+{
+	size_t off = 0, pos = 0;
+	int first = 1;
+
+	if (len == 0 || len >= n)
+		return -EBADMSG;
+	while (off < len) {
+		uint64_t skip, run;
+		size_t k;
+
+		k = varint_get(p + off, len - off, CODEC_VARINT_MAX, &skip);
+		if (!k || skip > n - pos || (skip == 0 && !first))
+			return -EBADMSG;
+		off += k;
+		pos += skip;
+		k = varint_get(p + off, len - off, CODEC_VARINT_MAX, &run);
+		if (!k || run == 0 || run > n - pos)
+			return -EBADMSG;
+		off += k;
+		if (run > len - off)
+			return -EBADMSG; /* literal cut short */
+		if (page)
+			xor_into(page + pos, p + off, run);
+		off += run;
+		pos += run;
+		first = 0;
+	}
+	return 0;
+}
+
+int codec_validate(int kind, const uint8_t *payload, size_t len,
+		   size_t page_size)
+{
+	if (!codec_page_size_ok(page_size))
+		return -EINVAL;
+	switch (kind) {
+	case CODEC_UNCHANGED:
+	case CODEC_ZERO:
+		return len == 0 ? 0 : -EBADMSG;
+	case CODEC_RAW:
+		return len == page_size ? 0 : -EBADMSG;
+	case CODEC_DELTA:
+		return delta_walk(NULL, page_size, payload, len);
+	}
+	return -EINVAL;
+}
+
+int codec_decode(uint8_t *page, size_t page_size, int kind,
+		 const uint8_t *payload, size_t len)
+{
+	int err = codec_validate(kind, payload, len, page_size);
+
+	if (err)
+		return err;
+	switch (kind) {
+	case CODEC_ZERO:
+		memset(page, 0, page_size);
+		break;
+	case CODEC_RAW:
+		memcpy(page, payload, page_size);
+		break;
+	case CODEC_DELTA:
+		delta_walk(page, page_size, payload, len);
+		break;
+	}
+	return 0;
+}
