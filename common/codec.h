@@ -15,9 +15,9 @@
 /* The values are part of the wire format (see pack.c): never renumber. */
 enum codec_kind {
 	CODEC_UNCHANGED = 0, /* new == old: no bytes */
-	CODEC_ZERO = 1,      /* new is all zero: no bytes */
+	CODEC_ZERO = 1,	     /* new is all zero: no bytes */
 	CODEC_DELTA = 2,     /* XOR(old, new) as zero-run / literal-run pairs */
-	CODEC_RAW = 3,       /* the page itself: exactly page_size bytes */
+	CODEC_RAW = 3,	     /* the page itself: exactly page_size bytes */
 };
 
 /*
@@ -26,8 +26,8 @@ enum codec_kind {
  * qualify). The grammar itself has no such limit.
  */
 #define CODEC_PAGE_ALIGN 128u
-#define CODEC_PAGE_MIN 128u
-#define CODEC_PAGE_MAX (1u << 20)
+#define CODEC_PAGE_MIN	 128u
+#define CODEC_PAGE_MAX	 (1u << 20)
 
 /* Output buffer size that always holds an encoded page: RAW is the largest. */
 #define CODEC_BOUND(page_size) ((size_t)(page_size))
@@ -38,8 +38,8 @@ int codec_page_size_ok(size_t page_size);
 /*
  * Encodes new_page against old_page (the receiver's current copy). old_page
  * may be NULL when the receiver's copy is unknown: the result is then ZERO or
- * RAW. out must hold CODEC_BOUND(page_size) bytes; encode writes only the
- * payload it returns, and never reads outside the two pages.
+ * RAW. out must hold CODEC_BOUND(page_size) bytes, all of which encode may
+ * use as scratch; it never reads outside the two pages.
  *
  * Returns the kind (>= 0) and stores the payload length in *out_len (0 for
  * UNCHANGED and ZERO, page_size for RAW, 1..page_size-1 for DELTA), or

@@ -13,8 +13,8 @@ static inline __m256i ld(const uint8_t *p)
 
 static inline uint64_t blk_neq(const uint8_t *a, const uint8_t *b)
 {
-	uint64_t lo = (uint32_t)_mm256_movemask_epi8(
-		_mm256_cmpeq_epi8(ld(a), ld(b)));
+	uint64_t lo =
+		(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(ld(a), ld(b)));
 	uint64_t hi = (uint32_t)_mm256_movemask_epi8(
 		_mm256_cmpeq_epi8(ld(a + 32), ld(b + 32)));
 
@@ -41,6 +41,14 @@ static inline int span_zero128(const uint8_t *a)
 	return _mm256_testz_si256(acc, acc);
 }
 
+static inline void xor_store16(uint8_t *dst, const uint8_t *a, const uint8_t *b)
+{
+	__m128i x = _mm_loadu_si128((const __m128i *)a);
+	__m128i y = _mm_loadu_si128((const __m128i *)b);
+
+	_mm_storeu_si128((__m128i *)dst, _mm_xor_si128(x, y));
+}
+
 /* Whole 32-byte steps, then one last step that ends exactly at len. */
 static inline void xor_copy(uint8_t *dst, const uint8_t *a, const uint8_t *b,
 			    size_t len)
@@ -64,9 +72,9 @@ static inline void xor_copy(uint8_t *dst, const uint8_t *a, const uint8_t *b,
 		_mm256_storeu_si256((__m256i *)(dst + i),
 				    _mm256_xor_si256(ld(a + i), ld(b + i)));
 	if (i < len)
-		_mm256_storeu_si256((__m256i *)(dst + len - 32),
-				    _mm256_xor_si256(ld(a + len - 32),
-						     ld(b + len - 32)));
+		_mm256_storeu_si256(
+			(__m256i *)(dst + len - 32),
+			_mm256_xor_si256(ld(a + len - 32), ld(b + len - 32)));
 }
 
 #define CODEC_SCAN_NAME(x) x##_avx2

@@ -74,5 +74,10 @@ static inline void xor_copy(uint8_t *dst, const uint8_t *a, const uint8_t *b,
 		dst[i] = a[i] ^ b[i];
 }
 
+static inline void xor_store16(uint8_t *dst, const uint8_t *a, const uint8_t *b)
+{
+	xor_copy(dst, a, b, 16);
+}
+
 #define CODEC_SCAN_NAME(x) x##_generic
 #include "codec_scan.h"

@@ -8,7 +8,8 @@
  *   span_eq128(a, b)     nonzero if two 128-byte spans are equal;
  *   span_zero128(a)      nonzero if a 128-byte span is all zero;
  *   xor_copy(dst, a, b, len)  dst[i] = a[i] ^ b[i] for i < len, touching only
- *                        those bytes of dst and reading only a[0..len), b[0..len).
+ *                        those bytes of dst and reading only a[0..len), b[0..len);
+ *   xor_store16(dst, a, b)    the same for exactly 16 bytes, in one step.
  *
  * Pages are a multiple of 128 bytes (codec_page_size_ok), so every load is a
  * whole block inside the page. The delta grammar is described in codec.c.
@@ -39,7 +40,7 @@ static inline size_t CODEC_SCAN_NAME(skip_equal)(const uint8_t *a,
 /*
  * Writes the DELTA turning a into b (n-byte pages) to out. Returns its length,
  * 0 when the pages are equal, or -1 when the delta would not be smaller than
- * n bytes (out then holds garbage, never more than n - 1 bytes of it).
+ * n bytes. out must hold n bytes; any of them may be written as scratch.
  *
  * One pass over 64-byte blocks, each compared once into a mask of differing
  * bytes (`cur`), with the next block's mask (`nxt`) at hand so that a gap
@@ -51,10 +52,10 @@ long CODEC_SCAN_NAME(codec_delta)(const uint8_t *a, const uint8_t *b, size_t n,
 {
 	const size_t limit = n - 1; /* a DELTA must beat RAW by a byte */
 	const size_t none = (size_t)-1;
-	size_t o = 0;	     /* bytes written */
-	size_t pos = 0;	     /* end of the previous literal */
-	size_t lit = none;   /* start of the open literal */
-	size_t blk, c = 0;   /* current block, and the bit to look from */
+	size_t o = 0;	   /* bytes written */
+	size_t pos = 0;	   /* end of the previous literal */
+	size_t lit = none; /* start of the open literal */
+	size_t blk, c = 0; /* current block, and the bit to look from */
 	uint64_t cur, nxt, m, t;
 
 	blk = CODEC_SCAN_NAME(skip_equal)(a, b, 0, n);
@@ -82,8 +83,8 @@ long CODEC_SCAN_NAME(codec_delta)(const uint8_t *a, const uint8_t *b, size_t n,
 					cur = blk_neq(a + blk, b + blk);
 				}
 				nxt = blk + 64 < n ? blk_neq(a + blk + 64,
-							     b + blk + 64) :
-						     0;
+							     b + blk + 64)
+						   : 0;
 				continue;
 			}
 			c = (size_t)__builtin_ctzll(m);
@@ -101,9 +102,8 @@ long CODEC_SCAN_NAME(codec_delta)(const uint8_t *a, const uint8_t *b, size_t n,
 			if (blk - lit + 2 > limit - o)
 				return -1;
 			cur = nxt;
-			nxt = blk + 64 < n ? blk_neq(a + blk + 64,
-						     b + blk + 64) :
-					     0;
+			nxt = blk + 64 < n ? blk_neq(a + blk + 64, b + blk + 64)
+					   : 0;
 			continue;
 		}
 
@@ -116,7 +116,16 @@ long CODEC_SCAN_NAME(codec_delta)(const uint8_t *a, const uint8_t *b, size_t n,
 				return -1;
 			o += varint_put(out + o, skip);
 			o += varint_put(out + o, len);
-			xor_copy(out + o, a + lit, b + lit, len);
+			/*
+			 * Short literals (most of them in scattered changes)
+			 * take one fixed-size step instead of a loop whose
+			 * length the branch predictor cannot guess; the bytes
+			 * past len are overwritten by what follows.
+			 */
+			if (len <= 16 && lit + 16 <= n && o + 16 <= n)
+				xor_store16(out + o, a + lit, b + lit);
+			else
+				xor_copy(out + o, a + lit, b + lit, len);
 			o += len;
 			pos = q;
 			lit = none;

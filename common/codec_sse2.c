@@ -45,6 +45,11 @@ static inline int span_zero128(const uint8_t *a)
 	       0xffff;
 }
 
+static inline void xor_store16(uint8_t *dst, const uint8_t *a, const uint8_t *b)
+{
+	_mm_storeu_si128((__m128i *)dst, _mm_xor_si128(ld(a), ld(b)));
+}
+
 /* Whole 16-byte steps, then one last step that ends exactly at len. */
 static inline void xor_copy(uint8_t *dst, const uint8_t *a, const uint8_t *b,
 			    size_t len)
@@ -60,9 +65,9 @@ static inline void xor_copy(uint8_t *dst, const uint8_t *a, const uint8_t *b,
 		_mm_storeu_si128((__m128i *)(dst + i),
 				 _mm_xor_si128(ld(a + i), ld(b + i)));
 	if (i < len)
-		_mm_storeu_si128((__m128i *)(dst + len - 16),
-				 _mm_xor_si128(ld(a + len - 16),
-					       ld(b + len - 16)));
+		_mm_storeu_si128(
+			(__m128i *)(dst + len - 16),
+			_mm_xor_si128(ld(a + len - 16), ld(b + len - 16)));
 }
 
 #define CODEC_SCAN_NAME(x) x##_sse2

@@ -39,7 +39,7 @@
 #include "varint.h"
 
 #define PACK_VERSION 1
-static const uint8_t pack_magic[4] = { 'R', 'M', 'P', 'K' };
+static const uint8_t pack_magic[4] = {'R', 'M', 'P', 'K'};
 
 /* A tag holds a DELTA length below 2^20 plus two bits: four varint bytes. */
 #define TAG_VARINT_MAX 4
@@ -84,9 +84,8 @@ int pack_init(struct pack_writer *w, uint8_t *body, size_t cap,
 {
 	if (page_shift(page_size) < 0)
 		return -EINVAL;
-	*w = (struct pack_writer){ .body = body,
-				   .cap = cap,
-				   .page_size = page_size };
+	*w = (struct pack_writer){
+		.body = body, .cap = cap, .page_size = page_size};
 	return 0;
 }
 
@@ -123,7 +122,8 @@ int pack_add(struct pack_writer *w, uint64_t pfn, int kind,
 
 	w->len += varint_put(w->body + w->len, pfn_field);
 	w->len += varint_put(w->body + w->len, tag);
-	memcpy(w->body + w->len, payload, len);
+	if (len)
+		memcpy(w->body + w->len, payload, len);
 	w->len += len;
 	w->count++;
 	w->last_pfn = pfn;
@@ -230,10 +230,10 @@ static int parse_entry(struct pack_reader *r, struct pack_entry *e,
 	return 0;
 }
 
-#define FAIL(err, reason)          \
-	do {                       \
-		*why = (reason);   \
-		return (err);      \
+#define FAIL(err, reason)        \
+	do {                     \
+		*why = (reason); \
+		return (err);    \
 	} while (0)
 
 static int check_header(const uint8_t *b, size_t len,
@@ -266,8 +266,7 @@ static int check_header(const uint8_t *b, size_t len,
 		FAIL(-E2BIG, "batch body over the size limit");
 	/* Every entry takes two bytes at least and its worst case at most. */
 	if (raw_len < 2ull * count ||
-	    raw_len > (uint64_t)count *
-			      (lim->page_size + PACK_ENTRY_OVERHEAD))
+	    raw_len > (uint64_t)count * (lim->page_size + PACK_ENTRY_OVERHEAD))
 		FAIL(-EBADMSG, "body length does not fit the entry count");
 	if (stored_len != len - PACK_HEADER_SIZE)
 		FAIL(-EBADMSG, "batch length differs from its header");
@@ -300,11 +299,11 @@ int pack_open(struct pack_reader *r, const uint8_t *batch, size_t len,
 		int n;
 
 		if (raw_len > scratch_cap)
-			FAIL(-E2BIG, "batch body larger than the scratch buffer");
-		n = LZ4_decompress_safe((const char *)batch + PACK_HEADER_SIZE,
-					(char *)scratch,
-					(int)(len - PACK_HEADER_SIZE),
-					(int)raw_len);
+			FAIL(-E2BIG,
+			     "batch body larger than the scratch buffer");
+		n = LZ4_decompress_safe(
+			(const char *)batch + PACK_HEADER_SIZE, (char *)scratch,
+			(int)(len - PACK_HEADER_SIZE), (int)raw_len);
 		if (n != (int)raw_len)
 			FAIL(-EBADMSG, "corrupt LZ4 body");
 		body = scratch;
@@ -314,10 +313,10 @@ int pack_open(struct pack_reader *r, const uint8_t *batch, size_t len,
 	if (XXH3_64bits(body, raw_len) != get_le64(batch + 20))
 		FAIL(-EBADMSG, "batch checksum mismatch");
 
-	*r = (struct pack_reader){ .body = body,
-				   .len = raw_len,
-				   .page_size = lim->page_size,
-				   .count = count };
+	*r = (struct pack_reader){.body = body,
+				  .len = raw_len,
+				  .page_size = lim->page_size,
+				  .count = count};
 	while (r->index < count) {
 		err = parse_entry(r, &e, why);
 		if (err)

@@ -18,7 +18,7 @@
 #define PACK_HEADER_SIZE 28u
 /* Hard caps, whatever the caller's limits say. */
 #define PACK_MAX_ENTRIES 65536u
-#define PACK_MAX_BODY (64u << 20)
+#define PACK_MAX_BODY	 (64u << 20)
 /* Worst-case bytes of one entry's header (pfn varint + tag varint). */
 #define PACK_ENTRY_OVERHEAD 15u
 
@@ -28,11 +28,11 @@ enum pack_compression {
 };
 
 struct pack_writer {
-	uint8_t *body;	  /* caller's buffer for the uncompressed body */
-	size_t cap;	  /* its size */
-	size_t len;	  /* bytes used */
+	uint8_t *body; /* caller's buffer for the uncompressed body */
+	size_t cap;    /* its size */
+	size_t len;    /* bytes used */
 	size_t page_size;
-	uint32_t count;	  /* entries added */
+	uint32_t count;	   /* entries added */
 	uint64_t last_pfn; /* valid when count > 0 */
 };
 
@@ -51,7 +51,8 @@ int pack_init(struct pack_writer *w, uint8_t *body, size_t cap,
 
 /*
  * Appends one encoded page. pfns must strictly ascend; kind is ZERO, DELTA or
- * RAW (UNCHANGED pages are simply not sent). Returns 0; -EINVAL for a pfn out
+ * RAW (UNCHANGED pages are simply not sent); payload may be NULL when len is
+ * 0. Returns 0; -EINVAL for a pfn out
  * of order, a bad kind or a payload that does not match it; -ENOSPC when the
  * body buffer or PACK_MAX_ENTRIES is full (the writer is unchanged then).
  */

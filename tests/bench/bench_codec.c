@@ -30,23 +30,24 @@
 #include <time.h>
 
 #include "codec.h"
+#include "codec_impl.h"
 #include "pack.h"
 
-#define PAGE 4096u
-#define BATCH_PAGES 256u
+#define PAGE	      4096u
+#define BATCH_PAGES   256u
 #define DEFAULT_PAGES 16384u
-#define MAX_PAGES (1u << 22) /* 16 GiB per array: plenty */
-#define DEFAULT_REPS 5
-#define MAX_REPS 1000
-#define SLOT CODEC_BOUND(PAGE) /* encoder output stride, a multiple of 64 */
-#define ACCELERATION 1
-#define SEED 0x72656d6f7261ull /* "remora" */
+#define MAX_PAGES     (1u << 22) /* 16 GiB per array: plenty */
+#define DEFAULT_REPS  5
+#define MAX_REPS      1000
+#define SLOT	      CODEC_BOUND(PAGE) /* encoder output stride, a multiple of 64 */
+#define ACCELERATION  1
+#define SEED	      0x72656d6f7261ull /* "remora" */
 
 /* Targets from the issue. */
 #define T_UNCHANGED_VS_MEMCMP 0.8
 #define T_SMALL_ENC_VS_MEMCMP 0.5
 #define T_SMALL_DEC_VS_MEMCPY 0.5
-#define T_MAX_WIRE_PER_PAGE ((double)PAGE + 8.0)
+#define T_MAX_WIRE_PER_PAGE   ((double)PAGE + 8.0)
 
 #define BARRIER() __asm__ __volatile__("" ::: "memory")
 
@@ -64,11 +65,12 @@ enum bench_case {
 };
 
 static const char *const case_names[NCASES] = {
-	"unchanged", "zero", "one_byte", "run64",
+	"unchanged",  "zero",	     "one_byte",   "run64",
 	"random1pct", "random25pct", "random_all",
 };
 
-#define NKINDS 4 /* CODEC_UNCHANGED .. CODEC_RAW */
+#define NKINDS	  4 /* CODEC_UNCHANGED .. CODEC_RAW */
+#define MAX_IMPLS 4
 
 struct result {
 	double encode_gbps;
@@ -78,6 +80,7 @@ struct result {
 	double packed_worst_batch; /* worst batch, bytes per page */
 	double pack_gbps;
 	size_t kinds[NKINDS];
+	double variant_gbps[MAX_IMPLS]; /* delta scan only, per variant */
 };
 
 struct bench {
@@ -97,9 +100,13 @@ struct bench {
 	size_t batch_cap;
 	uint8_t *scratch; /* pack_open decompression */
 	size_t scratch_cap;
+	const struct codec_impl *impls[MAX_IMPLS]; /* encoder variants */
+	size_t nimpls;
+	const struct codec_impl *impl; /* the one pass_variant() times */
 };
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
 
 static void die(const char *fmt, ...)
 {
@@ -366,6 +373,23 @@ static double pass_encode(struct bench *b)
 	return t;
 }
 
+/*
+ * The delta scan of one encoder variant alone (codec_encode() adds the zero
+ * check and the RAW copy), to show what each instruction set buys.
+ */
+static double pass_variant(struct bench *b)
+{
+	long acc = 0;
+	double t0 = now();
+
+	for (size_t i = 0; i < b->pages; i++)
+		acc += b->impl->delta(pg(b->old, i), pg(b->new, i), PAGE,
+				      b->enc + i * SLOT);
+	double t = now() - t0;
+	sink += (uint64_t)acc;
+	return t;
+}
+
 static double pass_decode(struct bench *b)
 {
 	int acc = 0;
@@ -606,6 +630,13 @@ static void run_case(struct bench *b, enum bench_case c, struct result *res)
 		sum += b->len[i];
 	res->bytes_per_page = (double)sum / (double)b->pages;
 
+	for (size_t v = 0; v < b->nimpls; v++) {
+		b->impl = b->impls[v];
+		res->variant_gbps[v] = gbps(b->bytes, best_of(b, pass_variant));
+	}
+	/* The variants overwrote the payloads: encode them again. */
+	pass_encode(b);
+
 	status("case %s: decode", case_names[c]);
 	memcpy(b->dst, b->old, b->bytes);
 	res->decode_gbps = gbps(b->bytes, best_of(b, pass_decode));
@@ -654,31 +685,40 @@ static void eval_targets(const struct result *res, double memcpy_gbps,
 			wc = (enum bench_case)c;
 	*worst_case = wc;
 
-	t[0] = (struct target){ "unchanged_encode_vs_memcmp",
-				"unchanged encode / memcmp",
-				ratio(res[C_UNCHANGED].encode_gbps,
-				      memcmp_gbps),
-				0, T_UNCHANGED_VS_MEMCMP, 0 };
-	t[1] = (struct target){ "one_byte_encode_vs_memcmp",
-				"one_byte encode / memcmp",
-				ratio(res[C_ONE_BYTE].encode_gbps, memcmp_gbps),
-				0, T_SMALL_ENC_VS_MEMCMP, 0 };
-	t[2] = (struct target){ "one_byte_decode_vs_memcpy",
-				"one_byte decode / memcpy",
-				ratio(res[C_ONE_BYTE].decode_gbps, memcpy_gbps),
-				0, T_SMALL_DEC_VS_MEMCPY, 0 };
-	t[3] = (struct target){ "run64_encode_vs_memcmp",
-				"run64 encode / memcmp",
-				ratio(res[C_RUN64].encode_gbps, memcmp_gbps),
-				0, T_SMALL_ENC_VS_MEMCMP, 0 };
-	t[4] = (struct target){ "run64_decode_vs_memcpy",
-				"run64 decode / memcpy",
-				ratio(res[C_RUN64].decode_gbps, memcpy_gbps),
-				0, T_SMALL_DEC_VS_MEMCPY, 0 };
-	t[5] = (struct target){ "max_packed_bytes_per_page",
-				"max packed bytes/page",
-				res[wc].packed_bytes_per_page,
-				1, T_MAX_WIRE_PER_PAGE, 0 };
+	t[0] = (struct target){"unchanged_encode_vs_memcmp",
+			       "unchanged encode / memcmp",
+			       ratio(res[C_UNCHANGED].encode_gbps, memcmp_gbps),
+			       0,
+			       T_UNCHANGED_VS_MEMCMP,
+			       0};
+	t[1] = (struct target){"one_byte_encode_vs_memcmp",
+			       "one_byte encode / memcmp",
+			       ratio(res[C_ONE_BYTE].encode_gbps, memcmp_gbps),
+			       0,
+			       T_SMALL_ENC_VS_MEMCMP,
+			       0};
+	t[2] = (struct target){"one_byte_decode_vs_memcpy",
+			       "one_byte decode / memcpy",
+			       ratio(res[C_ONE_BYTE].decode_gbps, memcpy_gbps),
+			       0,
+			       T_SMALL_DEC_VS_MEMCPY,
+			       0};
+	t[3] = (struct target){"run64_encode_vs_memcmp",
+			       "run64 encode / memcmp",
+			       ratio(res[C_RUN64].encode_gbps, memcmp_gbps),
+			       0,
+			       T_SMALL_ENC_VS_MEMCMP,
+			       0};
+	t[4] = (struct target){"run64_decode_vs_memcpy",
+			       "run64 decode / memcpy",
+			       ratio(res[C_RUN64].decode_gbps, memcpy_gbps),
+			       0,
+			       T_SMALL_DEC_VS_MEMCPY,
+			       0};
+	t[5] = (struct target){
+		"max_packed_bytes_per_page",   "max packed bytes/page",
+		res[wc].packed_bytes_per_page, 1,
+		T_MAX_WIRE_PER_PAGE,	       0};
 	for (int i = 0; i < NTARGETS; i++)
 		t[i].pass = t[i].at_most ? t[i].value <= t[i].threshold
 					 : t[i].value >= t[i].threshold;
@@ -692,8 +732,8 @@ static double fin(double x)
 
 static const char *kind_json_name(int k)
 {
-	static const char *const names[NKINDS] = { "unchanged", "zero",
-						   "delta", "raw" };
+	static const char *const names[NKINDS] = {"unchanged", "zero", "delta",
+						  "raw"};
 	return names[k];
 }
 
@@ -704,7 +744,8 @@ static void print_json(const struct bench *b, double memcpy_gbps,
 	printf("{\"impl\": \"%s\", \"page_size\": %u, \"pages\": %zu, "
 	       "\"batch_pages\": %u, \"reps\": %d,\n",
 	       codec_impl_name(), PAGE, b->pages, BATCH_PAGES, b->reps);
-	printf(" \"reference\": {\"memcpy_gbps\": %.4f, \"memcmp_gbps\": %.4f},\n",
+	printf(" \"reference\": {\"memcpy_gbps\": %.4f, \"memcmp_gbps\": "
+	       "%.4f},\n",
 	       fin(memcpy_gbps), fin(memcmp_gbps));
 	printf(" \"cases\": [\n");
 	for (int c = 0; c < NCASES; c++) {
@@ -723,12 +764,21 @@ static void print_json(const struct bench *b, double memcpy_gbps,
 			       kind_json_name(k), r->kinds[k]);
 		printf("}}%s\n", c + 1 < NCASES ? "," : "");
 	}
-	printf(" ],\n \"targets\": [\n");
+	printf(" ],\n \"delta_scan_gbps_by_impl\": {");
+	for (size_t v = 0; v < b->nimpls; v++) {
+		printf("%s\"%s\": {", v ? ", " : "", b->impls[v]->name);
+		for (int c = 0; c < NCASES; c++)
+			printf("%s\"%s\": %.4f", c ? ", " : "", case_names[c],
+			       fin(res[c].variant_gbps[v]));
+		printf("}");
+	}
+	printf("},\n \"targets\": [\n");
 	for (int i = 0; i < NTARGETS; i++)
 		printf("  {\"name\": \"%s\", \"value\": %.4f, \"op\": \"%s\", "
 		       "\"threshold\": %.4f, \"pass\": %s}%s\n",
-		       t[i].key, fin(t[i].value), t[i].at_most ? "<=" : ">=",
-		       t[i].threshold, t[i].pass ? "true" : "false",
+		       t[i].key, fin(t[i].value),
+		       t[i].at_most ? "<=" : ">=", t[i].threshold,
+		       t[i].pass ? "true" : "false",
 		       i + 1 < NTARGETS ? "," : "");
 	printf(" ],\n \"pass\": %s}\n", all_pass ? "true" : "false");
 }
@@ -760,9 +810,9 @@ static void print_human(const struct bench *b, double memcpy_gbps,
 	printf("remora codec benchmark: impl %s, %zu pages x %u B "
 	       "(%.1f MiB old + %.1f MiB new), batches of %u pages, "
 	       "LZ4 acceleration %d, best of %d passes after 1 warm-up\n\n",
-	       codec_impl_name(), b->pages, PAGE,
-	       (double)b->bytes / (1 << 20), (double)b->bytes / (1 << 20),
-	       BATCH_PAGES, ACCELERATION, b->reps);
+	       codec_impl_name(), b->pages, PAGE, (double)b->bytes / (1 << 20),
+	       (double)b->bytes / (1 << 20), BATCH_PAGES, ACCELERATION,
+	       b->reps);
 
 	printf("%-12s %12s\n", "reference", "GB/s");
 	printf("%-12s %12.2f\n", "memcpy", memcpy_gbps);
@@ -779,6 +829,17 @@ static void print_human(const struct bench *b, double memcpy_gbps,
 		       case_names[c], kind, r->encode_gbps, r->decode_gbps,
 		       r->bytes_per_page, r->packed_bytes_per_page,
 		       r->pack_gbps);
+	}
+
+	printf("\n%-12s", "delta scan");
+	for (size_t v = 0; v < b->nimpls; v++)
+		printf(" %9s GB/s", b->impls[v]->name);
+	printf("   (encoder variants, without zero check and RAW copy)\n");
+	for (int c = 0; c < NCASES; c++) {
+		printf("%-12s", case_names[c]);
+		for (size_t v = 0; v < b->nimpls; v++)
+			printf(" %14.2f", res[c].variant_gbps[v]);
+		printf("\n");
 	}
 
 	printf("\ntargets\n");
@@ -804,16 +865,21 @@ static void usage(FILE *f, const char *argv0)
 	fprintf(f,
 		"usage: %s [--json] [--strict] [--pages N] [--reps N]\n"
 		"\n"
-		"Measures codec_encode, codec_decode and batch packing per page\n"
+		"Measures codec_encode, codec_decode and batch packing per "
+		"page\n"
 		"case, next to memcpy/memcmp of the same run, and checks the\n"
 		"issue's targets.\n"
 		"\n"
-		"  --json      print one JSON object on stdout and nothing else\n"
-		"  --strict    exit 1 when a target is missed (default: exit 0)\n"
+		"  --json      print one JSON object on stdout and nothing "
+		"else\n"
+		"  --strict    exit 1 when a target is missed (default: exit "
+		"0)\n"
 		"  --pages N   pages of %u bytes per working set (default %u,\n"
-		"              i.e. 64 MiB old + 64 MiB new; small values are for\n"
+		"              i.e. 64 MiB old + 64 MiB new; small values are "
+		"for\n"
 		"              smoke tests, their numbers mean little)\n"
-		"  --reps N    timed passes per measurement, best kept (default %d)\n"
+		"  --reps N    timed passes per measurement, best kept "
+		"(default %d)\n"
 		"  --help      this text\n",
 		argv0, PAGE, DEFAULT_PAGES, DEFAULT_REPS);
 }
@@ -827,8 +893,9 @@ static unsigned long parse_num(const char *opt, const char *s,
 	errno = 0;
 	v = strtoul(s, &end, 10);
 	if (errno || end == s || *end || s[0] == '-' || v < min || v > max) {
-		fprintf(stderr, "bench_codec: %s wants a number in %lu..%lu, "
-				"not '%s'\n",
+		fprintf(stderr,
+			"bench_codec: %s wants a number in %lu..%lu, "
+			"not '%s'\n",
 			opt, min, max, s);
 		exit(2);
 	}
@@ -838,14 +905,14 @@ static unsigned long parse_num(const char *opt, const char *s,
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "strict", no_argument, NULL, 's' },
-		{ "pages", required_argument, NULL, 'p' },
-		{ "reps", required_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"json", no_argument, NULL, 'j'},
+		{"strict", no_argument, NULL, 's'},
+		{"pages", required_argument, NULL, 'p'},
+		{"reps", required_argument, NULL, 'r'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
-	struct bench b = { .pages = DEFAULT_PAGES, .reps = DEFAULT_REPS };
+	struct bench b = {.pages = DEFAULT_PAGES, .reps = DEFAULT_REPS};
 	struct result res[NCASES];
 	struct target t[NTARGETS];
 	enum bench_case worst_case;
@@ -886,6 +953,7 @@ int main(int argc, char **argv)
 	status("impl %s, %zu pages of %u bytes, %d reps", codec_impl_name(),
 	       b.pages, PAGE, b.reps);
 	bench_alloc(&b);
+	b.nimpls = codec_impls(b.impls, MAX_IMPLS);
 	make_old(&b);
 
 	/* References, over equal pages so memcmp scans them whole. */

@@ -70,8 +70,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint8_t val = data[i + 3];
 
 		for (size_t j = 0; j < run && off + j < n; j++)
-			new[off + j] = val ? (uint8_t)(val + j * (flags >> 4)) :
-					     0;
+			new[off + j] =
+				val ? (uint8_t)(val + j * (flags >> 4)) : 0;
 	}
 
 	kind = codec_encode(old_mode == 3 ? NULL : old, new, n, out, &len);

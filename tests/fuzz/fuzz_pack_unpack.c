@@ -18,7 +18,7 @@
 #include "fuzz.h"
 #include "pack.h"
 
-#define PAGE 4096
+#define PAGE	4096
 #define SCRATCH (1u << 20)
 
 static void repair_checksum(uint8_t *b, size_t len, uint8_t *tmp)
@@ -44,9 +44,8 @@ static void repair_checksum(uint8_t *b, size_t len, uint8_t *tmp)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const struct pack_limits lim = { .page_size = PAGE,
-					 .max_pfn = 1u << 20,
-					 .max_entries = 1024 };
+	const struct pack_limits lim = {
+		.page_size = PAGE, .max_pfn = 1u << 20, .max_entries = 1024};
 	struct pack_reader r;
 	struct pack_writer w;
 	struct pack_entry e;
@@ -78,8 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while ((err = pack_next(&r, &e)) == 1) {
 		memset(page, 0x5a, PAGE);
 		FUZZ_CHECK(e.pfn < lim.max_pfn);
-		FUZZ_CHECK(codec_decode(page, PAGE, e.kind, e.payload,
-					e.len) == 0);
+		FUZZ_CHECK(codec_decode(page, PAGE, e.kind, e.payload, e.len) ==
+			   0);
 		FUZZ_CHECK(pack_add(&w, e.pfn, e.kind, e.payload, e.len) == 0);
 		seen++;
 	}

@@ -43,19 +43,19 @@ static void roundtrip_seeds(void)
 		uint8_t in[16];
 		size_t len;
 	} s[] = {
-		{ "unchanged", { 0x02 }, 1 },
-		{ "zero", { 0x0a }, 1 },
-		{ "one-byte-first", { 0x02, 0, 0, 1, 0x77 }, 5 },
-		{ "one-byte-last", { 0x02, 0xff, 0x0f, 1, 0x77 }, 5 },
-		{ "run64", { 0x12, 0x00, 0x08, 64, 0x31 }, 5 },
-		{ "two-runs-gap2",
-		  { 0x12, 0x10, 0, 8, 0x31, 0x1a, 0, 8, 0x44 },
-		  9 },
-		{ "small-page", { 0x13, 0x70, 0, 16, 0x99 }, 5 },
-		{ "unknown-old", { 0x06, 0x00, 0x01, 200, 0x42 }, 5 },
-		{ "input-old",
-		  { 0x04, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 },
-		  13 },
+		{"unchanged", {0x02}, 1},
+		{"zero", {0x0a}, 1},
+		{"one-byte-first", {0x02, 0, 0, 1, 0x77}, 5},
+		{"one-byte-last", {0x02, 0xff, 0x0f, 1, 0x77}, 5},
+		{"run64", {0x12, 0x00, 0x08, 64, 0x31}, 5},
+		{"two-runs-gap2",
+		 {0x12, 0x10, 0, 8, 0x31, 0x1a, 0, 8, 0x44},
+		 9},
+		{"small-page", {0x13, 0x70, 0, 16, 0x99}, 5},
+		{"unknown-old", {0x06, 0x00, 0x01, 200, 0x42}, 5},
+		{"input-old",
+		 {0x04, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12},
+		 13},
 	};
 
 	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
@@ -69,18 +69,18 @@ static void decode_seeds(void)
 		uint8_t in[16];
 		size_t len;
 	} s[] = {
-		{ "unchanged", { 1, 0 }, 2 },
-		{ "zero", { 2, 0 }, 2 },
-		{ "delta-first", { 3, 0, 0x00, 0x01, 0xff }, 5 },
-		{ "delta-last", { 3, 0, 0xff, 0x1f, 0x01, 0x42 }, 6 },
-		{ "delta-two", { 3, 0, 5, 2, 1, 2, 9, 1, 3 }, 9 },
-		{ "truncated-varint", { 3, 0, 0x80 }, 3 },
-		{ "overlong-varint", { 3, 0, 0x80, 0x00, 1, 1 }, 6 },
-		{ "skip-past-end", { 3, 1, 0x81, 0x01, 1, 1 }, 6 },
-		{ "zero-len", { 3, 0, 4, 0 }, 4 },
-		{ "zero-skip-later", { 3, 0, 0, 1, 7, 0, 1, 7 }, 8 },
-		{ "trailing", { 3, 0, 0, 1, 7, 3 }, 6 },
-		{ "bad-kind", { 5, 0, 1 }, 3 },
+		{"unchanged", {1, 0}, 2},
+		{"zero", {2, 0}, 2},
+		{"delta-first", {3, 0, 0x00, 0x01, 0xff}, 5},
+		{"delta-last", {3, 0, 0xff, 0x1f, 0x01, 0x42}, 6},
+		{"delta-two", {3, 0, 5, 2, 1, 2, 9, 1, 3}, 9},
+		{"truncated-varint", {3, 0, 0x80}, 3},
+		{"overlong-varint", {3, 0, 0x80, 0x00, 1, 1}, 6},
+		{"skip-past-end", {3, 1, 0x81, 0x01, 1, 1}, 6},
+		{"zero-len", {3, 0, 4, 0}, 4},
+		{"zero-skip-later", {3, 0, 0, 1, 7, 0, 1, 7}, 8},
+		{"trailing", {3, 0, 0, 1, 7, 3}, 6},
+		{"bad-kind", {5, 0, 1}, 3},
 	};
 
 	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
