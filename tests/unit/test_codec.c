@@ -24,6 +24,7 @@
 
 #include "codec.h"
 #include "codec_impl.h"
+#include "testutil.h"
 
 #define PS 4096u
 /* Canary bytes on each side of an encode output buffer. */
@@ -31,40 +32,6 @@
 #define CANARY_BYTE 0xa5
 
 /* ---- helpers ------------------------------------------------------------ */
-
-/* splitmix64: a fixed seed makes every run test the same pages. */
-struct rng {
-	uint64_t s;
-};
-
-static uint64_t rnd(struct rng *r)
-{
-	uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-/* Uniform enough in [0, n) for n > 0; the bias does not matter here. */
-static size_t rnd_below(struct rng *r, size_t n)
-{
-	return (size_t)(rnd(r) % n);
-}
-
-/* A byte that is never 0, to flip a byte so that it surely changes. */
-static uint8_t rnd_nz(struct rng *r)
-{
-	return (uint8_t)(1 + rnd_below(r, 255));
-}
-
-static void fill_random(struct rng *r, uint8_t *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		p[i] = (uint8_t)rnd(r);
-}
 
 /*
  * len bytes that end exactly where a PROT_NONE page begins, so that any read
@@ -100,19 +67,6 @@ static void guard_free(uint8_t *p, size_t len)
 	size_t pg = sys_page(), data = guard_data_len(len);
 
 	assert_int_equal(munmap(p + len - data - pg, data + 2 * pg), 0);
-}
-
-/* Writes v as an unsigned LEB128 varint; returns the bytes written. */
-static size_t put_varint(uint8_t *p, uint64_t v)
-{
-	size_t n = 0;
-
-	while (v >= 0x80) {
-		p[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	p[n++] = (uint8_t)v;
-	return n;
 }
 
 static int all_zero(const uint8_t *p, size_t n)

@@ -25,6 +25,7 @@
 #include <xxhash.h>
 
 #include "codec.h"
+#include "testutil.h"
 #include "pack.h"
 
 #define PS    4096u
@@ -34,50 +35,6 @@
 #define POISON 0xa5
 
 /* ---- helpers ------------------------------------------------------------ */
-
-/* splitmix64 with a fixed seed: every run tests the same batches. */
-struct rng {
-	uint64_t s;
-};
-
-static uint64_t rnd(struct rng *r)
-{
-	uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static size_t rnd_below(struct rng *r, size_t n)
-{
-	return (size_t)(rnd(r) % n);
-}
-
-static uint8_t rnd_nz(struct rng *r)
-{
-	return (uint8_t)(1 + rnd_below(r, 255));
-}
-
-static void fill_random(struct rng *r, uint8_t *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		p[i] = (uint8_t)rnd(r);
-}
-
-static size_t put_varint(uint8_t *p, uint64_t v)
-{
-	size_t n = 0;
-
-	while (v >= 0x80) {
-		p[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	p[n++] = (uint8_t)v;
-	return n;
-}
 
 static void put_le32(uint8_t *p, uint32_t v)
 {
