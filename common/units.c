@@ -1,0 +1,116 @@
+/*
+ * Parsing of sizes and durations with units. Strict: no sign, no spaces,
+ * no fractions, no overflow; the whole string must be consumed.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "units.h"
+
+/* Leading decimal digits of s into *v; returns the first non-digit. */
+static const char *digits(const char *s, uint64_t *v, int *err)
+{
+	*v = 0;
+	*err = 0;
+	if (*s < '0' || *s > '9') {
+		*err = -EINVAL;
+		return s;
+	}
+	for (; *s >= '0' && *s <= '9'; s++) {
+		uint64_t d = (uint64_t)(*s - '0');
+
+		if (*v > (UINT64_MAX - d) / 10)
+			*err = -ERANGE;
+		else
+			*v = *v * 10 + d;
+	}
+	return s;
+}
+
+static int scale(uint64_t v, uint64_t mul, uint64_t *out, const char **why)
+{
+	if (mul && v > UINT64_MAX / mul) {
+		*why = "too large";
+		return -ERANGE;
+	}
+	*out = v * mul;
+	return 0;
+}
+
+int units_parse_size(const char *s, uint64_t *out, const char **why)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t mul;
+	} units[] = {
+		{"", 1},
+		{"B", 1},
+		{"K", 1ull << 10},
+		{"KB", 1ull << 10},
+		{"KiB", 1ull << 10},
+		{"M", 1ull << 20},
+		{"MB", 1ull << 20},
+		{"MiB", 1ull << 20},
+		{"G", 1ull << 30},
+		{"GB", 1ull << 30},
+		{"GiB", 1ull << 30},
+		{"T", 1ull << 40},
+		{"TB", 1ull << 40},
+		{"TiB", 1ull << 40},
+	};
+	const char *rest;
+	uint64_t v;
+	int err;
+
+	rest = digits(s, &v, &err);
+	if (err == -EINVAL) {
+		*why = "expected a number, e.g. 64M";
+		return err;
+	}
+	if (err) {
+		*why = "too large";
+		return err;
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(rest, units[i].suffix) == 0)
+			return scale(v, units[i].mul, out, why);
+	*why = "unknown size unit (use K, M, G or T)";
+	return -EINVAL;
+}
+
+int units_parse_duration(const char *s, uint64_t *ns, const char **why)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t mul;
+	} units[] = {
+		{"ns", 1},
+		{"us", 1000},
+		{"ms", 1000000},
+		{"s", 1000000000ull},
+		{"min", 60000000000ull},
+		{"h", 3600000000000ull},
+	};
+	const char *rest;
+	uint64_t v;
+	int err;
+
+	rest = digits(s, &v, &err);
+	if (err == -EINVAL) {
+		*why = "expected a number with a unit, e.g. 25ms";
+		return err;
+	}
+	if (err) {
+		*why = "too large";
+		return err;
+	}
+	if (*rest == '\0') {
+		*why = "missing unit (ns, us, ms, s, min or h)";
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(rest, units[i].suffix) == 0)
+			return scale(v, units[i].mul, ns, why);
+	*why = "unknown duration unit (use ns, us, ms, s, min or h)";
+	return -EINVAL;
+}

@@ -1,0 +1,288 @@
+/*
+ * vCPU and device state as one versioned blob: what a snapshot file and an
+ * epoch carry besides memory.
+ *
+ * Format (integers little-endian, as x86 is):
+ *
+ *   offset size
+ *        0    4  magic "RMVS"
+ *        4    4  version, 1
+ *        8    4  total length of the blob
+ *       12    4  number of sections
+ *       16       sections: id u32, length u32, data, zero padding to 8
+ *
+ *   id  content                                    required
+ *    1  struct kvm_regs                            yes
+ *    2  struct kvm_sregs                           yes
+ *    3  struct kvm_xsave (when KVM has XSAVE)      this or 4
+ *    4  struct kvm_fpu   (otherwise)               this or 3
+ *    5  struct kvm_xcrs                            if XCR0 is in use
+ *    6  MSRs: u32 count, u32 0, count x {u32 index, u32 0, u64 value}
+ *    7  virtual clock: u64 guest monotonic ns at the save
+ *
+ * The kernel structures are KVM's stable ABI. Loading checks every length,
+ * refuses unknown sections, MSRs outside the list below and a code segment
+ * or page-table root the VMM never sets, all before it changes anything.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "vm_impl.h"
+
+#define STATE_VERSION 1
+#define HDR	      16
+
+enum { S_REGS = 1, S_SREGS, S_XSAVE, S_FPU, S_XCRS, S_MSRS, S_CLOCK };
+
+/* MSRs a CPL3 guest can influence or KVM keeps per vCPU; FS/GS base are in
+ * the segment registers. */
+static const uint32_t msr_list[] = {
+	0x174,	    0x175,	0x176,	    /* SYSENTER_CS/ESP/EIP */
+	0x277,				    /* PAT */
+	0xc0000081, 0xc0000082, 0xc0000083, /* STAR, LSTAR, CSTAR */
+	0xc0000084,			    /* SYSCALL_MASK */
+	0xc0000102,			    /* KERNEL_GS_BASE */
+	0xc0000103,			    /* TSC_AUX */
+};
+#define NMSR (sizeof(msr_list) / sizeof(msr_list[0]))
+
+struct msr_buf {
+	struct kvm_msrs hdr;
+	struct kvm_msr_entry e[NMSR];
+};
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
+
+static size_t section(uint8_t *buf, size_t off, uint32_t id, const void *d,
+		      size_t len)
+{
+	put32(buf + off, id);
+	put32(buf + off + 4, (uint32_t)len);
+	memcpy(buf + off + 8, d, len);
+	memset(buf + off + 8 + len, 0, (8 - len % 8) % 8);
+	return off + 8 + (len + 7) / 8 * 8;
+}
+
+int vm_state_save(struct vm *vm, uint8_t *buf, size_t *len)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_xsave xsave;
+	struct kvm_fpu fpu;
+	struct kvm_xcrs xcrs;
+	struct msr_buf m;
+	uint8_t mbuf[8 + NMSR * 16];
+	uint64_t clock = vm_guest_monotonic_ns(vm);
+	size_t off = HDR;
+	uint32_t n = 0, i;
+	int got;
+
+	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &regs) < 0)
+		return vm_fail(vm, -errno, "KVM_GET_REGS: %s", strerror(errno));
+	if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
+		return vm_fail(vm, -errno, "KVM_GET_SREGS: %s",
+			       strerror(errno));
+	off = section(buf, off, S_REGS, &regs, sizeof(regs)), n++;
+	off = section(buf, off, S_SREGS, &sregs, sizeof(sregs)), n++;
+	if (vm->have_xsave) {
+		if (ioctl(vm->vcpu_fd, KVM_GET_XSAVE, &xsave) < 0)
+			return vm_fail(vm, -errno, "KVM_GET_XSAVE: %s",
+				       strerror(errno));
+		off = section(buf, off, S_XSAVE, &xsave, sizeof(xsave)), n++;
+	} else {
+		if (ioctl(vm->vcpu_fd, KVM_GET_FPU, &fpu) < 0)
+			return vm_fail(vm, -errno, "KVM_GET_FPU: %s",
+				       strerror(errno));
+		off = section(buf, off, S_FPU, &fpu, sizeof(fpu)), n++;
+	}
+	if (vm->xcr0) {
+		if (ioctl(vm->vcpu_fd, KVM_GET_XCRS, &xcrs) < 0)
+			return vm_fail(vm, -errno, "KVM_GET_XCRS: %s",
+				       strerror(errno));
+		off = section(buf, off, S_XCRS, &xcrs, sizeof(xcrs)), n++;
+	}
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.nmsrs = NMSR;
+	for (i = 0; i < NMSR; i++)
+		m.e[i].index = msr_list[i];
+	got = ioctl(vm->vcpu_fd, KVM_GET_MSRS, &m);
+	if (got < 0)
+		return vm_fail(vm, -errno, "KVM_GET_MSRS: %s", strerror(errno));
+	/* KVM stops at the first MSR it lacks: keep those it returned. */
+	put32(mbuf, (uint32_t)got);
+	put32(mbuf + 4, 0);
+	for (i = 0; i < (uint32_t)got; i++) {
+		put32(mbuf + 8 + i * 16, m.e[i].index);
+		put32(mbuf + 12 + i * 16, 0);
+		memcpy(mbuf + 16 + i * 16, &m.e[i].data, 8);
+	}
+	off = section(buf, off, S_MSRS, mbuf, 8 + (size_t)got * 16), n++;
+	off = section(buf, off, S_CLOCK, &clock, sizeof(clock)), n++;
+
+	memcpy(buf, "RMVS", 4);
+	put32(buf + 4, STATE_VERSION);
+	put32(buf + 8, (uint32_t)off);
+	put32(buf + 12, n);
+	*len = off;
+	return 0;
+}
+
+struct parsed {
+	const uint8_t *sec[S_CLOCK + 1];
+	uint32_t len[S_CLOCK + 1];
+};
+
+static int msr_allowed(uint32_t index)
+{
+	for (size_t i = 0; i < NMSR; i++)
+		if (msr_list[i] == index)
+			return 1;
+	return 0;
+}
+
+static int parse(struct vm *vm, const uint8_t *buf, size_t len,
+		 struct parsed *p)
+{
+	static const uint32_t want[S_CLOCK + 1] = {
+		[S_REGS] = sizeof(struct kvm_regs),
+		[S_SREGS] = sizeof(struct kvm_sregs),
+		[S_XSAVE] = sizeof(struct kvm_xsave),
+		[S_FPU] = sizeof(struct kvm_fpu),
+		[S_XCRS] = sizeof(struct kvm_xcrs),
+		[S_CLOCK] = sizeof(uint64_t),
+	};
+	size_t off = HDR;
+	uint32_t n, i, id, sl;
+
+	memset(p, 0, sizeof(*p));
+	if (len < HDR || memcmp(buf, "RMVS", 4) != 0)
+		return vm_fail(vm, -EBADMSG, "vCPU state: bad magic");
+	if (get32(buf + 4) != STATE_VERSION)
+		return vm_fail(vm, -EPROTO, "vCPU state: version %u, want %u",
+			       get32(buf + 4), STATE_VERSION);
+	if (get32(buf + 8) != len)
+		return vm_fail(vm, -EBADMSG,
+			       "vCPU state: length %u, blob has %zu bytes",
+			       get32(buf + 8), len);
+	n = get32(buf + 12);
+	for (i = 0; i < n; i++) {
+		if (len - off < 8)
+			return vm_fail(vm, -EBADMSG,
+				       "vCPU state: section %u truncated", i);
+		id = get32(buf + off);
+		sl = get32(buf + off + 4);
+		if (id < S_REGS || id > S_CLOCK)
+			return vm_fail(vm, -EBADMSG,
+				       "vCPU state: unknown section id %u", id);
+		if (p->sec[id])
+			return vm_fail(vm, -EBADMSG,
+				       "vCPU state: section %u twice", id);
+		if (sl > len - off - 8 ||
+		    (len - off - 8) - sl < (8 - sl % 8) % 8)
+			return vm_fail(
+				vm, -EBADMSG,
+				"vCPU state: section %u overruns the blob", id);
+		if (id == S_MSRS ? (sl < 8 || get32(buf + off + 8) > NMSR ||
+				    sl != 8 + get32(buf + off + 8) * 16u)
+				 : sl != want[id])
+			return vm_fail(vm, -EBADMSG,
+				       "vCPU state: section %u has length %u",
+				       id, sl);
+		p->sec[id] = buf + off + 8;
+		p->len[id] = sl;
+		off += 8 + (sl + 7) / 8 * 8;
+	}
+	if (off != len)
+		return vm_fail(vm, -EBADMSG,
+			       "vCPU state: %zu bytes after the last section",
+			       len - off);
+	if (!p->sec[S_REGS] || !p->sec[S_SREGS] || !p->sec[S_CLOCK] ||
+	    (!p->sec[S_XSAVE] && !p->sec[S_FPU]))
+		return vm_fail(vm, -EBADMSG,
+			       "vCPU state: registers, FPU or clock missing");
+	if (p->sec[S_XSAVE] && !vm->have_xsave)
+		return vm_fail(vm, -ENOTSUP,
+			       "vCPU state has XSAVE data; this host's KVM has "
+			       "no XSAVE");
+	if (p->sec[S_MSRS])
+		for (i = 0; i < get32(p->sec[S_MSRS]); i++)
+			if (!msr_allowed(get32(p->sec[S_MSRS] + 8 + i * 16)))
+				return vm_fail(
+					vm, -EBADMSG,
+					"vCPU state: MSR 0x%x is not one "
+					"remora "
+					"saves",
+					get32(p->sec[S_MSRS] + 8 + i * 16));
+	return 0;
+}
+
+int vm_state_load(struct vm *vm, const uint8_t *buf, size_t len)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct parsed p;
+	struct msr_buf m;
+	uint64_t clock;
+	uint32_t i;
+	int ret;
+
+	if (vm->started && !vm->paused)
+		return vm_fail(vm, -EBUSY, "vCPU state: VM is running");
+	ret = parse(vm, buf, len, &p);
+	if (ret)
+		return ret;
+	memcpy(&regs, p.sec[S_REGS], sizeof(regs));
+	memcpy(&sregs, p.sec[S_SREGS], sizeof(sregs));
+	memcpy(&clock, p.sec[S_CLOCK], sizeof(clock));
+	if (sregs.cs.selector != SEL_UCODE || sregs.cr3 != GPA_PML4)
+		return vm_fail(vm, -EBADMSG,
+			       "vCPU state: code segment 0x%x or CR3 0x%llx is "
+			       "not the VMM's",
+			       sregs.cs.selector,
+			       (unsigned long long)sregs.cr3);
+
+	/* The order QEMU uses: XCR0 may only grow after XSAVE is in. */
+	if (ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs) < 0)
+		return vm_fail(vm, -errno, "KVM_SET_REGS: %s", strerror(errno));
+	if (p.sec[S_XSAVE] &&
+	    ioctl(vm->vcpu_fd, KVM_SET_XSAVE, p.sec[S_XSAVE]) < 0)
+		return vm_fail(vm, -errno, "KVM_SET_XSAVE: %s",
+			       strerror(errno));
+	if (p.sec[S_FPU] && ioctl(vm->vcpu_fd, KVM_SET_FPU, p.sec[S_FPU]) < 0)
+		return vm_fail(vm, -errno, "KVM_SET_FPU: %s", strerror(errno));
+	if (p.sec[S_XCRS] &&
+	    ioctl(vm->vcpu_fd, KVM_SET_XCRS, p.sec[S_XCRS]) < 0)
+		return vm_fail(vm, -errno, "KVM_SET_XCRS: %s", strerror(errno));
+	if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
+		return vm_fail(vm, -errno, "KVM_SET_SREGS: %s",
+			       strerror(errno));
+	if (p.sec[S_MSRS]) {
+		memset(&m, 0, sizeof(m));
+		m.hdr.nmsrs = get32(p.sec[S_MSRS]);
+		for (i = 0; i < m.hdr.nmsrs; i++) {
+			m.e[i].index = get32(p.sec[S_MSRS] + 8 + i * 16);
+			memcpy(&m.e[i].data, p.sec[S_MSRS] + 16 + i * 16, 8);
+		}
+		ret = ioctl(vm->vcpu_fd, KVM_SET_MSRS, &m);
+		if (ret != (int)m.hdr.nmsrs)
+			return vm_fail(vm, ret < 0 ? -errno : -EINVAL,
+				       "KVM_SET_MSRS: set %d of %u", ret,
+				       m.hdr.nmsrs);
+	}
+	/* The guest's clock continues from the saved value, never back. */
+	vm->clock_offset = (int64_t)(clock - vm_host_monotonic_ns());
+	return 0;
+}
