@@ -14,7 +14,7 @@
  *   id  content                                    required
  *    1  struct kvm_regs                            yes
  *    2  struct kvm_sregs                           yes
- *    3  struct kvm_xsave (when KVM has XSAVE)      this or 4
+ *    3  struct kvm_xsave (KVM_CAP_XSAVE)           this or 4
  *    4  struct kvm_fpu   (otherwise)               this or 3
  *    5  struct kvm_xcrs                            if XCR0 is in use
  *    6  MSRs: u32 count, u32 0, count x {u32 index, u32 0, u64 value}
@@ -96,7 +96,7 @@ int vm_state_save(struct vm *vm, uint8_t *buf, size_t *len)
 			       strerror(errno));
 	off = section(buf, off, S_REGS, &regs, sizeof(regs)), n++;
 	off = section(buf, off, S_SREGS, &sregs, sizeof(sregs)), n++;
-	if (vm->have_xsave) {
+	if (vm->have_xsave_ioctl) {
 		if (ioctl(vm->vcpu_fd, KVM_GET_XSAVE, &xsave) < 0)
 			return vm_fail(vm, -errno, "KVM_GET_XSAVE: %s",
 				       strerror(errno));
@@ -213,7 +213,7 @@ static int parse(struct vm *vm, const uint8_t *buf, size_t len,
 	    (!p->sec[S_XSAVE] && !p->sec[S_FPU]))
 		return vm_fail(vm, -EBADMSG,
 			       "vCPU state: registers, FPU or clock missing");
-	if (p->sec[S_XSAVE] && !vm->have_xsave)
+	if (p->sec[S_XSAVE] && !vm->have_xsave_ioctl)
 		return vm_fail(vm, -ENOTSUP,
 			       "vCPU state has XSAVE data; this host's KVM has "
 			       "no XSAVE");
@@ -254,7 +254,10 @@ int vm_state_load(struct vm *vm, const uint8_t *buf, size_t len)
 			       sregs.cs.selector,
 			       (unsigned long long)sregs.cr3);
 
-	/* The order QEMU uses: XCR0 may only grow after XSAVE is in. */
+	/* Control registers before the FPU state that depends on them. */
+	if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
+		return vm_fail(vm, -errno, "KVM_SET_SREGS: %s",
+			       strerror(errno));
 	if (ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs) < 0)
 		return vm_fail(vm, -errno, "KVM_SET_REGS: %s", strerror(errno));
 	if (p.sec[S_XSAVE] &&
@@ -266,9 +269,6 @@ int vm_state_load(struct vm *vm, const uint8_t *buf, size_t len)
 	if (p.sec[S_XCRS] &&
 	    ioctl(vm->vcpu_fd, KVM_SET_XCRS, p.sec[S_XCRS]) < 0)
 		return vm_fail(vm, -errno, "KVM_SET_XCRS: %s", strerror(errno));
-	if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
-		return vm_fail(vm, -errno, "KVM_SET_SREGS: %s",
-			       strerror(errno));
 	if (p.sec[S_MSRS]) {
 		memset(&m, 0, sizeof(m));
 		m.hdr.nmsrs = get32(p.sec[S_MSRS]);

@@ -90,7 +90,7 @@ static int set_cpuid(struct vm *vm, uint32_t *xsave_feature_mask)
 			*xsave_feature_mask = e->eax;
 		/* Leaf 1 ECX.OSXSAVE mirrors CR4.OSXSAVE, which we set. */
 		if (e->function == 1 && (e->ecx & (1u << 26)))
-			vm->have_xsave = 1;
+			vm->guest_xsave = 1;
 	}
 	if (ioctl(vm->vcpu_fd, KVM_SET_CPUID2, c) < 0) {
 		ret = vm_fail(vm, -errno, "KVM_SET_CPUID2: %s",
@@ -117,11 +117,47 @@ static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type, int code)
 	s->g = 1;
 }
 
+/*
+ * x87 and SSE defaults (all exceptions masked). Through KVM_SET_XSAVE where
+ * possible: KVM_SET_FPU leaves the XSAVE header of a fresh vCPU saying "x87
+ * and SSE in their initial state", so what it wrote is dropped at entry
+ * (seen on PVM).
+ */
+static int init_fpu(struct vm *vm)
+{
+	struct kvm_xsave xs;
+	struct kvm_fpu fpu;
+	uint8_t *r = (uint8_t *)xs.region;
+	uint16_t fcw = 0x37f;
+	uint32_t mxcsr = 0x1f80;
+	uint64_t bv;
+
+	if (vm->have_xsave_ioctl) {
+		if (ioctl(vm->vcpu_fd, KVM_GET_XSAVE, &xs) < 0)
+			return vm_fail(vm, -errno, "KVM_GET_XSAVE: %s",
+				       strerror(errno));
+		memcpy(r + 0, &fcw, 2);
+		memcpy(r + 24, &mxcsr, 4);
+		memcpy(&bv, r + 512, 8);
+		bv |= XCR0_X87 | XCR0_SSE;
+		memcpy(r + 512, &bv, 8);
+		if (ioctl(vm->vcpu_fd, KVM_SET_XSAVE, &xs) < 0)
+			return vm_fail(vm, -errno, "KVM_SET_XSAVE: %s",
+				       strerror(errno));
+		return 0;
+	}
+	memset(&fpu, 0, sizeof(fpu));
+	fpu.fcw = fcw;
+	fpu.mxcsr = mxcsr;
+	if (ioctl(vm->vcpu_fd, KVM_SET_FPU, &fpu) < 0)
+		return vm_fail(vm, -errno, "KVM_SET_FPU: %s", strerror(errno));
+	return 0;
+}
+
 int vcpu_init(struct vm *vm)
 {
 	uint32_t xmask = 0;
 	struct kvm_sregs sr;
-	struct kvm_fpu fpu;
 	int sz, ret;
 
 	pthread_once(&kick_once, install_kick);
@@ -145,8 +181,8 @@ int vcpu_init(struct vm *vm)
 		return ret;
 	vm->have_xcrs =
 		ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XCRS) > 0;
-	if (!ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE))
-		vm->have_xsave = 0;
+	vm->have_xsave_ioctl =
+		ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) > 0;
 
 	if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sr) < 0)
 		return vm_fail(vm, -errno, "KVM_GET_SREGS: %s",
@@ -169,7 +205,7 @@ int vcpu_init(struct vm *vm)
 	sr.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
 	/* TSD: rdtsc would leak host time past the virtual clock. */
 	sr.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_TSD;
-	if (vm->have_xsave && vm->have_xcrs)
+	if (vm->guest_xsave && vm->have_xcrs)
 		sr.cr4 |= CR4_OSXSAVE;
 	sr.cr3 = GPA_PML4;
 	sr.efer = EFER_LME | EFER_LMA;
@@ -193,12 +229,7 @@ int vcpu_init(struct vm *vm)
 				(unsigned long long)vm->xcr0, strerror(errno));
 	}
 
-	memset(&fpu, 0, sizeof(fpu));
-	fpu.fcw = 0x37f;    /* x87 default: all exceptions masked */
-	fpu.mxcsr = 0x1f80; /* SSE default: all exceptions masked */
-	if (ioctl(vm->vcpu_fd, KVM_SET_FPU, &fpu) < 0)
-		return vm_fail(vm, -errno, "KVM_SET_FPU: %s", strerror(errno));
-	return 0;
+	return init_fpu(vm);
 }
 
 int vcpu_set_entry(struct vm *vm, uint64_t rip, uint64_t rsp, uint64_t rdi)

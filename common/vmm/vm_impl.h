@@ -41,7 +41,9 @@ struct vm {
 	int dirty_log;
 	struct kvm_run *run;
 	size_t run_size;
-	int have_xsave, have_xcrs;
+	int guest_xsave;      /* CPUID offers XSAVE: CR4.OSXSAVE, XCR0 */
+	int have_xsave_ioctl; /* KVM_GET/SET_XSAVE: FPU state with header */
+	int have_xcrs;
 	uint64_t xcr0;
 
 	vm_console_fn console;
