@@ -25,15 +25,16 @@
  * or page-table root the VMM never sets, all before it changes anything.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "state.h"
 #include "vm_impl.h"
 
 #define STATE_VERSION 1
 #define HDR	      16
-
-enum { S_REGS = 1, S_SREGS, S_XSAVE, S_FPU, S_XCRS, S_MSRS, S_CLOCK };
 
 /* MSRs a CPL3 guest can influence or KVM keeps per vCPU; FS/GS base are in
  * the segment registers. */
@@ -140,11 +141,6 @@ int vm_state_save(struct vm *vm, uint8_t *buf, size_t *len)
 	return 0;
 }
 
-struct parsed {
-	const uint8_t *sec[S_CLOCK + 1];
-	uint32_t len[S_CLOCK + 1];
-};
-
 static int msr_allowed(uint32_t index)
 {
 	for (size_t i = 0; i < NMSR; i++)
@@ -153,8 +149,21 @@ static int msr_allowed(uint32_t index)
 	return 0;
 }
 
-static int parse(struct vm *vm, const uint8_t *buf, size_t len,
-		 struct parsed *p)
+static int state_err(char *err, size_t errlen, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int state_err(char *err, size_t errlen, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+int vm_state_parse(const uint8_t *buf, size_t len, struct vm_state_view *p,
+		   char *err, size_t errlen)
 {
 	static const uint32_t want[S_CLOCK + 1] = {
 		[S_REGS] = sizeof(struct kvm_regs),
@@ -164,68 +173,75 @@ static int parse(struct vm *vm, const uint8_t *buf, size_t len,
 		[S_XCRS] = sizeof(struct kvm_xcrs),
 		[S_CLOCK] = sizeof(uint64_t),
 	};
+	struct kvm_sregs sregs;
 	size_t off = HDR;
 	uint32_t n, i, id, sl;
 
 	memset(p, 0, sizeof(*p));
 	if (len < HDR || memcmp(buf, "RMVS", 4) != 0)
-		return vm_fail(vm, -EBADMSG, "vCPU state: bad magic");
+		return state_err(err, errlen, -EBADMSG,
+				 "vCPU state: bad magic");
 	if (get32(buf + 4) != STATE_VERSION)
-		return vm_fail(vm, -EPROTO, "vCPU state: version %u, want %u",
-			       get32(buf + 4), STATE_VERSION);
+		return state_err(err, errlen, -EPROTO,
+				 "vCPU state: version %u, want %u",
+				 get32(buf + 4), STATE_VERSION);
 	if (get32(buf + 8) != len)
-		return vm_fail(vm, -EBADMSG,
-			       "vCPU state: length %u, blob has %zu bytes",
-			       get32(buf + 8), len);
+		return state_err(err, errlen, -EBADMSG,
+				 "vCPU state: length %u, blob has %zu bytes",
+				 get32(buf + 8), len);
 	n = get32(buf + 12);
 	for (i = 0; i < n; i++) {
 		if (len - off < 8)
-			return vm_fail(vm, -EBADMSG,
-				       "vCPU state: section %u truncated", i);
+			return state_err(err, errlen, -EBADMSG,
+					 "vCPU state: section %u truncated", i);
 		id = get32(buf + off);
 		sl = get32(buf + off + 4);
 		if (id < S_REGS || id > S_CLOCK)
-			return vm_fail(vm, -EBADMSG,
-				       "vCPU state: unknown section id %u", id);
+			return state_err(err, errlen, -EBADMSG,
+					 "vCPU state: unknown section id %u",
+					 id);
 		if (p->sec[id])
-			return vm_fail(vm, -EBADMSG,
-				       "vCPU state: section %u twice", id);
+			return state_err(err, errlen, -EBADMSG,
+					 "vCPU state: section %u twice", id);
 		if (sl > len - off - 8 ||
 		    (len - off - 8) - sl < (8 - sl % 8) % 8)
-			return vm_fail(
-				vm, -EBADMSG,
+			return state_err(
+				err, errlen, -EBADMSG,
 				"vCPU state: section %u overruns the blob", id);
 		if (id == S_MSRS ? (sl < 8 || get32(buf + off + 8) > NMSR ||
 				    sl != 8 + get32(buf + off + 8) * 16u)
 				 : sl != want[id])
-			return vm_fail(vm, -EBADMSG,
-				       "vCPU state: section %u has length %u",
-				       id, sl);
+			return state_err(err, errlen, -EBADMSG,
+					 "vCPU state: section %u has length %u",
+					 id, sl);
 		p->sec[id] = buf + off + 8;
 		p->len[id] = sl;
 		off += 8 + (sl + 7) / 8 * 8;
 	}
 	if (off != len)
-		return vm_fail(vm, -EBADMSG,
-			       "vCPU state: %zu bytes after the last section",
-			       len - off);
+		return state_err(err, errlen, -EBADMSG,
+				 "vCPU state: %zu bytes after the last section",
+				 len - off);
 	if (!p->sec[S_REGS] || !p->sec[S_SREGS] || !p->sec[S_CLOCK] ||
 	    (!p->sec[S_XSAVE] && !p->sec[S_FPU]))
-		return vm_fail(vm, -EBADMSG,
-			       "vCPU state: registers, FPU or clock missing");
-	if (p->sec[S_XSAVE] && !vm->have_xsave_ioctl)
-		return vm_fail(vm, -ENOTSUP,
-			       "vCPU state has XSAVE data; this host's KVM has "
-			       "no XSAVE");
+		return state_err(err, errlen, -EBADMSG,
+				 "vCPU state: registers, FPU or clock missing");
 	if (p->sec[S_MSRS])
 		for (i = 0; i < get32(p->sec[S_MSRS]); i++)
 			if (!msr_allowed(get32(p->sec[S_MSRS] + 8 + i * 16)))
-				return vm_fail(
-					vm, -EBADMSG,
+				return state_err(
+					err, errlen, -EBADMSG,
 					"vCPU state: MSR 0x%x is not one "
 					"remora "
 					"saves",
 					get32(p->sec[S_MSRS] + 8 + i * 16));
+	memcpy(&sregs, p->sec[S_SREGS], sizeof(sregs));
+	if (sregs.cs.selector != SEL_UCODE || sregs.cr3 != GPA_PML4)
+		return state_err(err, errlen, -EBADMSG,
+				 "vCPU state: code segment 0x%x or CR3 0x%llx "
+				 "is not the VMM's",
+				 sregs.cs.selector,
+				 (unsigned long long)sregs.cr3);
 	return 0;
 }
 
@@ -233,7 +249,7 @@ int vm_state_load(struct vm *vm, const uint8_t *buf, size_t len)
 {
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
-	struct parsed p;
+	struct vm_state_view p;
 	struct msr_buf m;
 	uint64_t clock;
 	uint32_t i;
@@ -241,19 +257,16 @@ int vm_state_load(struct vm *vm, const uint8_t *buf, size_t len)
 
 	if (vm->started && !vm->paused)
 		return vm_fail(vm, -EBUSY, "vCPU state: VM is running");
-	ret = parse(vm, buf, len, &p);
+	ret = vm_state_parse(buf, len, &p, vm->err, sizeof(vm->err));
 	if (ret)
 		return ret;
+	if (p.sec[S_XSAVE] && !vm->have_xsave_ioctl)
+		return vm_fail(vm, -ENOTSUP,
+			       "vCPU state has XSAVE data; this host's KVM has "
+			       "no XSAVE");
 	memcpy(&regs, p.sec[S_REGS], sizeof(regs));
 	memcpy(&sregs, p.sec[S_SREGS], sizeof(sregs));
 	memcpy(&clock, p.sec[S_CLOCK], sizeof(clock));
-	if (sregs.cs.selector != SEL_UCODE || sregs.cr3 != GPA_PML4)
-		return vm_fail(vm, -EBADMSG,
-			       "vCPU state: code segment 0x%x or CR3 0x%llx is "
-			       "not the VMM's",
-			       sregs.cs.selector,
-			       (unsigned long long)sregs.cr3);
-
 	/* Control registers before the FPU state that depends on them. */
 	if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
 		return vm_fail(vm, -errno, "KVM_SET_SREGS: %s",
