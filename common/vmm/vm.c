@@ -264,7 +264,7 @@ int vm_create(struct vm **out, const struct vm_config *cfg, char *err,
 
 	build_page_tables(vm);
 	build_gdt(vm);
-	vm_mark_dirty(vm, 0, REMORA_LOAD_MIN);
+	vm_mark_dirty(vm, GPA_PML4, GPA_GDT + VM_PAGE_SIZE - GPA_PML4);
 
 	ret = vcpu_init(vm);
 	if (ret)

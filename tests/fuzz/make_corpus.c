@@ -11,8 +11,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <elf.h>
+#include <linux/kvm.h>
+#include <xxhash.h>
+
 #include "codec.h"
 #include "pack.h"
+#include "snapshot.h"
+#include "state.h"
 
 static const char *dir;
 
@@ -131,6 +137,122 @@ static void pack_seeds(void)
 	put("pack_unpack", "header-only", &flag, 1, out, PACK_HEADER_SIZE);
 }
 
+/* A minimal static x86-64 executable: one PT_LOAD segment at 1 MiB. */
+static void elf_seeds(void)
+{
+	uint8_t img[256];
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+
+	memset(img, 0, sizeof(img));
+	memset(&eh, 0, sizeof(eh));
+	memcpy(eh.e_ident, ELFMAG, SELFMAG);
+	eh.e_ident[EI_CLASS] = ELFCLASS64;
+	eh.e_ident[EI_DATA] = ELFDATA2LSB;
+	eh.e_ident[EI_VERSION] = EV_CURRENT;
+	eh.e_type = ET_EXEC;
+	eh.e_machine = EM_X86_64;
+	eh.e_version = EV_CURRENT;
+	eh.e_entry = 0x100000 + 0xb0;
+	eh.e_phoff = sizeof(eh);
+	eh.e_ehsize = sizeof(eh);
+	eh.e_phentsize = sizeof(ph);
+	eh.e_phnum = 1;
+	memset(&ph, 0, sizeof(ph));
+	ph.p_type = PT_LOAD;
+	ph.p_flags = PF_R | PF_X;
+	ph.p_offset = 0;
+	ph.p_vaddr = ph.p_paddr = 0x100000;
+	ph.p_filesz = sizeof(img);
+	ph.p_memsz = 0x2000;
+	memcpy(img, &eh, sizeof(eh));
+	memcpy(img + sizeof(eh), &ph, sizeof(ph));
+	img[0xb0] = 0xeb; /* jmp . */
+	img[0xb1] = 0xfe;
+	put("elf_image", "tiny", img, sizeof(img), NULL, 0);
+	img[0] = 0x7e;
+	put("elf_image", "bad-magic", img, sizeof(img), NULL, 0);
+	put("elf_image", "text", (const uint8_t *)"#!/bin/sh\necho hi\n", 18,
+	    NULL, 0);
+}
+
+static size_t state_section(uint8_t *b, size_t off, uint32_t id,
+			    const void *d, uint32_t len)
+{
+	memcpy(b + off, &id, 4);
+	memcpy(b + off + 4, &len, 4);
+	memcpy(b + off + 8, d, len);
+	return off + 8 + (len + 7) / 8 * 8;
+}
+
+/* A vCPU state blob and snapshot headers, as state.c/snapshot.c lay out. */
+static void snapshot_seeds(void)
+{
+	static uint8_t blob[1 + 16384], hdr[9 + SNAPSHOT_HEADER_SIZE];
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_fpu fpu;
+	uint64_t clock = 123456789, v, mem = 64ull << 20;
+	uint32_t ver = 1, n = 4, total;
+	size_t off;
+
+	memset(&regs, 0, sizeof(regs));
+	memset(&sregs, 0, sizeof(sregs));
+	memset(&fpu, 0, sizeof(fpu));
+	regs.rip = 0x101000;
+	sregs.cs.selector = 0x1b;
+	sregs.cr3 = 0x2000;
+	blob[0] = 1; /* state mode */
+	off = 16;
+	off = state_section(blob + 1, off, S_REGS, &regs, sizeof(regs));
+	off = state_section(blob + 1, off, S_SREGS, &sregs, sizeof(sregs));
+	off = state_section(blob + 1, off, S_FPU, &fpu, sizeof(fpu));
+	off = state_section(blob + 1, off, S_CLOCK, &clock, sizeof(clock));
+	total = (uint32_t)off;
+	memcpy(blob + 1, "RMVS", 4);
+	memcpy(blob + 5, &ver, 4);
+	memcpy(blob + 9, &total, 4);
+	memcpy(blob + 13, &n, 4);
+	put("snapshot", "state-fpu", blob, 1 + off, NULL, 0);
+
+	memset(hdr, 0, sizeof(hdr));
+	hdr[0] = 0; /* header mode, checksum as given */
+	v = 12288 + mem;
+	memcpy(hdr + 1, &v, 8);
+	memcpy(hdr + 9, "REMORASN", 8);
+	memcpy(hdr + 17, &ver, 4);
+	memcpy(hdr + 21, &(uint32_t){ SNAPSHOT_HEADER_SIZE }, 4);
+	memcpy(hdr + 25, &(uint32_t){ 4096 }, 4);
+	memcpy(hdr + 33, &mem, 8);
+	v = SNAPSHOT_HEADER_SIZE;
+	memcpy(hdr + 41, &v, 8);
+	v = 5000;
+	memcpy(hdr + 49, &v, 8);
+	v = 12288;
+	memcpy(hdr + 57, &v, 8);
+	v = XXH3_64bits(hdr + 9, 64);
+	memcpy(hdr + 73, &v, 8);
+	put("snapshot", "header", hdr, sizeof(hdr), NULL, 0);
+	hdr[0] = 2; /* the same, checksum repaired by the target */
+	hdr[33] = 0x01; /* memory size not a multiple of 2 MiB */
+	put("snapshot", "header-bad-size", hdr, sizeof(hdr), NULL, 0);
+}
+
+static void units_seeds(void)
+{
+	static const char *const s[] = { "64M", "1G", "4096", "2KiB", "25ms",
+					 "2s",	"1h", "18446744073709551615",
+					 "18446744073709551616", "1x", "" };
+
+	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "seed-%zu", i);
+		put("units", name, (const uint8_t *)s[i], strlen(s[i]), NULL,
+		    0);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -145,5 +267,8 @@ int main(int argc, char **argv)
 	roundtrip_seeds();
 	decode_seeds();
 	pack_seeds();
+	elf_seeds();
+	snapshot_seeds();
+	units_seeds();
 	return 0;
 }

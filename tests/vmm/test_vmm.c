@@ -1,0 +1,479 @@
+/*
+ * The micro-VM end to end, with real guests under KVM: snapshot/restore
+ * continuity (counter), torn-state detection across a chain of restores and
+ * across 10,000 pauses (memstress), the dirty log (exactly the pages written,
+ * nothing untouched), bad guests (not an ELF, faults, bad hypercall
+ * pointers), and a 4 GiB guest. Needs /dev/kvm; without it every test is
+ * skipped with a message saying so.
+ *
+ * Guest images are passed as NAME=PATH arguments by tests/vmm/meson.build.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "abi.h"
+#include "snapshot.h"
+#include "vm.h"
+
+#define MiB (1ull << 20)
+
+static const char *guest_path[8];
+static const char *const guest_name[8] = {
+	"counter", "memstress", "dirty", "nullderef",
+	"badptr",  "exitcode",	"spin",	 NULL,
+};
+static char tmpdir[256];
+
+/* Console output of one VM, appended by its vCPU thread. */
+struct capture {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	char *buf;
+	size_t len, cap;
+};
+
+static void cap_init(struct capture *c)
+{
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->cond, NULL);
+	c->cap = 1 << 16;
+	c->buf = calloc(1, c->cap);
+	c->len = 0;
+	assert_non_null(c->buf);
+}
+
+static void cap_free(struct capture *c)
+{
+	free(c->buf);
+	pthread_cond_destroy(&c->cond);
+	pthread_mutex_destroy(&c->lock);
+}
+
+static void cap_console(void *opaque, const uint8_t *p, size_t n)
+{
+	struct capture *c = opaque;
+
+	pthread_mutex_lock(&c->lock);
+	while (c->len + n + 1 > c->cap) {
+		c->cap *= 2;
+		c->buf = realloc(c->buf, c->cap);
+	}
+	memcpy(c->buf + c->len, p, n);
+	c->len += n;
+	c->buf[c->len] = '\0';
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/*
+ * Waits until needle appears at or after offset `from`; returns the offset
+ * just past it. Fails the test after timeout_ms (generous: liveness only).
+ */
+static size_t cap_wait(struct capture *c, const char *needle, size_t from,
+		       int timeout_ms)
+{
+	struct timespec ts;
+	char *hit;
+	size_t ret;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&c->lock);
+	while (!(hit = c->len > from ? strstr(c->buf + from, needle) : NULL))
+		if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) ==
+		    ETIMEDOUT)
+			break;
+	ret = hit ? (size_t)(hit - c->buf) + strlen(needle) : 0;
+	if (!hit)
+		fprintf(stderr, "timed out waiting for '%s'; output:\n%s\n",
+			needle, c->buf + from);
+	pthread_mutex_unlock(&c->lock);
+	assert_true(hit != NULL);
+	return ret;
+}
+
+static uint8_t *load(const char *path, size_t *len)
+{
+	struct stat st;
+	uint8_t *buf;
+	FILE *f = fopen(path, "rb");
+
+	assert_non_null(f);
+	assert_int_equal(fstat(fileno(f), &st), 0);
+	buf = malloc((size_t)st.st_size);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)st.st_size, f),
+			 (size_t)st.st_size);
+	fclose(f);
+	*len = (size_t)st.st_size;
+	return buf;
+}
+
+static const char *guest(const char *name)
+{
+	for (int i = 0; guest_name[i]; i++)
+		if (strcmp(guest_name[i], name) == 0 && guest_path[i])
+			return guest_path[i];
+	fail_msg("no path for guest %s", name);
+	return NULL;
+}
+
+static struct vm *boot(const char *name, const char *args, uint64_t mem,
+		       int dirty_log, struct capture *c)
+{
+	struct vm_config cfg = { .mem_size = mem,
+				 .dirty_log = dirty_log,
+				 .console = cap_console,
+				 .console_opaque = c };
+	char err[VM_ERR_MAX];
+	struct vm *vm;
+	uint8_t *img;
+	size_t len;
+
+	img = load(guest(name), &len);
+	if (vm_create(&vm, &cfg, err, sizeof(err)))
+		fail_msg("vm_create: %s", err);
+	if (vm_load_elf(vm, img, len, args))
+		fail_msg("vm_load_elf: %s", vm_error(vm));
+	free(img);
+	assert_int_equal(vm_start(vm), 0);
+	return vm;
+}
+
+/* The number in the last "tick N" line of the output. */
+static long last_tick(struct capture *c)
+{
+	long n = -1;
+	char *p;
+
+	pthread_mutex_lock(&c->lock);
+	for (p = c->buf; (p = strstr(p, "tick ")); p += 5)
+		n = strtol(p + 5, NULL, 10);
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+static void snap_path(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/%s", tmpdir, name);
+}
+
+/* counter: snapshot at tick N, restore, the next line is tick N+1. */
+static void test_counter_restore(void **state)
+{
+	struct vm_config cfg = { .console = cap_console };
+	struct capture a, b;
+	struct vm *vm;
+	char path[512], err[VM_ERR_MAX], want[32];
+	uint64_t clock_saved;
+	long n;
+
+	(void)state;
+	cap_init(&a);
+	cap_init(&b);
+	vm = boot("counter", "--interval 5", 64 * MiB, 0, &a);
+	cap_wait(&a, "tick 4\n", 0, 10000);
+	assert_int_equal(vm_pause(vm), 0);
+	clock_saved = vm_guest_monotonic_ns(vm);
+	n = last_tick(&a);
+	assert_true(n >= 4);
+	snap_path(path, sizeof(path), "counter.snap");
+	assert_int_equal(vm_snapshot_save(vm, path), 0);
+	vm_destroy(vm);
+
+	cfg.console_opaque = &b;
+	if (vm_snapshot_restore(path, &cfg, &vm, NULL, err, sizeof(err)))
+		fail_msg("restore: %s", err);
+	/* The virtual clock continues from the save, never back. */
+	assert_true(vm_guest_monotonic_ns(vm) >= clock_saved);
+	assert_true(vm_guest_monotonic_ns(vm) < clock_saved + 1000000000ull);
+	assert_int_equal(vm_start(vm), 0);
+	snprintf(want, sizeof(want), "tick %ld\n", n + 1);
+	cap_wait(&b, want, 0, 10000);
+	/* The very first line after the restore, nothing before it. */
+	assert_memory_equal(b.buf, want, strlen(want));
+	snprintf(want, sizeof(want), "tick %ld\n", n + 3);
+	cap_wait(&b, want, 0, 10000);
+	vm_destroy(vm);
+	unlink(path);
+	cap_free(&a);
+	cap_free(&b);
+}
+
+/* memstress: run, snapshot, restore, self-check; 20 times in a chain. */
+static void test_memstress_chain(void **state)
+{
+	struct vm_config cfg = { .console = cap_console };
+	struct capture c[2];
+	char path[512], err[VM_ERR_MAX];
+	struct vm *vm;
+	int i;
+
+	(void)state;
+	snap_path(path, sizeof(path), "memstress.snap");
+	cap_init(&c[0]);
+	vm = boot("memstress", "--pages 512 --rate 50 --seed 11 --check-every 0",
+		  64 * MiB, 0, &c[0]);
+	cap_wait(&c[0], " ok\n", 0, 10000); /* the check at start */
+	for (i = 0; i < 20; i++) {
+		struct capture *cur = &c[i % 2], *next = &c[(i + 1) % 2];
+
+		usleep(20000 + (useconds_t)(i * 3000));
+		assert_int_equal(vm_pause(vm), 0);
+		assert_int_equal(vm_snapshot_save(vm, path), 0);
+		vm_destroy(vm);
+		assert_null(strstr(cur->buf, "FAIL"));
+		cap_free(cur);
+
+		cap_init(next);
+		cfg.console_opaque = next;
+		if (vm_snapshot_restore(path, &cfg, &vm, NULL, err,
+					sizeof(err)))
+			fail_msg("restore %d: %s", i, err);
+		assert_int_equal(vm_start(vm), 0);
+		/* A restore asks memstress for a full self-check. */
+		cap_wait(next, " ok\n", 0, 10000);
+		assert_null(strstr(next->buf, "FAIL"));
+	}
+	vm_destroy(vm);
+	cap_free(&c[20 % 2]);
+	unlink(path);
+}
+
+static int bit(const uint64_t *bm, uint64_t gpa)
+{
+	uint64_t p = gpa / VM_PAGE_SIZE;
+
+	return (int)(bm[p / 64] >> (p % 64)) & 1;
+}
+
+/* The dirty log reports every page written and none left untouched. */
+static void test_dirty_log(void **state)
+{
+	static const uint64_t written[] = { 0x800000, 0x801000, 0x9000ab,
+					    0x1234567, 0x3f00010 };
+	static const uint64_t untouched[] = { 0x802000, 0xa00000, 0x2000000,
+					      0x3e00000 };
+	char args[256];
+	struct capture c;
+	struct vm *vm;
+	uint64_t *bm;
+	size_t off = 0;
+	long n, n2;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(written) / sizeof(written[0]); i++)
+		off += (size_t)snprintf(args + off, sizeof(args) - off,
+					"0x%llx ",
+					(unsigned long long)written[i]);
+	memmove(args + 7, args, off + 1);
+	memcpy(args, "--wait ", 7);
+	cap_init(&c);
+	vm = boot("dirty", args, 64 * MiB, 1, &c);
+	bm = calloc(1, vm_bitmap_bytes(vm));
+	assert_non_null(bm);
+	cap_wait(&c, "dirty done\n", 0, 10000);
+	assert_int_equal(vm_pause(vm), 0);
+	n = vm_harvest_dirty(vm, bm);
+	assert_true(n > 0);
+	for (i = 0; i < sizeof(written) / sizeof(written[0]); i++)
+		if (!bit(bm, written[i]))
+			fail_msg("written page 0x%llx not reported",
+				 (unsigned long long)written[i]);
+	for (i = 0; i < sizeof(untouched) / sizeof(untouched[0]); i++)
+		if (bit(bm, untouched[i]))
+			fail_msg("untouched page 0x%llx reported",
+				 (unsigned long long)untouched[i]);
+	/* The page at 0 is never mapped, so nothing can dirty it. */
+	assert_false(bit(bm, 0));
+	/* What else is dirty: the runtime's own pages, for the docs. */
+	fprintf(stderr, "first harvest: %ld dirty pages:", n);
+	for (uint64_t p = 0; p < vm_mem_size(vm) / VM_PAGE_SIZE; p++)
+		if (bit(bm, p * VM_PAGE_SIZE))
+			fprintf(stderr, " 0x%llx",
+				(unsigned long long)(p * VM_PAGE_SIZE));
+	fprintf(stderr, "\n");
+
+	/* A new interval: the guest only sleeps, so its pages stay clean. */
+	assert_int_equal(vm_resume(vm), 0);
+	usleep(50000);
+	assert_int_equal(vm_pause(vm), 0);
+	n2 = vm_harvest_dirty(vm, bm);
+	assert_true(n2 >= 0 && n2 < n);
+	for (i = 0; i < sizeof(written) / sizeof(written[0]); i++)
+		if (bit(bm, written[i]))
+			fail_msg("page 0x%llx reported again without a write",
+				 (unsigned long long)written[i]);
+	fprintf(stderr, "sleeping-guest harvest: %ld dirty pages:", n2);
+	for (uint64_t p = 0; p < vm_mem_size(vm) / VM_PAGE_SIZE; p++)
+		if (bit(bm, p * VM_PAGE_SIZE))
+			fprintf(stderr, " 0x%llx",
+				(unsigned long long)(p * VM_PAGE_SIZE));
+	fprintf(stderr, "\n");
+	free(bm);
+	vm_destroy(vm);
+	cap_free(&c);
+}
+
+/* Runs a guest to its end; returns how it stopped. */
+static struct vm_status run_to_end(const char *name, const char *args)
+{
+	struct vm_status st;
+	struct capture c;
+	struct vm *vm;
+
+	cap_init(&c);
+	vm = boot(name, args, 16 * MiB, 0, &c);
+	assert_int_equal(vm_wait(vm, 20000, &st), 0);
+	vm_destroy(vm);
+	cap_free(&c);
+	return st;
+}
+
+static void test_bad_guests(void **state)
+{
+	struct vm_config cfg = { .mem_size = 16 * MiB };
+	static const char text[] = "#!/bin/sh\necho not an ELF\n";
+	char err[VM_ERR_MAX];
+	struct vm_status st;
+	struct vm *vm;
+
+	(void)state;
+	assert_int_equal(vm_create(&vm, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(vm_load_elf(vm, (const uint8_t *)text, sizeof(text),
+				     ""),
+			 -ENOEXEC);
+	assert_non_null(strstr(vm_error(vm), "not an ELF"));
+	vm_destroy(vm);
+
+	st = run_to_end("nullderef", "");
+	assert_int_equal(st.how, VM_CRASHED);
+	assert_non_null(strstr(st.msg, "guest crashed"));
+	assert_true(st.rip >= REMORA_LOAD_MIN);
+	fprintf(stderr, "nullderef: %s\n", st.msg);
+
+	st = run_to_end("nullderef", "--jump");
+	assert_int_equal(st.how, VM_CRASHED);
+	fprintf(stderr, "nullderef --jump: %s\n", st.msg);
+
+	st = run_to_end("badptr", "");
+	assert_int_equal(st.how, VM_FAILED);
+	assert_non_null(strstr(st.msg, "outside guest memory"));
+	fprintf(stderr, "badptr: %s\n", st.msg);
+	st = run_to_end("badptr", "--block");
+	assert_int_equal(st.how, VM_FAILED);
+	assert_non_null(strstr(st.msg, "argument block"));
+	st = run_to_end("badptr", "--len");
+	assert_int_equal(st.how, VM_FAILED);
+	assert_non_null(strstr(st.msg, "outside guest memory"));
+
+	st = run_to_end("exitcode", "42");
+	assert_int_equal(st.how, VM_EXITED);
+	assert_int_equal(st.code, 42);
+	st = run_to_end("exitcode", "--abort \"out of cheese\"");
+	assert_int_equal(st.how, VM_ABORTED);
+	assert_non_null(strstr(st.msg, "out of cheese"));
+}
+
+/* 10,000 pauses from another thread never tear memstress's state. */
+static void test_pause_resume_10000(void **state)
+{
+	struct capture c;
+	struct vm *vm;
+	size_t off;
+	int i;
+
+	(void)state;
+	cap_init(&c);
+	vm = boot("memstress", "--pages 1024 --rate 0 --seed 5 --check-every 0",
+		  64 * MiB, 1, &c);
+	off = cap_wait(&c, " ok\n", 0, 10000);
+	for (i = 0; i < 10000; i++) {
+		assert_int_equal(vm_pause(vm), 0);
+		assert_int_equal(vm_resume(vm), 0);
+	}
+	assert_int_equal(vm_pause(vm), 0);
+	vm_request_check(vm);
+	assert_int_equal(vm_resume(vm), 0);
+	cap_wait(&c, " ok\n", off, 20000);
+	assert_null(strstr(c.buf, "FAIL"));
+	vm_destroy(vm);
+	cap_free(&c);
+}
+
+/* A 4 GiB guest runs, and its dirty log can be harvested. */
+static void test_4gib_guest(void **state)
+{
+	struct capture c;
+	struct vm *vm;
+	uint64_t *bm;
+
+	(void)state;
+	cap_init(&c);
+	vm = boot("counter", "--interval 5", 4096 * MiB, 1, &c);
+	cap_wait(&c, "tick 2\n", 0, 10000);
+	assert_int_equal(vm_pause(vm), 0);
+	bm = calloc(1, vm_bitmap_bytes(vm));
+	assert_non_null(bm);
+	assert_true(vm_harvest_dirty(vm, bm) > 0);
+	/* The stack is at the top of the 4 GiB. */
+	assert_true(bit(bm, 4096 * MiB - VM_PAGE_SIZE));
+	free(bm);
+	vm_destroy(vm);
+	cap_free(&c);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_counter_restore),
+		cmocka_unit_test(test_memstress_chain),
+		cmocka_unit_test(test_dirty_log),
+		cmocka_unit_test(test_bad_guests),
+		cmocka_unit_test(test_pause_resume_10000),
+		cmocka_unit_test(test_4gib_guest),
+	};
+	int i, ret;
+
+	for (i = 1; i < argc; i++)
+		for (int j = 0; guest_name[j]; j++) {
+			size_t l = strlen(guest_name[j]);
+
+			if (strncmp(argv[i], guest_name[j], l) == 0 &&
+			    argv[i][l] == '=')
+				guest_path[j] = argv[i] + l + 1;
+		}
+	if (access("/dev/kvm", R_OK | W_OK) != 0) {
+		printf("SKIP: /dev/kvm is not usable here (%s); the micro-VM "
+		       "tests need KVM and root\n",
+		       strerror(errno));
+		return 77;
+	}
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/remora-test-vmm.XXXXXX");
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	ret = cmocka_run_group_tests(tests, NULL, NULL);
+	rmdir(tmpdir);
+	return ret;
+}
