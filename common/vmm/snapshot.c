@@ -66,10 +66,10 @@ int snapshot_parse_header(const uint8_t *b, size_t len, uint64_t file_size,
 		snprintf(err, errlen, __VA_ARGS__); \
 		return ret;                         \
 	} while (0)
+	if (len < 8 || memcmp(b, snap_magic, 8) != 0)
+		BAD(-EBADMSG, "not a remora snapshot (bad magic)");
 	if (len < SNAPSHOT_HEADER_SIZE)
 		BAD(-EBADMSG, "snapshot: header truncated (%zu bytes)", len);
-	if (memcmp(b, snap_magic, 8) != 0)
-		BAD(-EBADMSG, "not a remora snapshot (bad magic)");
 	if (get32(b + 8) != SNAP_VERSION)
 		BAD(-EPROTO, "snapshot version %u; this remora reads %u",
 		    get32(b + 8), SNAP_VERSION);
@@ -261,6 +261,7 @@ int vm_snapshot_restore(const char *path, const struct vm_config *cfg,
 	struct vm *vm = NULL;
 	uint64_t t0, t1, t2;
 	struct stat st;
+	size_t hlen;
 	int fd, ret;
 
 	*out = NULL;
@@ -277,14 +278,21 @@ int vm_snapshot_restore(const char *path, const struct vm_config *cfg,
 		ret = -ENOMEM;
 		goto out;
 	}
-	if (fstat(fd, &st) ||
-	    (ret = read_all(fd, hdr, SNAPSHOT_HEADER_SIZE, 0)) != 0) {
-		snprintf(err, errlen, "snapshot %s: header unreadable", path);
-		ret = -EBADMSG;
+	if (fstat(fd, &st)) {
+		snprintf(err, errlen, "snapshot %s: %s", path, strerror(errno));
+		ret = -errno;
 		goto out;
 	}
-	ret = snapshot_parse_header(hdr, SNAPSHOT_HEADER_SIZE,
-				    (uint64_t)st.st_size, &h, err, errlen);
+	/* A short file still gets its header checked, for a precise error. */
+	hlen = st.st_size < SNAPSHOT_HEADER_SIZE ? (size_t)st.st_size
+						 : SNAPSHOT_HEADER_SIZE;
+	if (read_all(fd, hdr, hlen, 0)) {
+		snprintf(err, errlen, "snapshot %s: header unreadable", path);
+		ret = -EIO;
+		goto out;
+	}
+	ret = snapshot_parse_header(hdr, hlen, (uint64_t)st.st_size, &h, err,
+				    errlen);
 	if (ret)
 		goto out;
 	ret = read_all(fd, state, h.state_len, h.state_off);

@@ -48,8 +48,9 @@ static const uint32_t msr_list[] = {
 };
 #define NMSR (sizeof(msr_list) / sizeof(msr_list[0]))
 
+/* struct kvm_msrs with room for our entries (same layout). */
 struct msr_buf {
-	struct kvm_msrs hdr;
+	uint32_t nmsrs, pad;
 	struct kvm_msr_entry e[NMSR];
 };
 
@@ -116,7 +117,7 @@ int vm_state_save(struct vm *vm, uint8_t *buf, size_t *len)
 	}
 
 	memset(&m, 0, sizeof(m));
-	m.hdr.nmsrs = NMSR;
+	m.nmsrs = NMSR;
 	for (i = 0; i < NMSR; i++)
 		m.e[i].index = msr_list[i];
 	got = ioctl(vm->vcpu_fd, KVM_GET_MSRS, &m);
@@ -284,16 +285,16 @@ int vm_state_load(struct vm *vm, const uint8_t *buf, size_t len)
 		return vm_fail(vm, -errno, "KVM_SET_XCRS: %s", strerror(errno));
 	if (p.sec[S_MSRS]) {
 		memset(&m, 0, sizeof(m));
-		m.hdr.nmsrs = get32(p.sec[S_MSRS]);
-		for (i = 0; i < m.hdr.nmsrs; i++) {
+		m.nmsrs = get32(p.sec[S_MSRS]);
+		for (i = 0; i < m.nmsrs; i++) {
 			m.e[i].index = get32(p.sec[S_MSRS] + 8 + i * 16);
 			memcpy(&m.e[i].data, p.sec[S_MSRS] + 16 + i * 16, 8);
 		}
 		ret = ioctl(vm->vcpu_fd, KVM_SET_MSRS, &m);
-		if (ret != (int)m.hdr.nmsrs)
+		if (ret != (int)m.nmsrs)
 			return vm_fail(vm, ret < 0 ? -errno : -EINVAL,
 				       "KVM_SET_MSRS: set %d of %u", ret,
-				       m.hdr.nmsrs);
+				       m.nmsrs);
 	}
 	/* The guest's clock continues from the saved value, never back. */
 	vm->clock_offset = (int64_t)(clock - vm_host_monotonic_ns());

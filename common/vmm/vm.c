@@ -57,9 +57,20 @@ void vm_mark_dirty(struct vm *vm, uint64_t gpa, uint64_t len)
 	if (len == 0)
 		return;
 	last = (gpa + len - 1) / VM_PAGE_SIZE;
-	for (p = gpa / VM_PAGE_SIZE; p <= last && p < vm->npages; p++)
+	if (last >= vm->npages)
+		last = vm->npages - 1;
+	for (p = gpa / VM_PAGE_SIZE; p <= last;) {
+		/* Whole words at once for big ranges (a restore: all). */
+		if (p % 64 == 0 && last - p >= 63) {
+			__atomic_store_n(&vm->vmm_dirty[p / 64], ~0ull,
+					 __ATOMIC_RELAXED);
+			p += 64;
+			continue;
+		}
 		__atomic_fetch_or(&vm->vmm_dirty[p / 64], 1ull << (p % 64),
 				  __ATOMIC_RELAXED);
+		p++;
+	}
 }
 
 uint8_t *vm_guest_ptr(struct vm *vm, uint64_t gpa, uint64_t len)

@@ -139,10 +139,10 @@ static const char *guest(const char *name)
 static struct vm *boot(const char *name, const char *args, uint64_t mem,
 		       int dirty_log, struct capture *c)
 {
-	struct vm_config cfg = { .mem_size = mem,
-				 .dirty_log = dirty_log,
-				 .console = cap_console,
-				 .console_opaque = c };
+	struct vm_config cfg = {.mem_size = mem,
+				.dirty_log = dirty_log,
+				.console = cap_console,
+				.console_opaque = c};
 	char err[VM_ERR_MAX];
 	struct vm *vm;
 	uint8_t *img;
@@ -179,11 +179,11 @@ static void snap_path(char *buf, size_t len, const char *name)
 /* counter: snapshot at tick N, restore, the next line is tick N+1. */
 static void test_counter_restore(void **state)
 {
-	struct vm_config cfg = { .console = cap_console };
+	struct vm_config cfg = {.console = cap_console};
 	struct capture a, b;
 	struct vm *vm;
 	char path[512], err[VM_ERR_MAX], want[32];
-	uint64_t clock_saved;
+	uint64_t clock_saved, *bm;
 	long n;
 
 	(void)state;
@@ -205,6 +205,13 @@ static void test_counter_restore(void **state)
 	/* The virtual clock continues from the save, never back. */
 	assert_true(vm_guest_monotonic_ns(vm) >= clock_saved);
 	assert_true(vm_guest_monotonic_ns(vm) < clock_saved + 1000000000ull);
+	/* A peer may hold anything: every page of a restored VM is dirty. */
+	bm = calloc(1, vm_bitmap_bytes(vm));
+	assert_non_null(bm);
+	assert_int_equal(vm_harvest_dirty(vm, bm),
+			 (long)(vm_mem_size(vm) / VM_PAGE_SIZE));
+	assert_int_equal(vm_harvest_dirty(vm, bm), 0);
+	free(bm);
 	assert_int_equal(vm_start(vm), 0);
 	snprintf(want, sizeof(want), "tick %ld\n", n + 1);
 	cap_wait(&b, want, 0, 10000);
@@ -221,7 +228,7 @@ static void test_counter_restore(void **state)
 /* memstress: run, snapshot, restore, self-check; 20 times in a chain. */
 static void test_memstress_chain(void **state)
 {
-	struct vm_config cfg = { .console = cap_console };
+	struct vm_config cfg = {.console = cap_console};
 	struct capture c[2];
 	char path[512], err[VM_ERR_MAX];
 	struct vm *vm;
@@ -230,8 +237,9 @@ static void test_memstress_chain(void **state)
 	(void)state;
 	snap_path(path, sizeof(path), "memstress.snap");
 	cap_init(&c[0]);
-	vm = boot("memstress", "--pages 512 --rate 50 --seed 11 --check-every 0",
-		  64 * MiB, 0, &c[0]);
+	vm = boot("memstress",
+		  "--pages 512 --rate 50 --seed 11 --check-every 0", 64 * MiB,
+		  0, &c[0]);
 	cap_wait(&c[0], " ok\n", 0, 10000); /* the check at start */
 	for (i = 0; i < 20; i++) {
 		struct capture *cur = &c[i % 2], *next = &c[(i + 1) % 2];
@@ -268,10 +276,10 @@ static int bit(const uint64_t *bm, uint64_t gpa)
 /* The dirty log reports every page written and none left untouched. */
 static void test_dirty_log(void **state)
 {
-	static const uint64_t written[] = { 0x800000, 0x801000, 0x9000ab,
-					    0x1234567, 0x3f00010 };
-	static const uint64_t untouched[] = { 0x802000, 0xa00000, 0x2000000,
-					      0x3e00000 };
+	static const uint64_t written[] = {0x800000, 0x801000, 0x9000ab,
+					   0x1234567, 0x3f00010};
+	static const uint64_t untouched[] = {0x802000, 0xa00000, 0x2000000,
+					     0x3e00000};
 	char args[256];
 	struct capture c;
 	struct vm *vm;
@@ -351,7 +359,7 @@ static struct vm_status run_to_end(const char *name, const char *args)
 
 static void test_bad_guests(void **state)
 {
-	struct vm_config cfg = { .mem_size = 16 * MiB };
+	struct vm_config cfg = {.mem_size = 16 * MiB};
 	static const char text[] = "#!/bin/sh\necho not an ELF\n";
 	char err[VM_ERR_MAX];
 	struct vm_status st;
@@ -359,9 +367,9 @@ static void test_bad_guests(void **state)
 
 	(void)state;
 	assert_int_equal(vm_create(&vm, &cfg, err, sizeof(err)), 0);
-	assert_int_equal(vm_load_elf(vm, (const uint8_t *)text, sizeof(text),
-				     ""),
-			 -ENOEXEC);
+	assert_int_equal(
+		vm_load_elf(vm, (const uint8_t *)text, sizeof(text), ""),
+		-ENOEXEC);
 	assert_non_null(strstr(vm_error(vm), "not an ELF"));
 	vm_destroy(vm);
 
