@@ -32,7 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(s->offset <= size && s->filesz <= size - s->offset);
 		FUZZ_CHECK(s->addr + s->memsz <= img.end);
 		for (unsigned j = 0; j < i; j++)
-			FUZZ_CHECK(s->addr >= img.seg[j].addr + img.seg[j].memsz ||
+			FUZZ_CHECK(s->addr >=
+					   img.seg[j].addr + img.seg[j].memsz ||
 				   img.seg[j].addr >= s->addr + s->memsz);
 		if (img.entry >= s->addr && img.entry < s->addr + s->memsz)
 			entry_in = 1;

@@ -176,8 +176,8 @@ static void elf_seeds(void)
 	    NULL, 0);
 }
 
-static size_t state_section(uint8_t *b, size_t off, uint32_t id,
-			    const void *d, uint32_t len)
+static size_t state_section(uint8_t *b, size_t off, uint32_t id, const void *d,
+			    uint32_t len)
 {
 	memcpy(b + off, &id, 4);
 	memcpy(b + off + 4, &len, 4);
@@ -221,8 +221,8 @@ static void snapshot_seeds(void)
 	memcpy(hdr + 1, &v, 8);
 	memcpy(hdr + 9, "REMORASN", 8);
 	memcpy(hdr + 17, &ver, 4);
-	memcpy(hdr + 21, &(uint32_t){ SNAPSHOT_HEADER_SIZE }, 4);
-	memcpy(hdr + 25, &(uint32_t){ 4096 }, 4);
+	memcpy(hdr + 21, &(uint32_t){SNAPSHOT_HEADER_SIZE}, 4);
+	memcpy(hdr + 25, &(uint32_t){4096}, 4);
 	memcpy(hdr + 33, &mem, 8);
 	v = SNAPSHOT_HEADER_SIZE;
 	memcpy(hdr + 41, &v, 8);
@@ -233,16 +233,24 @@ static void snapshot_seeds(void)
 	v = XXH3_64bits(hdr + 9, 64);
 	memcpy(hdr + 73, &v, 8);
 	put("snapshot", "header", hdr, sizeof(hdr), NULL, 0);
-	hdr[0] = 2; /* the same, checksum repaired by the target */
+	hdr[0] = 2;	/* the same, checksum repaired by the target */
 	hdr[33] = 0x01; /* memory size not a multiple of 2 MiB */
 	put("snapshot", "header-bad-size", hdr, sizeof(hdr), NULL, 0);
 }
 
 static void units_seeds(void)
 {
-	static const char *const s[] = { "64M", "1G", "4096", "2KiB", "25ms",
-					 "2s",	"1h", "18446744073709551615",
-					 "18446744073709551616", "1x", "" };
+	static const char *const s[] = {"64M",
+					"1G",
+					"4096",
+					"2KiB",
+					"25ms",
+					"2s",
+					"1h",
+					"18446744073709551615",
+					"18446744073709551616",
+					"1x",
+					""};
 
 	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
 		char name[32];

@@ -19,19 +19,19 @@ static void test_sizes(void **state)
 		const char *s;
 		uint64_t v;
 	} ok[] = {
-		{ "0", 0 },
-		{ "4096", 4096 },
-		{ "1B", 1 },
-		{ "2K", 2048 },
-		{ "2KB", 2048 },
-		{ "2KiB", 2048 },
-		{ "64M", 64ull << 20 },
-		{ "64MiB", 64ull << 20 },
-		{ "1G", 1ull << 30 },
-		{ "4GB", 4ull << 30 },
-		{ "3T", 3ull << 40 },
-		{ "18446744073709551615", UINT64_MAX },
-		{ "16777215T", 16777215ull << 40 },
+		{"0", 0},
+		{"4096", 4096},
+		{"1B", 1},
+		{"2K", 2048},
+		{"2KB", 2048},
+		{"2KiB", 2048},
+		{"64M", 64ull << 20},
+		{"64MiB", 64ull << 20},
+		{"1G", 1ull << 30},
+		{"4GB", 4ull << 30},
+		{"3T", 3ull << 40},
+		{"18446744073709551615", UINT64_MAX},
+		{"16777215T", 16777215ull << 40},
 	};
 	const char *why;
 	uint64_t v;
@@ -50,11 +50,12 @@ static void test_size_errors(void **state)
 		const char *s;
 		int err;
 	} bad[] = {
-		{ "", -EINVAL },      { "M", -EINVAL },	   { "-1", -EINVAL },
-		{ " 1", -EINVAL },    { "1 ", -EINVAL },   { "1.5G", -EINVAL },
-		{ "1m", -EINVAL },    { "1Mb", -EINVAL },  { "1X", -EINVAL },
-		{ "0x10", -EINVAL },  { "16777216T", -ERANGE },
-		{ "18446744073709551616", -ERANGE },
+		{"", -EINVAL},		{"M", -EINVAL},
+		{"-1", -EINVAL},	{" 1", -EINVAL},
+		{"1 ", -EINVAL},	{"1.5G", -EINVAL},
+		{"1m", -EINVAL},	{"1Mb", -EINVAL},
+		{"1X", -EINVAL},	{"0x10", -EINVAL},
+		{"16777216T", -ERANGE}, {"18446744073709551616", -ERANGE},
 	};
 	const char *why;
 	uint64_t v;
@@ -74,14 +75,14 @@ static void test_durations(void **state)
 		const char *s;
 		uint64_t ns;
 	} ok[] = {
-		{ "0ns", 0 },
-		{ "7ns", 7 },
-		{ "3us", 3000 },
-		{ "25ms", 25000000 },
-		{ "2s", 2000000000ull },
-		{ "10min", 600000000000ull },
-		{ "1h", 3600000000000ull },
-		{ "18446744073709551615ns", UINT64_MAX },
+		{"0ns", 0},
+		{"7ns", 7},
+		{"3us", 3000},
+		{"25ms", 25000000},
+		{"2s", 2000000000ull},
+		{"10min", 600000000000ull},
+		{"1h", 3600000000000ull},
+		{"18446744073709551615ns", UINT64_MAX},
 	};
 	const char *why;
 	uint64_t ns;
@@ -100,10 +101,11 @@ static void test_duration_errors(void **state)
 		const char *s;
 		int err;
 	} bad[] = {
-		{ "", -EINVAL },      { "25", -EINVAL },   { "ms", -EINVAL },
-		{ "25 ms", -EINVAL }, { "25MS", -EINVAL }, { "1.5s", -EINVAL },
-		{ "1m", -EINVAL },    { "-1s", -EINVAL },  { "1d", -EINVAL },
-		{ "18446744073709551615s", -ERANGE },
+		{"", -EINVAL},	   {"25", -EINVAL},
+		{"ms", -EINVAL},   {"25 ms", -EINVAL},
+		{"25MS", -EINVAL}, {"1.5s", -EINVAL},
+		{"1m", -EINVAL},   {"-1s", -EINVAL},
+		{"1d", -EINVAL},   {"18446744073709551615s", -ERANGE},
 	};
 	const char *why;
 	uint64_t ns;
