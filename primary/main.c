@@ -67,6 +67,35 @@ static int bad(const char *fmt, const char *a, const char *b)
 	return EXIT_USAGE;
 }
 
+/*
+ * Appends one guest argument to the command line in the grammar of abi.h:
+ * quoted when empty or holding whitespace, with '\\' and '"' escaped.
+ * Returns -1 if it does not fit.
+ */
+static int quote_arg(char *cmd, size_t cap, size_t *used, const char *arg)
+{
+	int quote = *arg == '\0' || strpbrk(arg, " \t\n\r\v\f") != NULL;
+	size_t n = *used;
+
+	/* Worst case: separator, two quotes, every byte escaped, NUL. */
+	if (n + 3 + 2 * strlen(arg) + 1 > cap)
+		return -1;
+	if (n)
+		cmd[n++] = ' ';
+	if (quote)
+		cmd[n++] = '"';
+	for (; *arg; arg++) {
+		if (*arg == '"' || *arg == '\\')
+			cmd[n++] = '\\';
+		cmd[n++] = *arg;
+	}
+	if (quote)
+		cmd[n++] = '"';
+	cmd[n] = '\0';
+	*used = n;
+	return 0;
+}
+
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
@@ -137,18 +166,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			   "guest arguments are part of the snapshot; none "
 			   "may follow --restore",
 			   "");
-	for (i = optind; i < argc; i++) {
-		size_t l = strlen(argv[i]);
-
-		if (strchr(argv[i], '"') || used + l + 3 >= sizeof(o->cmdline))
+	for (i = optind; i < argc; i++)
+		if (quote_arg(o->cmdline, sizeof(o->cmdline), &used, argv[i]))
 			return bad("guest argument '%s': %s", argv[i],
-				   strchr(argv[i], '"') ? "may not contain '\"'"
-							: "arguments too long");
-		used += (size_t)snprintf(
-			o->cmdline + used, sizeof(o->cmdline) - used,
-			strchr(argv[i], ' ') ? "%s\"%s\"" : "%s%s",
-			used ? " " : "", argv[i]);
-	}
+				   "arguments too long for the boot page");
 	return 0;
 }
 

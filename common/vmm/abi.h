@@ -12,6 +12,13 @@
  *   0x100000 ..           the guest ELF's PT_LOAD segments, then the heap
  *   .. mem_size           the stack, REMORA_STACK_SIZE bytes below the top
  *
+ * Arguments: one string; arguments are separated by unquoted whitespace, a
+ * '"' starts or ends a quoted stretch (which may hold whitespace, and may be
+ * empty), and '\\' makes the next '"' or '\\' literal. remora-primary quotes
+ * what it passes accordingly; the SDK splits it back into argv.
+ *
+ * Guest memory is at most 4 GiB, so every guest address fits 32 bits.
+ *
  * Hypercalls: the guest writes the guest-physical address of an argument
  * block (32 bits, so blocks live below 4 GiB) to the port of the call with
  * `outl`. The VMM checks every address and length in the block against guest

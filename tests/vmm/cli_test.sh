@@ -4,7 +4,7 @@
 # bad command lines, bad images and damaged snapshots get one clear line and
 # the documented exit status. Needs /dev/kvm (exit 77 = skipped otherwise).
 set -uo pipefail
-primary=$1 counter=$2
+primary=$1 counter=$2 exitcode=$3
 if [ ! -w /dev/kvm ]; then
 	echo "SKIP: /dev/kvm is not usable here; the micro-VM tests need KVM and root"
 	exit 77
@@ -50,4 +50,7 @@ cp "$dir/snap" "$dir/bad"
 printf 'X' | dd of="$dir/bad" bs=1 seek=30 conv=notrunc status=none
 expect 1 "checksum" -- --standalone --restore "$dir/bad"
 expect 1 "not a remora snapshot" -- --standalone --restore "$dir/text"
+# Guest arguments arrive intact: quotes, backslashes, spaces, empty.
+expect 134 'guest aborted: a "quoted" \\ back  slash' -- --standalone --guest "$exitcode" -- --abort 'a "quoted" \ back  slash'
+expect 134 "guest aborted: $" -- --standalone --guest "$exitcode" -- --abort ""
 echo "cli: all checks passed"
