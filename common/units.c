@@ -37,12 +37,42 @@ static int scale(uint64_t v, uint64_t mul, uint64_t *out, const char **why)
 	return 0;
 }
 
+struct unit {
+	const char *suffix;
+	uint64_t mul;
+};
+
+/* What a kind of quantity accepts, and what to tell the operator. */
+struct unit_kind {
+	const struct unit *units;
+	size_t n;
+	const char *want_number; /* no leading digits */
+	const char *want_unit;	 /* "" given where a unit is required */
+	const char *bad_unit;	 /* a suffix not in the table */
+};
+
+static int parse(const char *s, const struct unit_kind *k, uint64_t *out,
+		 const char **why)
+{
+	const char *rest;
+	uint64_t v;
+	int err;
+
+	rest = digits(s, &v, &err);
+	if (err) {
+		*why = err == -EINVAL ? k->want_number : "too large";
+		return err;
+	}
+	for (size_t i = 0; i < k->n; i++)
+		if (strcmp(rest, k->units[i].suffix) == 0)
+			return scale(v, k->units[i].mul, out, why);
+	*why = *rest ? k->bad_unit : k->want_unit;
+	return -EINVAL;
+}
+
 int units_parse_size(const char *s, uint64_t *out, const char **why)
 {
-	static const struct {
-		const char *suffix;
-		uint64_t mul;
-	} units[] = {
+	static const struct unit units[] = {
 		{"", 1},
 		{"B", 1},
 		{"K", 1ull << 10},
@@ -58,32 +88,20 @@ int units_parse_size(const char *s, uint64_t *out, const char **why)
 		{"TB", 1ull << 40},
 		{"TiB", 1ull << 40},
 	};
-	const char *rest;
-	uint64_t v;
-	int err;
+	static const struct unit_kind k = {
+		units,
+		sizeof(units) / sizeof(units[0]),
+		"expected a number, e.g. 64M",
+		"",
+		"unknown size unit (use K, M, G or T)",
+	};
 
-	rest = digits(s, &v, &err);
-	if (err == -EINVAL) {
-		*why = "expected a number, e.g. 64M";
-		return err;
-	}
-	if (err) {
-		*why = "too large";
-		return err;
-	}
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (strcmp(rest, units[i].suffix) == 0)
-			return scale(v, units[i].mul, out, why);
-	*why = "unknown size unit (use K, M, G or T)";
-	return -EINVAL;
+	return parse(s, &k, out, why);
 }
 
 int units_parse_duration(const char *s, uint64_t *ns, const char **why)
 {
-	static const struct {
-		const char *suffix;
-		uint64_t mul;
-	} units[] = {
+	static const struct unit units[] = {
 		{"ns", 1},
 		{"us", 1000},
 		{"ms", 1000000},
@@ -91,26 +109,13 @@ int units_parse_duration(const char *s, uint64_t *ns, const char **why)
 		{"min", 60000000000ull},
 		{"h", 3600000000000ull},
 	};
-	const char *rest;
-	uint64_t v;
-	int err;
+	static const struct unit_kind k = {
+		units,
+		sizeof(units) / sizeof(units[0]),
+		"expected a number with a unit, e.g. 25ms",
+		"missing unit (ns, us, ms, s, min or h)",
+		"unknown duration unit (use ns, us, ms, s, min or h)",
+	};
 
-	rest = digits(s, &v, &err);
-	if (err == -EINVAL) {
-		*why = "expected a number with a unit, e.g. 25ms";
-		return err;
-	}
-	if (err) {
-		*why = "too large";
-		return err;
-	}
-	if (*rest == '\0') {
-		*why = "missing unit (ns, us, ms, s, min or h)";
-		return -EINVAL;
-	}
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (strcmp(rest, units[i].suffix) == 0)
-			return scale(v, units[i].mul, ns, why);
-	*why = "unknown duration unit (use ns, us, ms, s, min or h)";
-	return -EINVAL;
+	return parse(s, &k, ns, why);
 }
