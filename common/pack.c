@@ -34,6 +34,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "bytes.h"
 #include "codec.h"
 #include "pack.h"
 #include "varint.h"
@@ -43,29 +44,6 @@ static const uint8_t pack_magic[4] = {'R', 'M', 'P', 'K'};
 
 /* A tag holds a DELTA length below 2^20 plus two bits: four varint bytes. */
 #define TAG_VARINT_MAX 4
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
-}
 
 static int page_shift(size_t page_size)
 {

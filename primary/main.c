@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,10 +60,17 @@ static void usage(FILE *f)
 		"  -h, --help              this text\n");
 }
 
-static int bad(const char *fmt, const char *a, const char *b)
+/* One line on stderr for a usage error; returns the usage exit status. */
+static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int bad(const char *fmt, ...)
 {
+	va_list ap;
+
 	fprintf(stderr, PROG ": ");
-	fprintf(stderr, fmt, a, b);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fprintf(stderr, "\n");
 	return EXIT_USAGE;
 }
@@ -150,22 +158,15 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		}
 	}
 	if (!o->standalone)
-		return bad("%s%s",
-			   "only --standalone is implemented so far "
-			   "(replication comes next)",
-			   "");
+		return bad("only --standalone is implemented so far "
+			   "(replication comes next)");
 	if (!o->guest == !o->restore)
-		return bad("%s%s", "give exactly one of --guest and --restore",
-			   "");
+		return bad("give exactly one of --guest and --restore");
 	if (!o->snapshot_after_ns != !o->snapshot_file)
-		return bad("%s%s",
-			   "--snapshot-after and --snapshot-file go together",
-			   "");
+		return bad("--snapshot-after and --snapshot-file go together");
 	if (o->restore && optind < argc)
-		return bad("%s%s",
-			   "guest arguments are part of the snapshot; none "
-			   "may follow --restore",
-			   "");
+		return bad("guest arguments are part of the snapshot; none "
+			   "may follow --restore");
 	for (i = optind; i < argc; i++)
 		if (quote_arg(o->cmdline, sizeof(o->cmdline), &used, argv[i]))
 			return bad("guest argument '%s': %s", argv[i],

@@ -19,36 +19,16 @@ static const char *const hc_names[] = {
 	"console", "monotonic", "wallclock", "poll", "random", "exit", "abort",
 };
 
-static int stop(struct vm *vm, enum vm_stop how, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int stop(struct vm *vm, enum vm_stop how, int code, const char *fmt, ...)
-{
-	struct vm_status st;
-	va_list ap;
-
-	memset(&st, 0, sizeof(st));
-	st.how = how;
-	st.code = code;
-	va_start(ap, fmt);
-	vsnprintf(st.msg, sizeof(st.msg), fmt, ap);
-	va_end(ap);
-	pthread_mutex_lock(&vm->lock);
-	vm->status = st;
-	pthread_cond_broadcast(&vm->cond);
-	pthread_mutex_unlock(&vm->lock);
-	return 1;
-}
-
 static int bad_buffer(struct vm *vm, const char *call, uint64_t addr,
 		      uint64_t len)
 {
-	return stop(vm, VM_FAILED, 0,
-		    "hypercall %s: buffer 0x%llx+%llu is outside guest memory "
-		    "(boot page or [0x%x, 0x%llx)) or over %u bytes",
-		    call, (unsigned long long)addr, (unsigned long long)len,
-		    REMORA_LOAD_MIN, (unsigned long long)vm->mem_size,
-		    REMORA_HC_BUF_MAX);
+	return vcpu_stopped(
+		vm, VM_FAILED, 0,
+		"hypercall %s: buffer 0x%llx+%llu is outside guest memory "
+		"(boot page or [0x%x, 0x%llx)) or over %u bytes",
+		call, (unsigned long long)addr, (unsigned long long)len,
+		REMORA_LOAD_MIN, (unsigned long long)vm->mem_size,
+		REMORA_HC_BUF_MAX);
 }
 
 /* A guest buffer named by a remora_hc_buf, or NULL if it is not valid. */
@@ -96,10 +76,11 @@ int hypercall_handle(struct vm *vm, uint16_t port, uint32_t arg)
 	uint8_t *blk, *p;
 
 	if (port < REMORA_HC_CONSOLE || port >= REMORA_HC_END)
-		return stop(vm, VM_FAILED, 0,
-			    "guest wrote to port 0x%x, which is no hypercall "
-			    "(0x%x..0x%x)",
-			    port, REMORA_HC_CONSOLE, REMORA_HC_END - 1);
+		return vcpu_stopped(
+			vm, VM_FAILED, 0,
+			"guest wrote to port 0x%x, which is no hypercall "
+			"(0x%x..0x%x)",
+			port, REMORA_HC_CONSOLE, REMORA_HC_END - 1);
 	name = hc_names[port - REMORA_HC_CONSOLE];
 
 	switch (port) {
@@ -119,11 +100,12 @@ int hypercall_handle(struct vm *vm, uint16_t port, uint32_t arg)
 	}
 	blk = vm_guest_ptr(vm, arg, size);
 	if (!blk || arg % 8)
-		return stop(vm, VM_FAILED, 0,
-			    "hypercall %s: argument block 0x%x is unaligned or "
-			    "outside guest memory [0x%x, 0x%llx)",
-			    name, arg, REMORA_LOAD_MIN,
-			    (unsigned long long)vm->mem_size);
+		return vcpu_stopped(
+			vm, VM_FAILED, 0,
+			"hypercall %s: argument block 0x%x is unaligned or "
+			"outside guest memory [0x%x, 0x%llx)",
+			name, arg, REMORA_LOAD_MIN,
+			(unsigned long long)vm->mem_size);
 
 	switch (port) {
 	case REMORA_HC_CONSOLE: {
@@ -175,9 +157,10 @@ int hypercall_handle(struct vm *vm, uint16_t port, uint32_t arg)
 			ssize_t n = getrandom(p + done, b.len - done, 0);
 
 			if (n < 0 && errno != EINTR)
-				return stop(vm, VM_FAILED, 0,
-					    "hypercall random: getrandom: %s",
-					    strerror(errno));
+				return vcpu_stopped(
+					vm, VM_FAILED, 0,
+					"hypercall random: getrandom: %s",
+					strerror(errno));
 			if (n > 0)
 				done += (size_t)n;
 		}
@@ -189,12 +172,13 @@ int hypercall_handle(struct vm *vm, uint16_t port, uint32_t arg)
 
 		memcpy(&e, blk, sizeof(e));
 		if (e.code > 255)
-			return stop(vm, VM_FAILED, 0,
-				    "hypercall exit: code %llu is over 255",
+			return vcpu_stopped(
+				vm, VM_FAILED, 0,
+				"hypercall exit: code %llu is over 255",
+				(unsigned long long)e.code);
+		return vcpu_stopped(vm, VM_EXITED, (int)e.code,
+				    "guest exited with code %llu",
 				    (unsigned long long)e.code);
-		return stop(vm, VM_EXITED, (int)e.code,
-			    "guest exited with code %llu",
-			    (unsigned long long)e.code);
 	}
 	case REMORA_HC_ABORT: {
 		struct remora_hc_buf b;
@@ -205,8 +189,10 @@ int hypercall_handle(struct vm *vm, uint16_t port, uint32_t arg)
 		if (!p)
 			return bad_buffer(vm, name, b.addr, b.len);
 		copy_message(msg, sizeof(msg), p, b.len);
-		return stop(vm, VM_ABORTED, 0, "guest aborted: %s", msg);
+		return vcpu_stopped(vm, VM_ABORTED, 0, "guest aborted: %s",
+				    msg);
 	}
 	}
-	return stop(vm, VM_FAILED, 0, "hypercall port 0x%x unhandled", port);
+	return vcpu_stopped(vm, VM_FAILED, 0, "hypercall port 0x%x unhandled",
+			    port);
 }

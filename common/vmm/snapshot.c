@@ -31,32 +31,12 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "bytes.h"
 #include "snapshot.h"
 #include "vm_impl.h"
 
 #define SNAP_VERSION 1
 static const char snap_magic[8] = {'R', 'E', 'M', 'O', 'R', 'A', 'S', 'N'};
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	memcpy(p, &v, 8);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return v;
-}
 
 int snapshot_parse_header(const uint8_t *b, size_t len, uint64_t file_size,
 			  struct snapshot_header *h, char *err, size_t errlen)
@@ -70,19 +50,19 @@ int snapshot_parse_header(const uint8_t *b, size_t len, uint64_t file_size,
 		BAD(-EBADMSG, "not a remora snapshot (bad magic)");
 	if (len < SNAPSHOT_HEADER_SIZE)
 		BAD(-EBADMSG, "snapshot: header truncated (%zu bytes)", len);
-	if (get32(b + 8) != SNAP_VERSION)
+	if (get_le32(b + 8) != SNAP_VERSION)
 		BAD(-EPROTO, "snapshot version %u; this remora reads %u",
-		    get32(b + 8), SNAP_VERSION);
-	if (XXH3_64bits(b, 64) != get64(b + 64))
+		    get_le32(b + 8), SNAP_VERSION);
+	if (XXH3_64bits(b, 64) != get_le64(b + 64))
 		BAD(-EBADMSG, "snapshot: header checksum mismatch");
-	if (get32(b + 12) != SNAPSHOT_HEADER_SIZE ||
-	    get32(b + 16) != VM_PAGE_SIZE || get32(b + 20) != 0)
+	if (get_le32(b + 12) != SNAPSHOT_HEADER_SIZE ||
+	    get_le32(b + 16) != VM_PAGE_SIZE || get_le32(b + 20) != 0)
 		BAD(-EBADMSG, "snapshot: header size or page size is not 4096");
-	h->mem_size = get64(b + 24);
-	h->state_off = get64(b + 32);
-	h->state_len = get64(b + 40);
-	h->mem_off = get64(b + 48);
-	h->state_hash = get64(b + 56);
+	h->mem_size = get_le64(b + 24);
+	h->state_off = get_le64(b + 32);
+	h->state_len = get_le64(b + 40);
+	h->mem_off = get_le64(b + 48);
+	h->state_hash = get_le64(b + 56);
 	if (h->mem_size < VM_MEM_MIN || h->mem_size > VM_MEM_MAX ||
 	    h->mem_size % VM_MEM_ALIGN)
 		BAD(-EBADMSG, "snapshot: guest memory size %llu is invalid",
@@ -114,10 +94,12 @@ static int page_is_zero(const uint8_t *p)
 	return memcmp(p, zero, VM_PAGE_SIZE) == 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t len, uint64_t off)
+/* pwrite()s or pread()s all of p[0..len) at off; -EIO at an early EOF. */
+static int pio_all(int fd, uint8_t *p, size_t len, uint64_t off, int wr)
 {
 	while (len) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
+		ssize_t n = wr ? pwrite(fd, p, len, (off_t)off)
+			       : pread(fd, p, len, (off_t)off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -128,6 +110,16 @@ static int write_all(int fd, const uint8_t *p, size_t len, uint64_t off)
 		off += (uint64_t)n;
 	}
 	return 0;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t len, uint64_t off)
+{
+	return pio_all(fd, (uint8_t *)p, len, off, 1);
+}
+
+static int read_all(int fd, uint8_t *p, size_t len, uint64_t off)
+{
+	return pio_all(fd, p, len, off, 0);
 }
 
 int vm_snapshot_save(struct vm *vm, const char *path)
@@ -151,15 +143,15 @@ int vm_snapshot_save(struct vm *vm, const char *path)
 		  VM_PAGE_SIZE * VM_PAGE_SIZE;
 
 	memcpy(hdr, snap_magic, 8);
-	memcpy(hdr + 8, &(uint32_t){SNAP_VERSION}, 4);
-	memcpy(hdr + 12, &(uint32_t){SNAPSHOT_HEADER_SIZE}, 4);
-	memcpy(hdr + 16, &(uint32_t){VM_PAGE_SIZE}, 4);
-	put64(hdr + 24, vm->mem_size);
-	put64(hdr + 32, SNAPSHOT_HEADER_SIZE);
-	put64(hdr + 40, state_len);
-	put64(hdr + 48, mem_off);
-	put64(hdr + 56, XXH3_64bits(state, state_len));
-	put64(hdr + 64, XXH3_64bits(hdr, 64));
+	put_le32(hdr + 8, SNAP_VERSION);
+	put_le32(hdr + 12, SNAPSHOT_HEADER_SIZE);
+	put_le32(hdr + 16, VM_PAGE_SIZE);
+	put_le64(hdr + 24, vm->mem_size);
+	put_le64(hdr + 32, SNAPSHOT_HEADER_SIZE);
+	put_le64(hdr + 40, state_len);
+	put_le64(hdr + 48, mem_off);
+	put_le64(hdr + 56, XXH3_64bits(state, state_len));
+	put_le64(hdr + 64, XXH3_64bits(hdr, 64));
 
 	/* Written under a temporary name and renamed: never a torn file. */
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -203,22 +195,6 @@ out:
 	free(hdr);
 	free(state);
 	return ret;
-}
-
-static int read_all(int fd, uint8_t *p, size_t len, uint64_t off)
-{
-	while (len) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
 }
 
 /* Reads the data extents of [off, off+len) of the file into dst. */

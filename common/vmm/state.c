@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "bytes.h"
 #include "state.h"
 #include "vm_impl.h"
 
@@ -54,24 +55,11 @@ struct msr_buf {
 	struct kvm_msr_entry e[NMSR];
 };
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	memcpy(p, &v, 4);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return v;
-}
-
 static size_t section(uint8_t *buf, size_t off, uint32_t id, const void *d,
 		      size_t len)
 {
-	put32(buf + off, id);
-	put32(buf + off + 4, (uint32_t)len);
+	put_le32(buf + off, id);
+	put_le32(buf + off + 4, (uint32_t)len);
 	memcpy(buf + off + 8, d, len);
 	memset(buf + off + 8 + len, 0, (8 - len % 8) % 8);
 	return off + 8 + (len + 7) / 8 * 8;
@@ -124,20 +112,20 @@ int vm_state_save(struct vm *vm, uint8_t *buf, size_t *len)
 	if (got < 0)
 		return vm_fail(vm, -errno, "KVM_GET_MSRS: %s", strerror(errno));
 	/* KVM stops at the first MSR it lacks: keep those it returned. */
-	put32(mbuf, (uint32_t)got);
-	put32(mbuf + 4, 0);
+	put_le32(mbuf, (uint32_t)got);
+	put_le32(mbuf + 4, 0);
 	for (i = 0; i < (uint32_t)got; i++) {
-		put32(mbuf + 8 + i * 16, m.e[i].index);
-		put32(mbuf + 12 + i * 16, 0);
+		put_le32(mbuf + 8 + i * 16, m.e[i].index);
+		put_le32(mbuf + 12 + i * 16, 0);
 		memcpy(mbuf + 16 + i * 16, &m.e[i].data, 8);
 	}
 	off = section(buf, off, S_MSRS, mbuf, 8 + (size_t)got * 16), n++;
 	off = section(buf, off, S_CLOCK, &clock, sizeof(clock)), n++;
 
 	memcpy(buf, "RMVS", 4);
-	put32(buf + 4, STATE_VERSION);
-	put32(buf + 8, (uint32_t)off);
-	put32(buf + 12, n);
+	put_le32(buf + 4, STATE_VERSION);
+	put_le32(buf + 8, (uint32_t)off);
+	put_le32(buf + 12, n);
 	*len = off;
 	return 0;
 }
@@ -182,21 +170,21 @@ int vm_state_parse(const uint8_t *buf, size_t len, struct vm_state_view *p,
 	if (len < HDR || memcmp(buf, "RMVS", 4) != 0)
 		return state_err(err, errlen, -EBADMSG,
 				 "vCPU state: bad magic");
-	if (get32(buf + 4) != STATE_VERSION)
+	if (get_le32(buf + 4) != STATE_VERSION)
 		return state_err(err, errlen, -EPROTO,
 				 "vCPU state: version %u, want %u",
-				 get32(buf + 4), STATE_VERSION);
-	if (get32(buf + 8) != len)
+				 get_le32(buf + 4), STATE_VERSION);
+	if (get_le32(buf + 8) != len)
 		return state_err(err, errlen, -EBADMSG,
 				 "vCPU state: length %u, blob has %zu bytes",
-				 get32(buf + 8), len);
-	n = get32(buf + 12);
+				 get_le32(buf + 8), len);
+	n = get_le32(buf + 12);
 	for (i = 0; i < n; i++) {
 		if (len - off < 8)
 			return state_err(err, errlen, -EBADMSG,
 					 "vCPU state: section %u truncated", i);
-		id = get32(buf + off);
-		sl = get32(buf + off + 4);
+		id = get_le32(buf + off);
+		sl = get_le32(buf + off + 4);
 		if (id < S_REGS || id > S_CLOCK)
 			return state_err(err, errlen, -EBADMSG,
 					 "vCPU state: unknown section id %u",
@@ -209,8 +197,8 @@ int vm_state_parse(const uint8_t *buf, size_t len, struct vm_state_view *p,
 			return state_err(
 				err, errlen, -EBADMSG,
 				"vCPU state: section %u overruns the blob", id);
-		if (id == S_MSRS ? (sl < 8 || get32(buf + off + 8) > NMSR ||
-				    sl != 8 + get32(buf + off + 8) * 16u)
+		if (id == S_MSRS ? (sl < 8 || get_le32(buf + off + 8) > NMSR ||
+				    sl != 8 + get_le32(buf + off + 8) * 16u)
 				 : sl != want[id])
 			return state_err(err, errlen, -EBADMSG,
 					 "vCPU state: section %u has length %u",
@@ -228,14 +216,14 @@ int vm_state_parse(const uint8_t *buf, size_t len, struct vm_state_view *p,
 		return state_err(err, errlen, -EBADMSG,
 				 "vCPU state: registers, FPU or clock missing");
 	if (p->sec[S_MSRS])
-		for (i = 0; i < get32(p->sec[S_MSRS]); i++)
-			if (!msr_allowed(get32(p->sec[S_MSRS] + 8 + i * 16)))
+		for (i = 0; i < get_le32(p->sec[S_MSRS]); i++)
+			if (!msr_allowed(get_le32(p->sec[S_MSRS] + 8 + i * 16)))
 				return state_err(
 					err, errlen, -EBADMSG,
 					"vCPU state: MSR 0x%x is not one "
 					"remora "
 					"saves",
-					get32(p->sec[S_MSRS] + 8 + i * 16));
+					get_le32(p->sec[S_MSRS] + 8 + i * 16));
 	memcpy(&sregs, p->sec[S_SREGS], sizeof(sregs));
 	if (sregs.cs.selector != SEL_UCODE || sregs.cr3 != GPA_PML4)
 		return state_err(err, errlen, -EBADMSG,
@@ -285,9 +273,9 @@ int vm_state_load(struct vm *vm, const uint8_t *buf, size_t len)
 		return vm_fail(vm, -errno, "KVM_SET_XCRS: %s", strerror(errno));
 	if (p.sec[S_MSRS]) {
 		memset(&m, 0, sizeof(m));
-		m.nmsrs = get32(p.sec[S_MSRS]);
+		m.nmsrs = get_le32(p.sec[S_MSRS]);
 		for (i = 0; i < m.nmsrs; i++) {
-			m.e[i].index = get32(p.sec[S_MSRS] + 8 + i * 16);
+			m.e[i].index = get_le32(p.sec[S_MSRS] + 8 + i * 16);
 			memcpy(&m.e[i].data, p.sec[S_MSRS] + 16 + i * 16, 8);
 		}
 		ret = ioctl(vm->vcpu_fd, KVM_SET_MSRS, &m);

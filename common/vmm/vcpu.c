@@ -309,14 +309,20 @@ static void crashed(struct vm *vm, uint32_t reason)
 	finish(vm, &st);
 }
 
-static void failed(struct vm *vm, const char *what)
+int vcpu_stopped(struct vm *vm, enum vm_stop how, int code, const char *fmt,
+		 ...)
 {
 	struct vm_status st;
+	va_list ap;
 
 	memset(&st, 0, sizeof(st));
-	st.how = VM_FAILED;
-	snprintf(st.msg, sizeof(st.msg), "%s", what);
+	st.how = how;
+	st.code = code;
+	va_start(ap, fmt);
+	vsnprintf(st.msg, sizeof(st.msg), fmt, ap);
+	va_end(ap);
 	finish(vm, &st);
+	return 1;
 }
 
 /* After KVM_RUN returned -EINTR: park while a pause is requested. */
@@ -341,7 +347,6 @@ static void *vcpu_thread(void *arg)
 {
 	struct vm *vm = arg;
 	struct kvm_run *run = vm->run;
-	char msg[VM_ERR_MAX];
 
 	for (;;) {
 		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
@@ -350,9 +355,8 @@ static void *vcpu_thread(void *arg)
 					break;
 				continue;
 			}
-			snprintf(msg, sizeof(msg), "KVM_RUN: %s",
-				 strerror(errno));
-			failed(vm, msg);
+			vcpu_stopped(vm, VM_FAILED, 0, "KVM_RUN: %s",
+				     strerror(errno));
 			break;
 		}
 		if (run->exit_reason == KVM_EXIT_IO) {
@@ -360,13 +364,13 @@ static void *vcpu_thread(void *arg)
 
 			if (run->io.direction != KVM_EXIT_IO_OUT ||
 			    run->io.size != 4 || run->io.count != 1) {
-				snprintf(msg, sizeof(msg),
-					 "guest did %s of %u bytes x%u on port "
-					 "0x%x; hypercalls are one 32-bit out",
-					 run->io.direction ? "out" : "in",
-					 run->io.size, run->io.count,
-					 run->io.port);
-				failed(vm, msg);
+				vcpu_stopped(vm, VM_FAILED, 0,
+					     "guest did %s of %u bytes x%u on "
+					     "port 0x%x; hypercalls are one "
+					     "32-bit out",
+					     run->io.direction ? "out" : "in",
+					     run->io.size, run->io.count,
+					     run->io.port);
 				break;
 			}
 			memcpy(&arg, (uint8_t *)run + run->io.data_offset, 4);

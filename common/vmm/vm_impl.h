@@ -90,6 +90,12 @@ uint8_t *vm_guest_ptr(struct vm *vm, uint64_t gpa, uint64_t len);
 int vcpu_init(struct vm *vm);
 int vcpu_set_entry(struct vm *vm, uint64_t rip, uint64_t rsp, uint64_t rdi);
 void vcpu_stop_thread(struct vm *vm);
+/*
+ * From the vCPU thread: the guest has stopped (exit, abort, a bad hypercall,
+ * a KVM failure). Publishes the status to vm_wait()/vm_pause(); returns 1.
+ */
+int vcpu_stopped(struct vm *vm, enum vm_stop how, int code, const char *fmt,
+		 ...) __attribute__((format(printf, 4, 5)));
 
 /*
  * hypercall.c: handles one port write. Returns 0 to continue, 1 when the
