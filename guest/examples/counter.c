@@ -18,26 +18,16 @@ static int usage(void)
 	return 2;
 }
 
-static bool parse_u64(const char *s, uint64_t *v)
-{
-	char *end;
-
-	if (!s || !isdigit((unsigned char)*s))
-		return false;
-	*v = strtoull(s, &end, 0);
-	return *end == '\0';
-}
-
 int main(int argc, char **argv)
 {
 	uint64_t interval_ms = 100, count = 0, start, n;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--interval")) {
-			if (!parse_u64(argv[++i], &interval_ms))
+			if (!remora_parse_u64(argv[++i], &interval_ms))
 				return usage();
 		} else if (!strcmp(argv[i], "--count")) {
-			if (!parse_u64(argv[++i], &count))
+			if (!remora_parse_u64(argv[++i], &count))
 				return usage();
 		} else {
 			return usage();

@@ -174,16 +174,6 @@ static int usage(void)
 	return 2;
 }
 
-static bool parse_u64(const char *s, uint64_t *v)
-{
-	char *end;
-
-	if (!s || !isdigit((unsigned char)*s))
-		return false;
-	*v = strtoull(s, &end, 0);
-	return *end == '\0';
-}
-
 static int parse_args(int argc, char **argv)
 {
 	bool have_pages = false, have_rate = false, have_seed = false;
@@ -194,15 +184,15 @@ static int parse_args(int argc, char **argv)
 		bool ok;
 
 		if (!strcmp(opt, "--pages"))
-			ok = have_pages = parse_u64(val, &ms.pages);
+			ok = have_pages = remora_parse_u64(val, &ms.pages);
 		else if (!strcmp(opt, "--rate"))
-			ok = have_rate = parse_u64(val, &ms.rate);
+			ok = have_rate = remora_parse_u64(val, &ms.rate);
 		else if (!strcmp(opt, "--seed"))
-			ok = have_seed = parse_u64(val, &ms.seed);
+			ok = have_seed = remora_parse_u64(val, &ms.seed);
 		else if (!strcmp(opt, "--check-every"))
-			ok = parse_u64(val, &ms.check_every_ms);
+			ok = remora_parse_u64(val, &ms.check_every_ms);
 		else if (!strcmp(opt, "--steps"))
-			ok = parse_u64(val, &ms.steps);
+			ok = remora_parse_u64(val, &ms.steps);
 		else
 			ok = false;
 		if (!ok)

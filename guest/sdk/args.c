@@ -42,3 +42,13 @@ int remora_split_args(char *s, char **argv, int max)
 	}
 	return argc;
 }
+
+int remora_parse_u64(const char *s, uint64_t *v)
+{
+	char *end;
+
+	if (!s || !RL(isdigit)((unsigned char)*s))
+		return 0;
+	*v = RL(strtoull)(s, &end, 0);
+	return *end == '\0';
+}

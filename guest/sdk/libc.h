@@ -104,6 +104,12 @@ void *remora_alloc_pages(size_t n);
 int remora_split_args(char *s, char **argv, int max);
 
 /*
+ * args.c: an option's unsigned number, decimal or 0x-hex, nothing else in
+ * the string. Returns 1 and stores it, or 0 (NULL, empty, sign, junk).
+ */
+int remora_parse_u64(const char *s, uint64_t *v);
+
+/*
  * What the library calls when it finds itself broken (heap corruption, a
  * double free): the guest SDK aborts the VM with the message, the host test
  * turns it into a test failure.

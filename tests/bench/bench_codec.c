@@ -29,6 +29,8 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#define BENCH_PROG "bench_codec"
+#include "bench_util.h"
 #include "codec.h"
 #include "codec_impl.h"
 #include "pack.h"
@@ -105,41 +107,9 @@ struct bench {
 	const struct codec_impl *impl; /* the one pass_variant() times */
 };
 
-static void die(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2), noreturn));
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fflush(stdout);
-	fputs("bench_codec: error: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(2);
-}
-
-static void status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void status(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("bench_codec: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
 static double now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+	return (double)now_ns() * 1e-9;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -148,15 +118,6 @@ static double now(void)
 struct rng {
 	uint64_t s[4];
 };
-
-static uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
 
 static void rng_seed(struct rng *r, uint64_t seed)
 {

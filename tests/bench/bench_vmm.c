@@ -52,7 +52,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#define BENCH_PROG "bench_vmm"
+#include "bench_util.h"
 #include "abi.h"
+#include "capture.h"
 #include "snapshot.h"
 #include "vm.h"
 
@@ -143,43 +146,6 @@ static void on_signal(int sig)
 	raise(sig);
 }
 
-static void die(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2), noreturn));
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fflush(stdout);
-	fputs("bench_vmm: error: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(2);
-}
-
-static void status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void status(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("bench_vmm: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void sleep_us(uint64_t us)
 {
 	struct timespec ts = {.tv_sec = (time_t)(us / 1000000),
@@ -187,15 +153,6 @@ static void sleep_us(uint64_t us)
 
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
-}
-
-static uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -240,57 +197,6 @@ static uint8_t *alloc_bytes(size_t bytes, const char *what)
 	return p;
 }
 
-/* ------------------------------------------------------------------------ */
-/* Guests and their console. */
-
-/* Console output of one VM, appended by its vCPU thread. */
-struct capture {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	char *buf;
-	size_t len, cap;
-};
-
-static void cap_init(struct capture *c)
-{
-	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->cond, NULL);
-	c->cap = 1 << 16;
-	c->len = 0;
-	c->buf = calloc(1, c->cap);
-	if (!c->buf)
-		die("out of memory");
-}
-
-static void cap_free(struct capture *c)
-{
-	free(c->buf);
-	pthread_cond_destroy(&c->cond);
-	pthread_mutex_destroy(&c->lock);
-}
-
-static void cap_console(void *opaque, const uint8_t *p, size_t n)
-{
-	struct capture *c = opaque;
-
-	pthread_mutex_lock(&c->lock);
-	while (c->len + n + 1 > c->cap) {
-		char *nb = realloc(c->buf, c->cap * 2);
-
-		if (!nb) { /* drop output rather than fail in the vCPU */
-			pthread_mutex_unlock(&c->lock);
-			return;
-		}
-		c->buf = nb;
-		c->cap *= 2;
-	}
-	memcpy(c->buf + c->len, p, n);
-	c->len += n;
-	c->buf[c->len] = '\0';
-	pthread_cond_broadcast(&c->cond);
-	pthread_mutex_unlock(&c->lock);
-}
-
 /*
  * Waits until needle appears at or after offset from; returns the offset
  * just past it. Dies after WAIT_MS (liveness, not timing) or on "FAIL".
@@ -298,28 +204,12 @@ static void cap_console(void *opaque, const uint8_t *p, size_t n)
 static size_t cap_wait(struct capture *c, const char *needle, size_t from,
 		       const char *who)
 {
-	struct timespec ts;
-	char *hit = NULL;
-	size_t ret;
+	size_t off = cap_find(c, needle, from, WAIT_MS, "FAIL");
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += WAIT_MS / 1000;
-	pthread_mutex_lock(&c->lock);
-	for (;;) {
-		if (c->len > from && strstr(c->buf + from, "FAIL"))
-			break;
-		if (c->len > from && (hit = strstr(c->buf + from, needle)))
-			break;
-		if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) ==
-		    ETIMEDOUT)
-			break;
-	}
-	ret = hit ? (size_t)(hit - c->buf) + strlen(needle) : 0;
-	pthread_mutex_unlock(&c->lock);
-	if (!hit)
+	if (!off)
 		die("%s: no '%s' from the guest within %d s; its output:\n%s",
 		    who, needle, WAIT_MS / 1000, c->buf + from);
-	return ret;
+	return off;
 }
 
 static uint8_t *images[NGUESTS];
@@ -574,7 +464,8 @@ static void bench_copy(struct results *r)
 
 	status("dirty copy: 64 MiB memstress guest, %d-page working set",
 	       COPY_WS_PAGES);
-	cap_init(&c);
+	if (cap_init(&c))
+		die("out of memory");
 	snprintf(args, sizeof(args),
 		 "--pages %d --rate 0 --seed 3 --check-every 0", COPY_WS_PAGES);
 	vm = boot(G_MEMSTRESS, args, COPY_GUEST_MEM, 1, &c);
@@ -626,13 +517,15 @@ static void bench_copy(struct results *r)
 		memset(staging, 0, n * PAGE);
 		got = copy_dirty(sub, words, mem, staging);
 		if (got != n)
-			die("dirty copy: %zu pages copied, %zu selected", got,
-			    n);
+			die("dirty copy: %zu pages copied, %zu "
+			    "selected",
+			    got, n);
 		for (size_t i = 0; i < n; i++) {
 			uint64_t p = set[(uint64_t)i * cnt / n];
 
 			if (memcmp(staging + i * PAGE, mem + p * PAGE, PAGE))
-				die("dirty copy: staging page %zu differs from "
+				die("dirty copy: staging page %zu "
+				    "differs from "
 				    "guest page 0x%llx",
 				    i, (unsigned long long)(p * PAGE));
 		}
@@ -709,7 +602,8 @@ static void bench_snapshot(struct results *r, int s)
 
 	status("snapshot: %s memstress guest, %d saves and restores",
 	       sizes_snap[s], reps);
-	cap_init(&c);
+	if (cap_init(&c))
+		die("out of memory");
 	snprintf(args, sizeof(args),
 		 "--pages %d --rate 50 --seed 9 --check-every 0",
 		 SNAP_WS_PAGES);
@@ -721,7 +615,8 @@ static void bench_snapshot(struct results *r, int s)
 	if (size >= GiB) {
 		uint64_t filled = fill_free_heap(vm, ws, SNAP_WS_PAGES);
 
-		status("snapshot: %s guest: filled %llu MiB of free heap from "
+		status("snapshot: %s guest: filled %llu MiB of free "
+		       "heap from "
 		       "the host",
 		       sizes_snap[s], (unsigned long long)(filled / MiB));
 	}
@@ -744,7 +639,8 @@ static void bench_snapshot(struct results *r, int s)
 	for (int i = 0; i < reps; i++) {
 		uint64_t split[2], t0, t1;
 
-		cap_init(&rc);
+		if (cap_init(&rc))
+			die("out of memory");
 		cfg.console_opaque = &rc;
 		t0 = now_ns();
 		if (vm_snapshot_restore(snap_file, &cfg, &rvm, split, err,
@@ -773,8 +669,11 @@ static void bench_snapshot(struct results *r, int s)
 				if (p == REMORA_BOOT_GPA / PAGE)
 					continue;
 				if (memcmp(a + p * PAGE, b + p * PAGE, PAGE))
-					die("restored %s guest: page 0x%llx "
-					    "differs from the saved one",
+					die("restored %s "
+					    "guest: page "
+					    "0x%llx "
+					    "differs from the "
+					    "saved one",
 					    sizes_snap[s],
 					    (unsigned long long)(p * PAGE));
 			}
@@ -833,7 +732,8 @@ static void bench_wp(struct results *r)
 	snprintf(args, sizeof(args),
 		 "--pages %d --rate 0 --seed 5 --check-every 0", WP_WS_PAGES);
 	for (int m = 0; m < 2; m++) { /* 0: logging on, 1: off */
-		cap_init(&c[m]);
+		if (cap_init(&c[m]))
+			die("out of memory");
 		vm[m] = boot(G_MEMSTRESS, args, WP_GUEST_MEM, m == 0, &c[m]);
 		ws[m] = memstress_ws(&c[m], WP_WS_PAGES);
 		cap_wait(&c[m], " ok\n", 0, "memstress");

@@ -968,6 +968,30 @@ static void test_split_args(void **state)
 		assert_string_equal(argv[i], "a");
 }
 
+/* Guests' option numbers: decimal or 0x-hex, and nothing else. */
+static void test_parse_u64(void **state)
+{
+	uint64_t v = 7;
+
+	(void)state;
+	assert_int_equal(remora_parse_u64("0", &v), 1);
+	assert_int_equal(v, 0);
+	assert_int_equal(remora_parse_u64("4096", &v), 1);
+	assert_int_equal(v, 4096);
+	assert_int_equal(remora_parse_u64("0x10", &v), 1);
+	assert_int_equal(v, 16);
+	assert_int_equal(remora_parse_u64("18446744073709551615", &v), 1);
+	assert_int_equal(v, UINT64_MAX);
+	v = 7;
+	assert_int_equal(remora_parse_u64(NULL, &v), 0);
+	assert_int_equal(remora_parse_u64("", &v), 0);
+	assert_int_equal(remora_parse_u64("-1", &v), 0);
+	assert_int_equal(remora_parse_u64("+1", &v), 0);
+	assert_int_equal(remora_parse_u64(" 1", &v), 0);
+	assert_int_equal(remora_parse_u64("12ms", &v), 0);
+	assert_int_equal(remora_parse_u64("0x", &v), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1002,6 +1026,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_heap_init, heap_setup,
 						heap_teardown),
 		cmocka_unit_test(test_split_args),
+		cmocka_unit_test(test_parse_u64),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

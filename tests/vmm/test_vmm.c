@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "abi.h"
+#include "capture.h"
 #include "snapshot.h"
 #include "vm.h"
 
@@ -37,77 +38,16 @@ static const char *const guest_name[8] = {
 };
 static char tmpdir[256];
 
-/* Console output of one VM, appended by its vCPU thread. */
-struct capture {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	char *buf;
-	size_t len, cap;
-};
-
-static void cap_init(struct capture *c)
-{
-	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->cond, NULL);
-	c->cap = 1 << 16;
-	c->buf = calloc(1, c->cap);
-	c->len = 0;
-	assert_non_null(c->buf);
-}
-
-static void cap_free(struct capture *c)
-{
-	free(c->buf);
-	pthread_cond_destroy(&c->cond);
-	pthread_mutex_destroy(&c->lock);
-}
-
-static void cap_console(void *opaque, const uint8_t *p, size_t n)
-{
-	struct capture *c = opaque;
-
-	pthread_mutex_lock(&c->lock);
-	while (c->len + n + 1 > c->cap) {
-		c->cap *= 2;
-		c->buf = realloc(c->buf, c->cap);
-	}
-	memcpy(c->buf + c->len, p, n);
-	c->len += n;
-	c->buf[c->len] = '\0';
-	pthread_cond_broadcast(&c->cond);
-	pthread_mutex_unlock(&c->lock);
-}
-
-/*
- * Waits until needle appears at or after offset `from`; returns the offset
- * just past it. Fails the test after timeout_ms (generous: liveness only).
- */
+/* cap_find() that fails the test on a timeout, showing the output. */
 static size_t cap_wait(struct capture *c, const char *needle, size_t from,
 		       int timeout_ms)
 {
-	struct timespec ts;
-	char *hit;
-	size_t ret;
+	size_t off = cap_find(c, needle, from, timeout_ms, NULL);
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&c->lock);
-	while (!(hit = c->len > from ? strstr(c->buf + from, needle) : NULL))
-		if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) ==
-		    ETIMEDOUT)
-			break;
-	ret = hit ? (size_t)(hit - c->buf) + strlen(needle) : 0;
-	if (!hit)
-		fprintf(stderr, "timed out waiting for '%s'; output:\n%s\n",
-			needle, c->buf + from);
-	pthread_mutex_unlock(&c->lock);
-	assert_true(hit != NULL);
-	return ret;
+	if (!off)
+		fail_msg("timed out waiting for '%s'; output:\n%s", needle,
+			 c->buf + from);
+	return off;
 }
 
 static uint8_t *load(const char *path, size_t *len)
@@ -187,8 +127,8 @@ static void test_counter_restore(void **state)
 	long n;
 
 	(void)state;
-	cap_init(&a);
-	cap_init(&b);
+	assert_int_equal(cap_init(&a), 0);
+	assert_int_equal(cap_init(&b), 0);
 	vm = boot("counter", "--interval 5", 64 * MiB, 0, &a);
 	cap_wait(&a, "tick 4\n", 0, 10000);
 	assert_int_equal(vm_pause(vm), 0);
@@ -236,7 +176,7 @@ static void test_memstress_chain(void **state)
 
 	(void)state;
 	snap_path(path, sizeof(path), "memstress.snap");
-	cap_init(&c[0]);
+	assert_int_equal(cap_init(&c[0]), 0);
 	vm = boot("memstress",
 		  "--pages 512 --rate 50 --seed 11 --check-every 0", 64 * MiB,
 		  0, &c[0]);
@@ -251,7 +191,7 @@ static void test_memstress_chain(void **state)
 		assert_null(strstr(cur->buf, "FAIL"));
 		cap_free(cur);
 
-		cap_init(next);
+		assert_int_equal(cap_init(next), 0);
 		cfg.console_opaque = next;
 		if (vm_snapshot_restore(path, &cfg, &vm, NULL, err,
 					sizeof(err)))
@@ -295,7 +235,7 @@ static void test_dirty_log(void **state)
 					(unsigned long long)written[i]);
 	memmove(args + 7, args, off + 1);
 	memcpy(args, "--wait ", 7);
-	cap_init(&c);
+	assert_int_equal(cap_init(&c), 0);
 	vm = boot("dirty", args, 64 * MiB, 1, &c);
 	bm = calloc(1, vm_bitmap_bytes(vm));
 	assert_non_null(bm);
@@ -349,7 +289,7 @@ static struct vm_status run_to_end(const char *name, const char *args)
 	struct capture c;
 	struct vm *vm;
 
-	cap_init(&c);
+	assert_int_equal(cap_init(&c), 0);
 	vm = boot(name, args, 16 * MiB, 0, &c);
 	assert_int_equal(vm_wait(vm, 20000, &st), 0);
 	vm_destroy(vm);
@@ -411,7 +351,7 @@ static void test_pause_resume_10000(void **state)
 	int i;
 
 	(void)state;
-	cap_init(&c);
+	assert_int_equal(cap_init(&c), 0);
 	vm = boot("memstress", "--pages 1024 --rate 0 --seed 5 --check-every 0",
 		  64 * MiB, 1, &c);
 	off = cap_wait(&c, " ok\n", 0, 10000);
@@ -436,7 +376,7 @@ static void test_4gib_guest(void **state)
 	uint64_t *bm;
 
 	(void)state;
-	cap_init(&c);
+	assert_int_equal(cap_init(&c), 0);
 	vm = boot("counter", "--interval 5", 4096 * MiB, 1, &c);
 	cap_wait(&c, "tick 2\n", 0, 10000);
 	assert_int_equal(vm_pause(vm), 0);

@@ -1,0 +1,68 @@
+/*
+ * What every benchmark program shares: status lines and fatal errors on
+ * stderr (stdout carries only the table or the JSON), a monotonic clock, and
+ * splitmix64 for deterministic data. Define BENCH_PROG (the program's name)
+ * before including it.
+ */
+#ifndef REMORA_BENCH_UTIL_H
+#define REMORA_BENCH_UTIL_H
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#ifndef BENCH_PROG
+#error "define BENCH_PROG before including bench_util.h"
+#endif
+
+/* A benchmark that cannot vouch for its numbers prints none: exit 2. */
+static void die(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn, unused));
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs(BENCH_PROG ": error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(2);
+}
+
+static void status(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), unused));
+
+static void status(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs(BENCH_PROG ": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static inline uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+#endif
