@@ -25,6 +25,7 @@
  * length.
  */
 #define CODEC_MIN_GAP 3
+_Static_assert(CODEC_MIN_GAP == 3, "codec_delta's gap mask tests three bytes");
 
 /* First 64-byte block at or after blk (64-aligned) that may differ, or n. */
 static inline size_t CODEC_SCAN_NAME(skip_equal)(const uint8_t *a,

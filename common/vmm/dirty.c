@@ -42,8 +42,11 @@ long vm_harvest_dirty(struct vm *vm, uint64_t *bitmap)
 		memset(vm->kvm_dirty, 0, words * 8);
 	}
 	for (i = 0; i < words; i++) {
-		uint64_t w = vm->kvm_dirty[i] |
-			     __atomic_exchange_n(&vm->vmm_dirty[i], 0,
+		uint64_t w = vm->kvm_dirty[i];
+
+		/* Most words are clean: skip the locked exchange for them. */
+		if (__atomic_load_n(&vm->vmm_dirty[i], __ATOMIC_RELAXED))
+			w |= __atomic_exchange_n(&vm->vmm_dirty[i], 0,
 						 __ATOMIC_RELAXED);
 
 		bitmap[i] = w;
