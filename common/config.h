@@ -1,0 +1,108 @@
+/*
+ * The deployment's one config file (remora.conf, INI), parsed with libinih
+ * and checked key by key. Every error is one line naming the file, the line
+ * and the key: "remora.conf:12: epoch_interval: '25' needs a unit (25ms)".
+ * The keys, their defaults and their limits are in docs/configuration.md.
+ *
+ * Pure code: no libuv, never exits; it reads the file and nothing else (no
+ * name resolution: addresses are numeric).
+ */
+#ifndef REMORA_CONFIG_H
+#define REMORA_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_NODES_MAX 8
+#define CONFIG_NAME_MAX	 64   /* node and cluster names, with the NUL */
+#define CONFIG_PATH_MAX	 4096
+#define CONFIG_SOCK_MAX	 108  /* sun_path */
+#define CONFIG_ARGS_MAX	 3072 /* guest arguments (fit the boot page) */
+#define CONFIG_ERR_MAX	 512
+
+enum config_role {
+	CONFIG_ROLE_PRIMARY = 1,
+	CONFIG_ROLE_BACKUP = 2,
+};
+
+struct config_node {
+	char name[CONFIG_NAME_MAX];
+	char host[64];	 /* replication address: numeric IPv4 or IPv6 */
+	uint16_t port;	 /* 1..65535 */
+	char control_socket[CONFIG_SOCK_MAX];
+	enum config_role role; /* initial role */
+	char console[CONFIG_PATH_MAX]; /* "" unless the node overrides it */
+	int line;		       /* line of the [node NAME] header */
+};
+
+enum config_compression {
+	CONFIG_COMPRESSION_NONE = 0,
+	CONFIG_COMPRESSION_LZ4 = 1,
+};
+
+struct config {
+	char path[CONFIG_PATH_MAX]; /* as given, for messages */
+
+	/* [cluster] */
+	char cluster[CONFIG_NAME_MAX]; /* name: the workload identity */
+
+	/* [node NAME], in file order */
+	struct config_node nodes[CONFIG_NODES_MAX];
+	int nnodes;
+
+	/* [workload] */
+	struct {
+		char type[16];		      /* "kvm" (the only type so far) */
+		char guest[CONFIG_PATH_MAX];  /* resolved against the file's dir */
+		uint64_t memory;	      /* bytes, 4M..4G, 2M multiple */
+		char args[CONFIG_ARGS_MAX];   /* guest command line, verbatim */
+		char console[CONFIG_PATH_MAX]; /* sink: file path or "-" */
+	} workload;
+
+	/* [replication] */
+	struct {
+		uint64_t epoch_interval_ns; /* 1ms..10min */
+		enum config_compression compression;
+		int delta;		      /* 1: XOR-delta pages, 0: RAW */
+		uint32_t max_inflight_epochs; /* 1..64 */
+		uint64_t delta_cache;	      /* bytes; 0 disables the cache */
+		uint32_t precopy_max_rounds;  /* 1..100 */
+		uint64_t precopy_stop_pages;  /* stop pre-copy at <= this many */
+	} replication;
+
+	/* [failover] */
+	struct {
+		uint64_t heartbeat_interval_ns;
+		uint64_t heartbeat_timeout_ns; /* > heartbeat_interval */
+	} failover;
+};
+
+/*
+ * Loads and checks path. Returns 0, or a negative errno with one line in err
+ * ("remora.conf:LINE: KEY: what is wrong", or "PATH: strerror" when the file
+ * cannot be read).
+ */
+int config_load(const char *path, struct config *c, char *err, size_t errlen);
+
+/*
+ * The same from text already in memory; name stands in for the path in
+ * messages and dir is where relative paths are resolved.
+ */
+int config_parse(const char *text, size_t len, const char *name,
+		 const char *dir, struct config *c, char *err, size_t errlen);
+
+/* The node called name, or NULL. */
+const struct config_node *config_node(const struct config *c,
+				      const char *name);
+
+/* The node whose initial role is role (the first one), or NULL. */
+const struct config_node *config_node_by_role(const struct config *c,
+					      enum config_role role);
+
+/* The console sink path for node n ("-" is stdout). */
+const char *config_console(const struct config *c,
+			   const struct config_node *n);
+
+const char *config_role_name(enum config_role role);
+
+#endif

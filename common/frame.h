@@ -1,0 +1,64 @@
+/*
+ * Frames: how messages are cut out of a byte stream. A frame is a 5-byte
+ * header (le32 payload length, u8 message type) and the payload. The length
+ * is checked against a hard maximum (and the type's own maximum) before a
+ * single byte is allocated, so a peer cannot make us allocate what we would
+ * refuse anyway. The grammar is at the top of frame.c.
+ *
+ * Pure code: no libuv, no I/O, never exits. The reader allocates (and reuses)
+ * one payload buffer of at most FRAME_MAX_PAYLOAD bytes.
+ */
+#ifndef REMORA_FRAME_H
+#define REMORA_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FRAME_HEADER_SIZE 5u
+#define FRAME_MAX_PAYLOAD (8u << 20)
+
+/*
+ * The largest payload a frame of this type may carry (a wire.h type), or 0
+ * for a type that does not exist. Set with frame_reader_init().
+ */
+typedef size_t (*frame_type_max_fn)(uint8_t type);
+
+/*
+ * Called once per complete frame. payload is valid only during the call.
+ * A non-zero return stops frame_feed(), which returns that value.
+ */
+typedef int (*frame_fn)(void *opaque, uint8_t type, const uint8_t *payload,
+			size_t len);
+
+struct frame_reader {
+	frame_type_max_fn type_max;
+	uint8_t hdr[FRAME_HEADER_SIZE];
+	size_t hdr_got; /* header bytes received so far */
+	uint8_t type;
+	size_t len;	/* payload length of the frame in progress */
+	size_t got;	/* payload bytes received so far */
+	uint8_t *buf;	/* payload buffer, cap bytes */
+	size_t cap;
+	int err;	   /* sticky: once set, every feed returns it */
+	const char *why;   /* static reason for err */
+};
+
+void frame_reader_init(struct frame_reader *r, frame_type_max_fn type_max);
+void frame_reader_free(struct frame_reader *r);
+
+/*
+ * Feeds n bytes from the stream; calls cb for each frame they complete.
+ * Returns 0 when all bytes were consumed; -EBADMSG for an unknown type,
+ * -E2BIG for a length over the type's maximum, -ENOMEM; or the callback's
+ * non-zero value. Errors are sticky and leave a static reason in r->why.
+ */
+int frame_feed(struct frame_reader *r, const uint8_t *data, size_t n,
+	       frame_fn cb, void *opaque);
+
+/* 1 if the reader sits between frames (a clean place for the stream to end). */
+int frame_reader_idle(const struct frame_reader *r);
+
+/* Writes a frame header for a payload of len bytes. */
+void frame_put_header(uint8_t *out, uint8_t type, size_t len);
+
+#endif

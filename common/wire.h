@@ -1,0 +1,91 @@
+/*
+ * Wire messages: the protobuf-c messages of proto/remora.proto in frames
+ * (frame.h), turned into checked C structures and back.
+ *
+ * wire_decode() unpacks a frame's payload and validates every field a
+ * receiver relies on (non-zero epochs, bounded strings, present blobs), so a
+ * decoded message needs no further structural checks; whether it fits the
+ * conversation (the right epoch, the right memory size) is the receiver's
+ * business. Pure code: no libuv, no I/O, never exits.
+ */
+#ifndef REMORA_WIRE_H
+#define REMORA_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "remora.pb-c.h"
+
+#define WIRE_PROTOCOL_VERSION 1u
+#define WIRE_NAME_MAX	      64u  /* node names, workload id, device names */
+#define WIRE_REASON_MAX	      512u /* Refuse reasons */
+#define WIRE_CAPS_MAX	      32u  /* Hello capabilities */
+#define WIRE_STATE_MAX	      (64u << 10) /* CpuState blob (VM_STATE_MAX) */
+#define WIRE_CONSOLE_MAX      (4u << 20)  /* DeviceState data per epoch */
+
+/* Frame types: part of the wire format, never renumber. */
+enum wire_type {
+	WIRE_HELLO = 1,
+	WIRE_EPOCH_BEGIN = 2,
+	WIRE_PAGE_BATCH = 3,
+	WIRE_CPU_STATE = 4,
+	WIRE_DEVICE_STATE = 5,
+	WIRE_EPOCH_COMMIT = 6,
+	WIRE_ACK = 7,
+	WIRE_HEARTBEAT = 8,
+	WIRE_REFUSE = 9,
+	WIRE_TYPE_MAX = 9,
+};
+
+/* A decoded message; exactly the member named by type is set. */
+struct wire_msg {
+	enum wire_type type;
+	union {
+		ProtobufCMessage *base;
+		Remora__Hello *hello;
+		Remora__EpochBegin *begin;
+		Remora__PageBatch *batch;
+		Remora__CpuState *cpu;
+		Remora__DeviceState *device;
+		Remora__EpochCommit *commit;
+		Remora__Ack *ack;
+		Remora__Heartbeat *heartbeat;
+		Remora__Refuse *refuse;
+	};
+};
+
+/* The largest payload of a frame of this type, 0 if unknown (frame.h). */
+size_t wire_type_max(uint8_t type);
+
+/* A constant name for a type ("EpochCommit"), or "unknown". */
+const char *wire_type_name(int type);
+
+/*
+ * Unpacks and validates one frame payload. Returns 0 (free m with
+ * wire_msg_free()), or -EBADMSG with one line in err naming the message and
+ * what is wrong ("EpochCommit: epoch 0").
+ */
+int wire_decode(uint8_t type, const uint8_t *payload, size_t len,
+		struct wire_msg *m, char *err, size_t errlen);
+void wire_msg_free(struct wire_msg *m);
+
+/*
+ * Packs msg (which must be a message of the given type) as a whole frame,
+ * header included, into a malloc()ed buffer. Returns 0 or -ENOMEM / -E2BIG
+ * (over the type's maximum).
+ */
+int wire_encode(enum wire_type type, const ProtobufCMessage *msg,
+		uint8_t **frame, size_t *len);
+
+/*
+ * A PageBatch frame without copying the batch: writes the frame header and
+ * the message's bytes up to the start of the batch into prefix (which must
+ * hold WIRE_BATCH_PREFIX_MAX bytes) and returns its length. The frame is
+ * prefix followed by the batch_len bytes of the batch, byte for byte what
+ * wire_encode() would produce.
+ */
+#define WIRE_BATCH_PREFIX_MAX 40u
+size_t wire_batch_prefix(uint8_t *prefix, uint64_t epoch, uint64_t term,
+			 size_t batch_len);
+
+#endif

@@ -1,0 +1,4 @@
+#include <stddef.h>
+#include <stdint.h>
+#include "fuzz.h"
+int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }
