@@ -114,7 +114,7 @@ long pack_finish(const struct pack_writer *w, int acceleration, uint8_t *out,
 	uint8_t *hdr = out;
 	int clen;
 
-	if (w->count == 0 || acceleration < 1)
+	if (w->count == 0 || acceleration < 0)
 		return -EINVAL;
 	if (out_cap < pack_batch_bound(w->len))
 		return -ENOSPC;
@@ -123,9 +123,12 @@ long pack_finish(const struct pack_writer *w, int acceleration, uint8_t *out,
 	 * Room for one byte less than the body: LZ4 gives up (returns 0) as
 	 * soon as the result would not be smaller, and the body is stored.
 	 */
-	clen = LZ4_compress_fast((const char *)w->body,
-				 (char *)out + PACK_HEADER_SIZE, (int)w->len,
-				 (int)w->len - 1, acceleration);
+	clen = acceleration == 0
+		       ? 0
+		       : LZ4_compress_fast((const char *)w->body,
+					   (char *)out + PACK_HEADER_SIZE,
+					   (int)w->len, (int)w->len - 1,
+					   acceleration);
 	if (clen <= 0) {
 		memcpy(out + PACK_HEADER_SIZE, w->body, w->len);
 		clen = (int)w->len;

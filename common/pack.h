@@ -61,8 +61,9 @@ int pack_add(struct pack_writer *w, uint64_t pfn, int kind,
 
 /*
  * Writes the batch (header + body, LZ4-compressed with the given acceleration
- * >= 1, or stored when that is not smaller) to out. Returns the batch length,
- * -EINVAL for an empty writer or bad acceleration, -ENOSPC if out_cap is less
+ * >= 1, or stored when that is not smaller; acceleration 0 stores it without
+ * trying: compression = none) to out. Returns the batch length,
+ * -EINVAL for an empty writer or a negative acceleration, -ENOSPC if out_cap is less
  * than pack_batch_bound(w->len).
  */
 long pack_finish(const struct pack_writer *w, int acceleration, uint8_t *out,

@@ -1,153 +1,83 @@
 /*
- * remora-primary: runs the workload. Today only the standalone runner exists
- * (replication comes with the next issue): run a guest with its console on
- * stdout, optionally snapshot it after a while, or continue one from a
- * snapshot.
+ * remora-primary: runs the workload and replicates it to the backup.
  *
- * Exit status: the guest's exit code; 134 if it aborted; 139 if it crashed;
- * 70 if it made a bad hypercall or the VMM failed; 1 for set-up errors
- * (KVM, image, snapshot); 2 for usage errors.
+ *   remora-primary -c remora.conf --node a     (replicated, see epoch.h)
+ *   remora-primary --standalone ...            (no replication, standalone.c)
+ *
+ * Exit status: 0 after a clean stop (SIGTERM/SIGINT); the guest's exit code
+ * (134 abort, 139 crash, 70 bad hypercall or VMM failure) when it ended by
+ * itself; 1 for set-up errors (config, KVM, image, address); 2 for usage
+ * errors.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "snapshot.h"
-#include "units.h"
-#include "vm.h"
+#include "config.h"
+#include "epoch.h"
+#include "log.h"
+#include "main.h"
 
 #define PROG "remora-primary"
-
-enum { EXIT_USAGE = 2, EXIT_ABORTED = 134, EXIT_CRASHED = 139, EXIT_VMM = 70 };
-
-struct opts {
-	int standalone;
-	const char *guest;
-	uint64_t mem;
-	uint64_t snapshot_after_ns; /* 0: never */
-	const char *snapshot_file;
-	const char *restore;
-	char cmdline[4096];
-};
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: " PROG " --standalone --guest PATH [--mem SIZE]\n"
-		"           [--snapshot-after DURATION --snapshot-file FILE]\n"
-		"           [-- GUEST ARGS...]\n"
-		"       " PROG " --standalone --restore FILE [--snapshot-after "
-		"DURATION --snapshot-file FILE]\n"
+		"usage: " PROG " -c FILE --node NAME [--stats FILE]\n"
+		"       " PROG " --standalone ... (see " PROG
+		" --standalone --help)\n"
 		"\n"
-		"Runs a guest program in remora's micro-VM with its console "
-		"on stdout\nand exits with the guest's exit code.\n"
+		"Runs the workload of FILE's [workload] section as node NAME, "
+		"whose role\nin FILE must be primary, and replicates it to the "
+		"backup node: the\nguest's console output is released only "
+		"once the backup holds the\nepoch that produced it.\n"
 		"\n"
-		"  --standalone            run without replication (the only "
-		"mode so far)\n"
-		"  --guest PATH            static ELF guest (guest/examples/)\n"
-		"  --mem SIZE              guest memory, 4M..4G, multiple of "
-		"2M (default 64M)\n"
-		"  --snapshot-after DUR    pause after DUR (e.g. 500ms), write "
-		"the snapshot, exit 0\n"
-		"  --snapshot-file FILE    where --snapshot-after writes\n"
-		"  --restore FILE          continue the guest saved in FILE\n"
-		"  -h, --help              this text\n");
+		"  -c, --config FILE   the deployment's remora.conf\n"
+		"  -n, --node NAME     this node's [node NAME] section\n"
+		"      --stats FILE    at exit, write pipeline statistics "
+		"(JSON) to FILE\n"
+		"  -v, --verbose       debug logging\n"
+		"  -h, --help          this text\n"
+		"\n"
+		"Stop with SIGTERM or SIGINT: the last epoch is sent and "
+		"acknowledged\nbefore the primary exits.\n");
 }
 
-/* One line on stderr for a usage error; returns the usage exit status. */
-static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int bad(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, PROG ": ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	return EXIT_USAGE;
-}
-
-/*
- * Appends one guest argument to the command line in the grammar of abi.h:
- * quoted when empty or holding whitespace, with '\\' and '"' escaped.
- * Returns -1 if it does not fit.
- */
-static int quote_arg(char *cmd, size_t cap, size_t *used, const char *arg)
-{
-	int quote = *arg == '\0' || strpbrk(arg, " \t\n\r\v\f") != NULL;
-	size_t n = *used;
-
-	/* Worst case: separator, two quotes, every byte escaped, NUL. */
-	if (n + 3 + 2 * strlen(arg) + 1 > cap)
-		return -1;
-	if (n)
-		cmd[n++] = ' ';
-	if (quote)
-		cmd[n++] = '"';
-	for (; *arg; arg++) {
-		if (*arg == '"' || *arg == '\\')
-			cmd[n++] = '\\';
-		cmd[n++] = *arg;
-	}
-	if (quote)
-		cmd[n++] = '"';
-	cmd[n] = '\0';
-	*used = n;
-	return 0;
-}
+struct opts {
+	const char *config, *node, *stats;
+	int verbose;
+};
 
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
-		{"standalone", no_argument, NULL, 'S'},
-		{"guest", required_argument, NULL, 'g'},
-		{"mem", required_argument, NULL, 'm'},
-		{"snapshot-after", required_argument, NULL, 'a'},
-		{"snapshot-file", required_argument, NULL, 'f'},
-		{"restore", required_argument, NULL, 'r'},
+		{"config", required_argument, NULL, 'c'},
+		{"node", required_argument, NULL, 'n'},
+		{"stats", required_argument, NULL, 's'},
+		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *why;
-	size_t used = 0;
-	int c, i;
+	int c;
 
 	memset(o, 0, sizeof(*o));
-	o->mem = 64ull << 20;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:n:vh", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'S':
-			o->standalone = 1;
+		case 'c':
+			o->config = optarg;
 			break;
-		case 'g':
-			o->guest = optarg;
+		case 'n':
+			o->node = optarg;
 			break;
-		case 'm':
-			if (units_parse_size(optarg, &o->mem, &why))
-				return bad("--mem %s: %s", optarg, why);
+		case 's':
+			o->stats = optarg;
 			break;
-		case 'a':
-			if (units_parse_duration(optarg, &o->snapshot_after_ns,
-						 &why))
-				return bad("--snapshot-after %s: %s", optarg,
-					   why);
-			if (o->snapshot_after_ns == 0)
-				return bad("--snapshot-after %s: %s", optarg,
-					   "must be more than 0");
-			break;
-		case 'f':
-			o->snapshot_file = optarg;
-			break;
-		case 'r':
-			o->restore = optarg;
+		case 'v':
+			o->verbose = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -157,162 +87,137 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			return EXIT_USAGE;
 		}
 	}
-	if (!o->standalone)
-		return bad("only --standalone is implemented so far "
-			   "(replication comes next)");
-	if (!o->guest == !o->restore)
-		return bad("give exactly one of --guest and --restore");
-	if (!o->snapshot_after_ns != !o->snapshot_file)
-		return bad("--snapshot-after and --snapshot-file go together");
-	if (o->restore && optind < argc)
-		return bad("guest arguments are part of the snapshot; none "
-			   "may follow --restore");
-	for (i = optind; i < argc; i++)
-		if (quote_arg(o->cmdline, sizeof(o->cmdline), &used, argv[i]))
-			return bad("guest argument '%s': %s", argv[i],
-				   "arguments too long for the boot page");
+	if (optind < argc) {
+		fprintf(stderr,
+			PROG ": unexpected argument '%s' (guest arguments "
+			     "belong in [workload] args)\n",
+			argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (!o->config || !o->node) {
+		fprintf(stderr, PROG ": -c FILE and --node NAME are required "
+				     "(or --standalone)\n");
+		return EXIT_USAGE;
+	}
 	return 0;
 }
 
-static void console_stdout(void *opaque, const uint8_t *buf, size_t len)
+static int open_sink(const char *path)
 {
-	(void)opaque;
-	while (len) {
-		ssize_t n = write(STDOUT_FILENO, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return; /* stdout gone: the guest runs on regardless */
-		buf += n;
-		len -= (size_t)n;
-	}
+	if (strcmp(path, "-") == 0)
+		return dup(STDOUT_FILENO);
+	return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 }
 
-static int read_file(const char *path, uint8_t **buf, size_t *len)
+static int run(const struct config *cfg, const struct config_node *self,
+	       const struct opts *o)
 {
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	size_t got = 0;
+	static struct primary p; /* large (statistics); one per process */
+	struct vm_config vc = {.dirty_log = 1};
+	const char *sink_path = config_console(cfg, self);
+	uv_loop_t loop;
+	struct vm *vm;
+	char err[VM_ERR_MAX];
+	uint8_t *img;
+	size_t len;
+	int ret, sink;
 
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) || st.st_size > (1 << 28)) {
-		close(fd);
-		return -EFBIG;
+	ret = read_file(cfg->workload.guest, &img, &len);
+	if (ret) {
+		log_error("guest %s: %s (workload guest in %s)",
+			  cfg->workload.guest, strerror(-ret), cfg->path);
+		return 1;
 	}
-	*buf = malloc((size_t)st.st_size + 1);
-	if (!*buf) {
-		close(fd);
-		return -ENOMEM;
+	sink = open_sink(sink_path);
+	if (sink < 0) {
+		log_error("console sink %s: %s", sink_path, strerror(errno));
+		free(img);
+		return 1;
 	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, *buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
+	vc.mem_size = cfg->workload.memory;
+	primary_console_hooks(&p, &vc);
+	ret = vm_create(&vm, &vc, err, sizeof(err));
+	if (ret) {
+		log_error("%s", err);
+		free(img);
+		close(sink);
+		return 1;
 	}
-	close(fd);
-	*len = got;
-	return 0;
-}
-
-static int exit_status(const struct vm_status *st)
-{
-	switch (st->how) {
-	case VM_EXITED:
-		return st->code;
-	case VM_ABORTED:
-		fprintf(stderr, PROG ": %s\n", st->msg);
-		return EXIT_ABORTED;
-	case VM_CRASHED:
-		fprintf(stderr, PROG ": %s\n", st->msg);
-		return EXIT_CRASHED;
-	default:
-		fprintf(stderr, PROG ": %s\n", st->msg);
-		return EXIT_VMM;
+	ret = vm_load_elf(vm, img, len, cfg->workload.args);
+	free(img);
+	if (ret) {
+		log_error("%s: %s", cfg->workload.guest, vm_error(vm));
+		goto out_vm;
 	}
+	uv_loop_init(&loop);
+	ret = primary_start(&p, &loop, cfg, self, vm, sink);
+	if (ret == 0 && vm_start(vm)) {
+		log_error("%s", vm_error(vm));
+		ret = -1;
+	}
+	if (ret) {
+		primary_finish(&p);
+		uv_loop_close(&loop);
+		goto out_vm;
+	}
+	log_info("guest %s started (%s)", cfg->workload.guest,
+		 *cfg->workload.args ? cfg->workload.args : "no arguments");
+	uv_run(&loop, UV_RUN_DEFAULT);
+	if (o->stats && (ret = primary_write_stats(&p, o->stats)))
+		log_error("--stats %s: %s", o->stats, strerror(-ret));
+	vm_destroy(vm);
+	ret = uv_loop_close(&loop);
+	if (ret)
+		log_error("bug: handles left open at exit: %s",
+			  uv_strerror(ret));
+	primary_finish(&p);
+	close(sink);
+	log_info("stopped with exit status %d", p.exit_code);
+	return p.exit_code;
+out_vm:
+	vm_destroy(vm);
+	close(sink);
+	return 1;
 }
 
 int main(int argc, char **argv)
 {
-	struct vm_config cfg = {.console = console_stdout};
-	struct vm_status st;
+	const struct config_node *self;
+	struct config *cfg;
+	char err[CONFIG_ERR_MAX];
 	struct opts o;
-	struct vm *vm = NULL;
-	char err[VM_ERR_MAX];
-	uint8_t *img = NULL;
-	size_t len = 0;
-	int ret;
+	int i, ret;
 
+	for (i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (strcmp(argv[i], "--standalone") == 0)
+			return standalone_main(argc, argv);
 	ret = parse_opts(argc, argv, &o);
 	if (ret)
 		return ret;
-
-	if (o.restore) {
-		uint64_t split[2];
-
-		ret = vm_snapshot_restore(o.restore, &cfg, &vm, split, err,
-					  sizeof(err));
-		if (ret) {
-			fprintf(stderr, PROG ": %s\n", err);
-			return 1;
-		}
-		fprintf(stderr,
-			PROG ": restored %s: %llu MiB, memory read %.1f ms, "
-			     "set-up %.1f ms\n",
-			o.restore, (unsigned long long)(vm_mem_size(vm) >> 20),
-			split[0] / 1e6, split[1] / 1e6);
-	} else {
-		ret = read_file(o.guest, &img, &len);
-		if (ret) {
-			fprintf(stderr, PROG ": guest %s: %s\n", o.guest,
-				strerror(-ret));
-			return 1;
-		}
-		cfg.mem_size = o.mem;
-		ret = vm_create(&vm, &cfg, err, sizeof(err));
-		if (ret) {
-			fprintf(stderr, PROG ": %s\n", err);
-			free(img);
-			return 1;
-		}
-		ret = vm_load_elf(vm, img, len, o.cmdline);
-		free(img);
-		if (ret) {
-			fprintf(stderr, PROG ": %s: %s\n", o.guest,
-				vm_error(vm));
-			vm_destroy(vm);
-			return 1;
-		}
-	}
-
-	if (vm_start(vm)) {
-		fprintf(stderr, PROG ": %s\n", vm_error(vm));
-		vm_destroy(vm);
+	log_init(PROG, o.node, o.verbose ? LOG_DEBUG : LOG_INFO);
+	cfg = malloc(sizeof(*cfg));
+	if (!cfg)
+		return 1;
+	if (config_load(o.config, cfg, err, sizeof(err))) {
+		fprintf(stderr, PROG ": %s\n", err);
+		free(cfg);
 		return 1;
 	}
-	if (o.snapshot_after_ns) {
-		int ms = (int)(o.snapshot_after_ns / 1000000);
-
-		if (vm_wait(vm, ms, &st) == -ETIMEDOUT && vm_pause(vm) == 0) {
-			ret = vm_snapshot_save(vm, o.snapshot_file);
-			if (ret)
-				fprintf(stderr, PROG ": %s\n", vm_error(vm));
-			else
-				fprintf(stderr,
-					PROG ": snapshot written to %s after "
-					     "%d ms\n",
-					o.snapshot_file, ms);
-			vm_destroy(vm);
-			return ret ? 1 : 0;
-		}
-		fprintf(stderr, PROG ": guest stopped before the snapshot\n");
+	self = config_node(cfg, o.node);
+	if (!self) {
+		fprintf(stderr, PROG ": no [node %s] in %s\n", o.node,
+			o.config);
+		ret = 1;
+	} else if (self->role != CONFIG_ROLE_PRIMARY) {
+		fprintf(stderr,
+			PROG ": node %s is a %s in %s (line %d); start "
+			     "remora-%s there, or give the primary's node\n",
+			o.node, config_role_name(self->role), o.config,
+			self->line, config_role_name(self->role));
+		ret = 1;
+	} else {
+		ret = run(cfg, self, &o);
 	}
-	vm_wait(vm, -1, &st);
-	vm_destroy(vm);
-	return exit_status(&st);
+	free(cfg);
+	return ret;
 }

@@ -122,23 +122,26 @@ static int read_all(int fd, uint8_t *p, size_t len, uint64_t off)
 	return pio_all(fd, p, len, off, 0);
 }
 
-int vm_snapshot_save(struct vm *vm, const char *path)
+int snapshot_write(const char *path, const uint8_t *mem, uint64_t mem_size,
+		   const uint8_t *state, size_t state_len, char *err,
+		   size_t errlen)
 {
-	uint8_t *hdr = NULL, *state = NULL;
-	uint64_t mem_off, p, run;
-	size_t state_len;
+	uint64_t npages = mem_size / VM_PAGE_SIZE, mem_off, p, run;
+	uint8_t *hdr;
 	char tmp[4096];
-	int fd = -1, ret;
+	int fd, ret;
 
-	hdr = calloc(1, SNAPSHOT_HEADER_SIZE);
-	state = malloc(VM_STATE_MAX);
-	if (!hdr || !state) {
-		ret = vm_fail(vm, -ENOMEM, "snapshot: out of memory");
-		goto out;
+	if (state_len == 0 || state_len > VM_STATE_MAX ||
+	    mem_size % VM_PAGE_SIZE) {
+		snprintf(err, errlen, "snapshot: %s: bad state or memory size",
+			 path);
+		return -EINVAL;
 	}
-	ret = vm_state_save(vm, state, &state_len);
-	if (ret)
-		goto out;
+	hdr = calloc(1, SNAPSHOT_HEADER_SIZE);
+	if (!hdr) {
+		snprintf(err, errlen, "snapshot: out of memory");
+		return -ENOMEM;
+	}
 	mem_off = (SNAPSHOT_HEADER_SIZE + state_len + VM_PAGE_SIZE - 1) /
 		  VM_PAGE_SIZE * VM_PAGE_SIZE;
 
@@ -146,7 +149,7 @@ int vm_snapshot_save(struct vm *vm, const char *path)
 	put_le32(hdr + 8, SNAP_VERSION);
 	put_le32(hdr + 12, SNAPSHOT_HEADER_SIZE);
 	put_le32(hdr + 16, VM_PAGE_SIZE);
-	put_le64(hdr + 24, vm->mem_size);
+	put_le64(hdr + 24, mem_size);
 	put_le64(hdr + 32, SNAPSHOT_HEADER_SIZE);
 	put_le64(hdr + 40, state_len);
 	put_le64(hdr + 48, mem_off);
@@ -157,42 +160,60 @@ int vm_snapshot_save(struct vm *vm, const char *path)
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		ret = vm_fail(vm, -errno, "snapshot: %s: %s", tmp,
-			      strerror(errno));
-		goto out;
+		ret = -errno;
+		snprintf(err, errlen, "snapshot: %s: %s", tmp, strerror(errno));
+		free(hdr);
+		return ret;
 	}
 	ret = write_all(fd, hdr, SNAPSHOT_HEADER_SIZE, 0);
 	if (!ret)
 		ret = write_all(fd, state, state_len, SNAPSHOT_HEADER_SIZE);
 	/* Runs of non-zero pages, one write each; zero pages stay holes. */
-	for (p = 0; !ret && p < vm->npages; p += run) {
-		const uint8_t *m = vm->mem + p * VM_PAGE_SIZE;
+	for (p = 0; !ret && p < npages; p += run) {
+		const uint8_t *m = mem + p * VM_PAGE_SIZE;
 
 		run = 1;
 		if (page_is_zero(m))
 			continue;
-		while (p + run < vm->npages && run < 4096 &&
+		while (p + run < npages && run < 4096 &&
 		       !page_is_zero(m + run * VM_PAGE_SIZE))
 			run++;
 		ret = write_all(fd, m, run * VM_PAGE_SIZE,
 				mem_off + p * VM_PAGE_SIZE);
 	}
-	if (!ret && ftruncate(fd, (off_t)(mem_off + vm->mem_size)))
+	if (!ret && ftruncate(fd, (off_t)(mem_off + mem_size)))
 		ret = -errno;
 	if (!ret && fsync(fd))
 		ret = -errno;
 	if (close(fd) && !ret)
 		ret = -errno;
-	fd = -1;
 	if (!ret && rename(tmp, path))
 		ret = -errno;
 	if (ret) {
 		unlink(tmp);
-		vm_fail(vm, ret, "snapshot: writing %s: %s", path,
-			strerror(-ret));
+		snprintf(err, errlen, "snapshot: writing %s: %s", path,
+			 strerror(-ret));
 	}
-out:
 	free(hdr);
+	return ret;
+}
+
+int vm_snapshot_save(struct vm *vm, const char *path)
+{
+	uint8_t *state = malloc(VM_STATE_MAX);
+	char err[VM_ERR_MAX];
+	size_t state_len;
+	int ret;
+
+	if (!state)
+		return vm_fail(vm, -ENOMEM, "snapshot: out of memory");
+	ret = vm_state_save(vm, state, &state_len);
+	if (!ret) {
+		ret = snapshot_write(path, vm->mem, vm->mem_size, state,
+				     state_len, err, sizeof(err));
+		if (ret)
+			vm_fail(vm, ret, "%s", err);
+	}
 	free(state);
 	return ret;
 }

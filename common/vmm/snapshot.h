@@ -27,6 +27,15 @@ struct snapshot_header {
 int snapshot_parse_header(const uint8_t *buf, size_t len, uint64_t file_size,
 			  struct snapshot_header *h, char *err, size_t errlen);
 
+/*
+ * Writes a snapshot of memory and a state blob that did not come from a live
+ * VM (the backup's replica). Written under PATH.tmp and renamed. Returns 0, or
+ * a negative errno with one line in err.
+ */
+int snapshot_write(const char *path, const uint8_t *mem, uint64_t mem_size,
+		   const uint8_t *state, size_t state_len, char *err,
+		   size_t errlen);
+
 /* Writes a paused (or not yet started) VM to path. Progress goes nowhere:
  * it is quick, one write per run of non-zero pages. */
 int vm_snapshot_save(struct vm *vm, const char *path);

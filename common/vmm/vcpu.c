@@ -279,6 +279,8 @@ static void finish(struct vm *vm, const struct vm_status *st)
 	vm->status = *st;
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
+	if (vm->on_stop)
+		vm->on_stop(vm->stop_opaque);
 }
 
 static void crashed(struct vm *vm, uint32_t reason)

@@ -198,6 +198,8 @@ int vm_create(struct vm **out, const struct vm_config *cfg, char *err,
 	vm->dirty_log = cfg->dirty_log;
 	vm->console = cfg->console;
 	vm->console_opaque = cfg->console_opaque;
+	vm->on_stop = cfg->on_stop;
+	vm->stop_opaque = cfg->stop_opaque;
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

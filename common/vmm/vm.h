@@ -30,6 +30,10 @@ struct vm_config {
 	int dirty_log;	   /* register RAM with KVM_MEM_LOG_DIRTY_PAGES */
 	vm_console_fn console; /* NULL: console output is dropped */
 	void *console_opaque;
+	/* Called once on the vCPU thread when the guest stops by itself
+	 * (vm_wait() then returns at once). NULL: not needed. */
+	void (*on_stop)(void *opaque);
+	void *stop_opaque;
 };
 
 enum vm_stop {

@@ -48,6 +48,8 @@ struct vm {
 
 	vm_console_fn console;
 	void *console_opaque;
+	void (*on_stop)(void *opaque);
+	void *stop_opaque;
 
 	/* Pages the VMM wrote into guest RAM (not in KVM's dirty log). */
 	uint64_t *vmm_dirty;

@@ -619,7 +619,6 @@ static void test_finish_rejects(void **state)
 
 	assert_int_equal(pack_add(&w, 3, CODEC_ZERO, nothing, 0), 0);
 	assert_int_equal(pack_add(&w, 4, CODEC_ZERO, nothing, 0), 0);
-	assert_int_equal(pack_finish(&w, 0, out, sizeof(out)), -EINVAL);
 	assert_int_equal(pack_finish(&w, -1, out, sizeof(out)), -EINVAL);
 	assert_int_equal(pack_finish(&w, 1, out, pack_batch_bound(w.len) - 1),
 			 -ENOSPC);
@@ -1164,6 +1163,38 @@ static void test_body_grammar_compressed(void **state)
 	free(b);
 }
 
+/* Acceleration 0 (compression = none) stores even a body LZ4 would shrink. */
+static void test_finish_stored_on_request(void **state)
+{
+	uint8_t body[2 * PS], out[3 * PS], raw[PS];
+	struct pack_writer w;
+	struct pack_reader r;
+	struct pack_entry e;
+	const char *why;
+	long len;
+	int i;
+
+	(void)state;
+	memset(raw, 0x5a, sizeof(raw));
+	assert_int_equal(pack_init(&w, body, sizeof(body), PS), 0);
+	assert_int_equal(pack_add(&w, 7, CODEC_RAW, raw, PS), 0);
+	assert_int_equal(pack_add(&w, 8, CODEC_ZERO, NULL, 0), 0);
+	/* With acceleration 1 this body compresses... */
+	len = pack_finish(&w, 1, out, sizeof(out));
+	assert_true(len > 0 && (size_t)len < PACK_HEADER_SIZE + w.len);
+	assert_int_equal(out[5], PACK_LZ4);
+	/* ...with 0 it is stored as is, and still reads back. */
+	len = pack_finish(&w, 0, out, sizeof(out));
+	assert_int_equal(len, (long)(PACK_HEADER_SIZE + w.len));
+	assert_int_equal(out[5], PACK_STORED);
+	assert_int_equal(pack_open(&r, out, (size_t)len, &lim4k, scratch,
+				   SCRATCH_CAP, &why),
+			 0);
+	for (i = 0; pack_next(&r, &e) == 1; i++)
+		assert_int_equal(e.pfn, 7 + (uint64_t)i);
+	assert_int_equal(i, 2);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -1189,6 +1220,7 @@ int main(void)
 		cmocka_unit_test(test_add_rejects),
 		cmocka_unit_test(test_add_enospc),
 		cmocka_unit_test(test_finish_rejects),
+		cmocka_unit_test(test_finish_stored_on_request),
 		cmocka_unit_test(test_truncated_and_trailing),
 		cmocka_unit_test(test_header_fields),
 		cmocka_unit_test(test_oversized_raw_len),

@@ -1,0 +1,247 @@
+/*
+ * The backup's conversation state machine (see receiver.h):
+ *
+ *   HELLO --Hello ok--> IDLE --EpochBegin(last+1)--> EPOCH
+ *   EPOCH --PageBatch / CpuState / DeviceState of that epoch--> EPOCH
+ *   EPOCH --EpochCommit verified--> IDLE (Ack)
+ *   Heartbeat anywhere after Hello; anything else closes.
+ *
+ * The first epoch of a connection must be a pre-copy epoch (it starts a
+ * sync); its number is the primary's to choose, and each later one is
+ * exactly one more. Pre-copy epochs stop at the first checkpoint.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "receiver.h"
+#include "vm.h"
+
+void receiver_reset(struct receiver *rx)
+{
+	replica_discard(rx->r);
+	rx->st = RX_HELLO;
+	rx->last = 0;
+	rx->synced = 0;
+}
+
+void receiver_lost(struct receiver *rx)
+{
+	replica_discard(rx->r);
+	rx->st = RX_HELLO;
+}
+
+static void verdict(struct rx_result *out, enum rx_verdict v,
+		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void verdict(struct rx_result *out, enum rx_verdict v,
+		    const char *fmt, ...)
+{
+	va_list ap;
+
+	out->verdict = v;
+	va_start(ap, fmt);
+	vsnprintf(out->why, sizeof(out->why), fmt, ap);
+	va_end(ap);
+}
+
+/* An epoch-scoped message must name the epoch in progress. */
+static int in_epoch(struct receiver *rx, const struct wire_msg *m,
+		    uint64_t epoch, struct rx_result *out)
+{
+	if (rx->st != RX_EPOCH || epoch != rx->r->stg.epoch) {
+		replica_discard(rx->r);
+		if (rx->st == RX_EPOCH)
+			verdict(out, RX_CLOSE,
+				"%s for epoch %llu inside epoch %llu",
+				wire_type_name(m->type),
+				(unsigned long long)epoch,
+				(unsigned long long)rx->r->stg.epoch);
+		else
+			verdict(out, RX_CLOSE, "%s for epoch %llu outside an "
+					       "epoch",
+				wire_type_name(m->type),
+				(unsigned long long)epoch);
+		return 0;
+	}
+	return 1;
+}
+
+static void on_hello(struct receiver *rx, const Remora__Hello *h,
+		     struct rx_result *out)
+{
+	char err[256];
+
+	if (h->protocol_version != WIRE_PROTOCOL_VERSION) {
+		verdict(out, RX_FATAL,
+			"primary %s speaks protocol %u, this backup %u; run "
+			"the same remora version on both nodes",
+			h->node, h->protocol_version, WIRE_PROTOCOL_VERSION);
+		return;
+	}
+	if (h->page_size != VM_PAGE_SIZE || h->guest_mem_bytes != rx->mem_size) {
+		verdict(out, RX_FATAL,
+			"primary %s runs %llu MiB of guest memory in %u-byte "
+			"pages, this backup holds %llu MiB in %u-byte pages; "
+			"use the same remora.conf on both nodes",
+			h->node,
+			(unsigned long long)(h->guest_mem_bytes >> 20),
+			h->page_size,
+			(unsigned long long)(rx->mem_size >> 20),
+			VM_PAGE_SIZE);
+		return;
+	}
+	if (strcmp(h->workload_id, rx->cluster) ||
+	    strcmp(h->node, rx->primary)) {
+		verdict(out, RX_FATAL,
+			"the peer is node '%s' of cluster '%s', expected "
+			"primary '%s' of cluster '%s'",
+			h->node, h->workload_id, rx->primary, rx->cluster);
+		return;
+	}
+	if (replica_sync_begin(rx->r, err, sizeof(err))) {
+		verdict(out, RX_CLOSE, "%s", err);
+		return;
+	}
+	rx->term = h->term;
+	rx->st = RX_IDLE;
+	out->verdict = RX_OK;
+}
+
+static void on_begin(struct receiver *rx, const Remora__EpochBegin *b,
+		     struct rx_result *out)
+{
+	char err[256];
+
+	if (rx->st != RX_IDLE) {
+		replica_discard(rx->r);
+		verdict(out, RX_CLOSE,
+			"EpochBegin %llu inside epoch %llu (no commit)",
+			(unsigned long long)b->epoch,
+			(unsigned long long)rx->r->stg.epoch);
+		return;
+	}
+	if (rx->last && b->epoch != rx->last + 1) {
+		verdict(out, RX_CLOSE, "epoch %llu after epoch %llu",
+			(unsigned long long)b->epoch,
+			(unsigned long long)rx->last);
+		return;
+	}
+	if (!rx->last && !b->precopy) {
+		verdict(out, RX_CLOSE,
+			"first epoch %llu is not a pre-copy epoch (no sync)",
+			(unsigned long long)b->epoch);
+		return;
+	}
+	if (rx->synced && b->precopy) {
+		verdict(out, RX_CLOSE,
+			"pre-copy epoch %llu after the sync finished",
+			(unsigned long long)b->epoch);
+		return;
+	}
+	if (replica_epoch_begin(rx->r, b->epoch, b->precopy, err,
+				sizeof(err))) {
+		verdict(out, RX_CLOSE, "%s", err);
+		return;
+	}
+	rx->st = RX_EPOCH;
+	out->verdict = RX_OK;
+}
+
+static void on_commit(struct receiver *rx, const Remora__EpochCommit *c,
+		      struct rx_result *out)
+{
+	int precopy = rx->r->stg.precopy;
+	char err[256];
+
+	if (replica_commit(rx->r, c->epoch, c->pages, c->checksum, err,
+			   sizeof(err))) {
+		verdict(out, RX_CLOSE, "%s; discarded, replica stays at epoch "
+				       "%llu",
+			err, (unsigned long long)rx->r->epoch);
+		return;
+	}
+	rx->st = RX_IDLE;
+	rx->last = c->epoch;
+	if (!precopy && !rx->synced) {
+		rx->synced = 1;
+		out->synced_now = 1;
+	}
+	out->verdict = RX_ACK;
+	out->epoch = c->epoch;
+}
+
+void receiver_on_msg(struct receiver *rx, const struct wire_msg *m,
+		     struct rx_result *out)
+{
+	char err[256];
+
+	memset(out, 0, sizeof(*out));
+	if (m->type == WIRE_REFUSE) {
+		replica_discard(rx->r);
+		verdict(out, RX_CLOSE, "primary refused: %s",
+			m->refuse->reason);
+		return;
+	}
+	if (rx->st == RX_HELLO) {
+		if (m->type == WIRE_HELLO)
+			on_hello(rx, m->hello, out);
+		else
+			verdict(out, RX_CLOSE, "%s before Hello",
+				wire_type_name(m->type));
+		return;
+	}
+	switch (m->type) {
+	case WIRE_HEARTBEAT:
+		break;
+	case WIRE_EPOCH_BEGIN:
+		on_begin(rx, m->begin, out);
+		break;
+	case WIRE_PAGE_BATCH:
+		if (!in_epoch(rx, m, m->batch->epoch, out))
+			break;
+		if (replica_add_batch(rx->r, m->batch->batch.data,
+				      m->batch->batch.len, err, sizeof(err))) {
+			replica_discard(rx->r);
+			verdict(out, RX_CLOSE, "%s; epoch discarded", err);
+		}
+		break;
+	case WIRE_CPU_STATE:
+		if (!in_epoch(rx, m, m->cpu->epoch, out))
+			break;
+		if (replica_set_state(rx->r, m->cpu->state.data,
+				      m->cpu->state.len, err, sizeof(err))) {
+			replica_discard(rx->r);
+			verdict(out, RX_CLOSE, "%s; epoch discarded", err);
+		}
+		break;
+	case WIRE_DEVICE_STATE:
+		if (!in_epoch(rx, m, m->device->epoch, out))
+			break;
+		if (strcmp(m->device->device, "console") != 0) {
+			replica_discard(rx->r);
+			verdict(out, RX_CLOSE, "state of unknown device '%s'",
+				m->device->device);
+		} else if (replica_add_console(rx->r, m->device->offset,
+					       m->device->data.data,
+					       m->device->data.len, err,
+					       sizeof(err))) {
+			replica_discard(rx->r);
+			verdict(out, RX_CLOSE, "%s; epoch discarded", err);
+		}
+		break;
+	case WIRE_EPOCH_COMMIT:
+		if (!in_epoch(rx, m, m->commit->epoch, out))
+			break;
+		on_commit(rx, m->commit, out);
+		break;
+	default:
+		replica_discard(rx->r);
+		verdict(out, RX_CLOSE, "unexpected %s from the primary",
+			wire_type_name(m->type));
+		break;
+	}
+	if (out->verdict == RX_CLOSE)
+		rx->st = RX_HELLO;
+}

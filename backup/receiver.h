@@ -1,0 +1,59 @@
+/*
+ * The backup's side of the replication conversation, one connection at a
+ * time: checks that every message comes in the order docs/wire.md gives,
+ * feeds the replica, and says what to answer. Anything out of order,
+ * malformed or failing its checksum discards the epoch in progress and ends
+ * the connection (the primary then resyncs); the replica stays at its last
+ * good epoch. No libuv: the daemon (main.c) and the protocol tests drive it.
+ */
+#ifndef REMORA_BACKUP_RECEIVER_H
+#define REMORA_BACKUP_RECEIVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "replica.h"
+#include "wire.h"
+
+enum rx_state {
+	RX_HELLO, /* our Hello is out; waiting for the primary's */
+	RX_IDLE,  /* between epochs */
+	RX_EPOCH, /* inside an epoch */
+};
+
+struct receiver {
+	struct replica *r;
+	uint64_t mem_size;
+	const char *cluster;	 /* expected workload id */
+	const char *primary;	 /* expected primary node name */
+	enum rx_state st;
+	uint64_t last;		 /* last epoch committed on this connection */
+	int synced;		 /* a checkpoint committed on this connection */
+	uint64_t term;		 /* the primary's */
+};
+
+enum rx_verdict {
+	RX_OK,	  /* nothing to send */
+	RX_ACK,	  /* send Ack(epoch) */
+	RX_CLOSE, /* end the connection (why), keep trying */
+	RX_FATAL, /* the primary can never be served: exit (why) */
+};
+
+struct rx_result {
+	enum rx_verdict verdict;
+	uint64_t epoch;	 /* RX_ACK */
+	int synced_now;	 /* this Ack made the replica consistent (first
+			    checkpoint of the connection) */
+	char why[512];	 /* RX_CLOSE / RX_FATAL: one line */
+};
+
+/* A new connection: our Hello has been sent. */
+void receiver_reset(struct receiver *rx);
+
+void receiver_on_msg(struct receiver *rx, const struct wire_msg *m,
+		     struct rx_result *out);
+
+/* The connection ended: whatever epoch was open is discarded. */
+void receiver_lost(struct receiver *rx);
+
+#endif

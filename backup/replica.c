@@ -1,0 +1,393 @@
+/*
+ * The replica and its staging area (see replica.h). Decoding happens at
+ * batch arrival, into staging, against the page the replica (or the sync's
+ * new replica) holds: that is the copy the primary's encoder used as the
+ * base, because epochs arrive and are applied in order.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "bytes.h"
+#include "codec.h"
+#include "pack.h"
+#include "replica.h"
+#include "snapshot.h"
+#include "state.h"
+#include "vm.h"
+
+static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+/* A zeroed memfd of size bytes, mapped shared. */
+static int make_mem(uint64_t size, int *fd, uint8_t **mem)
+{
+	int f = memfd_create("remora-replica", MFD_CLOEXEC);
+	void *m;
+
+	if (f < 0)
+		return -errno;
+	if (ftruncate(f, (off_t)size)) {
+		int ret = -errno;
+
+		close(f);
+		return ret;
+	}
+	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);
+	if (m == MAP_FAILED) {
+		int ret = -errno;
+
+		close(f);
+		return ret;
+	}
+	*fd = f;
+	*mem = m;
+	return 0;
+}
+
+static void drop_mem(uint64_t size, int *fd, uint8_t **mem)
+{
+	if (*mem)
+		munmap(*mem, size);
+	if (*fd >= 0)
+		close(*fd);
+	*mem = NULL;
+	*fd = -1;
+}
+
+int replica_init(struct replica *r, uint64_t mem_size, char *err,
+		 size_t errlen)
+{
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	r->fd = r->next_fd = -1;
+	r->mem_size = mem_size;
+	r->npages = mem_size / VM_PAGE_SIZE;
+	ret = make_mem(mem_size, &r->fd, &r->mem);
+	if (ret)
+		return fail(err, errlen, ret, "replica memory (%llu MiB): %s",
+			    (unsigned long long)(mem_size >> 20),
+			    strerror(-ret));
+	r->state = malloc(VM_STATE_MAX);
+	r->stg.state = malloc(VM_STATE_MAX);
+	r->stg.seen = calloc(1, (r->npages + 63) / 64 * 8);
+	r->stg.hash = XXH3_createState();
+	r->scratch_cap = PACK_MAX_BODY;
+	r->scratch = malloc(r->scratch_cap);
+	if (!r->state || !r->stg.state || !r->stg.seen || !r->stg.hash ||
+	    !r->scratch) {
+		replica_destroy(r);
+		return fail(err, errlen, -ENOMEM, "replica: out of memory");
+	}
+	return 0;
+}
+
+void replica_destroy(struct replica *r)
+{
+	drop_mem(r->mem_size, &r->fd, &r->mem);
+	drop_mem(r->mem_size, &r->next_fd, &r->next);
+	free(r->state);
+	free(r->console);
+	free(r->stg.pfns);
+	if (r->stg.pages)
+		munmap(r->stg.pages, r->stg.cap * VM_PAGE_SIZE);
+	free(r->stg.seen);
+	if (r->stg.hash)
+		XXH3_freeState(r->stg.hash);
+	free(r->stg.state);
+	free(r->stg.console);
+	free(r->scratch);
+	memset(r, 0, sizeof(*r));
+	r->fd = r->next_fd = -1;
+}
+
+int replica_sync_begin(struct replica *r, char *err, size_t errlen)
+{
+	int ret;
+
+	replica_discard(r);
+	drop_mem(r->mem_size, &r->next_fd, &r->next);
+	ret = make_mem(r->mem_size, &r->next_fd, &r->next);
+	if (ret)
+		return fail(err, errlen, ret, "sync replica memory: %s",
+			    strerror(-ret));
+	return 0;
+}
+
+/* Where staged pages apply: the sync's new replica while there is one. */
+static uint8_t *target(struct replica *r)
+{
+	return r->next ? r->next : r->mem;
+}
+
+void replica_discard(struct replica *r)
+{
+	struct replica_stage *s = &r->stg;
+	size_t i;
+
+	/* Clearing only the bits set keeps this cheap for big guests. */
+	for (i = 0; i < s->n; i++)
+		s->seen[s->pfns[i] / 64] = 0;
+	s->open = 0;
+	s->n = 0;
+	s->state_len = 0;
+	s->console_len = 0;
+}
+
+int replica_epoch_begin(struct replica *r, uint64_t epoch, int precopy,
+			char *err, size_t errlen)
+{
+	struct replica_stage *s = &r->stg;
+
+	replica_discard(r);
+	if (precopy && !r->next)
+		return fail(err, errlen, -EPROTO,
+			    "epoch %llu: pre-copy epoch outside a sync",
+			    (unsigned long long)epoch);
+	s->open = 1;
+	s->epoch = epoch;
+	s->precopy = precopy;
+	XXH3_64bits_reset(s->hash);
+	return 0;
+}
+
+static int stage_reserve(struct replica_stage *s, size_t n)
+{
+	size_t cap = s->cap ? s->cap : 1024;
+	uint64_t *pfns;
+	uint8_t *pages;
+
+	if (n <= s->cap)
+		return 0;
+	while (cap < n)
+		cap *= 2;
+	pfns = realloc(s->pfns, cap * sizeof(*pfns));
+	if (!pfns)
+		return -ENOMEM;
+	s->pfns = pfns;
+	pages = mmap(NULL, cap * VM_PAGE_SIZE, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (pages == MAP_FAILED)
+		return -ENOMEM;
+	if (s->pages) {
+		memcpy(pages, s->pages, s->n * VM_PAGE_SIZE);
+		munmap(s->pages, s->cap * VM_PAGE_SIZE);
+	}
+	s->pages = pages;
+	s->cap = cap;
+	return 0;
+}
+
+int replica_add_batch(struct replica *r, const uint8_t *batch, size_t len,
+		      char *err, size_t errlen)
+{
+	struct replica_stage *s = &r->stg;
+	struct pack_limits lim = {
+		.page_size = VM_PAGE_SIZE,
+		.max_pfn = r->npages,
+		.max_entries = PACK_MAX_ENTRIES,
+	};
+	const uint8_t *base = target(r);
+	struct pack_reader rd;
+	struct pack_entry e;
+	const char *why = NULL;
+	uint8_t le[8];
+	int ret;
+
+	if (!s->open)
+		return fail(err, errlen, -EPROTO, "page batch outside an epoch");
+	ret = pack_open(&rd, batch, len, &lim, r->scratch, r->scratch_cap,
+			&why);
+	if (ret)
+		return fail(err, errlen, ret, "epoch %llu: bad page batch: %s",
+			    (unsigned long long)s->epoch,
+			    why ? why : strerror(-ret));
+	ret = stage_reserve(s, s->n + rd.count);
+	if (ret)
+		return fail(err, errlen, ret, "epoch %llu: out of memory",
+			    (unsigned long long)s->epoch);
+	while (pack_next(&rd, &e) == 1) {
+		uint8_t *page = s->pages + s->n * VM_PAGE_SIZE;
+
+		if (s->seen[e.pfn / 64] & (1ull << (e.pfn % 64))) {
+			/* The epoch is void: replica_discard() clears. */
+			return fail(err, errlen, -EBADMSG,
+				    "epoch %llu: page %llu sent twice",
+				    (unsigned long long)s->epoch,
+				    (unsigned long long)e.pfn);
+		}
+		memcpy(page, base + e.pfn * VM_PAGE_SIZE, VM_PAGE_SIZE);
+		/* pack_open() validated every payload: this cannot fail. */
+		ret = codec_decode(page, VM_PAGE_SIZE, e.kind, e.payload,
+				   e.len);
+		if (ret)
+			return fail(err, errlen, ret,
+				    "epoch %llu: page %llu does not decode",
+				    (unsigned long long)s->epoch,
+				    (unsigned long long)e.pfn);
+		s->seen[e.pfn / 64] |= 1ull << (e.pfn % 64);
+		s->pfns[s->n++] = e.pfn;
+		put_le64(le, e.pfn);
+		XXH3_64bits_update(s->hash, le, 8);
+		XXH3_64bits_update(s->hash, page, VM_PAGE_SIZE);
+	}
+	return 0;
+}
+
+int replica_set_state(struct replica *r, const uint8_t *blob, size_t len,
+		      char *err, size_t errlen)
+{
+	struct replica_stage *s = &r->stg;
+	struct vm_state_view v;
+	char why[256];
+
+	if (!s->open || s->precopy)
+		return fail(err, errlen, -EPROTO,
+			    "vCPU state outside a checkpoint epoch");
+	if (s->state_len)
+		return fail(err, errlen, -EPROTO,
+			    "epoch %llu: vCPU state sent twice",
+			    (unsigned long long)s->epoch);
+	if (len > VM_STATE_MAX || vm_state_parse(blob, len, &v, why,
+						  sizeof(why)))
+		return fail(err, errlen, -EBADMSG,
+			    "epoch %llu: bad vCPU state: %s",
+			    (unsigned long long)s->epoch,
+			    len > VM_STATE_MAX ? "too long" : why);
+	memcpy(s->state, blob, len);
+	s->state_len = len;
+	return 0;
+}
+
+int replica_add_console(struct replica *r, uint64_t offset,
+			const uint8_t *data, size_t len, char *err,
+			size_t errlen)
+{
+	struct replica_stage *s = &r->stg;
+
+	if (!s->open || s->precopy)
+		return fail(err, errlen, -EPROTO,
+			    "console output outside a checkpoint epoch");
+	if (s->console_len && offset != s->console_off + s->console_len)
+		return fail(err, errlen, -EBADMSG,
+			    "epoch %llu: console bytes at %llu, expected %llu",
+			    (unsigned long long)s->epoch,
+			    (unsigned long long)offset,
+			    (unsigned long long)(s->console_off +
+						 s->console_len));
+	if (s->console_len + len > s->console_cap) {
+		size_t cap = s->console_cap ? s->console_cap : 4096;
+		uint8_t *p;
+
+		while (cap < s->console_len + len)
+			cap *= 2;
+		p = realloc(s->console, cap);
+		if (!p)
+			return fail(err, errlen, -ENOMEM, "out of memory");
+		s->console = p;
+		s->console_cap = cap;
+	}
+	if (!s->console_len)
+		s->console_off = offset;
+	memcpy(s->console + s->console_len, data, len);
+	s->console_len += len;
+	return 0;
+}
+
+int replica_commit(struct replica *r, uint64_t epoch, uint64_t pages,
+		   uint64_t checksum, char *err, size_t errlen)
+{
+	struct replica_stage *s = &r->stg;
+	uint64_t sum;
+	uint8_t *dst, *con = NULL;
+	size_t i;
+	int ret = 0;
+
+	if (!s->open || s->epoch != epoch)
+		ret = fail(err, errlen, -EPROTO, "commit of epoch %llu, "
+						 "which is not open",
+			   (unsigned long long)epoch);
+	else if (!s->precopy && !s->state_len)
+		ret = fail(err, errlen, -EBADMSG,
+			   "epoch %llu: committed without vCPU state",
+			   (unsigned long long)epoch);
+	else if (pages != s->n)
+		ret = fail(err, errlen, -EBADMSG,
+			   "epoch %llu: %llu pages announced, %zu received",
+			   (unsigned long long)epoch,
+			   (unsigned long long)pages, s->n);
+	if (ret) {
+		replica_discard(r);
+		return ret;
+	}
+	if (!s->precopy)
+		XXH3_64bits_update(s->hash, s->state, s->state_len);
+	sum = XXH3_64bits_digest(s->hash);
+	if (sum != checksum) {
+		replica_discard(r);
+		return fail(err, errlen, -EBADMSG,
+			    "epoch %llu: checksum %016llx, primary says "
+			    "%016llx",
+			    (unsigned long long)epoch, (unsigned long long)sum,
+			    (unsigned long long)checksum);
+	}
+	if (!s->precopy && s->console_len) {
+		con = malloc(s->console_len);
+		if (!con) {
+			replica_discard(r);
+			return fail(err, errlen, -ENOMEM, "out of memory");
+		}
+		memcpy(con, s->console, s->console_len);
+	}
+
+	/* The one step: nothing below can fail. */
+	dst = target(r);
+	for (i = 0; i < s->n; i++)
+		memcpy(dst + s->pfns[i] * VM_PAGE_SIZE,
+		       s->pages + i * VM_PAGE_SIZE, VM_PAGE_SIZE);
+	r->applied_pages += s->n;
+	if (!s->precopy) {
+		if (r->next) {
+			drop_mem(r->mem_size, &r->fd, &r->mem);
+			r->fd = r->next_fd;
+			r->mem = r->next;
+			r->next_fd = -1;
+			r->next = NULL;
+		}
+		memcpy(r->state, s->state, s->state_len);
+		r->state_len = s->state_len;
+		free(r->console);
+		r->console = con;
+		r->console_len = con ? s->console_len : 0;
+		r->console_off = s->console_off;
+		r->epoch = epoch;
+	}
+	replica_discard(r);
+	return 0;
+}
+
+int replica_write_snapshot(const struct replica *r, const char *path,
+			   char *err, size_t errlen)
+{
+	if (!r->epoch)
+		return fail(err, errlen, -EAGAIN,
+			    "no consistent replica yet (no checkpoint epoch "
+			    "applied)");
+	return snapshot_write(path, r->mem, r->mem_size, r->state,
+			      r->state_len, err, errlen);
+}

@@ -1,0 +1,98 @@
+/*
+ * The backup's replica: guest memory in a memfd plus the vCPU state blob and
+ * console bytes of the last applied epoch, and the staging area an epoch is
+ * received into (DESIGN.md §5).
+ *
+ * An epoch is decoded into staging as its batches arrive; at its commit the
+ * page count and checksum are verified and only then are the pages copied
+ * into the replica, in one step on one thread: the replica is always exactly
+ * the primary at some epoch boundary, never a mix. A discarded epoch leaves
+ * no trace.
+ *
+ * A sync (a new primary connection) builds a second memfd from pre-copy
+ * epochs; it replaces the current replica when its first checkpoint epoch
+ * commits, so the last good replica survives a sync that never finishes.
+ *
+ * No libuv, never exits: every function returns 0 or a negative errno with
+ * one line in err.
+ */
+#ifndef REMORA_BACKUP_REPLICA_H
+#define REMORA_BACKUP_REPLICA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <xxhash.h>
+
+struct replica_stage {
+	int open;
+	uint64_t epoch;
+	int precopy;
+	uint64_t *pfns;	 /* in arrival order (ascending within a batch) */
+	uint8_t *pages;	 /* decoded pages, n * page size */
+	size_t n, cap;
+	uint64_t *seen;	 /* bitmap: pfns already in this epoch */
+	XXH3_state_t *hash;
+	uint8_t *state;	 /* CpuState blob, VM_STATE_MAX bytes */
+	size_t state_len;
+	uint8_t *console; /* DeviceState "console" bytes, contiguous */
+	size_t console_len, console_cap;
+	uint64_t console_off;
+};
+
+struct replica {
+	uint64_t mem_size, npages;
+	int fd;		  /* the replica: consistent at epoch */
+	uint8_t *mem;
+	int next_fd;	  /* a sync in progress builds this; -1 otherwise */
+	uint8_t *next;
+	uint64_t epoch;	  /* last applied checkpoint epoch, 0 = none */
+	uint8_t *state;	  /* its vCPU state blob */
+	size_t state_len;
+	uint8_t *console; /* its console bytes and their stream offset */
+	size_t console_len;
+	uint64_t console_off;
+	struct replica_stage stg;
+	uint8_t *scratch; /* a decompressed batch body */
+	size_t scratch_cap;
+	uint64_t applied_pages; /* statistics */
+};
+
+int replica_init(struct replica *r, uint64_t mem_size, char *err,
+		 size_t errlen);
+void replica_destroy(struct replica *r);
+
+/* Starts building a fresh replica (zero memory) for a new sync. */
+int replica_sync_begin(struct replica *r, char *err, size_t errlen);
+
+/* Opens staging for an epoch (precopy: part of a sync, no vCPU state). */
+int replica_epoch_begin(struct replica *r, uint64_t epoch, int precopy,
+			char *err, size_t errlen);
+
+/* Decodes a pack.c batch into staging. */
+int replica_add_batch(struct replica *r, const uint8_t *batch, size_t len,
+		      char *err, size_t errlen);
+
+/* Stores the epoch's vCPU state blob (checked with vm_state_parse()). */
+int replica_set_state(struct replica *r, const uint8_t *blob, size_t len,
+		      char *err, size_t errlen);
+
+/* Appends console bytes; offsets must continue each other. */
+int replica_add_console(struct replica *r, uint64_t offset,
+			const uint8_t *data, size_t len, char *err,
+			size_t errlen);
+
+/*
+ * Verifies pages and checksum against staging and applies the epoch.
+ * Returns 0; on any error staging is discarded and the replica untouched.
+ */
+int replica_commit(struct replica *r, uint64_t epoch, uint64_t pages,
+		   uint64_t checksum, char *err, size_t errlen);
+
+/* Drops the epoch in staging, if any. */
+void replica_discard(struct replica *r);
+
+/* Writes the replica as a snapshot file (snapshot.h); needs epoch > 0. */
+int replica_write_snapshot(const struct replica *r, const char *path,
+			   char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,82 @@
+/*
+ * One replication connection over libuv: frames in (frame.h + wire.h, every
+ * nread case handled), frames out through a write queue with a byte bound.
+ * Used by both daemons on their loop thread only.
+ *
+ * Lifetime: conn_new() creates the stream handle (TCP, or a pipe over any
+ * connected socket for tests); the owner accepts or connects on
+ * conn_stream() and then calls conn_start(). conn_close() (or any read,
+ * write or decode error) closes it once: ops->on_close runs exactly once
+ * with a one-line reason, after which no callback runs, and the memory is
+ * freed when libuv has finished with the handle.
+ */
+#ifndef REMORA_CONN_H
+#define REMORA_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "wire.h"
+
+struct conn;
+
+struct conn_ops {
+	/* A decoded message; m is freed when this returns. */
+	void (*on_msg)(struct conn *c, const struct wire_msg *m, void *opaque);
+	/* The connection is gone (why: one line). c must not be used after. */
+	void (*on_close)(struct conn *c, const char *why, void *opaque);
+	/* A queued write completed (room may have appeared). May be NULL. */
+	void (*on_drain)(struct conn *c, void *opaque);
+};
+
+enum conn_kind { CONN_TCP, CONN_PIPE };
+
+/* NULL on out of memory. max_queued: the write queue bound in bytes. */
+struct conn *conn_new(uv_loop_t *loop, enum conn_kind kind,
+		      const struct conn_ops *ops, void *opaque,
+		      size_t max_queued);
+
+/* The stream to accept into, connect or open before conn_start(). */
+uv_stream_t *conn_stream(struct conn *c);
+
+/* Starts reading (sets TCP_NODELAY for TCP). Returns 0 or a uv error. */
+int conn_start(struct conn *c);
+
+/* Closes once; later calls do nothing. why is copied. */
+void conn_close(struct conn *c, const char *why);
+
+/*
+ * Like conn_close(), but the frames already queued (a Refuse, say) are
+ * written first. on_close runs now; nothing more is read.
+ */
+void conn_finish(struct conn *c, const char *why);
+int conn_closing(const struct conn *c);
+
+/*
+ * Queues a whole frame; done(arg) runs when the write has completed or was
+ * cancelled (always exactly once, also on error returns). Returns 0,
+ * -ENOBUFS when the queue would pass its bound, -EPIPE when closing.
+ */
+int conn_send(struct conn *c, const uv_buf_t *bufs, unsigned nbufs,
+	      void (*done)(void *arg), void *arg);
+
+/* Encodes and queues one message. Same returns, plus -ENOMEM/-E2BIG. */
+int conn_send_msg(struct conn *c, enum wire_type type,
+		  const ProtobufCMessage *msg);
+
+/* Bytes queued and not yet written; the bound. */
+size_t conn_queued(const struct conn *c);
+size_t conn_max_queued(const struct conn *c);
+
+/* uv_now() of the last byte received (liveness). */
+uint64_t conn_last_rx_ms(const struct conn *c);
+
+/* Bytes sent and received so far. */
+uint64_t conn_tx_bytes(const struct conn *c);
+uint64_t conn_rx_bytes(const struct conn *c);
+
+/* The peer address as text ("127.0.0.1:7301"), or "pipe". */
+const char *conn_peer(const struct conn *c);
+
+#endif

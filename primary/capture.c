@@ -1,0 +1,215 @@
+/*
+ * Stop-and-copy of one epoch (see capture.h). The pause must grow with the
+ * number of dirty pages, not with guest memory: the harvest is a bitmap
+ * exchange, the walk skips clean 64-page words, and the copy touches only
+ * dirty pages, into staging memory that is kept (and prefaulted) between
+ * epochs so no page fault lands inside the pause.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "capture.h"
+
+uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int staged_init(struct staged *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->state = malloc(VM_STATE_MAX);
+	return s->state ? 0 : -ENOMEM;
+}
+
+void staged_destroy(struct staged *s)
+{
+	if (s->pages)
+		munmap(s->pages, s->cap * VM_PAGE_SIZE);
+	free(s->pfns);
+	free(s->state);
+	free(s->console);
+	free(s->out);
+	free(s->frame_off);
+	free(s->frame_len);
+	memset(s, 0, sizeof(*s));
+}
+
+int staged_reserve(struct staged *s, size_t n, int copies)
+{
+	size_t cap = s->cap ? s->cap : 256;
+	uint64_t *pfns;
+	uint8_t *pages;
+
+	if (n <= s->cap && (!copies || s->pages))
+		return 0;
+	while (cap < n)
+		cap *= 2;
+	pfns = realloc(s->pfns, cap * sizeof(*pfns));
+	if (!pfns)
+		return -ENOMEM;
+	s->pfns = pfns;
+	if (copies || s->pages) {
+		/* Populated now, so that copying into it never faults. */
+		pages = mmap(NULL, cap * VM_PAGE_SIZE, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		if (pages == MAP_FAILED)
+			return -ENOMEM;
+		if (s->pages)
+			munmap(s->pages, s->cap * VM_PAGE_SIZE);
+		s->pages = pages;
+	}
+	s->cap = cap;
+	return 0;
+}
+
+static void reset(struct staged *s, uint64_t epoch, int precopy)
+{
+	s->epoch = epoch;
+	s->precopy = precopy;
+	s->npages = 0;
+	s->state_len = 0;
+	free(s->console);
+	s->console = NULL;
+	s->console_len = 0;
+	s->console_off = 0;
+	s->out_len = 0;
+	s->nframes = 0;
+	s->sent_pages = s->raw_bytes = s->wire_bytes = 0;
+	s->err = 0;
+	s->pause_ns = s->harvest_ns = s->copy_ns = 0;
+}
+
+/*
+ * The harvest proper, guest stopped. carry holds dirty bits of an earlier
+ * capture that failed after its harvest: they join this one, and go back
+ * into carry if this one fails too, so that no dirty bit is ever lost.
+ */
+static long harvest(struct vm *vm, uint64_t *bitmap, uint64_t *carry)
+{
+	size_t w, nwords = vm_bitmap_bytes(vm) / 8;
+	long dirty = vm_harvest_dirty(vm, bitmap);
+
+	if (dirty < 0)
+		return dirty;
+	for (w = 0; w < nwords; w++) {
+		if (carry[w]) {
+			dirty += __builtin_popcountll(carry[w] & ~bitmap[w]);
+			bitmap[w] |= carry[w];
+			carry[w] = 0;
+		}
+	}
+	return dirty;
+}
+
+static void give_back(struct vm *vm, const uint64_t *bitmap, uint64_t *carry)
+{
+	size_t w, nwords = vm_bitmap_bytes(vm) / 8;
+
+	for (w = 0; w < nwords; w++)
+		carry[w] |= bitmap[w];
+}
+
+int capture_checkpoint(struct vm *vm, struct outbuf *ob, uint64_t *bitmap,
+		       uint64_t *carry, uint64_t epoch, int stay_paused,
+		       struct staged *s)
+{
+	const uint8_t *mem = vm_mem(vm);
+	uint64_t npages = vm_mem_size(vm) / VM_PAGE_SIZE;
+	uint64_t t0, t1, t2;
+	long dirty;
+	size_t i;
+	int ret, paused;
+
+	reset(s, epoch, 0);
+	t0 = now_ns();
+	ret = vm_pause(vm);
+	paused = ret == 0;
+	if (ret && ret != -ESRCH)
+		return ret; /* -ESRCH: the guest stopped; capture its end */
+	dirty = harvest(vm, bitmap, carry);
+	t1 = now_ns();
+	if (dirty < 0) {
+		ret = (int)dirty;
+		goto resume;
+	}
+	/* Rare: growing the staging area inside the pause. It only grows. */
+	ret = staged_reserve(s, (size_t)dirty, 1);
+	if (ret)
+		goto give_back;
+	s->npages = capture_list(bitmap, npages, s->pfns);
+	for (i = 0; i < s->npages; i++)
+		memcpy(s->pages + i * VM_PAGE_SIZE,
+		       mem + s->pfns[i] * VM_PAGE_SIZE, VM_PAGE_SIZE);
+	ret = vm_state_save(vm, s->state, &s->state_len);
+	if (!ret)
+		ret = outbuf_close_epoch(ob, epoch, &s->console,
+					 &s->console_len, &s->console_off);
+	t2 = now_ns();
+	s->harvest_ns = t1 - t0;
+	s->copy_ns = t2 - t1;
+give_back:
+	if (ret)
+		give_back(vm, bitmap, carry);
+resume:
+	if (paused && !stay_paused) {
+		int r = vm_resume(vm);
+
+		if (!ret)
+			ret = r;
+	}
+	s->resumed_ns = now_ns();
+	s->pause_ns = s->resumed_ns - t0;
+	return ret;
+}
+
+long capture_harvest(struct vm *vm, uint64_t *bitmap, uint64_t *carry)
+{
+	long dirty;
+	int ret, paused;
+
+	ret = vm_pause(vm);
+	paused = ret == 0;
+	if (ret && ret != -ESRCH)
+		return ret;
+	dirty = harvest(vm, bitmap, carry);
+	if (paused) {
+		ret = vm_resume(vm);
+		if (ret) {
+			if (dirty >= 0)
+				give_back(vm, bitmap, carry);
+			return ret;
+		}
+	}
+	return dirty;
+}
+
+void staged_set_precopy(struct staged *s, uint64_t epoch, const uint64_t *pfns,
+			size_t n)
+{
+	reset(s, epoch, 1);
+	memcpy(s->pfns, pfns, n * sizeof(*pfns));
+	s->npages = n;
+}
+
+size_t capture_list(const uint64_t *bitmap, uint64_t npages, uint64_t *pfns)
+{
+	uint64_t w, nwords = (npages + 63) / 64;
+	size_t n = 0;
+
+	for (w = 0; w < nwords; w++) {
+		uint64_t bits = bitmap[w];
+
+		while (bits) {
+			pfns[n++] = w * 64 + (uint64_t)__builtin_ctzll(bits);
+			bits &= bits - 1;
+		}
+	}
+	return n;
+}

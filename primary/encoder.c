@@ -1,0 +1,267 @@
+/*
+ * Epoch encoding (see encoder.h). Frames are written back to back into the
+ * staged epoch's output buffer; a page batch is compressed straight into
+ * place behind room for its frame prefix, so batch bytes are written once
+ * and sent from where they lie (hence small gaps between frames).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <xxhash.h>
+
+#include "bytes.h"
+#include "codec.h"
+#include "encoder.h"
+#include "frame.h"
+#include "pack.h"
+#include "wire.h"
+
+int encoder_init(struct encoder *e, uint64_t mem_size, uint64_t cache_bytes,
+		 int delta, int acceleration, uint64_t term)
+{
+	memset(e, 0, sizeof(*e));
+	e->term = term;
+	e->npages = mem_size / VM_PAGE_SIZE;
+	e->delta = delta;
+	e->acceleration = acceleration;
+	e->nslots = cache_bytes / VM_PAGE_SIZE;
+	if (e->nslots > e->npages)
+		e->nslots = e->npages;
+	if (!delta)
+		e->nslots = 0;
+	e->body_cap = pack_body_bound(ENCODER_BATCH_PAGES, VM_PAGE_SIZE);
+	e->body = malloc(e->body_cap);
+	e->page = malloc(VM_PAGE_SIZE);
+	e->scratch = malloc(CODEC_BOUND(VM_PAGE_SIZE));
+	if (!e->body || !e->page || !e->scratch)
+		goto fail;
+	if (e->nslots) {
+		e->tags = calloc(e->nslots, sizeof(*e->tags));
+		/* Untouched slots cost nothing: the kernel's zero pages. */
+		e->cache = mmap(
+			NULL, e->nslots * VM_PAGE_SIZE, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (!e->tags || e->cache == MAP_FAILED) {
+			e->cache = NULL;
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	encoder_destroy(e);
+	return -ENOMEM;
+}
+
+void encoder_destroy(struct encoder *e)
+{
+	if (e->cache)
+		munmap(e->cache, e->nslots * VM_PAGE_SIZE);
+	free(e->tags);
+	free(e->body);
+	free(e->page);
+	free(e->scratch);
+	memset(e, 0, sizeof(*e));
+}
+
+void encoder_reset(struct encoder *e)
+{
+	if (e->nslots)
+		memset(e->tags, 0, e->nslots * sizeof(*e->tags));
+}
+
+/* Room for len more output bytes. */
+static int out_reserve(struct staged *s, size_t len)
+{
+	size_t cap = s->out_cap ? s->out_cap : (1u << 20);
+	uint8_t *p;
+
+	if (s->out_len + len <= s->out_cap)
+		return 0;
+	while (cap < s->out_len + len)
+		cap *= 2;
+	p = realloc(s->out, cap);
+	if (!p)
+		return -ENOMEM;
+	s->out = p;
+	s->out_cap = cap;
+	return 0;
+}
+
+static int add_frame(struct staged *s, size_t off, size_t len)
+{
+	if (s->nframes == s->frame_cap) {
+		size_t cap = s->frame_cap ? 2 * s->frame_cap : 64;
+		size_t *o = realloc(s->frame_off, cap * sizeof(*o));
+
+		if (!o)
+			return -ENOMEM;
+		s->frame_off = o;
+		o = realloc(s->frame_len, cap * sizeof(*o));
+		if (!o)
+			return -ENOMEM;
+		s->frame_len = o;
+		s->frame_cap = cap;
+	}
+	s->frame_off[s->nframes] = off;
+	s->frame_len[s->nframes] = len;
+	s->nframes++;
+	s->wire_bytes += len;
+	return 0;
+}
+
+static int put_msg(struct staged *s, enum wire_type type,
+		   const ProtobufCMessage *msg)
+{
+	size_t len = protobuf_c_message_get_packed_size(msg);
+	int ret;
+
+	if (len > wire_type_max(type))
+		return -E2BIG;
+	ret = out_reserve(s, FRAME_HEADER_SIZE + len);
+	if (ret)
+		return ret;
+	frame_put_header(s->out + s->out_len, (uint8_t)type, len);
+	protobuf_c_message_pack(msg, s->out + s->out_len + FRAME_HEADER_SIZE);
+	ret = add_frame(s, s->out_len, FRAME_HEADER_SIZE + len);
+	s->out_len += FRAME_HEADER_SIZE + len;
+	return ret;
+}
+
+/* Compresses the batch in w into a PageBatch frame. */
+static int put_batch(struct encoder *e, struct staged *s, struct pack_writer *w)
+{
+	size_t bound = pack_batch_bound(w->len), plen, at;
+	uint8_t prefix[WIRE_BATCH_PREFIX_MAX];
+	long blen;
+	int ret;
+
+	ret = out_reserve(s, WIRE_BATCH_PREFIX_MAX + bound);
+	if (ret)
+		return ret;
+	at = s->out_len + WIRE_BATCH_PREFIX_MAX;
+	blen = pack_finish(w, e->acceleration, s->out + at, bound);
+	if (blen < 0)
+		return (int)blen;
+	plen = wire_batch_prefix(prefix, s->epoch, e->term, (size_t)blen);
+	memcpy(s->out + at - plen, prefix, plen);
+	ret = add_frame(s, at - plen, plen + (size_t)blen);
+	s->out_len = at + (size_t)blen;
+	return ret;
+}
+
+int encoder_run(struct encoder *e, struct staged *s, const uint8_t *mem)
+{
+	Remora__EpochBegin begin = REMORA__EPOCH_BEGIN__INIT;
+	Remora__CpuState cpu = REMORA__CPU_STATE__INIT;
+	Remora__DeviceState dev = REMORA__DEVICE_STATE__INIT;
+	Remora__EpochCommit commit = REMORA__EPOCH_COMMIT__INIT;
+	XXH3_state_t *h = XXH3_createState();
+	struct pack_writer w;
+	uint8_t le[8];
+	size_t i;
+	int ret;
+
+	if (!h)
+		return s->err = -ENOMEM;
+	XXH3_64bits_reset(h);
+	begin.epoch = s->epoch;
+	begin.term = e->term;
+	begin.precopy = s->precopy;
+	begin.dirty_pages = s->npages;
+	ret = put_msg(s, WIRE_EPOCH_BEGIN, &begin.base);
+	if (!ret)
+		ret = pack_init(&w, e->body, e->body_cap, VM_PAGE_SIZE);
+
+	for (i = 0; !ret && i < s->npages; i++) {
+		uint64_t pfn = s->pfns[i];
+		const uint8_t *page, *old = NULL;
+		uint64_t slot = 0;
+		size_t len;
+		int kind, k;
+
+		if (s->precopy) {
+			/* Read the live page once: encode, cache and hash
+			 * must all see the same bytes. */
+			memcpy(e->page, mem + pfn * VM_PAGE_SIZE, VM_PAGE_SIZE);
+			page = e->page;
+		} else {
+			page = s->pages + i * VM_PAGE_SIZE;
+		}
+		if (e->nslots) {
+			slot = pfn % e->nslots;
+			if (e->tags[slot] == pfn + 1)
+				old = e->cache + slot * VM_PAGE_SIZE;
+		}
+		kind = codec_encode(old, page, VM_PAGE_SIZE, e->scratch, &len);
+		if (kind < 0) {
+			ret = kind;
+			break;
+		}
+		s->raw_bytes += VM_PAGE_SIZE;
+		if (kind == CODEC_UNCHANGED)
+			continue;
+		k = pack_add(&w, pfn, kind, e->scratch, len);
+		if (k == -ENOSPC) {
+			ret = put_batch(e, s, &w);
+			if (!ret)
+				ret = pack_init(&w, e->body, e->body_cap,
+						VM_PAGE_SIZE);
+			if (!ret)
+				k = pack_add(&w, pfn, kind, e->scratch, len);
+		}
+		if (!ret)
+			ret = k;
+		if (ret)
+			break;
+		if (w.count == ENCODER_BATCH_PAGES) {
+			ret = put_batch(e, s, &w);
+			if (!ret)
+				ret = pack_init(&w, e->body, e->body_cap,
+						VM_PAGE_SIZE);
+		}
+		if (e->nslots) {
+			memcpy(e->cache + slot * VM_PAGE_SIZE, page,
+			       VM_PAGE_SIZE);
+			e->tags[slot] = pfn + 1;
+		}
+		put_le64(le, pfn);
+		XXH3_64bits_update(h, le, 8);
+		XXH3_64bits_update(h, page, VM_PAGE_SIZE);
+		s->sent_pages++;
+	}
+	if (!ret && w.count)
+		ret = put_batch(e, s, &w);
+
+	if (!ret && !s->precopy) {
+		cpu.epoch = s->epoch;
+		cpu.term = e->term;
+		cpu.state.data = s->state;
+		cpu.state.len = s->state_len;
+		XXH3_64bits_update(h, s->state, s->state_len);
+		ret = put_msg(s, WIRE_CPU_STATE, &cpu.base);
+	}
+	/* The epoch's console bytes, in frames of at most WIRE_CONSOLE_MAX. */
+	for (i = 0; !ret && i < s->console_len; i += WIRE_CONSOLE_MAX) {
+		size_t n = s->console_len - i;
+
+		dev.epoch = s->epoch;
+		dev.term = e->term;
+		dev.device = "console";
+		dev.offset = s->console_off + i;
+		dev.data.data = s->console + i;
+		dev.data.len = n < WIRE_CONSOLE_MAX ? n : WIRE_CONSOLE_MAX;
+		ret = put_msg(s, WIRE_DEVICE_STATE, &dev.base);
+	}
+	if (!ret) {
+		commit.epoch = s->epoch;
+		commit.term = e->term;
+		commit.pages = s->sent_pages;
+		commit.checksum = XXH3_64bits_digest(h);
+		ret = put_msg(s, WIRE_EPOCH_COMMIT, &commit.base);
+	}
+	XXH3_freeState(h);
+	if (ret && e->nslots)
+		encoder_reset(e); /* the cache may be ahead of the backup */
+	return s->err = ret;
+}

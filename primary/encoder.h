@@ -1,0 +1,51 @@
+/*
+ * The encoder: turns a staged epoch into the frames that carry it
+ * (EpochBegin, PageBatch..., CpuState, DeviceState, EpochCommit), on a worker
+ * thread, off the vCPU and loop threads.
+ *
+ * Each page is encoded against the copy last sent for its pfn (codec.h),
+ * found in the delta cache: a direct-mapped cache of delta_cache bytes,
+ * page slots tagged with their pfn (a cache as big as guest memory holds
+ * every page). A page not in the cache is sent ZERO or RAW. The cache
+ * mirrors what the backup holds, so it is reset whenever a new backup
+ * attaches. Only one encode runs at a time: epochs are encoded in order.
+ */
+#ifndef REMORA_PRIMARY_ENCODER_H
+#define REMORA_PRIMARY_ENCODER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "capture.h"
+
+#define ENCODER_BATCH_PAGES 256u
+
+struct encoder {
+	uint64_t term;
+	uint64_t npages;  /* guest pages */
+	int delta;	  /* 0: never delta-encode (config delta = off) */
+	int acceleration; /* LZ4 acceleration; 0 = compression none */
+	uint64_t nslots;  /* cache slots (0: no cache) */
+	uint64_t *tags;	  /* pfn + 1 per slot, 0 = empty */
+	uint8_t *cache;	  /* nslots pages */
+	uint8_t *body;	  /* a batch body under construction */
+	size_t body_cap;
+	uint8_t *page;	  /* one page: a live page read once */
+	uint8_t *scratch; /* one encoded page */
+};
+
+/* cache_bytes is rounded down to whole pages and capped at guest memory. */
+int encoder_init(struct encoder *e, uint64_t mem_size, uint64_t cache_bytes,
+		 int delta, int acceleration, uint64_t term);
+void encoder_destroy(struct encoder *e);
+
+/* Forgets every cached page (a new backup holds nothing yet). */
+void encoder_reset(struct encoder *e);
+
+/*
+ * Encodes s into s->out / s->frame_*; pre-copy pages are read from mem (the
+ * live guest). Returns 0 or a negative errno (also left in s->err).
+ */
+int encoder_run(struct encoder *e, struct staged *s, const uint8_t *mem);
+
+#endif

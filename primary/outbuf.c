@@ -1,0 +1,164 @@
+/*
+ * Held console output (see outbuf.h). One byte array for all held bytes and
+ * a list of epoch boundaries into it; release writes a prefix and moves the
+ * rest down. Console volume is small next to page traffic, so simplicity
+ * wins over a ring.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "outbuf.h"
+
+int outbuf_init(struct outbuf *o, int sink_fd)
+{
+	memset(o, 0, sizeof(*o));
+	o->sink = sink_fd;
+	return pthread_mutex_init(&o->lock, NULL) ? -ENOMEM : 0;
+}
+
+void outbuf_destroy(struct outbuf *o)
+{
+	pthread_mutex_destroy(&o->lock);
+	free(o->data);
+	free(o->segs);
+}
+
+void outbuf_append(struct outbuf *o, const uint8_t *buf, size_t len)
+{
+	pthread_mutex_lock(&o->lock);
+	if (o->len + len > o->cap) {
+		size_t cap = o->cap ? o->cap : 4096;
+		uint8_t *d;
+
+		while (cap < o->len + len)
+			cap *= 2;
+		d = realloc(o->data, cap);
+		if (!d) {
+			/* Nothing sensible to do on the vCPU thread: the
+			 * bytes are lost, and the log says so. */
+			pthread_mutex_unlock(&o->lock);
+			log_error("console: out of memory holding %zu bytes; "
+				  "%zu bytes dropped",
+				  o->len, len);
+			return;
+		}
+		o->data = d;
+		o->cap = cap;
+	}
+	memcpy(o->data + o->len, buf, len);
+	o->len += len;
+	pthread_mutex_unlock(&o->lock);
+}
+
+int outbuf_close_epoch(struct outbuf *o, uint64_t epoch, uint8_t **data,
+		       size_t *len, uint64_t *offset)
+{
+	uint64_t start, end;
+	int ret = 0;
+
+	pthread_mutex_lock(&o->lock);
+	start = o->nsegs ? o->segs[o->nsegs - 1].end : o->base;
+	end = o->base + o->len;
+	*data = NULL;
+	*len = (size_t)(end - start);
+	*offset = start;
+	if (o->nsegs == o->segcap) {
+		size_t cap = o->segcap ? 2 * o->segcap : 16;
+		struct outbuf_seg *s = realloc(o->segs, cap * sizeof(*s));
+
+		if (!s) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		o->segs = s;
+		o->segcap = cap;
+	}
+	if (*len) {
+		*data = malloc(*len);
+		if (!*data) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		memcpy(*data, o->data + (start - o->base), *len);
+	}
+	o->segs[o->nsegs++] = (struct outbuf_seg){.epoch = epoch, .end = end};
+out:
+	pthread_mutex_unlock(&o->lock);
+	return ret;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+size_t outbuf_release(struct outbuf *o, uint64_t acked)
+{
+	uint64_t end;
+	size_t i, n;
+	int ret;
+
+	pthread_mutex_lock(&o->lock);
+	for (i = 0; i < o->nsegs && o->segs[i].epoch <= acked; i++)
+		;
+	if (i == 0) {
+		pthread_mutex_unlock(&o->lock);
+		return 0;
+	}
+	end = o->segs[i - 1].end;
+	n = (size_t)(end - o->base);
+	ret = n ? write_all(o->sink, o->data, n) : 0;
+	if (ret && !o->sink_failed) {
+		o->sink_failed = 1;
+		log_error("console sink: %s; released output is being lost "
+			  "(check the console path and its disk)",
+			  strerror(-ret));
+	}
+	memmove(o->data, o->data + n, o->len - n);
+	o->len -= n;
+	o->base = end;
+	memmove(o->segs, o->segs + i, (o->nsegs - i) * sizeof(*o->segs));
+	o->nsegs -= i;
+	pthread_mutex_unlock(&o->lock);
+	return n;
+}
+
+void outbuf_reopen(struct outbuf *o)
+{
+	pthread_mutex_lock(&o->lock);
+	o->nsegs = 0;
+	pthread_mutex_unlock(&o->lock);
+}
+
+size_t outbuf_held(struct outbuf *o)
+{
+	size_t n;
+
+	pthread_mutex_lock(&o->lock);
+	n = o->len;
+	pthread_mutex_unlock(&o->lock);
+	return n;
+}
+
+uint64_t outbuf_released(struct outbuf *o)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&o->lock);
+	n = o->base;
+	pthread_mutex_unlock(&o->lock);
+	return n;
+}

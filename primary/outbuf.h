@@ -1,0 +1,62 @@
+/*
+ * Output commit for the console: bytes the guest writes are held, grouped by
+ * the epoch that produced them, and written to the sink only when the backup
+ * has acknowledged that epoch (DESIGN.md §1, promise 2).
+ *
+ * The vCPU thread appends; the loop thread closes epochs (while the guest is
+ * paused, so an epoch's bytes are exactly those written before its pause)
+ * and releases them. A mutex orders the two.
+ */
+#ifndef REMORA_PRIMARY_OUTBUF_H
+#define REMORA_PRIMARY_OUTBUF_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct outbuf_seg {
+	uint64_t epoch;
+	uint64_t end; /* stream offset just past the epoch's last byte */
+};
+
+struct outbuf {
+	pthread_mutex_t lock;
+	uint8_t *data; /* held bytes: stream offsets base.. */
+	size_t len, cap;
+	uint64_t base; /* stream offset of data[0] (= bytes released) */
+	struct outbuf_seg *segs; /* closed, unreleased epochs, oldest first */
+	size_t nsegs, segcap;
+	int sink;	 /* fd the released bytes go to */
+	int sink_failed; /* a write failed: logged once */
+};
+
+int outbuf_init(struct outbuf *o, int sink_fd);
+void outbuf_destroy(struct outbuf *o);
+
+/* vCPU thread: the guest wrote these bytes. */
+void outbuf_append(struct outbuf *o, const uint8_t *buf, size_t len);
+
+/*
+ * Closes epoch: every byte appended so far and not in an earlier closed
+ * epoch belongs to it. Copies those bytes to *data (malloc()ed, NULL when
+ * there are none) with their stream offset, for the backup. Returns 0 or
+ * -ENOMEM (nothing changes then).
+ */
+int outbuf_close_epoch(struct outbuf *o, uint64_t epoch, uint8_t **data,
+		       size_t *len, uint64_t *offset);
+
+/* Writes every closed epoch <= acked to the sink. Returns bytes released. */
+size_t outbuf_release(struct outbuf *o, uint64_t acked);
+
+/*
+ * The epochs closed so far will never be acknowledged (the backup is gone):
+ * their bytes go back to the open epoch, to be released with the first
+ * epoch a new backup acknowledges.
+ */
+void outbuf_reopen(struct outbuf *o);
+
+/* Bytes held (closed or open) and the stream offset released so far. */
+size_t outbuf_held(struct outbuf *o);
+uint64_t outbuf_released(struct outbuf *o);
+
+#endif
