@@ -28,7 +28,7 @@
 #include "units.h"
 #include "vm.h"
 
-#define PROG "remora-backup"
+#define PROG	   "remora-backup"
 #define EXIT_USAGE 2
 /* Acks and heartbeats only: a small bound. */
 #define SEND_QUEUE_MAX (1u << 20)
@@ -263,8 +263,7 @@ static void on_close(struct conn *c, const char *why, void *opaque)
 	uv_timer_stop(&b->ack_timer);
 	if (b->connected)
 		log_warn("primary %s lost: %s; replica stays at epoch %llu",
-			 b->primary->name, why,
-			 (unsigned long long)b->r.epoch);
+			 b->primary->name, why, (unsigned long long)b->r.epoch);
 	b->connected = 0;
 	receiver_lost(&b->rx);
 	if (b->stopping)

@@ -32,11 +32,11 @@ void receiver_lost(struct receiver *rx)
 	rx->st = RX_HELLO;
 }
 
-static void verdict(struct rx_result *out, enum rx_verdict v,
-		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void verdict(struct rx_result *out, enum rx_verdict v, const char *fmt,
+		    ...) __attribute__((format(printf, 3, 4)));
 
-static void verdict(struct rx_result *out, enum rx_verdict v,
-		    const char *fmt, ...)
+static void verdict(struct rx_result *out, enum rx_verdict v, const char *fmt,
+		    ...)
 {
 	va_list ap;
 
@@ -59,8 +59,9 @@ static int in_epoch(struct receiver *rx, const struct wire_msg *m,
 				(unsigned long long)epoch,
 				(unsigned long long)rx->r->stg.epoch);
 		else
-			verdict(out, RX_CLOSE, "%s for epoch %llu outside an "
-					       "epoch",
+			verdict(out, RX_CLOSE,
+				"%s for epoch %llu outside an "
+				"epoch",
 				wire_type_name(m->type),
 				(unsigned long long)epoch);
 		return 0;
@@ -80,15 +81,14 @@ static void on_hello(struct receiver *rx, const Remora__Hello *h,
 			h->node, h->protocol_version, WIRE_PROTOCOL_VERSION);
 		return;
 	}
-	if (h->page_size != VM_PAGE_SIZE || h->guest_mem_bytes != rx->mem_size) {
+	if (h->page_size != VM_PAGE_SIZE ||
+	    h->guest_mem_bytes != rx->mem_size) {
 		verdict(out, RX_FATAL,
 			"primary %s runs %llu MiB of guest memory in %u-byte "
 			"pages, this backup holds %llu MiB in %u-byte pages; "
 			"use the same remora.conf on both nodes",
-			h->node,
-			(unsigned long long)(h->guest_mem_bytes >> 20),
-			h->page_size,
-			(unsigned long long)(rx->mem_size >> 20),
+			h->node, (unsigned long long)(h->guest_mem_bytes >> 20),
+			h->page_size, (unsigned long long)(rx->mem_size >> 20),
 			VM_PAGE_SIZE);
 		return;
 	}
@@ -157,8 +157,9 @@ static void on_commit(struct receiver *rx, const Remora__EpochCommit *c,
 
 	if (replica_commit(rx->r, c->epoch, c->pages, c->checksum, err,
 			   sizeof(err))) {
-		verdict(out, RX_CLOSE, "%s; discarded, replica stays at epoch "
-				       "%llu",
+		verdict(out, RX_CLOSE,
+			"%s; discarded, replica stays at epoch "
+			"%llu",
 			err, (unsigned long long)rx->r->epoch);
 		return;
 	}

@@ -24,12 +24,12 @@ enum rx_state {
 struct receiver {
 	struct replica *r;
 	uint64_t mem_size;
-	const char *cluster;	 /* expected workload id */
-	const char *primary;	 /* expected primary node name */
+	const char *cluster; /* expected workload id */
+	const char *primary; /* expected primary node name */
 	enum rx_state st;
-	uint64_t last;		 /* last epoch committed on this connection */
-	int synced;		 /* a checkpoint committed on this connection */
-	uint64_t term;		 /* the primary's */
+	uint64_t last; /* last epoch committed on this connection */
+	int synced;    /* a checkpoint committed on this connection */
+	uint64_t term; /* the primary's */
 };
 
 enum rx_verdict {
@@ -41,10 +41,10 @@ enum rx_verdict {
 
 struct rx_result {
 	enum rx_verdict verdict;
-	uint64_t epoch;	 /* RX_ACK */
-	int synced_now;	 /* this Ack made the replica consistent (first
+	uint64_t epoch; /* RX_ACK */
+	int synced_now; /* this Ack made the replica consistent (first
 			    checkpoint of the connection) */
-	char why[512];	 /* RX_CLOSE / RX_FATAL: one line */
+	char why[512];	/* RX_CLOSE / RX_FATAL: one line */
 };
 
 /* A new connection: our Hello has been sent. */

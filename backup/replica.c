@@ -69,8 +69,7 @@ static void drop_mem(uint64_t size, int *fd, uint8_t **mem)
 	*fd = -1;
 }
 
-int replica_init(struct replica *r, uint64_t mem_size, char *err,
-		 size_t errlen)
+int replica_init(struct replica *r, uint64_t mem_size, char *err, size_t errlen)
 {
 	int ret;
 
@@ -184,6 +183,7 @@ static int stage_reserve(struct replica_stage *s, size_t n)
 		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (pages == MAP_FAILED)
 		return -ENOMEM;
+	madvise(pages, cap * VM_PAGE_SIZE, MADV_HUGEPAGE);
 	if (s->pages) {
 		memcpy(pages, s->pages, s->n * VM_PAGE_SIZE);
 		munmap(s->pages, s->cap * VM_PAGE_SIZE);
@@ -210,7 +210,8 @@ int replica_add_batch(struct replica *r, const uint8_t *batch, size_t len,
 	int ret;
 
 	if (!s->open)
-		return fail(err, errlen, -EPROTO, "page batch outside an epoch");
+		return fail(err, errlen, -EPROTO,
+			    "page batch outside an epoch");
 	ret = pack_open(&rd, batch, len, &lim, r->scratch, r->scratch_cap,
 			&why);
 	if (ret)
@@ -263,8 +264,8 @@ int replica_set_state(struct replica *r, const uint8_t *blob, size_t len,
 		return fail(err, errlen, -EPROTO,
 			    "epoch %llu: vCPU state sent twice",
 			    (unsigned long long)s->epoch);
-	if (len > VM_STATE_MAX || vm_state_parse(blob, len, &v, why,
-						  sizeof(why)))
+	if (len > VM_STATE_MAX ||
+	    vm_state_parse(blob, len, &v, why, sizeof(why)))
 		return fail(err, errlen, -EBADMSG,
 			    "epoch %llu: bad vCPU state: %s",
 			    (unsigned long long)s->epoch,
@@ -274,9 +275,8 @@ int replica_set_state(struct replica *r, const uint8_t *blob, size_t len,
 	return 0;
 }
 
-int replica_add_console(struct replica *r, uint64_t offset,
-			const uint8_t *data, size_t len, char *err,
-			size_t errlen)
+int replica_add_console(struct replica *r, uint64_t offset, const uint8_t *data,
+			size_t len, char *err, size_t errlen)
 {
 	struct replica_stage *s = &r->stg;
 
@@ -284,12 +284,12 @@ int replica_add_console(struct replica *r, uint64_t offset,
 		return fail(err, errlen, -EPROTO,
 			    "console output outside a checkpoint epoch");
 	if (s->console_len && offset != s->console_off + s->console_len)
-		return fail(err, errlen, -EBADMSG,
-			    "epoch %llu: console bytes at %llu, expected %llu",
-			    (unsigned long long)s->epoch,
-			    (unsigned long long)offset,
-			    (unsigned long long)(s->console_off +
-						 s->console_len));
+		return fail(
+			err, errlen, -EBADMSG,
+			"epoch %llu: console bytes at %llu, expected %llu",
+			(unsigned long long)s->epoch,
+			(unsigned long long)offset,
+			(unsigned long long)(s->console_off + s->console_len));
 	if (s->console_len + len > s->console_cap) {
 		size_t cap = s->console_cap ? s->console_cap : 4096;
 		uint8_t *p;
@@ -319,8 +319,9 @@ int replica_commit(struct replica *r, uint64_t epoch, uint64_t pages,
 	int ret = 0;
 
 	if (!s->open || s->epoch != epoch)
-		ret = fail(err, errlen, -EPROTO, "commit of epoch %llu, "
-						 "which is not open",
+		ret = fail(err, errlen, -EPROTO,
+			   "commit of epoch %llu, "
+			   "which is not open",
 			   (unsigned long long)epoch);
 	else if (!s->precopy && !s->state_len)
 		ret = fail(err, errlen, -EBADMSG,
@@ -329,8 +330,8 @@ int replica_commit(struct replica *r, uint64_t epoch, uint64_t pages,
 	else if (pages != s->n)
 		ret = fail(err, errlen, -EBADMSG,
 			   "epoch %llu: %llu pages announced, %zu received",
-			   (unsigned long long)epoch,
-			   (unsigned long long)pages, s->n);
+			   (unsigned long long)epoch, (unsigned long long)pages,
+			   s->n);
 	if (ret) {
 		replica_discard(r);
 		return ret;
@@ -381,13 +382,13 @@ int replica_commit(struct replica *r, uint64_t epoch, uint64_t pages,
 	return 0;
 }
 
-int replica_write_snapshot(const struct replica *r, const char *path,
-			   char *err, size_t errlen)
+int replica_write_snapshot(const struct replica *r, const char *path, char *err,
+			   size_t errlen)
 {
 	if (!r->epoch)
 		return fail(err, errlen, -EAGAIN,
 			    "no consistent replica yet (no checkpoint epoch "
 			    "applied)");
-	return snapshot_write(path, r->mem, r->mem_size, r->state,
-			      r->state_len, err, errlen);
+	return snapshot_write(path, r->mem, r->mem_size, r->state, r->state_len,
+			      err, errlen);
 }

@@ -27,12 +27,12 @@ struct replica_stage {
 	int open;
 	uint64_t epoch;
 	int precopy;
-	uint64_t *pfns;	 /* in arrival order (ascending within a batch) */
-	uint8_t *pages;	 /* decoded pages, n * page size */
+	uint64_t *pfns; /* in arrival order (ascending within a batch) */
+	uint8_t *pages; /* decoded pages, n * page size */
 	size_t n, cap;
-	uint64_t *seen;	 /* bitmap: pfns already in this epoch */
+	uint64_t *seen; /* bitmap: pfns already in this epoch */
 	XXH3_state_t *hash;
-	uint8_t *state;	 /* CpuState blob, VM_STATE_MAX bytes */
+	uint8_t *state; /* CpuState blob, VM_STATE_MAX bytes */
 	size_t state_len;
 	uint8_t *console; /* DeviceState "console" bytes, contiguous */
 	size_t console_len, console_cap;
@@ -41,12 +41,12 @@ struct replica_stage {
 
 struct replica {
 	uint64_t mem_size, npages;
-	int fd;		  /* the replica: consistent at epoch */
+	int fd; /* the replica: consistent at epoch */
 	uint8_t *mem;
-	int next_fd;	  /* a sync in progress builds this; -1 otherwise */
+	int next_fd; /* a sync in progress builds this; -1 otherwise */
 	uint8_t *next;
-	uint64_t epoch;	  /* last applied checkpoint epoch, 0 = none */
-	uint8_t *state;	  /* its vCPU state blob */
+	uint64_t epoch; /* last applied checkpoint epoch, 0 = none */
+	uint8_t *state; /* its vCPU state blob */
 	size_t state_len;
 	uint8_t *console; /* its console bytes and their stream offset */
 	size_t console_len;
@@ -77,9 +77,8 @@ int replica_set_state(struct replica *r, const uint8_t *blob, size_t len,
 		      char *err, size_t errlen);
 
 /* Appends console bytes; offsets must continue each other. */
-int replica_add_console(struct replica *r, uint64_t offset,
-			const uint8_t *data, size_t len, char *err,
-			size_t errlen);
+int replica_add_console(struct replica *r, uint64_t offset, const uint8_t *data,
+			size_t len, char *err, size_t errlen);
 
 /*
  * Verifies pages and checksum against staging and applies the epoch.
@@ -92,7 +91,7 @@ int replica_commit(struct replica *r, uint64_t epoch, uint64_t pages,
 void replica_discard(struct replica *r);
 
 /* Writes the replica as a snapshot file (snapshot.h); needs epoch > 0. */
-int replica_write_snapshot(const struct replica *r, const char *path,
-			   char *err, size_t errlen);
+int replica_write_snapshot(const struct replica *r, const char *path, char *err,
+			   size_t errlen);
 
 #endif

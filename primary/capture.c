@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "capture.h"
 
@@ -210,6 +211,29 @@ size_t capture_list(const uint64_t *bitmap, uint64_t npages, uint64_t *pfns)
 			pfns[n++] = w * 64 + (uint64_t)__builtin_ctzll(bits);
 			bits &= bits - 1;
 		}
+	}
+	return n;
+}
+
+size_t capture_list_data(int fd, uint64_t npages, uint64_t *pfns)
+{
+	off_t end = (off_t)(npages * VM_PAGE_SIZE), off = 0;
+	size_t n = 0;
+
+	while (off < end) {
+		off_t data = lseek(fd, off, SEEK_DATA), hole;
+		uint64_t p;
+
+		if (data < 0)
+			break; /* ENXIO: no data after off */
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0 || hole > end)
+			hole = end;
+		for (p = (uint64_t)data / VM_PAGE_SIZE;
+		     p < ((uint64_t)hole + VM_PAGE_SIZE - 1) / VM_PAGE_SIZE;
+		     p++)
+			pfns[n++] = p;
+		off = hole;
 	}
 	return n;
 }

@@ -34,6 +34,7 @@ struct staged {
 	uint64_t harvest_ns; /* of which: the dirty-log harvest */
 	uint64_t copy_ns;    /* of which: copying pages and state */
 	uint64_t resumed_ns; /* CLOCK_MONOTONIC when the guest ran again */
+	uint64_t encode_ns;  /* encoder_run() */
 
 	/* Filled by the encoder (encoder.h). */
 	uint8_t *out; /* frames, back to back (with gaps) */
@@ -72,6 +73,13 @@ long capture_harvest(struct vm *vm, uint64_t *bitmap, uint64_t *carry);
 
 /* Lists the set bits of bitmap (npages bits) into pfns; returns how many. */
 size_t capture_list(const uint64_t *bitmap, uint64_t npages, uint64_t *pfns);
+
+/*
+ * Lists the pages of guest memory that hold data (lseek SEEK_DATA on the
+ * memfd); the others are holes, zero on both sides, and need no sending.
+ * Reading them would also allocate them.
+ */
+size_t capture_list_data(int fd, uint64_t npages, uint64_t *pfns);
 
 /* Makes s a pre-copy epoch of these n pages (s must have room for n). */
 void staged_set_precopy(struct staged *s, uint64_t epoch, const uint64_t *pfns,

@@ -46,6 +46,8 @@ int encoder_init(struct encoder *e, uint64_t mem_size, uint64_t cache_bytes,
 			e->cache = NULL;
 			goto fail;
 		}
+		/* Fewer page faults filling it (where THP is on madvise). */
+		madvise(e->cache, e->nslots * VM_PAGE_SIZE, MADV_HUGEPAGE);
 	}
 	return 0;
 fail:

@@ -50,11 +50,11 @@ static const unsigned allowed[] = {
 static void enter_stopped(struct primary *p);
 
 /* Performs and logs every state change: one line, with the epoch. */
-static void set_state(struct primary *p, enum primary_state to,
-		      const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_state(struct primary *p, enum primary_state to, const char *fmt,
+		      ...) __attribute__((format(printf, 3, 4)));
 
-static void set_state(struct primary *p, enum primary_state to,
-		      const char *fmt, ...)
+static void set_state(struct primary *p, enum primary_state to, const char *fmt,
+		      ...)
 {
 	enum primary_state from = p->state;
 	char why[512];
@@ -82,8 +82,8 @@ static void sample(struct samples *s, uint64_t ns)
 {
 	uint64_t us = ns / 1000;
 
-	s->v[s->n % STATS_SAMPLES] = us > UINT32_MAX ? UINT32_MAX
-						     : (uint32_t)us;
+	s->v[s->n % STATS_SAMPLES] =
+		us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
 	s->n++;
 }
 
@@ -207,17 +207,16 @@ static void log_sync_progress(struct primary *p, int force)
 {
 	uint64_t now = now_ns();
 	double secs = (double)(now - p->sync_start_ns) / 1e9;
-	double mb = (double)(conn_tx_bytes(p->conn) - p->sync_wire_start) /
-		    1e6;
+	double mb = (double)p->stats.sync_bytes / 1e6;
 
 	if (!force && now - p->last_progress_ns < 1000000000ull)
 		return;
 	p->last_progress_ns = now;
-	log_info("sync round %u: %.0f%% of %zu pages queued, %.1f MB sent, "
+	log_info("sync round %u: %.0f%% of %zu pages queued, %.1f MB queued, "
 		 "%.1f MB/s",
-		 p->round, p->round_n ? 100.0 * (double)p->round_pos /
-						(double)p->round_n
-				      : 100.0,
+		 p->round,
+		 p->round_n ? 100.0 * (double)p->round_pos / (double)p->round_n
+			    : 100.0,
 		 p->round_n, mb, secs > 0 ? mb / secs : 0.0);
 }
 
@@ -248,9 +247,9 @@ static int sync_step(struct primary *p)
 			log_sync_progress(p, 1);
 			p->round++;
 		}
-		if (!first && ((uint64_t)dirty <=
-				       cfg->replication.precopy_stop_pages ||
-			       p->round >= cfg->replication.precopy_max_rounds)) {
+		if (!first &&
+		    ((uint64_t)dirty <= cfg->replication.precopy_stop_pages ||
+		     p->round >= cfg->replication.precopy_max_rounds)) {
 			/* The rest goes in the first checkpoint. */
 			size_t w, nw = vm_bitmap_bytes(p->vm) / 8;
 
@@ -261,20 +260,19 @@ static int sync_step(struct primary *p)
 				  "sync done in %u rounds, %.1f MB in %.2f s; "
 				  "%ld pages left for the first checkpoint",
 				  p->round,
-				  (double)(conn_tx_bytes(p->conn) -
-					   p->sync_wire_start) /
-					  1e6,
+				  (double)p->stats.sync_bytes / 1e6,
 				  (double)(now_ns() - p->sync_start_ns) / 1e9,
 				  dirty);
 			return 0;
 		}
-		if (first) {
-			memset(p->bitmap, 0xff, vm_bitmap_bytes(p->vm));
-			if (npages % 64)
-				p->bitmap[npages / 64] =
-					(1ull << (npages % 64)) - 1;
-		}
-		p->round_n = capture_list(p->bitmap, npages, p->round_pfns);
+		/* Round 0: everything the guest holds; later rounds: what
+		 * it wrote meanwhile. */
+		if (first)
+			p->round_n = capture_list_data(vm_mem_fd(p->vm), npages,
+						       p->round_pfns);
+		else
+			p->round_n = capture_list(p->bitmap, npages,
+						  p->round_pfns);
 		p->round_pos = 0;
 		p->round_start_ns = now_ns();
 		if (p->round_n == 0)
@@ -303,8 +301,10 @@ static int sync_step(struct primary *p)
 static void encode_work(uv_work_t *w)
 {
 	struct slot *sl = w->data;
+	uint64_t t0 = now_ns();
 
 	encoder_run(&sl->p->enc, &sl->s, vm_mem(sl->p->vm));
+	sl->s.encode_ns = now_ns() - t0;
 }
 
 static void encode_done(uv_work_t *w, int status)
@@ -320,12 +320,17 @@ static void encode_done(uv_work_t *w, int status)
 	} else if (sl->s.err) {
 		sl->st = SLOT_FREE;
 		snprintf(why, sizeof(why), "encoding epoch %llu failed: %s",
-			 (unsigned long long)sl->s.epoch,
-			 strerror(-sl->s.err));
+			 (unsigned long long)sl->s.epoch, strerror(-sl->s.err));
 		log_error("%s", why);
 		conn_close(p->conn, why);
 	} else {
 		sl->st = SLOT_ENCODED;
+		log_debug("epoch %llu: %zu pages, %llu sent, %llu wire bytes, "
+			  "encoded in %.2f ms",
+			  (unsigned long long)sl->s.epoch, sl->s.npages,
+			  (unsigned long long)sl->s.sent_pages,
+			  (unsigned long long)sl->s.wire_bytes,
+			  (double)sl->s.encode_ns / 1e6);
 	}
 	pump(p);
 }
@@ -377,8 +382,8 @@ static void send_ready(struct primary *p)
 	size_t i;
 	int ret;
 
-	while (p->conn && (sl = slot_with(p, SLOT_ENCODED,
-					  p->sent_epoch + 1)) != NULL) {
+	while (p->conn &&
+	       (sl = slot_with(p, SLOT_ENCODED, p->sent_epoch + 1)) != NULL) {
 		struct staged *s = &sl->s;
 
 		if (conn_queued(p->conn) &&
@@ -524,14 +529,14 @@ static void on_hello(struct primary *p, const Remora__Hello *h)
 	}
 	if (h->page_size != VM_PAGE_SIZE ||
 	    h->guest_mem_bytes != cfg->workload.memory) {
-		log_error("backup %s expects %llu MiB of guest memory in %u-byte "
-			  "pages, this guest has %llu MiB in %u-byte pages; "
-			  "use the same remora.conf on both nodes",
-			  h->node,
-			  (unsigned long long)(h->guest_mem_bytes >> 20),
-			  h->page_size,
-			  (unsigned long long)(cfg->workload.memory >> 20),
-			  VM_PAGE_SIZE);
+		log_error(
+			"backup %s expects %llu MiB of guest memory in %u-byte "
+			"pages, this guest has %llu MiB in %u-byte pages; "
+			"use the same remora.conf on both nodes",
+			h->node, (unsigned long long)(h->guest_mem_bytes >> 20),
+			h->page_size,
+			(unsigned long long)(cfg->workload.memory >> 20),
+			VM_PAGE_SIZE);
 		refuse(p->conn, p->term,
 		       "primary %s runs a %llu MiB guest with %u-byte pages",
 		       p->self->name,
@@ -571,7 +576,7 @@ static void on_hello(struct primary *p, const Remora__Hello *h)
 	p->round_n = p->round_pos = 0;
 	p->reset_pending = 1;
 	p->sync_start_ns = p->last_progress_ns = now_ns();
-	p->sync_wire_start = conn_tx_bytes(p->conn);
+	p->stats.sync_bytes = 0;
 	set_state(p, P_SYNCING,
 		  "backup %s at %s attached; sending %llu MiB of guest memory",
 		  h->node, conn_peer(p->conn),
@@ -714,8 +719,7 @@ static void on_connection(uv_stream_t *server, int status)
 	}
 	if (busy) {
 		log_warn("refusing %s: %s", conn_peer(c),
-			 p->conn ? "a backup is already attached"
-				 : "stopping");
+			 p->conn ? "a backup is already attached" : "stopping");
 		refuse(c, p->term, "primary %s %s", p->self->name,
 		       p->conn ? "already has a backup" : "is stopping");
 		return;
@@ -761,7 +765,8 @@ static void on_drain_timeout(uv_timer_t *t)
 	if (p->state == P_DRAINING)
 		set_state(p, P_STOPPED,
 			  "no Ack for the last epoch %llu within "
-			  "heartbeat_timeout; %zu bytes of output discarded",
+			  "heartbeat_timeout; %zu bytes of unacknowledged "
+			  "output discarded",
 			  (unsigned long long)p->final_epoch,
 			  outbuf_held(&p->ob));
 }
@@ -779,8 +784,8 @@ static void begin_drain(struct primary *p, const char *why)
 		pump(p);
 	} else if (p->state != P_DRAINING && p->state != P_STOPPED) {
 		set_state(p, P_STOPPED,
-			  "%s while %s; %zu bytes of output were never "
-			  "acknowledged and are discarded",
+			  "%s while %s; %zu bytes of unacknowledged output "
+			  "discarded",
 			  why, primary_state_name(p->state),
 			  outbuf_held(&p->ob));
 	}
@@ -854,9 +859,8 @@ static void enter_stopped(struct primary *p)
 	close_handle((uv_handle_t *)&p->guest_async);
 }
 
-int primary_start(struct primary *p, uv_loop_t *loop,
-		  const struct config *cfg, const struct config_node *self,
-		  struct vm *vm, int sink_fd)
+int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
+		  const struct config_node *self, struct vm *vm, int sink_fd)
 {
 	uint64_t interval_ms = cfg->replication.epoch_interval_ns / 1000000;
 	uint64_t hb_ms = cfg->failover.heartbeat_interval_ns / 1000000;
@@ -877,8 +881,8 @@ int primary_start(struct primary *p, uv_loop_t *loop,
 	p->resumed = calloc(p->nslots, sizeof(*p->resumed));
 	p->bitmap = calloc(1, vm_bitmap_bytes(vm));
 	p->carry = calloc(1, vm_bitmap_bytes(vm));
-	p->round_pfns = malloc(vm_mem_size(vm) / VM_PAGE_SIZE *
-			       sizeof(*p->round_pfns));
+	p->round_pfns =
+		malloc(vm_mem_size(vm) / VM_PAGE_SIZE * sizeof(*p->round_pfns));
 	if (!p->slots || !p->resumed || !p->bitmap || !p->carry ||
 	    !p->round_pfns)
 		return -ENOMEM;
@@ -888,14 +892,11 @@ int primary_start(struct primary *p, uv_loop_t *loop,
 		if (ret)
 			return ret;
 	}
-	ret = encoder_init(&p->enc, vm_mem_size(vm),
-			   cfg->replication.delta_cache,
-			   cfg->replication.delta,
-			   cfg->replication.compression ==
-					   CONFIG_COMPRESSION_LZ4
-				   ? 1
-				   : 0,
-			   p->term);
+	ret = encoder_init(
+		&p->enc, vm_mem_size(vm), cfg->replication.delta_cache,
+		cfg->replication.delta,
+		cfg->replication.compression == CONFIG_COMPRESSION_LZ4 ? 1 : 0,
+		p->term);
 	if (ret)
 		return ret;
 	ret = outbuf_init(&p->ob, sink_fd);

@@ -91,15 +91,15 @@ struct primary {
 	/* pipeline */
 	struct slot *slots; /* max_inflight_epochs + 1 */
 	unsigned nslots;
-	uint64_t next_epoch;  /* the next epoch number (never reused) */
-	uint64_t sent_epoch;  /* last epoch queued on the connection */
-	uint64_t acked;	      /* last epoch acknowledged */
-	uint64_t final_epoch; /* DRAINING: the last epoch, 0 until taken */
-	uint64_t encode_epoch;	 /* last epoch handed to the encoder */
-	uint64_t *resumed;	 /* per slot: when an epoch's guest resumed */
-	int reset_pending;	 /* the cache must be emptied (new backup) */
-	int encoding;	      /* a worker is encoding a slot */
-	int tick_pending;     /* the timer fired; a checkpoint is due */
+	uint64_t next_epoch;   /* the next epoch number (never reused) */
+	uint64_t sent_epoch;   /* last epoch queued on the connection */
+	uint64_t acked;	       /* last epoch acknowledged */
+	uint64_t final_epoch;  /* DRAINING: the last epoch, 0 until taken */
+	uint64_t encode_epoch; /* last epoch handed to the encoder */
+	uint64_t *resumed;     /* per slot: when an epoch's guest resumed */
+	int reset_pending;     /* the cache must be emptied (new backup) */
+	int encoding;	       /* a worker is encoding a slot */
+	int tick_pending;      /* the timer fired; a checkpoint is due */
 	uint64_t *bitmap, *carry;
 
 	/* initial sync */
@@ -107,7 +107,6 @@ struct primary {
 	uint64_t *round_pfns; /* the round's dirty pages */
 	size_t round_n, round_pos;
 	uint64_t sync_start_ns, round_start_ns, last_progress_ns;
-	uint64_t sync_wire_start;
 
 	/* the backup */
 	uv_tcp_t listener;

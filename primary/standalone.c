@@ -24,7 +24,6 @@
 
 #define PROG "remora-primary"
 
-
 struct opts {
 	int standalone;
 	const char *guest;

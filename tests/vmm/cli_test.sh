@@ -36,7 +36,8 @@ expect() {
 	grep -q -- "$pat" "$dir/err" || fail "$*: stderr lacks '$pat': $(cat "$dir/err")"
 	echo "ok: $* -> $rc: $(head -n1 "$dir/err")"
 }
-expect 2 "only --standalone" -- --guest "$counter"
+expect 2 "-c FILE and --node NAME are required" --
+expect 2 "unrecognized option" -- --guest "$counter"
 expect 2 "exactly one of" -- --standalone
 expect 2 "--mem 12Q" -- --standalone --guest "$counter" --mem 12Q
 expect 1 "multiple of 2 MiB" -- --standalone --guest "$counter" --mem 3M

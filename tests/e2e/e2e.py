@@ -1,0 +1,231 @@
+"""What the end-to-end tests share: a scratch directory, a config file for a
+two-node loopback deployment, daemons started as real processes with their
+logs captured, and waits with generous timeouts (liveness) whose failures
+say what was awaited and show the logs.
+
+Correctness is asserted exactly; time only bounds how long we wait.
+"""
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = 77
+
+
+def skip_without_kvm():
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        print("SKIP: /dev/kvm is not usable here; the replication tests "
+              "need KVM and root")
+        sys.exit(SKIP)
+
+
+class Failure(Exception):
+    pass
+
+
+def free_port():
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Cluster:
+    """A primary 'a' and a backup 'b' on loopback, from one config file."""
+
+    def __init__(self, bindir, guest, args, memory="64M", interval="25ms",
+                 inflight=4, hb_interval="100ms", hb_timeout="2s",
+                 extra_replication=""):
+        self.bindir = bindir
+        self.dir = tempfile.mkdtemp(prefix="remora-e2e.")
+        self.primary_bin = os.path.join(bindir, "primary", "remora-primary")
+        self.backup_bin = os.path.join(bindir, "backup", "remora-backup")
+        self.sink_a = os.path.join(self.dir, "a.console")
+        self.sink_b = os.path.join(self.dir, "b.console")
+        self.snapshot = os.path.join(self.dir, "replica.snap")
+        self.config = os.path.join(self.dir, "remora.conf")
+        self.procs = {}
+        pa, pb = free_port(), free_port()
+        with open(self.config, "w") as f:
+            f.write(f"""[cluster]
+name = e2e
+
+[node a]
+replication_address = 127.0.0.1:{pa}
+control_socket = {self.dir}/a.sock
+role = primary
+console = {self.sink_a}
+
+[node b]
+replication_address = 127.0.0.1:{pb}
+control_socket = {self.dir}/b.sock
+role = backup
+console = {self.sink_b}
+
+[workload]
+type = kvm
+guest = {guest}
+memory = {memory}
+args = {args}
+
+[replication]
+epoch_interval = {interval}
+max_inflight_epochs = {inflight}
+{extra_replication}
+
+[failover]
+heartbeat_interval = {hb_interval}
+heartbeat_timeout = {hb_timeout}
+""")
+
+    def log(self, name):
+        return os.path.join(self.dir, name + ".log")
+
+    def start(self, name, extra=()):
+        binary = self.primary_bin if name == "a" else self.backup_bin
+        cmd = [binary, "-c", self.config, "--node", name, *extra]
+        out = open(self.log(name), "ab")
+        self.procs[name] = subprocess.Popen(cmd, stdout=out, stderr=out)
+        out.close()
+        return self.procs[name]
+
+    def start_backup(self, extra=()):
+        return self.start("b", ["--snapshot", self.snapshot, *extra])
+
+    def start_primary(self, extra=()):
+        return self.start("a", ["--stats", os.path.join(self.dir, "stats"),
+                                *extra])
+
+    def text(self, path):
+        try:
+            with open(path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def logs(self):
+        return "".join(f"--- {n} log ---\n{self.text(self.log(n))}"
+                       for n in ("a", "b"))
+
+    def wait_for(self, what, cond, timeout=60.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            v = cond()
+            if v:
+                return v
+            for n, p in self.procs.items():
+                if p.poll() is not None and getattr(p, "_expected", 0) == 0:
+                    raise Failure(f"{n} exited ({p.returncode}) while "
+                                  f"waiting for {what}\n{self.logs()}")
+            time.sleep(0.02)
+        raise Failure(f"timed out after {timeout} s waiting for {what}\n"
+                      f"{self.logs()}")
+
+    def wait_log(self, name, needle, timeout=60.0, count=1):
+        return self.wait_for(
+            f"'{needle}' in {name}'s log",
+            lambda: self.text(self.log(name)).count(needle) >= count,
+            timeout)
+
+    def stop(self, name, sig=signal.SIGTERM, timeout=60.0):
+        p = self.procs[name]
+        p._expected = 1
+        if p.poll() is None:
+            p.send_signal(sig)
+        try:
+            return p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            raise Failure(f"{name} did not stop within {timeout} s after "
+                          f"{signal.Signals(sig).name}\n{self.logs()}")
+
+    def snapshot_now(self, timeout=60.0):
+        """Has the backup write its replica; returns the file's bytes."""
+        try:
+            os.unlink(self.snapshot)
+        except FileNotFoundError:
+            pass
+        self.procs["b"].send_signal(signal.SIGUSR1)
+        self.wait_for("the replica snapshot",
+                      lambda: os.path.exists(self.snapshot), timeout)
+        with open(self.snapshot, "rb") as f:
+            return f.read()
+
+    def cleanup(self):
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        subprocess.run(["rm", "-rf", self.dir])
+
+
+def ticks(text):
+    """The tick numbers of counter output, checking every line's form."""
+    out = []
+    for line in text.splitlines():
+        if not line.startswith("tick ") or not line[5:].isdigit():
+            raise Failure(f"unexpected console line {line!r}")
+        out.append(int(line[5:]))
+    return out
+
+
+def assert_continuous(nums, first=1):
+    want = list(range(first, first + len(nums)))
+    if nums != want:
+        for i, (g, w) in enumerate(zip(nums, want)):
+            if g != w:
+                raise Failure(f"ticks not continuous at line {i + 1}: got "
+                              f"{g}, want {w} (around: "
+                              f"{nums[max(0, i - 3):i + 3]})")
+        raise Failure(f"ticks not continuous: {nums[:10]}...")
+
+
+def run_restored(primary_bin, snapshot, seconds, lines=1):
+    """Runs a snapshot standalone; returns its first stdout lines."""
+    p = subprocess.Popen([primary_bin, "--standalone", "--restore",
+                          snapshot], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    got = []
+    deadline = time.monotonic() + seconds
+    try:
+        while len(got) < lines and time.monotonic() < deadline:
+            line = p.stdout.readline()
+            if not line:
+                break
+            got.append(line.decode().rstrip("\n"))
+    finally:
+        p.kill()
+        p.wait()
+    if len(got) < lines:
+        raise Failure(f"restored guest printed {got} within {seconds} s; "
+                      f"stderr: {p.stderr.read().decode()}")
+    return got
+
+
+def main(tests):
+    """Runs tests (name, function(bindir, guests)) and reports each."""
+    skip_without_kvm()
+    bindir = sys.argv[1]
+    guests = dict(a.split("=", 1) for a in sys.argv[2:])
+    only = os.environ.get("E2E_ONLY")
+    failed = 0
+    for name, fn in tests:
+        if only and only != name:
+            continue
+        t0 = time.monotonic()
+        try:
+            msg = fn(bindir, guests)
+            print(f"ok: {name} ({time.monotonic() - t0:.1f} s): {msg}")
+        except Failure as e:
+            failed += 1
+            print(f"FAIL: {name}: {e}")
+    sys.exit(1 if failed else 0)
+
+
+__all__ = ["Cluster", "Failure", "ticks", "assert_continuous",
+           "run_restored", "main", "random"]
