@@ -35,12 +35,12 @@ struct frame_reader {
 	uint8_t hdr[FRAME_HEADER_SIZE];
 	size_t hdr_got; /* header bytes received so far */
 	uint8_t type;
-	size_t len;	/* payload length of the frame in progress */
-	size_t got;	/* payload bytes received so far */
-	uint8_t *buf;	/* payload buffer, cap bytes */
+	size_t len;   /* payload length of the frame in progress */
+	size_t got;   /* payload bytes received so far */
+	uint8_t *buf; /* payload buffer, cap bytes */
 	size_t cap;
-	int err;	   /* sticky: once set, every feed returns it */
-	const char *why;   /* static reason for err */
+	int err;	 /* sticky: once set, every feed returns it */
+	const char *why; /* static reason for err */
 };
 
 void frame_reader_init(struct frame_reader *r, frame_type_max_fn type_max);

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "frame.h"
 #include "remora.pb-c.h"
 
 #define WIRE_PROTOCOL_VERSION 1u
@@ -72,7 +73,7 @@ void wire_msg_free(struct wire_msg *m);
 /*
  * Packs msg (which must be a message of the given type) as a whole frame,
  * header included, into a malloc()ed buffer. Returns 0 or -ENOMEM / -E2BIG
- * (over the type's maximum).
+ * (over the type's maximum) / -EINVAL (msg is not of that type).
  */
 int wire_encode(enum wire_type type, const ProtobufCMessage *msg,
 		uint8_t **frame, size_t *len);
@@ -82,9 +83,12 @@ int wire_encode(enum wire_type type, const ProtobufCMessage *msg,
  * the message's bytes up to the start of the batch into prefix (which must
  * hold WIRE_BATCH_PREFIX_MAX bytes) and returns its length. The frame is
  * prefix followed by the batch_len bytes of the batch, byte for byte what
- * wire_encode() would produce.
+ * wire_encode() would produce. Returns 0 when that frame would be over the
+ * PageBatch maximum (where wire_encode() says -E2BIG); a batch of at most
+ * WIRE_BATCH_MAX bytes always fits, whatever the epoch and term.
  */
 #define WIRE_BATCH_PREFIX_MAX 40u
+#define WIRE_BATCH_MAX	      (FRAME_MAX_PAYLOAD - 64u)
 size_t wire_batch_prefix(uint8_t *prefix, uint64_t epoch, uint64_t term,
 			 size_t batch_len);
 

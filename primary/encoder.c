@@ -146,6 +146,8 @@ static int put_batch(struct encoder *e, struct staged *s, struct pack_writer *w)
 	if (blen < 0)
 		return (int)blen;
 	plen = wire_batch_prefix(prefix, s->epoch, e->term, (size_t)blen);
+	if (plen == 0)
+		return -E2BIG; /* cannot happen with ENCODER_BATCH_PAGES */
 	memcpy(s->out + at - plen, prefix, plen);
 	ret = add_frame(s, at - plen, plen + (size_t)blen);
 	s->out_len = at + (size_t)blen;

@@ -129,7 +129,9 @@ int primary_write_stats(const struct primary *p, const char *path)
 		"\"pause_us_p50\": %.1f, \"pause_us_p99\": %.1f, "
 		"\"pause_us_max\": %.1f, \"harvest_us_p50\": %.1f, "
 		"\"copy_us_p50\": %.1f, \"ack_us_p50\": %.1f, "
-		"\"ack_us_p99\": %.1f}\n",
+		"\"ack_us_p99\": %.1f, \"sync_s\": %.6f, "
+		"\"sync_bytes\": %llu, \"sync_pages\": %llu, "
+		"\"guest_run_s\": %.6f}\n",
 		(unsigned long long)st->epochs, (unsigned long long)st->waits,
 		(unsigned long long)st->dirty_pages,
 		(unsigned long long)st->sent_pages,
@@ -141,7 +143,12 @@ int primary_write_stats(const struct primary *p, const char *path)
 		percentile(&st->pause, 0.5), percentile(&st->pause, 0.99),
 		percentile(&st->pause, 1.0), percentile(&st->harvest, 0.5),
 		percentile(&st->copy, 0.5), percentile(&st->ack, 0.5),
-		percentile(&st->ack, 0.99));
+		percentile(&st->ack, 0.99), (double)st->sync_ns / 1e9,
+		(unsigned long long)st->sync_bytes,
+		(unsigned long long)st->sync_pages,
+		(double)((st->guest_end_ns ? st->guest_end_ns : now_ns()) -
+			 st->guest_start_ns) /
+			1e9);
 	return fclose(f) ? -errno : 0;
 }
 
@@ -256,6 +263,7 @@ static int sync_step(struct primary *p)
 			for (w = 0; w < nw; w++)
 				p->carry[w] |= p->bitmap[w];
 			p->tick_pending = 1;
+			p->stats.sync_ns = now_ns() - p->sync_start_ns;
 			set_state(p, P_PROTECTED,
 				  "sync done in %u rounds, %.1f MB in %.2f s; "
 				  "%ld pages left for the first checkpoint",
@@ -409,8 +417,10 @@ static void send_ready(struct primary *p)
 			return;
 		}
 		p->sent_epoch = s->epoch;
-		if (s->precopy)
+		if (s->precopy) {
 			p->stats.sync_bytes += s->wire_bytes;
+			p->stats.sync_pages += s->npages;
+		}
 		else {
 			p->stats.raw_bytes += s->raw_bytes;
 			p->stats.wire_bytes += s->wire_bytes;
@@ -576,7 +586,7 @@ static void on_hello(struct primary *p, const Remora__Hello *h)
 	p->round_n = p->round_pos = 0;
 	p->reset_pending = 1;
 	p->sync_start_ns = p->last_progress_ns = now_ns();
-	p->stats.sync_bytes = 0;
+	p->stats.sync_bytes = p->stats.sync_pages = 0;
 	set_state(p, P_SYNCING,
 		  "backup %s at %s attached; sending %llu MiB of guest memory",
 		  h->node, conn_peer(p->conn),
@@ -812,6 +822,7 @@ static void on_guest_async(uv_async_t *a)
 	if (p->guest_stopped)
 		return;
 	p->guest_stopped = 1;
+	p->stats.guest_end_ns = now_ns();
 	vm_wait(p->vm, 0, &st);
 	if (st.how == VM_EXITED) {
 		p->exit_code = st.code;

@@ -151,6 +151,7 @@ static int run(const struct config *cfg, const struct config_node *self,
 	}
 	uv_loop_init(&loop);
 	ret = primary_start(&p, &loop, cfg, self, vm, sink);
+	p.stats.guest_start_ns = now_ns();
 	if (ret == 0 && vm_start(vm)) {
 		log_error("%s", vm_error(vm));
 		ret = -1;

@@ -19,6 +19,7 @@
 #include "pack.h"
 #include "snapshot.h"
 #include "state.h"
+#include "wire.h"
 
 static const char *dir;
 
@@ -261,6 +262,255 @@ static void units_seeds(void)
 	}
 }
 
+/*
+ * The replication stream (fuzz_wire): one frame of every message, a whole
+ * conversation, and one seed per rule wire_decode() or the frame reader
+ * enforces, each breaking just that rule.
+ */
+static uint8_t wire_stream[16384];
+static size_t wire_len;
+
+static void wire_add(enum wire_type type, const void *msg)
+{
+	uint8_t *f;
+	size_t len;
+
+	if (wire_encode(type, msg, &f, &len) ||
+	    len > sizeof(wire_stream) - wire_len) {
+		fprintf(stderr, "make_corpus: cannot encode a %s\n",
+			wire_type_name(type));
+		exit(1);
+	}
+	memcpy(wire_stream + wire_len, f, len);
+	wire_len += len;
+	free(f);
+}
+
+/* A frame of type around a hand-made payload. */
+static void wire_add_raw(uint8_t type, const void *payload, size_t len)
+{
+	frame_put_header(wire_stream + wire_len, type, len);
+	memcpy(wire_stream + wire_len + FRAME_HEADER_SIZE, payload, len);
+	wire_len += FRAME_HEADER_SIZE + len;
+}
+
+/* Writes the stream built so far as one seed and starts a new one. */
+static void wire_put(const char *name)
+{
+	put("wire", name, wire_stream, wire_len, NULL, 0);
+	wire_len = 0;
+}
+
+static void wire_seeds(void)
+{
+	static char *caps[WIRE_CAPS_MAX + 1] = {"lz4", "xxh3"};
+	static char name64[WIRE_NAME_MAX + 2], reason[WIRE_REASON_MAX + 2];
+	static uint8_t blob[256], many[2 * 129];
+	Remora__Hello h = REMORA__HELLO__INIT;
+	Remora__EpochBegin b = REMORA__EPOCH_BEGIN__INIT;
+	Remora__PageBatch pb = REMORA__PAGE_BATCH__INIT;
+	Remora__CpuState c = REMORA__CPU_STATE__INIT;
+	Remora__DeviceState d = REMORA__DEVICE_STATE__INIT;
+	Remora__EpochCommit ec = REMORA__EPOCH_COMMIT__INIT;
+	Remora__Ack a = REMORA__ACK__INIT;
+	Remora__Heartbeat hb = REMORA__HEARTBEAT__INIT;
+	Remora__Refuse r = REMORA__REFUSE__INIT;
+	size_t i;
+
+	for (i = 0; i < sizeof(blob); i++)
+		blob[i] = (uint8_t)(i * 37);
+	memset(name64, 'n', WIRE_NAME_MAX);
+	memset(reason, 'r', WIRE_REASON_MAX);
+	h.protocol_version = WIRE_PROTOCOL_VERSION;
+	h.term = 1;
+	h.page_size = 4096;
+	h.guest_mem_bytes = 64ull << 20;
+	h.workload_id = "counter";
+	h.node = "node-a";
+	h.n_capabilities = 2;
+	h.capabilities = caps;
+	b.epoch = pb.epoch = c.epoch = d.epoch = ec.epoch = a.epoch = 1;
+	b.term = pb.term = c.term = d.term = ec.term = a.term = hb.term = 1;
+	b.precopy = 1;
+	b.dirty_pages = 16384;
+	pb.batch.data = c.state.data = d.data.data = blob;
+	pb.batch.len = 200;
+	c.state.len = 120;
+	d.device = "console";
+	d.offset = 4000;
+	d.data.len = 13;
+	ec.pages = 3;
+	ec.checksum = 0x0123456789abcdefull;
+	hb.last_epoch = 1;
+	r.term = 1;
+	r.reason = "guest memory 64 MiB differs from ours (128 MiB)";
+
+	/* Every message alone, valid. */
+	wire_add(WIRE_HELLO, &h);
+	wire_put("hello");
+	wire_add(WIRE_EPOCH_BEGIN, &b);
+	wire_put("epoch-begin");
+	wire_add(WIRE_PAGE_BATCH, &pb);
+	wire_put("page-batch");
+	wire_add(WIRE_CPU_STATE, &c);
+	wire_put("cpu-state");
+	wire_add(WIRE_DEVICE_STATE, &d);
+	wire_put("device-state");
+	wire_add(WIRE_EPOCH_COMMIT, &ec);
+	wire_put("epoch-commit");
+	wire_add(WIRE_ACK, &a);
+	wire_put("ack");
+	wire_add(WIRE_HEARTBEAT, &hb);
+	wire_put("heartbeat");
+	wire_add(WIRE_REFUSE, &r);
+	wire_put("refuse");
+	{
+		Remora__Heartbeat zero = REMORA__HEARTBEAT__INIT;
+
+		wire_add(WIRE_HEARTBEAT, &zero); /* a 0-byte payload */
+		wire_put("heartbeat-empty");
+	}
+
+	/* A conversation: handshake, a pre-copy round, a checkpoint. */
+	wire_add(WIRE_HELLO, &h);
+	wire_add(WIRE_EPOCH_BEGIN, &b);
+	wire_add(WIRE_PAGE_BATCH, &pb);
+	wire_add(WIRE_EPOCH_COMMIT, &ec);
+	b.epoch = pb.epoch = c.epoch = d.epoch = ec.epoch = 2;
+	b.precopy = 0;
+	wire_add(WIRE_EPOCH_BEGIN, &b);
+	wire_add(WIRE_PAGE_BATCH, &pb);
+	pb.term = 0; /* term 0: left off the wire */
+	wire_add(WIRE_PAGE_BATCH, &pb);
+	wire_add(WIRE_CPU_STATE, &c);
+	wire_add(WIRE_DEVICE_STATE, &d);
+	wire_add(WIRE_EPOCH_COMMIT, &ec);
+	wire_add(WIRE_ACK, &a);
+	wire_add(WIRE_HEARTBEAT, &hb);
+	wire_put("conversation");
+
+	/* Hello at its limits, and one capability over. */
+	for (i = 0; i <= WIRE_CAPS_MAX; i++)
+		caps[i] = name64;
+	h.n_capabilities = WIRE_CAPS_MAX;
+	h.node = h.workload_id = name64;
+	wire_add(WIRE_HELLO, &h);
+	wire_put("hello-limits");
+	h.n_capabilities = WIRE_CAPS_MAX + 1;
+	wire_add(WIRE_HELLO, &h);
+	wire_put("hello-33-capabilities");
+
+	/* Each Hello rule broken. */
+	caps[0] = "lz4";
+	caps[1] = "xxh3";
+	h.n_capabilities = 2;
+	h.node = "node-a";
+	h.workload_id = "counter";
+	h.protocol_version = 0;
+	wire_add(WIRE_HELLO, &h);
+	wire_put("hello-version-0");
+	h.protocol_version = 1;
+	h.page_size = 0;
+	wire_add(WIRE_HELLO, &h);
+	wire_put("hello-page-size-0");
+	h.page_size = 4096;
+	h.guest_mem_bytes = 0;
+	wire_add(WIRE_HELLO, &h);
+	wire_put("hello-memory-0");
+	h.guest_mem_bytes = 64ull << 20;
+	h.node = "";
+	wire_add(WIRE_HELLO, &h);
+	wire_put("hello-node-empty");
+	name64[WIRE_NAME_MAX] = 'x';
+	h.node = name64;
+	wire_add(WIRE_HELLO, &h);
+	wire_put("hello-node-long");
+	name64[WIRE_NAME_MAX] = '\0';
+	h.node = "node\x1b";
+	wire_add(WIRE_HELLO, &h);
+	wire_put("hello-node-control");
+	h.node = "node-a";
+	h.workload_id = "";
+	wire_add(WIRE_HELLO, &h);
+	wire_put("hello-workload-empty");
+	h.workload_id = "counter";
+	caps[1] = "";
+	wire_add(WIRE_HELLO, &h);
+	wire_put("hello-capability-empty");
+	caps[1] = "xxh3";
+
+	/* Each epoch rule broken. */
+	b.epoch = pb.epoch = c.epoch = d.epoch = ec.epoch = a.epoch = 0;
+	wire_add(WIRE_EPOCH_BEGIN, &b);
+	wire_put("epoch-begin-epoch-0");
+	wire_add(WIRE_PAGE_BATCH, &pb);
+	wire_put("page-batch-epoch-0");
+	wire_add(WIRE_CPU_STATE, &c);
+	wire_put("cpu-state-epoch-0");
+	wire_add(WIRE_DEVICE_STATE, &d);
+	wire_put("device-state-epoch-0");
+	wire_add(WIRE_EPOCH_COMMIT, &ec);
+	wire_put("epoch-commit-epoch-0");
+	wire_add(WIRE_ACK, &a);
+	wire_put("ack-epoch-0");
+	pb.epoch = c.epoch = d.epoch = 3;
+	pb.batch.len = 0;
+	wire_add(WIRE_PAGE_BATCH, &pb);
+	wire_put("page-batch-empty");
+	c.state.len = 0;
+	wire_add(WIRE_CPU_STATE, &c);
+	wire_put("cpu-state-empty");
+	d.device = "";
+	wire_add(WIRE_DEVICE_STATE, &d);
+	wire_put("device-state-name-empty");
+	d.device = "console";
+	d.offset = UINT64_MAX - 5;
+	wire_add(WIRE_DEVICE_STATE, &d);
+	wire_put("device-state-offset-overflow");
+
+	/* Refuse: too long, more than one line. */
+	reason[WIRE_REASON_MAX] = 'r';
+	r.reason = reason;
+	wire_add(WIRE_REFUSE, &r);
+	wire_put("refuse-long");
+	r.reason = "two\nlines";
+	wire_add(WIRE_REFUSE, &r);
+	wire_put("refuse-newline");
+
+	/* Payloads protobuf-c alone would get wrong or choke on. */
+	wire_add_raw(WIRE_REFUSE, "\x12\x03\x61\x00\x62", 5);
+	wire_put("refuse-nul");
+	wire_add_raw(WIRE_ACK, "\x08\x01\xa0\x06\x05\xaa\x06\x01x", 9);
+	wire_put("ack-unknown-fields");
+	for (i = 0; i < sizeof(many); i += 2) {
+		many[i] = 0x08;
+		many[i + 1] = 0x01;
+	}
+	wire_add_raw(WIRE_REFUSE, many, sizeof(many));
+	wire_put("refuse-129-fields");
+	wire_add_raw(WIRE_ACK, "\x0b\x0c", 2);
+	wire_put("ack-group");
+	wire_add_raw(WIRE_PAGE_BATCH, "\x08\x01\x1a\x7f\x00", 5);
+	wire_put("page-batch-length-past-end");
+
+	/* Frames the reader refuses, and streams that stop halfway. */
+	wire_add_raw(42, "", 0);
+	wire_put("unknown-type");
+	wire_add(WIRE_HEARTBEAT, &hb);
+	memcpy(wire_stream + wire_len, "\xff\xff\xff\xff\x03", 5);
+	wire_len += 5;
+	wire_put("heartbeat-then-4-GiB-batch");
+	frame_put_header(wire_stream, WIRE_ACK, wire_type_max(WIRE_ACK) + 1);
+	wire_len = FRAME_HEADER_SIZE;
+	wire_put("ack-over-maximum");
+	wire_add(WIRE_EPOCH_COMMIT, &ec);
+	wire_len -= 1;
+	wire_put("truncated-payload");
+	wire_add(WIRE_ACK, &a);
+	wire_len = 3;
+	wire_put("truncated-header");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -278,5 +528,6 @@ int main(int argc, char **argv)
 	elf_seeds();
 	snapshot_seeds();
 	units_seeds();
+	wire_seeds();
 	return 0;
 }
