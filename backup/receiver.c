@@ -183,6 +183,7 @@ void receiver_on_msg(struct receiver *rx, const struct wire_msg *m,
 		replica_discard(rx->r);
 		verdict(out, RX_CLOSE, "primary refused: %s",
 			m->refuse->reason);
+		rx->st = RX_HELLO;
 		return;
 	}
 	if (rx->st == RX_HELLO) {

@@ -146,6 +146,7 @@ void replica_discard(struct replica *r)
 	s->n = 0;
 	s->state_len = 0;
 	s->console_len = 0;
+	s->console_seen = 0;
 }
 
 int replica_epoch_begin(struct replica *r, uint64_t epoch, int precopy,
@@ -283,7 +284,7 @@ int replica_add_console(struct replica *r, uint64_t offset, const uint8_t *data,
 	if (!s->open || s->precopy)
 		return fail(err, errlen, -EPROTO,
 			    "console output outside a checkpoint epoch");
-	if (s->console_len && offset != s->console_off + s->console_len)
+	if (s->console_seen && offset != s->console_off + s->console_len)
 		return fail(
 			err, errlen, -EBADMSG,
 			"epoch %llu: console bytes at %llu, expected %llu",
@@ -302,9 +303,11 @@ int replica_add_console(struct replica *r, uint64_t offset, const uint8_t *data,
 		s->console = p;
 		s->console_cap = cap;
 	}
-	if (!s->console_len)
+	if (!s->console_seen)
 		s->console_off = offset;
-	memcpy(s->console + s->console_len, data, len);
+	s->console_seen = 1;
+	if (len)
+		memcpy(s->console + s->console_len, data, len);
 	s->console_len += len;
 	return 0;
 }

@@ -37,6 +37,7 @@ struct replica_stage {
 	uint8_t *console; /* DeviceState "console" bytes, contiguous */
 	size_t console_len, console_cap;
 	uint64_t console_off;
+	int console_seen; /* a console frame came (perhaps empty) */
 };
 
 struct replica {

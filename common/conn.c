@@ -14,6 +14,8 @@
 #include "frame.h"
 
 #define CONN_READ_BUF (256u << 10)
+/* How long conn_finish() waits for its last frames to go out. */
+#define CONN_FINISH_MS 5000
 
 struct conn_write {
 	uv_write_t req;
@@ -40,6 +42,8 @@ struct conn {
 	uint64_t last_rx_ms, tx_bytes, rx_bytes;
 	int closing;
 	uv_shutdown_t shutdown;
+	uv_timer_t finish_timer; /* bounds conn_finish() */
+	int handles;		 /* open libuv handles; freed at 0 */
 	char peer[64];
 };
 
@@ -63,6 +67,7 @@ struct conn *conn_new(uv_loop_t *loop, enum conn_kind kind,
 		return NULL;
 	}
 	c->h.handle.data = c;
+	c->handles = 1;
 	c->kind = kind;
 	c->ops = ops;
 	c->opaque = opaque;
@@ -108,6 +113,8 @@ static void on_closed(uv_handle_t *h)
 {
 	struct conn *c = h->data;
 
+	if (--c->handles)
+		return;
 	frame_reader_free(&c->rd);
 	free(c->rbuf);
 	free(c);
@@ -128,12 +135,24 @@ void conn_close(struct conn *c, const char *why)
 		c->ops->on_close(c, reason, c->opaque);
 }
 
+static void close_all(struct conn *c)
+{
+	if (!uv_is_closing(&c->h.handle))
+		uv_close(&c->h.handle, on_closed);
+	if (c->handles == 2 && !uv_is_closing((uv_handle_t *)&c->finish_timer))
+		uv_close((uv_handle_t *)&c->finish_timer, on_closed);
+}
+
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
-	struct conn *c = req->data;
-
 	(void)status;
-	uv_close(&c->h.handle, on_closed);
+	close_all(req->data);
+}
+
+/* A peer that stops reading must not keep a finished connection alive. */
+static void on_finish_timeout(uv_timer_t *t)
+{
+	close_all(t->data);
 }
 
 void conn_finish(struct conn *c, const char *why)
@@ -146,8 +165,14 @@ void conn_finish(struct conn *c, const char *why)
 	snprintf(reason, sizeof(reason), "%s", why);
 	uv_read_stop(&c->h.stream);
 	c->shutdown.data = c;
+	if (uv_timer_init(c->h.handle.loop, &c->finish_timer) == 0) {
+		c->handles = 2;
+		c->finish_timer.data = c;
+		uv_timer_start(&c->finish_timer, on_finish_timeout,
+			       CONN_FINISH_MS, 0);
+	}
 	if (uv_shutdown(&c->shutdown, &c->h.stream, on_shutdown))
-		uv_close(&c->h.handle, on_closed);
+		close_all(c);
 	if (c->ops->on_close)
 		c->ops->on_close(c, reason, c->opaque);
 }

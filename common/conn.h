@@ -48,7 +48,8 @@ void conn_close(struct conn *c, const char *why);
 
 /*
  * Like conn_close(), but the frames already queued (a Refuse, say) are
- * written first. on_close runs now; nothing more is read.
+ * written first (for at most 5 s: a peer that stops reading does not keep
+ * it alive). on_close runs now; nothing more is read.
  */
 void conn_finish(struct conn *c, const char *why);
 int conn_closing(const struct conn *c);
