@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #define CONFIG_NODES_MAX 8
-#define CONFIG_NAME_MAX	 64   /* node and cluster names, with the NUL */
+#define CONFIG_NAME_MAX	 64 /* node and cluster names, with the NUL */
 #define CONFIG_PATH_MAX	 4096
 #define CONFIG_SOCK_MAX	 108  /* sun_path */
 #define CONFIG_ARGS_MAX	 3072 /* guest arguments (fit the boot page) */
@@ -27,10 +27,10 @@ enum config_role {
 
 struct config_node {
 	char name[CONFIG_NAME_MAX];
-	char host[64];	 /* replication address: numeric IPv4 or IPv6 */
-	uint16_t port;	 /* 1..65535 */
+	char host[64]; /* replication address: numeric IPv4 or IPv6 */
+	uint16_t port; /* 1..65535 */
 	char control_socket[CONFIG_SOCK_MAX];
-	enum config_role role; /* initial role */
+	enum config_role role;	       /* initial role */
 	char console[CONFIG_PATH_MAX]; /* "" unless the node overrides it */
 	int line;		       /* line of the [node NAME] header */
 };
@@ -52,10 +52,11 @@ struct config {
 
 	/* [workload] */
 	struct {
-		char type[16];		      /* "kvm" (the only type so far) */
-		char guest[CONFIG_PATH_MAX];  /* resolved against the file's dir */
-		uint64_t memory;	      /* bytes, 4M..4G, 2M multiple */
-		char args[CONFIG_ARGS_MAX];   /* guest command line, verbatim */
+		char type[16]; /* "kvm" (the only type so far) */
+		char guest
+			[CONFIG_PATH_MAX]; /* resolved against the file's dir */
+		uint64_t memory;	   /* bytes, 4M..4G, 2M multiple */
+		char args[CONFIG_ARGS_MAX]; /* guest command line, verbatim */
 		char console[CONFIG_PATH_MAX]; /* sink: file path or "-" */
 	} workload;
 
@@ -67,7 +68,7 @@ struct config {
 		uint32_t max_inflight_epochs; /* 1..64 */
 		uint64_t delta_cache;	      /* bytes; 0 disables the cache */
 		uint32_t precopy_max_rounds;  /* 1..100 */
-		uint64_t precopy_stop_pages;  /* stop pre-copy at <= this many */
+		uint64_t precopy_stop_pages; /* stop pre-copy at <= this many */
 	} replication;
 
 	/* [failover] */
@@ -92,16 +93,14 @@ int config_parse(const char *text, size_t len, const char *name,
 		 const char *dir, struct config *c, char *err, size_t errlen);
 
 /* The node called name, or NULL. */
-const struct config_node *config_node(const struct config *c,
-				      const char *name);
+const struct config_node *config_node(const struct config *c, const char *name);
 
 /* The node whose initial role is role (the first one), or NULL. */
 const struct config_node *config_node_by_role(const struct config *c,
 					      enum config_role role);
 
 /* The console sink path for node n ("-" is stdout). */
-const char *config_console(const struct config *c,
-			   const struct config_node *n);
+const char *config_console(const struct config *c, const struct config_node *n);
 
 const char *config_role_name(enum config_role role);
 

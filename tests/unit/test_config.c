@@ -1,2 +1,944 @@
-#include "testutil.h"
-int main(void) { return 0; }
+/*
+ * Unit tests for the deployment config (common/config.h): the shipped
+ * example loads with the values it states, defaults apply, relative paths
+ * follow the file, and every kind of mistake gets its exact one-line
+ * message at the right line, the first mistake only. Some tests pin down
+ * how Debian's libinih 55 is built (200-byte lines, continuation lines), so
+ * that a differently built libinih fails here rather than in the field.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+#define NAME "remora.conf"
+#define DIR  "/etc/remora"
+
+/* Lines 1-7: the smallest valid file. Error cases append from line 8. */
+#define BASE                                     \
+	"[cluster]\n"                            \
+	"name = demo\n"                          \
+	"[node a]\n"                             \
+	"replication_address = 127.0.0.1:7301\n" \
+	"role = primary\n"                       \
+	"[workload]\n"                           \
+	"guest = counter.elf\n"
+
+#define MS 1000000ull
+
+static struct config cfg; /* 50 KB: not on the stack */
+static char err[CONFIG_ERR_MAX];
+
+static int parse_n(const char *text, size_t len)
+{
+	memset(err, 'x', sizeof(err));
+	return config_parse(text, len, NAME, DIR, &cfg, err, sizeof(err));
+}
+
+static int parse(const char *text)
+{
+	return parse_n(text, strlen(text));
+}
+
+/* text must be refused with exactly msg. */
+static void refused(const char *text, const char *msg)
+{
+	int ret = parse(text);
+
+	if (ret != -EINVAL || strcmp(err, msg) != 0)
+		fail_msg("for:\n%s\n  want: %s\n  got:  %s (%d)", text, msg,
+			 err, ret);
+}
+
+static void accepted(const char *text)
+{
+	int ret = parse(text);
+
+	if (ret != 0)
+		fail_msg("for:\n%s\n  refused: %s (%d)", text, err, ret);
+	assert_string_equal(err, "");
+}
+
+/*
+ * The shipped example, found from this source file's path (meson runs
+ * tests in the build directory and compiles ../tests/unit/test_config.c)
+ * or from the source root.
+ */
+static void find_example(char *path, size_t size)
+{
+	char here[4096], *slash;
+	const char *tries[3];
+
+	snprintf(here, sizeof(here), "%s", __FILE__);
+	slash = strrchr(here, '/');
+	if (slash)
+		*slash = '\0';
+	else
+		strcpy(here, ".");
+	snprintf(path, size, "%s/../../docs/examples/remora.conf", here);
+	tries[0] = path;
+	tries[1] = "docs/examples/remora.conf";
+	tries[2] = "../docs/examples/remora.conf";
+	for (int i = 0; i < 3; i++)
+		if (access(tries[i], R_OK) == 0) {
+			if (tries[i] != path)
+				snprintf(path, size, "%s", tries[i]);
+			return;
+		}
+	fail_msg("docs/examples/remora.conf not found from %s (cwd or %s)",
+		 getcwd(here, sizeof(here)) ? here : "?", __FILE__);
+}
+
+static void test_example(void **state)
+{
+	const struct config_node *a, *b;
+	char path[4096], want[4200];
+
+	(void)state;
+	find_example(path, sizeof(path));
+	if (config_load(path, &cfg, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_string_equal(cfg.path, path);
+	assert_string_equal(cfg.cluster, "demo");
+	assert_int_equal(cfg.nnodes, 2);
+
+	a = config_node(&cfg, "a");
+	b = config_node(&cfg, "b");
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_ptr_equal(a, &cfg.nodes[0]);
+	assert_string_equal(a->host, "127.0.0.1");
+	assert_int_equal(a->port, 7301);
+	assert_string_equal(a->control_socket, "/tmp/remora-a.sock");
+	assert_int_equal(a->role, CONFIG_ROLE_PRIMARY);
+	assert_string_equal(config_console(&cfg, a),
+			    "/tmp/remora-demo-a.console");
+	assert_string_equal(b->host, "127.0.0.1");
+	assert_int_equal(b->port, 7302);
+	assert_string_equal(b->control_socket, "/tmp/remora-b.sock");
+	assert_int_equal(b->role, CONFIG_ROLE_BACKUP);
+	assert_string_equal(config_console(&cfg, b),
+			    "/tmp/remora-demo-b.console");
+	assert_true(a->line > 0 && b->line > a->line);
+
+	assert_string_equal(cfg.workload.type, "kvm");
+	*strrchr(path, '/') = '\0';
+	snprintf(want, sizeof(want),
+		 "%s/../../build/guest/examples/counter.elf", path);
+	assert_string_equal(cfg.workload.guest, want);
+	assert_int_equal(cfg.workload.memory, 64ull << 20);
+	assert_string_equal(cfg.workload.args, "--interval 100 --count 100000");
+	assert_string_equal(cfg.workload.console, "-");
+
+	assert_int_equal(cfg.replication.epoch_interval_ns, 25 * MS);
+	assert_int_equal(cfg.replication.compression, CONFIG_COMPRESSION_LZ4);
+	assert_int_equal(cfg.replication.delta, 1);
+	assert_int_equal(cfg.replication.max_inflight_epochs, 4);
+	assert_int_equal(cfg.replication.delta_cache, 256ull << 20);
+	assert_int_equal(cfg.failover.heartbeat_interval_ns, 100 * MS);
+	assert_int_equal(cfg.failover.heartbeat_timeout_ns, 1000 * MS);
+}
+
+static void test_defaults(void **state)
+{
+	const struct config_node *a;
+
+	(void)state;
+	accepted(BASE);
+	assert_string_equal(cfg.path, NAME);
+	assert_string_equal(cfg.cluster, "demo");
+	assert_int_equal(cfg.nnodes, 1);
+	a = &cfg.nodes[0];
+	assert_string_equal(a->name, "a");
+	assert_int_equal(a->line, 3);
+	assert_string_equal(a->control_socket, "/run/remora/a.sock");
+	assert_string_equal(a->console, "");
+	assert_string_equal(config_console(&cfg, a), "-");
+	assert_string_equal(cfg.workload.type, "kvm");
+	assert_int_equal(cfg.workload.memory, 64ull << 20);
+	assert_string_equal(cfg.workload.args, "");
+	assert_string_equal(cfg.workload.console, "-");
+	assert_int_equal(cfg.replication.epoch_interval_ns, 25 * MS);
+	assert_int_equal(cfg.replication.compression, CONFIG_COMPRESSION_LZ4);
+	assert_int_equal(cfg.replication.delta, 1);
+	assert_int_equal(cfg.replication.max_inflight_epochs, 4);
+	assert_int_equal(cfg.replication.delta_cache, 256ull << 20);
+	assert_int_equal(cfg.replication.precopy_max_rounds, 5);
+	assert_int_equal(cfg.replication.precopy_stop_pages, 256);
+	assert_int_equal(cfg.failover.heartbeat_interval_ns, 100 * MS);
+	assert_int_equal(cfg.failover.heartbeat_timeout_ns, 1000 * MS);
+}
+
+/* Every key set to something other than its default, at its limits. */
+static void test_all_keys(void **state)
+{
+	(void)state;
+	accepted("[cluster]\n"
+		 "name = Prod-1.eu_west\n"
+		 "[node n1]\n"
+		 "replication_address = 10.0.0.1:1\n"
+		 "control_socket = /run/n1.sock\n"
+		 "role = backup\n"
+		 "console = -\n"
+		 "[node n2]\n"
+		 "replication_address = 10.0.0.2:65535\n"
+		 "role = primary\n"
+		 "[workload]\n"
+		 "type = kvm\n"
+		 "guest = /opt/g.elf\n"
+		 "memory = 4G\n"
+		 "args = --a=1 x;y \"q\"\n"
+		 "console = out/console.log\n"
+		 "[replication]\n"
+		 "epoch_interval = 10min\n"
+		 "compression = none\n"
+		 "delta = no\n"
+		 "max_inflight_epochs = 64\n"
+		 "delta_cache = 0\n"
+		 "precopy_max_rounds = 100\n"
+		 "precopy_stop_pages = 0\n"
+		 "[failover]\n"
+		 "heartbeat_interval = 1min\n"
+		 "heartbeat_timeout = 61s\n");
+	assert_string_equal(cfg.cluster, "Prod-1.eu_west");
+	assert_int_equal(cfg.nnodes, 2);
+	assert_int_equal(cfg.nodes[0].port, 1);
+	assert_string_equal(cfg.nodes[0].control_socket, "/run/n1.sock");
+	assert_int_equal(cfg.nodes[0].role, CONFIG_ROLE_BACKUP);
+	assert_string_equal(config_console(&cfg, &cfg.nodes[0]), "-");
+	assert_int_equal(cfg.nodes[1].port, 65535);
+	assert_ptr_equal(config_node_by_role(&cfg, CONFIG_ROLE_PRIMARY),
+			 &cfg.nodes[1]);
+	assert_ptr_equal(config_node_by_role(&cfg, CONFIG_ROLE_BACKUP),
+			 &cfg.nodes[0]);
+	assert_string_equal(config_console(&cfg, &cfg.nodes[1]),
+			    DIR "/out/console.log");
+	assert_string_equal(cfg.workload.guest, "/opt/g.elf");
+	assert_int_equal(cfg.workload.memory, 4ull << 30);
+	assert_string_equal(cfg.workload.args, "--a=1 x;y \"q\"");
+	assert_int_equal(cfg.replication.epoch_interval_ns, 600000 * MS);
+	assert_int_equal(cfg.replication.compression, CONFIG_COMPRESSION_NONE);
+	assert_int_equal(cfg.replication.delta, 0);
+	assert_int_equal(cfg.replication.max_inflight_epochs, 64);
+	assert_int_equal(cfg.replication.delta_cache, 0);
+	assert_int_equal(cfg.replication.precopy_max_rounds, 100);
+	assert_int_equal(cfg.replication.precopy_stop_pages, 0);
+	assert_int_equal(cfg.failover.heartbeat_interval_ns, 60000 * MS);
+	assert_int_equal(cfg.failover.heartbeat_timeout_ns, 61000 * MS);
+
+	/* The lower limits. */
+	accepted(BASE "memory = 4M\n"
+		      "[replication]\n"
+		      "epoch_interval = 1ms\n"
+		      "max_inflight_epochs = 1\n"
+		      "precopy_max_rounds = 1\n"
+		      "precopy_stop_pages = 18446744073709551615\n"
+		      "[failover]\n"
+		      "heartbeat_interval = 1ms\n"
+		      "heartbeat_timeout = 1001us\n");
+	assert_int_equal(cfg.workload.memory, 4ull << 20);
+	assert_int_equal(cfg.replication.epoch_interval_ns, MS);
+	assert_int_equal(cfg.replication.precopy_stop_pages, UINT64_MAX);
+	assert_int_equal(cfg.failover.heartbeat_timeout_ns, 1001000);
+}
+
+static void test_booleans(void **state)
+{
+	static const struct {
+		const char *v;
+		int delta;
+	} b[] = {{"on", 1},  {"yes", 1}, {"true", 1},
+		 {"off", 0}, {"no", 0},	 {"false", 0}};
+	char text[512];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(b) / sizeof(b[0]); i++) {
+		snprintf(text, sizeof(text), BASE "[replication]\ndelta = %s\n",
+			 b[i].v);
+		accepted(text);
+		assert_int_equal(cfg.replication.delta, b[i].delta);
+	}
+}
+
+static void test_relative_paths(void **state)
+{
+	char dir[64], path[128], text[512];
+	FILE *f;
+
+	(void)state;
+	accepted(BASE "console = run/console\n"
+		      "[node b]\n"
+		      "replication_address = 127.0.0.1:7302\n"
+		      "role = backup\n"
+		      "control_socket = b.sock\n"
+		      "console = ../b.console\n");
+	assert_string_equal(cfg.workload.guest, DIR "/counter.elf");
+	assert_string_equal(cfg.workload.console, DIR "/run/console");
+	assert_string_equal(cfg.nodes[1].control_socket, DIR "/b.sock");
+	assert_string_equal(cfg.nodes[1].console, DIR "/../b.console");
+
+	/* 12 bytes of "/etc/remora/" and 95 given: the longest socket. */
+	accepted(BASE
+		 "[node b]\nreplication_address = 127.0.0.1:7302\n"
+		 "role = backup\ncontrol_socket = "
+		 "123456789012345678901234567890123456789012345678901234567890"
+		 "123456789012345678901234567890.sock\n");
+	assert_int_equal(strlen(cfg.nodes[1].control_socket),
+			 CONFIG_SOCK_MAX - 1);
+
+	/* A directory with a trailing slash, or none at all. */
+	assert_int_equal(config_parse(BASE, strlen(BASE), NAME, "/", &cfg, err,
+				      sizeof(err)),
+			 0);
+	assert_string_equal(cfg.workload.guest, "/counter.elf");
+	assert_int_equal(config_parse(BASE, strlen(BASE), NAME, NULL, &cfg, err,
+				      sizeof(err)),
+			 0);
+	assert_string_equal(cfg.workload.guest, "counter.elf");
+	assert_int_equal(config_parse(BASE, strlen(BASE), NAME, ".", &cfg, err,
+				      sizeof(err)),
+			 0);
+	assert_string_equal(cfg.workload.guest, "counter.elf");
+
+	/* config_load takes the directory from the path. */
+	snprintf(dir, sizeof(dir), "/tmp/remora-test-config.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/remora.conf", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(BASE, f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(config_load(path, &cfg, err, sizeof(err)), 0);
+	snprintf(text, sizeof(text), "%s/counter.elf", dir);
+	assert_string_equal(cfg.workload.guest, text);
+	assert_string_equal(cfg.path, path);
+	unlink(path);
+	rmdir(dir);
+}
+
+static void test_addresses(void **state)
+{
+	static const struct {
+		const char *v, *host;
+		int port;
+	} ok[] = {
+		{"[::1]:7301", "::1", 7301},
+		{"[fe80::1:2]:1", "fe80::1:2", 1},
+		{"[0:0:0:0:0:0:0:1]:80", "::1", 80}, /* one spelling */
+		{"[::ffff:10.1.2.3]:9", "::ffff:10.1.2.3", 9},
+		{"0.0.0.0:07301", "0.0.0.0", 7301},
+		{"255.255.255.255:65535", "255.255.255.255", 65535},
+	};
+	char text[512];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		snprintf(text, sizeof(text),
+			 "[cluster]\nname = x\n[workload]\nguest = g\n"
+			 "[node a]\nrole = primary\nreplication_address = %s\n",
+			 ok[i].v);
+		accepted(text);
+		assert_string_equal(cfg.nodes[0].host, ok[i].host);
+		assert_int_equal(cfg.nodes[0].port, ok[i].port);
+	}
+}
+
+#define ADDR(v)	      "[cluster]\nname = x\n[node a]\nreplication_address = " v "\n"
+#define ADDR_ERR(why) NAME ":4: replication_address: " why
+
+/* Each kind of mistake, with the whole message it must get. */
+static void test_errors(void **state)
+{
+	static const struct {
+		const char *text, *msg;
+	} e[] = {
+		/* Syntax. */
+		{"[nodes]\n", NAME ":1: [nodes]: unknown section (expected "
+				   "[cluster], [node NAME], [workload], "
+				   "[replication] or [failover])"},
+		{BASE "[Workload]\n",
+		 NAME ":8: [Workload]: unknown section (expected [cluster], "
+		      "[node NAME], [workload], [replication] or [failover])"},
+		{"[cluster\nname = x\n",
+		 NAME ":1: '[cluster': section header without a closing ']'"},
+		{"[cluster ; c]\nname = x\n",
+		 NAME ":1: '[cluster ; c]': section header without a closing "
+		      "']'"},
+		{"[cluster] name = x\n",
+		 NAME ":1: [cluster]: unexpected text after ']'"},
+		{"name = x\n[cluster]\n",
+		 NAME ":1: name: key outside any section"},
+		{"; comment\n\n  x = 1\n",
+		 NAME ":3: x: key outside any section"},
+		{BASE "memory\n",
+		 NAME ":8: expected KEY = VALUE, found 'memory'"},
+		{"[cluster]\nname = x\n= y\n",
+		 NAME ":3: expected KEY = VALUE, found '= y'"},
+		{BASE "memory ;= 8M\n",
+		 NAME ":8: expected KEY = VALUE, found 'memory ;= 8M'"},
+		{"[cluster]\nname = a\0b\n",
+		 NAME ":2: line contains a NUL byte"},
+
+		/* Sections and keys. */
+		{BASE "[replication]\ncolour = red\n",
+		 NAME ":9: colour: unknown key in [replication]"},
+		{BASE "port = 7301\n",
+		 NAME ":8: port: unknown key in [workload]"},
+		{"[node a]\nname = a\n",
+		 NAME ":2: name: unknown key in [node a]"},
+		{BASE "[replication]\ncompression = lz4\ncompression = none\n",
+		 NAME ":10: compression: duplicate key (first at line 9)"},
+		{BASE "[workload]\n",
+		 NAME ":8: [workload]: duplicate section (first at line 6)"},
+		{BASE "[cluster]\n",
+		 NAME ":8: [cluster]: duplicate section (first at line 1)"},
+		{BASE "[node a]\n",
+		 NAME ":8: [node a]: duplicate node name (first at line 3)"},
+		{BASE "memory =\n",
+		 NAME ":8: memory: empty value (remove the line to get the "
+		      "default)"},
+		{BASE "memory = ; 8M\n",
+		 NAME ":8: memory: empty value (remove the line to get the "
+		      "default)"},
+		{"[node]\n",
+		 NAME ":1: [node]: a node needs a name, e.g. [node a]"},
+		{"[node ]\n",
+		 NAME ":1: [node]: a node needs a name, e.g. [node a]"},
+		{"[node a/b]\n", NAME ":1: [node a/b]: 'a/b' may only contain "
+				      "A-Z a-z 0-9 . _ -"},
+		{"[node  a]\n", NAME ":1: [node  a]: ' a' may only contain "
+				     "A-Z a-z 0-9 . _ -"},
+		{"[node "
+		 "a123456789012345678901234567890123456789012345678901234567890"
+		 "123]\n",
+		 NAME ":1: [node a123456789012345678901234567890123456789...]: "
+		      "'a123456789012345678901234567890123456789...' is longer "
+		      "than 63 characters"},
+		{"[cluster]\nname = a b\n",
+		 NAME ":2: name: 'a b' may only contain A-Z a-z 0-9 . _ -"},
+		{"[cluster]\nname = "
+		 "a123456789012345678901234567890123456789012345678901234567890"
+		 "123\n",
+		 NAME ":2: name: 'a123456789012345678901234567890123456789...' "
+		      "is longer than 63 characters"},
+
+		/* Required keys and sections: at the section's header. */
+		{"[cluster]\n[node a]\n",
+		 NAME ":1: [cluster]: name is required"},
+		{BASE "[node b]\nreplication_address = 127.0.0.1:7302\n",
+		 NAME ":8: [node b]: role is required"},
+		{BASE "[node b]\nrole = backup\n",
+		 NAME ":8: [node b]: replication_address is required"},
+		{BASE "[node b]\n[replication]\n",
+		 NAME ":8: [node b]: replication_address is required"},
+		{"[cluster]\nname = x\n[node a]\nreplication_address = "
+		 "127.0.0.1:1\nrole = primary\n[workload]\nmemory = 8M\n",
+		 NAME ":6: [workload]: guest is required"},
+		{"[node a]\nreplication_address = 127.0.0.1:1\nrole = primary\n"
+		 "[workload]\nguest = g\n",
+		 NAME ": [cluster] section is missing"},
+		{"[cluster]\nname = x\n[workload]\nguest = g\n",
+		 NAME ": no [node NAME] section"},
+		{"[cluster]\nname = x\n[node a]\nreplication_address = "
+		 "127.0.0.1:1\nrole = backup\n[workload]\nguest = g\n",
+		 NAME ": no node has role = primary"},
+		{"[cluster]\nname = x\n[node a]\nreplication_address = "
+		 "127.0.0.1:1\nrole = primary\n",
+		 NAME ": [workload] section is missing"},
+		{"", NAME ": [cluster] section is missing"},
+		{BASE "[node b]\nreplication_address = 127.0.0.1:7302\n"
+		      "role = primary\n",
+		 NAME ":8: [node b]: a second primary (node a at line 3 is "
+		      "primary; one node starts as primary)"},
+		{BASE "[node b]\nreplication_address = 127.0.0.1:7301\n"
+		      "role = backup\n",
+		 NAME
+		 ":8: [node b]: replication_address is also node a's (line "
+		 "3)"},
+
+		/* Values. */
+		{BASE "[replication]\nepoch_interval = 25\n",
+		 NAME ":9: epoch_interval: '25' needs a unit, e.g. 25ms"},
+		{BASE "[failover]\nheartbeat_interval = 100\n",
+		 NAME ":9: heartbeat_interval: '100' needs a unit, e.g. 100ms"},
+		{BASE "[failover]\nheartbeat_timeout = 1\n",
+		 NAME ":9: heartbeat_timeout: '1' needs a unit, e.g. 1s"},
+		{BASE "[replication]\nepoch_interval = 25 ms\n",
+		 NAME ":9: epoch_interval: '25 ms': unknown duration unit (use "
+		      "ns, us, ms, s, min or h)"},
+		{BASE "[replication]\nepoch_interval = fast\n",
+		 NAME ":9: epoch_interval: 'fast': expected a number with a "
+		      "unit, e.g. 25ms"},
+		{BASE "[replication]\nepoch_interval = 999us\n", NAME
+		 ":9: epoch_interval: '999us' is out of range (1ms..10min)"},
+		{BASE "[replication]\nepoch_interval = 11min\n", NAME
+		 ":9: epoch_interval: '11min' is out of range (1ms..10min)"},
+		{BASE "[replication]\nepoch_interval = 99999999999999999999s\n",
+		 NAME ":9: epoch_interval: '99999999999999999999s' is out of "
+		      "range (1ms..10min)"},
+		{BASE "[failover]\nheartbeat_interval = 2min\n",
+		 NAME ":9: heartbeat_interval: '2min' is out of range "
+		      "(1ms..1min)"},
+		{BASE "[failover]\nheartbeat_timeout = 999999999999999h\n",
+		 NAME ":9: heartbeat_timeout: '999999999999999h' is too large"},
+		{BASE "memory = 2M\n",
+		 NAME ":8: memory: '2M' is out of range (4M..4G)"},
+		{BASE "memory = 4098M\n",
+		 NAME ":8: memory: '4098M' is out of range (4M..4G)"},
+		{BASE "memory = 5M\n",
+		 NAME ":8: memory: '5M' is not a multiple of 2M"},
+		{BASE "memory = 64m\n", NAME
+		 ":8: memory: '64m': unknown size unit (use K, M, G or T)"},
+		{BASE "memory = -64M\n",
+		 NAME ":8: memory: '-64M': expected a number, e.g. 64M"},
+		{BASE "[replication]\ndelta_cache = 99999999999999999999\n",
+		 NAME ":9: delta_cache: '99999999999999999999' is too large"},
+		{BASE "type = xen\n",
+		 NAME ":8: type: 'xen' is not supported (only kvm)"},
+		{BASE "[replication]\ncompression = zstd\n",
+		 NAME ":9: compression: 'zstd' is not supported (lz4 or none)"},
+		{BASE "[replication]\ndelta = On\n",
+		 NAME ":9: delta: 'On' is not on or off"},
+		{"[node a]\nrole = master\n",
+		 NAME ":2: role: 'master' is not a role (primary or backup)"},
+
+		/* Integers: decimal only, no sign, no junk, no overflow. */
+		{BASE "[replication]\nmax_inflight_epochs = 0\n",
+		 NAME ":9: max_inflight_epochs: '0' is out of range (1..64)"},
+		{BASE "[replication]\nmax_inflight_epochs = 65\n",
+		 NAME ":9: max_inflight_epochs: '65' is out of range (1..64)"},
+		{BASE "[replication]\nmax_inflight_epochs = +4\n",
+		 NAME ":9: max_inflight_epochs: '+4' is not a decimal number"},
+		{BASE "[replication]\nmax_inflight_epochs = -4\n",
+		 NAME ":9: max_inflight_epochs: '-4' is not a decimal number"},
+		{BASE "[replication]\nmax_inflight_epochs = 4x\n",
+		 NAME ":9: max_inflight_epochs: '4x' is not a decimal number"},
+		{BASE "[replication]\nmax_inflight_epochs = 0x4\n",
+		 NAME ":9: max_inflight_epochs: '0x4' is not a decimal number"},
+		{BASE "[replication]\nmax_inflight_epochs = 4294967300\n",
+		 NAME ":9: max_inflight_epochs: '4294967300' is out of range "
+		      "(1..64)"},
+		{BASE "[replication]\nprecopy_max_rounds = 101\n",
+		 NAME ":9: precopy_max_rounds: '101' is out of range (1..100)"},
+		{BASE
+		 "[replication]\nprecopy_stop_pages = 18446744073709551616\n",
+		 NAME ":9: precopy_stop_pages: '18446744073709551616' is too "
+		      "large"},
+
+		/* Addresses. */
+		{ADDR("127.0.0.1"),
+		 ADDR_ERR("'127.0.0.1' has no port, e.g. 127.0.0.1:7301")},
+		{ADDR("[::1]"),
+		 ADDR_ERR("'[::1]' has no port, e.g. [::1]:7301")},
+		{ADDR("[::1:7301"),
+		 ADDR_ERR("'[::1:7301' has no closing ']', e.g. [::1]:7301")},
+		{ADDR("::1:7301"),
+		 ADDR_ERR("'::1:7301': an IPv6 address goes in brackets, e.g. "
+			  "[::1]:7301")},
+		{ADDR("localhost:7301"),
+		 ADDR_ERR("'localhost:7301' is not a numeric IPv4 address and "
+			  "port (names are not resolved)")},
+		{ADDR("1.2.3:7301"),
+		 ADDR_ERR("'1.2.3:7301' is not a numeric IPv4 address and port "
+			  "(names are not resolved)")},
+		{ADDR("[1.2.3.4]:7301"),
+		 ADDR_ERR("'[1.2.3.4]:7301' is not a numeric IPv6 address and "
+			  "port (names are not resolved)")},
+		{ADDR(":7301"),
+		 ADDR_ERR("':7301' is not a numeric IPv4 address and port "
+			  "(names are not resolved)")},
+		{ADDR("127.0.0.1:0"),
+		 ADDR_ERR("port '0' is out of range (1..65535)")},
+		{ADDR("127.0.0.1:65536"),
+		 ADDR_ERR("port '65536' is out of range (1..65535)")},
+		{ADDR("[::1]:99999999999999999999"),
+		 ADDR_ERR("port '99999999999999999999' is out of range "
+			  "(1..65535)")},
+		{ADDR("127.0.0.1:"),
+		 ADDR_ERR("port '' is not a decimal number")},
+		{ADDR("127.0.0.1:+80"),
+		 ADDR_ERR("port '+80' is not a decimal number")},
+		{ADDR("[::1] :80"),
+		 ADDR_ERR("'[::1] :80' has no port, e.g. [::1]:7301")},
+
+		/* Paths. */
+		{"[node a]\ncontrol_socket = /tmp/"
+		 "456789012345678901234567890123456789012345678901234567890"
+		 "12345678901234567890123456789012345678901234567890.sock\n",
+		 NAME ":2: control_socket: '/tmp/45678901234567890123456789012"
+		      "345678...' makes a path of 117 bytes (at most 107)"},
+		/* Relative: 12 bytes of "/etc/remora/" and 96 given. */
+		{"[node a]\ncontrol_socket = "
+		 "123456789012345678901234567890123456789012345678901234567890"
+		 "1234567890123456789012345678901.sock\n",
+		 NAME ":2: control_socket: "
+		      "'1234567890123456789012345678901234567890...' makes a "
+		      "path of 108 bytes "
+		      "(at most 107)"},
+
+		/* Cross-key checks: at the line of heartbeat_timeout. */
+		{BASE "[failover]\nheartbeat_timeout = 100ms\n"
+		      "heartbeat_interval = 100ms\n",
+		 NAME ":9: heartbeat_timeout: 100ms must be longer than "
+		      "heartbeat_interval (100ms)"},
+		{BASE "[failover]\nheartbeat_interval = 200ms\n"
+		      "heartbeat_timeout = 150ms\n",
+		 NAME ":10: heartbeat_timeout: 150ms must be longer than "
+		      "heartbeat_interval (200ms)"},
+		{BASE "[failover]\nheartbeat_timeout = 0ns\n",
+		 NAME ":9: heartbeat_timeout: 0ns must be longer than "
+		      "heartbeat_interval (100ms)"},
+		{BASE "[failover]\n\nheartbeat_interval = 1500ms\n",
+		 NAME ":10: heartbeat_interval: 1500ms must be shorter than "
+		      "heartbeat_timeout (1s, the default)"},
+
+		/* Indented lines continue a value: an error but for args. */
+		{BASE "  memory = 8M\n", NAME
+		 ":8: guest: indented line is read as more of the value of "
+		 "guest (only args may span lines; remove the "
+		 "indentation)"},
+		{"[cluster]\n  name = x\n  [node a]\n",
+		 NAME ":3: name: indented line is read as more of the value of "
+		      "name (only args may span lines; remove the "
+		      "indentation)"},
+	};
+	size_t n = sizeof(e) / sizeof(e[0]);
+
+	(void)state;
+	for (size_t i = 0; i < n; i++) {
+		/* The NUL case: its length is its array's, not strlen. */
+		if (strstr(e[i].msg, "NUL")) {
+			static const char nul[] = "[cluster]\nname = a\0b\n";
+
+			assert_int_equal(parse_n(nul, sizeof(nul) - 1),
+					 -EINVAL);
+			assert_string_equal(err, e[i].msg);
+			continue;
+		}
+		refused(e[i].text, e[i].msg);
+	}
+}
+
+static void test_too_many_nodes(void **state)
+{
+	char text[4096];
+	int len;
+
+	(void)state;
+	len = snprintf(text, sizeof(text), "%s", BASE);
+	for (int i = 2; i <= CONFIG_NODES_MAX; i++)
+		len += snprintf(text + len, sizeof(text) - (size_t)len,
+				"[node n%d]\nreplication_address = "
+				"127.0.0.1:%d\nrole = backup\n",
+				i, 7300 + i);
+	accepted(text);
+	assert_int_equal(cfg.nnodes, CONFIG_NODES_MAX);
+	snprintf(text + len, sizeof(text) - (size_t)len, "[node x]\n");
+	refused(text, NAME ":29: [node x]: too many nodes (at most 8)");
+}
+
+/* libinih's line buffer is 200 bytes: 197 and "\r\n" and the NUL. */
+static void test_long_lines(void **state)
+{
+	char text[1024], args[256];
+	int pre;
+
+	(void)state;
+	pre = snprintf(text, sizeof(text), BASE);
+	memset(args, 'a', sizeof(args));
+	args[197 - strlen("args = ")] = '\0';
+	snprintf(text + pre, sizeof(text) - (size_t)pre, "args = %s\n", args);
+	accepted(text);
+	assert_string_equal(cfg.workload.args, args);
+	snprintf(text + pre, sizeof(text) - (size_t)pre, "args = %s\r\n", args);
+	accepted(text);
+	assert_string_equal(cfg.workload.args, args);
+	snprintf(text + pre, sizeof(text) - (size_t)pre, "args = %s", args);
+	accepted(text); /* no final newline */
+
+	snprintf(text + pre, sizeof(text) - (size_t)pre, "args = %sb\n", args);
+	refused(text, NAME ":8: line longer than 197 bytes");
+	snprintf(text + pre, sizeof(text) - (size_t)pre, "; %sbbbbbb\n", args);
+	refused(text, NAME ":8: line longer than 197 bytes");
+	/* The long line comes first: libinih would have split it. */
+	snprintf(text + pre, sizeof(text) - (size_t)pre, "args = %sb\nbad\n",
+		 args);
+	refused(text, NAME ":8: line longer than 197 bytes");
+}
+
+/* Lines indented under args are more of the guest's command line. */
+static void test_args_continued(void **state)
+{
+	char text[8192];
+	size_t len;
+
+	(void)state;
+	accepted(BASE "args = --a 1\n"
+		      "  --b 2 ; a comment\n"
+		      "\t--c=x;y\n"
+		      "; a comment line\n"
+		      "\n"
+		      "  --d\n"
+		      "memory = 8M\n");
+	assert_string_equal(cfg.workload.args, "--a 1 --b 2 --c=x;y --d");
+	assert_int_equal(cfg.workload.memory, 8ull << 20);
+
+	/* Up to CONFIG_ARGS_MAX - 1 bytes, and no more. */
+	len = (size_t)snprintf(text, sizeof(text), BASE "args = x\n");
+	for (int i = 0; i < 30; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len,
+					"  %099d\n", i);
+	accepted(text);
+	assert_int_equal(strlen(cfg.workload.args), 1 + 30 * 100);
+	assert_true(strlen(cfg.workload.args) < CONFIG_ARGS_MAX);
+	snprintf(text + len, sizeof(text) - len, "  %0*d\n",
+		 CONFIG_ARGS_MAX - 1 - 1 - 30 * 100 - 1, 7);
+	accepted(text);
+	assert_int_equal(strlen(cfg.workload.args), CONFIG_ARGS_MAX - 1);
+	snprintf(text + len, sizeof(text) - len, "  %0*d\n",
+		 CONFIG_ARGS_MAX - 1 - 1 - 30 * 100, 7);
+	refused(text, NAME ":39: args: longer than 3071 bytes");
+}
+
+static void test_bom_crlf_comments(void **state)
+{
+	(void)state;
+	accepted("\xef\xbb\xbf# remora.conf\r\n"
+		 "  [cluster]\r\n"
+		 "name = demo ; inline comment\r\n"
+		 "# a comment\r\n"
+		 "\r\n"
+		 "[node a] ; the primary\r\n"
+		 "replication_address: 127.0.0.1:7301\r\n"
+		 "  ; indented comment\r\n"
+		 "role = primary\r\n"
+		 "[workload] # also a comment\r\n"
+		 "guest = g\r\n");
+	assert_string_equal(cfg.cluster, "demo");
+	assert_int_equal(cfg.nodes[0].port, 7301);
+	assert_int_equal(cfg.nodes[0].line, 6);
+	assert_string_equal(cfg.workload.guest, DIR "/g");
+	accepted("\xef\xbb\xbf" BASE);
+	assert_string_equal(cfg.cluster, "demo");
+	/* The first key of a section may be indented: nothing to continue. */
+	accepted("[cluster]\n  name = demo\n"
+		 "[node a]\n\treplication_address = 127.0.0.1:1\nrole = "
+		 "primary\n"
+		 "[workload]\n guest = g\n");
+	assert_string_equal(cfg.cluster, "demo");
+}
+
+/* One message, for the first mistake in the file, whatever its kind. */
+static void test_first_error_only(void **state)
+{
+	(void)state;
+	refused(BASE "[replication]\ncolour = red\nepoch_interval = 25\n",
+		NAME ":9: colour: unknown key in [replication]");
+	refused(BASE "[replication]\nepoch_interval = 25\ncolour = red\n",
+		NAME ":9: epoch_interval: '25' needs a unit, e.g. 25ms");
+	/* libinih's own complaint (a line without '=') and ours, in order. */
+	refused(BASE "oops\ncolour = red\n",
+		NAME ":8: expected KEY = VALUE, found 'oops'");
+	refused(BASE "colour = red\noops\n",
+		NAME ":8: colour: unknown key in [workload]");
+	/* A missing key is found when its section ends, but comes first. */
+	refused("[node a]\nrole = primary\noops\n[cluster]\nname = x\n",
+		NAME ":1: [node a]: replication_address is required");
+	refused("[cluster]\noops\n[node a]\nrole = primary\n",
+		NAME ":1: [cluster]: name is required");
+	refused("[cluster]\nname = x\noops\n[node a]\nrole = primary\n",
+		NAME ":3: expected KEY = VALUE, found 'oops'");
+	refused("[cluster]\nname = x\n[node a]\nrole = primary\noops\n",
+		NAME ":3: [node a]: replication_address is required");
+	/* Line errors before file errors. */
+	refused("[node a]\nrole = primary\nreplication_address = 1.2.3.4:5\n"
+		"[nodes]\n",
+		NAME ":4: [nodes]: unknown section (expected [cluster], [node "
+		     "NAME], [workload], [replication] or [failover])");
+	refused("[workload]\nguest = g\nx = 1\n",
+		NAME ":3: x: unknown key in [workload]");
+}
+
+/* Text from the file shows in messages cut short and without controls. */
+static void test_messages_stay_one_line(void **state)
+{
+	(void)state;
+	refused(BASE "[replication]\ncompression = l\x1bz\r4\n",
+		NAME ":9: compression: 'l?z?4' is not supported (lz4 or none)");
+	refused(BASE "args = x\nargs\vx = 1\n",
+		NAME ":9: args?x: unknown key in [workload]");
+	refused(BASE "[replication]\ncompression = "
+		     "lz4lz4lz4lz4lz4lz4lz4lz4lz4lz4lz4lz4lz4lz4lz4lz4lz4lz4\n",
+		NAME ":9: compression: "
+		     "'lz4lz4lz4lz4lz4lz4lz4lz4lz4lz4lz4lz4lz4l...' is not "
+		     "supported (lz4 or none)");
+}
+
+/* A quote cut short does not end in half a UTF-8 character. */
+static void test_messages_utf8(void **state)
+{
+	char text[512], want[512], x39[40];
+
+	(void)state;
+	memset(x39, 'x', 39);
+	x39[39] = '\0';
+	snprintf(text, sizeof(text),
+		 BASE "[replication]\ncompression = %s\xc3\xa9yy\n", x39);
+	snprintf(want, sizeof(want),
+		 NAME ":9: compression: '%s...' is not supported (lz4 or "
+		      "none)",
+		 x39);
+	refused(text, want);
+	snprintf(text, sizeof(text),
+		 BASE "[replication]\ncompression = %.38s\xc3\xa9yy\n", x39);
+	snprintf(want, sizeof(want),
+		 NAME ":9: compression: '%.38s\xc3\xa9...' is not supported "
+		      "(lz4 or none)",
+		 x39);
+	refused(text, want);
+}
+
+static void test_error_buffer(void **state)
+{
+	char small[16];
+	const char *text = BASE "memory = 5M\n";
+
+	(void)state;
+	memset(small, 'x', sizeof(small));
+	assert_int_equal(config_parse(text, strlen(text), NAME, DIR, &cfg,
+				      small, sizeof(small)),
+			 -EINVAL);
+	assert_string_equal(small, "remora.conf:8: ");
+	assert_int_equal(
+		config_parse(text, strlen(text), NAME, DIR, &cfg, NULL, 0),
+		-EINVAL);
+	/* The text need not end in a NUL: only len bytes are read. */
+	assert_int_equal(parse_n(BASE "memory = 8M", strlen(BASE) + 10),
+			 -EINVAL);
+	assert_string_equal(err, NAME ":8: memory: '8' is out of range "
+				      "(4M..4G)");
+}
+
+static void test_load_errors(void **state)
+{
+	char dir[64], path[128], *big;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(
+		config_load("/nonexistent/remora.conf", &cfg, err, sizeof(err)),
+		-ENOENT);
+	assert_string_equal(err, "/nonexistent/remora.conf: No such file or "
+				 "directory");
+	assert_int_equal(config_load("/", &cfg, err, sizeof(err)), -EISDIR);
+	assert_string_equal(err, "/: Is a directory");
+
+	snprintf(dir, sizeof(dir), "/tmp/remora-test-config.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/big.conf", dir);
+	big = malloc((1u << 20) + 1);
+	assert_non_null(big);
+	memset(big, '\n', (1u << 20) + 1);
+	memcpy(big, BASE, strlen(BASE));
+
+	/* 1 MiB exactly is allowed; one byte more is not. */
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(big, 1, 1u << 20, f), 1u << 20);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(config_load(path, &cfg, err, sizeof(err)), 0);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(big, 1, (1u << 20) + 1, f), (1u << 20) + 1);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(config_load(path, &cfg, err, sizeof(err)), -EFBIG);
+	assert_true(strncmp(err, path, strlen(path)) == 0);
+	assert_string_equal(err + strlen(path), ": larger than 1048576 bytes");
+
+	/* A file's errors name the file as given. */
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(BASE "memory = 5M\n", f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(config_load(path, &cfg, err, sizeof(err)), -EINVAL);
+	assert_true(strncmp(err, path, strlen(path)) == 0);
+	assert_string_equal(err + strlen(path),
+			    ":8: memory: '5M' is not a multiple of 2M");
+	free(big);
+	unlink(path);
+	rmdir(dir);
+}
+
+static void test_long_resolved_path(void **state)
+{
+	static char dir[CONFIG_PATH_MAX];
+
+	(void)state;
+	memset(dir, 'd', sizeof(dir) - 5);
+	dir[0] = '/';
+	dir[sizeof(dir) - 5] = '\0';
+	assert_int_equal(config_parse(BASE, strlen(BASE), NAME, dir, &cfg, err,
+				      sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, NAME ":7: guest: 'counter.elf' makes a "
+				      "path of 4103 bytes (at most 4095)");
+}
+
+static void test_lookups(void **state)
+{
+	(void)state;
+	accepted(BASE "[node b]\nreplication_address = 127.0.0.1:2\n"
+		      "role = backup\nconsole = /b.console\n");
+	assert_ptr_equal(config_node(&cfg, "a"), &cfg.nodes[0]);
+	assert_ptr_equal(config_node(&cfg, "b"), &cfg.nodes[1]);
+	assert_null(config_node(&cfg, "c"));
+	assert_null(config_node(&cfg, ""));
+	assert_ptr_equal(config_node_by_role(&cfg, CONFIG_ROLE_PRIMARY),
+			 &cfg.nodes[0]);
+	assert_ptr_equal(config_node_by_role(&cfg, CONFIG_ROLE_BACKUP),
+			 &cfg.nodes[1]);
+	assert_string_equal(config_console(&cfg, &cfg.nodes[0]), "-");
+	assert_string_equal(config_console(&cfg, &cfg.nodes[1]), "/b.console");
+	assert_string_equal(config_console(&cfg, NULL), "-");
+	assert_string_equal(config_role_name(CONFIG_ROLE_PRIMARY), "primary");
+	assert_string_equal(config_role_name(CONFIG_ROLE_BACKUP), "backup");
+	assert_string_equal(config_role_name((enum config_role)0), "unknown");
+
+	accepted(BASE);
+	assert_null(config_node_by_role(&cfg, CONFIG_ROLE_BACKUP));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_example),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_all_keys),
+		cmocka_unit_test(test_booleans),
+		cmocka_unit_test(test_relative_paths),
+		cmocka_unit_test(test_addresses),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_too_many_nodes),
+		cmocka_unit_test(test_long_lines),
+		cmocka_unit_test(test_args_continued),
+		cmocka_unit_test(test_bom_crlf_comments),
+		cmocka_unit_test(test_first_error_only),
+		cmocka_unit_test(test_messages_stay_one_line),
+		cmocka_unit_test(test_messages_utf8),
+		cmocka_unit_test(test_error_buffer),
+		cmocka_unit_test(test_load_errors),
+		cmocka_unit_test(test_long_resolved_path),
+		cmocka_unit_test(test_lookups),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
