@@ -267,8 +267,7 @@ static int sync_step(struct primary *p)
 			set_state(p, P_PROTECTED,
 				  "sync done in %u rounds, %.1f MB in %.2f s; "
 				  "%ld pages left for the first checkpoint",
-				  p->round,
-				  (double)p->stats.sync_bytes / 1e6,
+				  p->round, (double)p->stats.sync_bytes / 1e6,
 				  (double)(now_ns() - p->sync_start_ns) / 1e9,
 				  dirty);
 			return 0;
@@ -279,8 +278,8 @@ static int sync_step(struct primary *p)
 			p->round_n = capture_list_data(vm_mem_fd(p->vm), npages,
 						       p->round_pfns);
 		else
-			p->round_n = capture_list(p->bitmap, npages,
-						  p->round_pfns);
+			p->round_n =
+				capture_list(p->bitmap, npages, p->round_pfns);
 		p->round_pos = 0;
 		p->round_start_ns = now_ns();
 		if (p->round_n == 0)
@@ -420,8 +419,7 @@ static void send_ready(struct primary *p)
 		if (s->precopy) {
 			p->stats.sync_bytes += s->wire_bytes;
 			p->stats.sync_pages += s->npages;
-		}
-		else {
+		} else {
 			p->stats.raw_bytes += s->raw_bytes;
 			p->stats.wire_bytes += s->wire_bytes;
 			p->stats.sent_pages += s->sent_pages;

@@ -74,7 +74,7 @@ struct primary_stats {
 	uint64_t sent_pages;		/* pages carried (not UNCHANGED) */
 	uint64_t raw_bytes, wire_bytes; /* checkpoint epochs */
 	uint64_t sync_bytes;		/* wire bytes of pre-copy rounds */
-	uint64_t sync_pages, sync_ns; /* the last sync: pages, duration */
+	uint64_t sync_pages, sync_ns;	/* the last sync: pages, duration */
 	uint64_t guest_start_ns, guest_end_ns;
 	uint64_t first_ack_ns, last_ack_ns;
 	struct samples pause, ack, harvest, copy;
