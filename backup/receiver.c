@@ -181,8 +181,8 @@ void receiver_on_msg(struct receiver *rx, const struct wire_msg *m,
 	memset(out, 0, sizeof(*out));
 	if (m->type == WIRE_REFUSE) {
 		replica_discard(rx->r);
-		verdict(out, RX_CLOSE, "primary refused: %s",
-			m->refuse->reason);
+		verdict(out, m->refuse->permanent ? RX_FATAL : RX_CLOSE,
+			"primary refused: %s", m->refuse->reason);
 		rx->st = RX_HELLO;
 		return;
 	}

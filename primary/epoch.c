@@ -501,10 +501,11 @@ static void on_ack(struct primary *p, const Remora__Ack *a)
 	pump(p);
 }
 
-static void refuse(struct conn *c, uint64_t term, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static void refuse(struct conn *c, uint64_t term, int permanent,
+		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-static void refuse(struct conn *c, uint64_t term, const char *fmt, ...)
+static void refuse(struct conn *c, uint64_t term, int permanent,
+		   const char *fmt, ...)
 {
 	Remora__Refuse r = REMORA__REFUSE__INIT;
 	char reason[WIRE_REASON_MAX];
@@ -515,6 +516,7 @@ static void refuse(struct conn *c, uint64_t term, const char *fmt, ...)
 	va_end(ap);
 	r.term = term;
 	r.reason = reason;
+	r.permanent = permanent;
 	conn_send_msg(c, WIRE_REFUSE, &r.base);
 	conn_finish(c, reason);
 }
@@ -530,7 +532,7 @@ static void on_hello(struct primary *p, const Remora__Hello *h)
 		log_error("backup %s speaks protocol %u, this primary %u; "
 			  "run the same remora version on both nodes",
 			  h->node, h->protocol_version, WIRE_PROTOCOL_VERSION);
-		refuse(p->conn, p->term,
+		refuse(p->conn, p->term, 1,
 		       "primary %s speaks protocol %u, not %u", p->self->name,
 		       WIRE_PROTOCOL_VERSION, h->protocol_version);
 		return;
@@ -545,7 +547,7 @@ static void on_hello(struct primary *p, const Remora__Hello *h)
 			h->page_size,
 			(unsigned long long)(cfg->workload.memory >> 20),
 			VM_PAGE_SIZE);
-		refuse(p->conn, p->term,
+		refuse(p->conn, p->term, 1,
 		       "primary %s runs a %llu MiB guest with %u-byte pages",
 		       p->self->name,
 		       (unsigned long long)(cfg->workload.memory >> 20),
@@ -558,7 +560,7 @@ static void on_hello(struct primary *p, const Remora__Hello *h)
 			  "backup of cluster '%s' in %s",
 			  conn_peer(p->conn), h->node, h->workload_id,
 			  cfg->cluster, cfg->path);
-		refuse(p->conn, p->term,
+		refuse(p->conn, p->term, 1,
 		       "primary %s: no node '%s' in cluster '%s'",
 		       p->self->name, h->node, cfg->cluster);
 		return;
@@ -728,7 +730,7 @@ static void on_connection(uv_stream_t *server, int status)
 	if (busy) {
 		log_warn("refusing %s: %s", conn_peer(c),
 			 p->conn ? "a backup is already attached" : "stopping");
-		refuse(c, p->term, "primary %s %s", p->self->name,
+		refuse(c, p->term, 0, "primary %s %s", p->self->name,
 		       p->conn ? "already has a backup" : "is stopping");
 		return;
 	}

@@ -166,6 +166,38 @@ def backup_reattaches(bindir, guests):
         c.cleanup()
 
 
+def mismatched_backup_refused(bindir, guests):
+    c = Cluster(bindir, guests["counter"], "--interval 10 --count 1000000")
+    try:
+        c.start_primary()
+        c.wait_log("a", "listening on")
+        # The backup's copy of the config disagrees on the guest's memory.
+        other = os.path.join(c.dir, "other.conf")
+        with open(c.config) as f, open(other, "w") as g:
+            g.write(f.read().replace("memory = 64M", "memory = 128M"))
+        c.config, saved = other, c.config
+        b = c.start_backup()
+        c.config = saved
+        b._expected = 1
+        rc = b.wait(60)
+        blog = c.text(c.log("b"))
+        want = "primary refused: primary a runs a 64 MiB guest"
+        if rc != 1 or want not in blog:
+            raise Failure(f"backup exit {rc}, want 1 and '{want}'\n"
+                          f"{c.logs()}")
+        if "use the same remora.conf on both nodes" not in \
+                c.text(c.log("a")):
+            raise Failure(f"primary did not say what to change\n"
+                          f"{c.logs()}")
+        if c.procs["a"].poll() is not None:
+            raise Failure(f"the primary died of a bad backup\n{c.logs()}")
+        c.stop("a")
+        line = [ln for ln in blog.splitlines() if "refused" in ln][0]
+        return f"backup exited 1: {line.split(': ', 1)[1]}"
+    finally:
+        c.cleanup()
+
+
 if __name__ == "__main__":
     main([
         ("counter_continuity", counter_continuity),
@@ -173,4 +205,5 @@ if __name__ == "__main__":
         ("output_held_without_ack", output_held_without_ack),
         ("output_released_after_late_ack", output_released_after_late_ack),
         ("backup_reattaches", backup_reattaches),
+        ("mismatched_backup_refused", mismatched_backup_refused),
     ])
