@@ -241,7 +241,7 @@ static int sync_step(struct primary *p)
 	long dirty;
 
 	if (p->round_pos == p->round_n) {
-		int first = p->round_n == 0 && p->round == 0;
+		int first = !p->sync_listed;
 
 		if (!first && p->acked < p->next_epoch - 1)
 			return 0; /* the round is still on its way */
@@ -280,6 +280,7 @@ static int sync_step(struct primary *p)
 		else
 			p->round_n =
 				capture_list(p->bitmap, npages, p->round_pfns);
+		p->sync_listed = 1;
 		p->round_pos = 0;
 		p->round_start_ns = now_ns();
 		if (p->round_n == 0)
@@ -584,6 +585,7 @@ static void on_hello(struct primary *p, const Remora__Hello *h)
 	p->acked = p->sent_epoch = p->encode_epoch = p->next_epoch - 1;
 	p->round = 0;
 	p->round_n = p->round_pos = 0;
+	p->sync_listed = 0;
 	p->reset_pending = 1;
 	p->sync_start_ns = p->last_progress_ns = now_ns();
 	p->stats.sync_bytes = p->stats.sync_pages = 0;
