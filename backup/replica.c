@@ -233,7 +233,10 @@ int replica_add_batch(struct replica *r, const uint8_t *batch, size_t len,
 				    (unsigned long long)s->epoch,
 				    (unsigned long long)e.pfn);
 		}
-		memcpy(page, base + e.pfn * VM_PAGE_SIZE, VM_PAGE_SIZE);
+		/* Only a delta needs the old page; ZERO and RAW replace it
+		 * (and reading a fresh replica's page would allocate it). */
+		if (e.kind == CODEC_DELTA)
+			memcpy(page, base + e.pfn * VM_PAGE_SIZE, VM_PAGE_SIZE);
 		/* pack_open() validated every payload: this cannot fail. */
 		ret = codec_decode(page, VM_PAGE_SIZE, e.kind, e.payload,
 				   e.len);

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "epoch.h"
 #include "log.h"
@@ -22,6 +24,8 @@
 
 /* Pages per pre-copy epoch: keeps progress visible and slots bounded. */
 #define SYNC_CHUNK_PAGES 16384u
+/* Nice value of encoder threads (see lower_worker_priority()). */
+#define ENCODER_NICE 5
 /* The connection's write-queue bound: a few of the largest epochs. */
 #define SEND_QUEUE_MAX (512u << 20)
 
@@ -306,10 +310,28 @@ static int sync_step(struct primary *p)
 	return 1;
 }
 
+/*
+ * The pause is the latency that matters; encoding is throughput. With few
+ * cores, a worker encoding the last epoch would otherwise compete on equal
+ * terms with the loop thread copying the next one while the guest waits.
+ * Per thread, once (libuv's pool threads live as long as the process).
+ */
+static void lower_worker_priority(void)
+{
+	static __thread int done;
+
+	if (!done) {
+		done = 1;
+		setpriority(PRIO_PROCESS, (id_t)gettid(), ENCODER_NICE);
+	}
+}
+
 static void encode_work(uv_work_t *w)
 {
 	struct slot *sl = w->data;
 	uint64_t t0 = now_ns();
+
+	lower_worker_priority();
 
 	encoder_run(&sl->p->enc, &sl->s, vm_mem(sl->p->vm));
 	sl->s.encode_ns = now_ns() - t0;
