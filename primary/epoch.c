@@ -134,7 +134,7 @@ int primary_write_stats(const struct primary *p, const char *path)
 		"\"pause_us_max\": %.1f, \"harvest_us_p50\": %.1f, "
 		"\"copy_us_p50\": %.1f, \"ack_us_p50\": %.1f, "
 		"\"ack_us_p99\": %.1f, \"sync_s\": %.6f, "
-		"\"sync_bytes\": %llu, \"sync_pages\": %llu, "
+		"\"sync_rounds\": %u, \"sync_pages\": %llu, "
 		"\"guest_run_s\": %.6f}\n",
 		(unsigned long long)st->epochs, (unsigned long long)st->waits,
 		(unsigned long long)st->dirty_pages,
@@ -148,7 +148,7 @@ int primary_write_stats(const struct primary *p, const char *path)
 		percentile(&st->pause, 1.0), percentile(&st->harvest, 0.5),
 		percentile(&st->copy, 0.5), percentile(&st->ack, 0.5),
 		percentile(&st->ack, 0.99), (double)st->sync_ns / 1e9,
-		(unsigned long long)st->sync_bytes,
+		p->round,
 		(unsigned long long)st->sync_pages,
 		(double)((st->guest_end_ns ? st->guest_end_ns : now_ns()) -
 			 st->guest_start_ns) /
