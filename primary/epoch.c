@@ -147,8 +147,7 @@ int primary_write_stats(const struct primary *p, const char *path)
 		percentile(&st->pause, 0.5), percentile(&st->pause, 0.99),
 		percentile(&st->pause, 1.0), percentile(&st->harvest, 0.5),
 		percentile(&st->copy, 0.5), percentile(&st->ack, 0.5),
-		percentile(&st->ack, 0.99), (double)st->sync_ns / 1e9,
-		p->round,
+		percentile(&st->ack, 0.99), (double)st->sync_ns / 1e9, p->round,
 		(unsigned long long)st->sync_pages,
 		(double)((st->guest_end_ns ? st->guest_end_ns : now_ns()) -
 			 st->guest_start_ns) /
