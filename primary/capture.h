@@ -22,9 +22,10 @@ struct staged {
 	int precopy;	/* pages are read live; no state, no console */
 	uint64_t *pfns; /* ascending */
 	size_t npages;
-	uint8_t *pages; /* checkpoint: copies, npages * VM_PAGE_SIZE */
-	size_t cap;	/* pfns / pages capacity, in pages */
-	uint8_t *state; /* VM_STATE_MAX bytes */
+	uint8_t *pages;	    /* checkpoint: copies, npages * VM_PAGE_SIZE */
+	size_t cap;	    /* pfns capacity, in pages */
+	size_t pages_bytes; /* size of the pages mapping */
+	uint8_t *state;	    /* VM_STATE_MAX bytes */
 	size_t state_len;
 	uint8_t *console; /* this epoch's console bytes (malloc()ed) */
 	size_t console_len;
@@ -50,7 +51,10 @@ struct staged {
 int staged_init(struct staged *s);
 void staged_destroy(struct staged *s);
 
-/* Makes room for n pages (pfns and, if copies, page copies). */
+/*
+ * Makes room for n pages (pfns and, if copies, page copies). Called with
+ * copies before the first capture so that a pause rarely allocates.
+ */
 int staged_reserve(struct staged *s, size_t n, int copies);
 
 /*

@@ -24,6 +24,8 @@
 
 /* Pages per pre-copy epoch: keeps progress visible and slots bounded. */
 #define SYNC_CHUNK_PAGES 16384u
+/* Pages of copies each slot starts with (it grows when an epoch needs). */
+#define STAGE_PREALLOC_PAGES 2048u
 /* Nice value of encoder threads (see lower_worker_priority()). */
 #define ENCODER_NICE 5
 /* The connection's write-queue bound: a few of the largest epochs. */
@@ -923,6 +925,10 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 	for (i = 0; i < p->nslots; i++) {
 		p->slots[i].p = p;
 		ret = staged_init(&p->slots[i].s);
+		/* Copies for a typical epoch, made now rather than in a pause. */
+		if (!ret)
+			ret = staged_reserve(&p->slots[i].s,
+					     STAGE_PREALLOC_PAGES, 1);
 		if (ret)
 			return ret;
 	}
