@@ -108,7 +108,7 @@ struct primary {
 	unsigned round;	      /* pre-copy round, from 0 */
 	uint64_t *round_pfns; /* the round's dirty pages */
 	size_t round_n, round_pos;
-	int sync_listed;	 /* round 0's pages have been listed */
+	int sync_listed; /* round 0's pages have been listed */
 	uint64_t sync_start_ns, round_start_ns, last_progress_ns;
 
 	/* the backup */
