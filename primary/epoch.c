@@ -884,6 +884,9 @@ static void close_handle(uv_handle_t *h)
 
 static void enter_stopped(struct primary *p)
 {
+	/* A paused guest cannot end by itself: no on_stop (and no
+	 * uv_async_send) after guest_async is closed below. */
+	vm_pause(p->vm);
 	if (p->conn)
 		conn_close(p->conn, "primary stopped");
 	close_handle((uv_handle_t *)&p->epoch_timer);

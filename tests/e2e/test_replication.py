@@ -166,6 +166,31 @@ def backup_reattaches(bindir, guests):
         c.cleanup()
 
 
+def guest_exit_drains(bindir, guests):
+    """A guest that ends by itself: its last output is released after the
+    last epoch is acknowledged, and the primary exits with its status."""
+    c = Cluster(bindir, guests["counter"], "--interval 10 --count 300")
+    try:
+        c.start_backup()
+        c.start_primary()
+        p = c.procs["a"]
+        p._expected = 1
+        rc = p.wait(120)
+        if rc != 0:
+            raise Failure(f"primary exit {rc}, want the guest's 0\n"
+                          f"{c.logs()}")
+        released = ticks(c.text(c.sink_a))
+        if released != list(range(1, 301)):
+            raise Failure(f"released {len(released)} ticks, want exactly "
+                          f"1..300 (the sync takes ~0.2 s of the 3 s)\n{c.logs()}")
+        if "last epoch" not in c.text(c.log("a")):
+            raise Failure(f"no drain\n{c.logs()}")
+        c.stop("b")
+        return "tick 1..300 released, primary exited 0 after the last Ack"
+    finally:
+        c.cleanup()
+
+
 def mismatched_backup_refused(bindir, guests):
     c = Cluster(bindir, guests["counter"], "--interval 10 --count 1000000")
     try:
@@ -206,4 +231,5 @@ if __name__ == "__main__":
         ("output_released_after_late_ack", output_released_after_late_ack),
         ("backup_reattaches", backup_reattaches),
         ("mismatched_backup_refused", mismatched_backup_refused),
+        ("guest_exit_drains", guest_exit_drains),
     ])
