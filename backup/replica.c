@@ -104,7 +104,7 @@ void replica_destroy(struct replica *r)
 	free(r->console);
 	free(r->stg.pfns);
 	if (r->stg.pages)
-		munmap(r->stg.pages, r->stg.cap * VM_PAGE_SIZE);
+		munmap(r->stg.pages, r->stg.pages_cap * VM_PAGE_SIZE);
 	free(r->stg.seen);
 	if (r->stg.hash)
 		XXH3_freeState(r->stg.hash);
@@ -134,7 +134,8 @@ static uint8_t *target(struct replica *r)
 	return r->next ? r->next : r->mem;
 }
 
-void replica_discard(struct replica *r)
+/* Empties staging (after a commit, or to throw an epoch away). */
+static void reset_stage(struct replica *r)
 {
 	struct replica_stage *s = &r->stg;
 	size_t i;
@@ -147,6 +148,18 @@ void replica_discard(struct replica *r)
 	s->state_len = 0;
 	s->console_len = 0;
 	s->console_seen = 0;
+}
+
+void replica_discard(struct replica *r)
+{
+	struct replica_stage *s = &r->stg;
+
+	/* A pre-copy epoch decodes straight into the sync's new replica:
+	 * thrown away half-way, it leaves that replica unusable. The current
+	 * one is untouched, and the next sync starts a new one. */
+	if (s->open && s->precopy && s->n)
+		drop_mem(r->mem_size, &r->next_fd, &r->next);
+	reset_stage(r);
 }
 
 int replica_epoch_begin(struct replica *r, uint64_t epoch, int precopy,
@@ -166,20 +179,25 @@ int replica_epoch_begin(struct replica *r, uint64_t epoch, int precopy,
 	return 0;
 }
 
-static int stage_reserve(struct replica_stage *s, size_t n)
+static int stage_reserve(struct replica_stage *s, size_t n, int pages_too)
 {
 	size_t cap = s->cap ? s->cap : 1024;
 	uint64_t *pfns;
 	uint8_t *pages;
 
-	if (n <= s->cap)
+	if (n <= s->cap && (!pages_too || s->pages_cap >= n))
 		return 0;
 	while (cap < n)
 		cap *= 2;
-	pfns = realloc(s->pfns, cap * sizeof(*pfns));
-	if (!pfns)
-		return -ENOMEM;
-	s->pfns = pfns;
+	if (cap > s->cap) {
+		pfns = realloc(s->pfns, cap * sizeof(*pfns));
+		if (!pfns)
+			return -ENOMEM;
+		s->pfns = pfns;
+		s->cap = cap;
+	}
+	if (!pages_too || s->pages_cap >= n)
+		return 0;
 	pages = mmap(NULL, cap * VM_PAGE_SIZE, PROT_READ | PROT_WRITE,
 		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (pages == MAP_FAILED)
@@ -187,10 +205,10 @@ static int stage_reserve(struct replica_stage *s, size_t n)
 	madvise(pages, cap * VM_PAGE_SIZE, MADV_HUGEPAGE);
 	if (s->pages) {
 		memcpy(pages, s->pages, s->n * VM_PAGE_SIZE);
-		munmap(s->pages, s->cap * VM_PAGE_SIZE);
+		munmap(s->pages, s->pages_cap * VM_PAGE_SIZE);
 	}
 	s->pages = pages;
-	s->cap = cap;
+	s->pages_cap = cap;
 	return 0;
 }
 
@@ -203,7 +221,7 @@ int replica_add_batch(struct replica *r, const uint8_t *batch, size_t len,
 		.max_pfn = r->npages,
 		.max_entries = PACK_MAX_ENTRIES,
 	};
-	const uint8_t *base = target(r);
+	uint8_t *base = target(r);
 	struct pack_reader rd;
 	struct pack_entry e;
 	const char *why = NULL;
@@ -219,12 +237,16 @@ int replica_add_batch(struct replica *r, const uint8_t *batch, size_t len,
 		return fail(err, errlen, ret, "epoch %llu: bad page batch: %s",
 			    (unsigned long long)s->epoch,
 			    why ? why : strerror(-ret));
-	ret = stage_reserve(s, s->n + rd.count);
+	ret = stage_reserve(s, s->n + rd.count, !s->precopy);
 	if (ret)
 		return fail(err, errlen, ret, "epoch %llu: out of memory",
 			    (unsigned long long)s->epoch);
 	while (pack_next(&rd, &e) == 1) {
-		uint8_t *page = s->pages + s->n * VM_PAGE_SIZE;
+		/* A checkpoint is staged and applied at its commit; a pre-copy
+		 * epoch goes straight into the sync's new replica, which
+		 * nobody runs before a checkpoint has committed over it. */
+		uint8_t *page = s->precopy ? base + e.pfn * VM_PAGE_SIZE
+					   : s->pages + s->n * VM_PAGE_SIZE;
 
 		if (s->seen[e.pfn / 64] & (1ull << (e.pfn % 64))) {
 			/* The epoch is void: replica_discard() clears. */
@@ -235,7 +257,7 @@ int replica_add_batch(struct replica *r, const uint8_t *batch, size_t len,
 		}
 		/* Only a delta needs the old page; ZERO and RAW replace it
 		 * (and reading a fresh replica's page would allocate it). */
-		if (e.kind == CODEC_DELTA)
+		if (e.kind == CODEC_DELTA && !s->precopy)
 			memcpy(page, base + e.pfn * VM_PAGE_SIZE, VM_PAGE_SIZE);
 		/* pack_open() validated every payload: this cannot fail. */
 		ret = codec_decode(page, VM_PAGE_SIZE, e.kind, e.payload,
@@ -364,7 +386,7 @@ int replica_commit(struct replica *r, uint64_t epoch, uint64_t pages,
 
 	/* The one step: nothing below can fail. */
 	dst = target(r);
-	for (i = 0; i < s->n; i++)
+	for (i = 0; !s->precopy && i < s->n; i++)
 		memcpy(dst + s->pfns[i] * VM_PAGE_SIZE,
 		       s->pages + i * VM_PAGE_SIZE, VM_PAGE_SIZE);
 	r->applied_pages += s->n;
@@ -384,7 +406,7 @@ int replica_commit(struct replica *r, uint64_t epoch, uint64_t pages,
 		r->console_off = s->console_off;
 		r->epoch = epoch;
 	}
-	replica_discard(r);
+	reset_stage(r);
 	return 0;
 }
 

@@ -27,10 +27,11 @@ struct replica_stage {
 	int open;
 	uint64_t epoch;
 	int precopy;
-	uint64_t *pfns; /* in arrival order (ascending within a batch) */
-	uint8_t *pages; /* decoded pages, n * page size */
-	size_t n, cap;
-	uint64_t *seen; /* bitmap: pfns already in this epoch */
+	uint64_t *pfns;	  /* in arrival order (ascending within a batch) */
+	uint8_t *pages;	  /* checkpoint: decoded pages, n * page size */
+	size_t n, cap;	  /* pages so far; capacity of pfns */
+	size_t pages_cap; /* capacity of pages, in pages */
+	uint64_t *seen;	  /* bitmap: pfns already in this epoch */
 	XXH3_state_t *hash;
 	uint8_t *state; /* CpuState blob, VM_STATE_MAX bytes */
 	size_t state_len;
