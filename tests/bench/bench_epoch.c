@@ -68,6 +68,7 @@
 
 #define BENCH_PROG "bench_epoch"
 #include "bench_util.h"
+#include "bench_memstress.h"
 #include "capture.h"
 #include "vm.h"
 
@@ -435,43 +436,13 @@ static size_t cap_wait(struct capture *c, const char *needle, const char *who)
 /* The working set address from memstress's first line. */
 static uint64_t memstress_ws(struct capture *c, uint64_t pages)
 {
-	unsigned long long p = 0, addr = 0;
-	const char *s;
+	uint64_t addr;
 
 	cap_wait(c, " seed ", "memstress");
 	pthread_mutex_lock(&c->lock);
-	s = strstr(c->buf, "memstress pages ");
-	if (!s || sscanf(s, "memstress pages %llu at 0x%llx", &p, &addr) != 2)
-		addr = 0;
+	addr = memstress_parse_ws(c->buf, pages);
 	pthread_mutex_unlock(&c->lock);
-	if (!addr || p != pages || addr % PAGE)
-		die("memstress: cannot read its working set address from:\n%s",
-		    c->buf);
 	return addr;
-}
-
-/*
- * memstress's step counter, read from guest memory while paused: word 0 of
- * every working-set page is the tag j << 32 | page of the step j that last
- * wrote it, so the largest tag is the current step (as in bench_vmm).
- */
-static uint64_t memstress_steps(struct vm *vm, uint64_t ws, uint64_t pages)
-{
-	const uint8_t *mem = vm_mem(vm);
-	uint64_t max = 0;
-
-	for (uint64_t p = 0; p < pages; p++) {
-		uint64_t tag;
-
-		memcpy(&tag, mem + ws + p * PAGE, 8);
-		if ((tag & 0xffffffffu) != p)
-			die("memstress page %llu has tag 0x%016llx: not its "
-			    "working set",
-			    (unsigned long long)p, (unsigned long long)tag);
-		if (tag >> 32 > max)
-			max = tag >> 32;
-	}
-	return max;
 }
 
 /*
