@@ -120,21 +120,6 @@ static void on_closed(uv_handle_t *h)
 	free(c);
 }
 
-void conn_close(struct conn *c, const char *why)
-{
-	char reason[512];
-
-	if (c->closing)
-		return;
-	c->closing = 1;
-	snprintf(reason, sizeof(reason), "%s", why);
-	uv_read_stop(&c->h.stream);
-	/* Pending writes complete with UV_ECANCELED and free their buffers. */
-	uv_close(&c->h.handle, on_closed);
-	if (c->ops->on_close)
-		c->ops->on_close(c, reason, c->opaque);
-}
-
 static void close_all(struct conn *c)
 {
 	if (!uv_is_closing(&c->h.handle))
@@ -155,7 +140,13 @@ static void on_finish_timeout(uv_timer_t *t)
 	close_all(t->data);
 }
 
-void conn_finish(struct conn *c, const char *why)
+/*
+ * Closes once: reading stops, then either the stream closes now (pending
+ * writes complete with UV_ECANCELED and free their buffers) or, with flush,
+ * after the queued writes went out (bounded by CONN_FINISH_MS). on_close
+ * runs now, with its own copy of why.
+ */
+static void shut(struct conn *c, const char *why, int flush)
 {
 	char reason[512];
 
@@ -164,17 +155,31 @@ void conn_finish(struct conn *c, const char *why)
 	c->closing = 1;
 	snprintf(reason, sizeof(reason), "%s", why);
 	uv_read_stop(&c->h.stream);
-	c->shutdown.data = c;
-	if (uv_timer_init(c->h.handle.loop, &c->finish_timer) == 0) {
-		c->handles = 2;
-		c->finish_timer.data = c;
-		uv_timer_start(&c->finish_timer, on_finish_timeout,
-			       CONN_FINISH_MS, 0);
-	}
-	if (uv_shutdown(&c->shutdown, &c->h.stream, on_shutdown))
+	if (flush) {
+		c->shutdown.data = c;
+		if (uv_timer_init(c->h.handle.loop, &c->finish_timer) == 0) {
+			c->handles = 2;
+			c->finish_timer.data = c;
+			uv_timer_start(&c->finish_timer, on_finish_timeout,
+				       CONN_FINISH_MS, 0);
+		}
+		if (uv_shutdown(&c->shutdown, &c->h.stream, on_shutdown))
+			close_all(c);
+	} else {
 		close_all(c);
+	}
 	if (c->ops->on_close)
 		c->ops->on_close(c, reason, c->opaque);
+}
+
+void conn_close(struct conn *c, const char *why)
+{
+	shut(c, why, 0);
+}
+
+void conn_finish(struct conn *c, const char *why)
+{
+	shut(c, why, 1);
 }
 
 int conn_closing(const struct conn *c)
