@@ -145,15 +145,14 @@ static void give_back(struct vm *vm, const uint64_t *bitmap, uint64_t *carry)
 		carry[w] |= bitmap[w];
 }
 
-int capture_checkpoint(struct vm *vm, struct outbuf *ob, uint64_t *bitmap,
-		       uint64_t *carry, uint64_t epoch, int stay_paused,
-		       struct staged *s)
+int capture_checkpoint(struct vm *vm, struct outbuf *ob, struct copier *cp,
+		       uint64_t *bitmap, uint64_t *carry, uint64_t epoch,
+		       int stay_paused, struct staged *s)
 {
 	const uint8_t *mem = vm_mem(vm);
 	uint64_t npages = vm_mem_size(vm) / VM_PAGE_SIZE;
 	uint64_t t0, t1, t2;
 	long dirty;
-	size_t i;
 	int ret, paused;
 
 	reset(s, epoch, 0);
@@ -173,9 +172,7 @@ int capture_checkpoint(struct vm *vm, struct outbuf *ob, uint64_t *bitmap,
 	if (ret)
 		goto give_back;
 	s->npages = capture_list(bitmap, npages, s->pfns);
-	for (i = 0; i < s->npages; i++)
-		memcpy(s->pages + i * VM_PAGE_SIZE,
-		       mem + s->pfns[i] * VM_PAGE_SIZE, VM_PAGE_SIZE);
+	copier_copy(cp, mem, s->pfns, s->npages, s->pages);
 	ret = vm_state_save(vm, s->state, &s->state_len);
 	if (!ret)
 		ret = outbuf_close_epoch(ob, epoch, &s->console,

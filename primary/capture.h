@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "copier.h"
 #include "outbuf.h"
 #include "vm.h"
 
@@ -63,11 +64,12 @@ int staged_reserve(struct staged *s, size_t n, int copies);
  * capture that failed after its harvest, for the next one. Returns 0; or a
  * negative errno with the guest resumed (if it was running) and nothing
  * lost: dirty bits stay in carry, console bytes in the open epoch.
- * stay_paused: leave the guest stopped afterwards (the last epoch).
+ * stay_paused: leave the guest stopped afterwards (the last epoch). The
+ * pages are copied by cp (copier.h).
  */
-int capture_checkpoint(struct vm *vm, struct outbuf *ob, uint64_t *bitmap,
-		       uint64_t *carry, uint64_t epoch, int stay_paused,
-		       struct staged *s);
+int capture_checkpoint(struct vm *vm, struct outbuf *ob, struct copier *cp,
+		       uint64_t *bitmap, uint64_t *carry, uint64_t epoch,
+		       int stay_paused, struct staged *s);
 
 /*
  * Pre-copy: pauses only to harvest into bitmap (with carry, as above).

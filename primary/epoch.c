@@ -194,8 +194,8 @@ static void take_checkpoint(struct primary *p, int final)
 	struct staged *s = &sl->s;
 	int ret;
 
-	ret = capture_checkpoint(p->vm, &p->ob, p->bitmap, p->carry, epoch,
-				 final, s);
+	ret = capture_checkpoint(p->vm, &p->ob, &p->copier, p->bitmap, p->carry,
+				 epoch, final, s);
 	if (ret) {
 		/* Nothing was lost (capture.h); the next tick tries again. */
 		log_error("epoch %llu: capture failed: %s",
@@ -945,6 +945,8 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 	ret = outbuf_init(&p->ob, sink_fd);
 	if (ret)
 		return ret;
+	if (copier_start(&p->copier))
+		log_warn("no copy helper thread: pauses copy on one thread");
 
 	if (strchr(self->host, ':'))
 		ret = uv_ip6_addr(self->host, self->port,
@@ -1009,4 +1011,5 @@ void primary_finish(struct primary *p)
 	free(p->round_pfns);
 	encoder_destroy(&p->enc);
 	outbuf_destroy(&p->ob);
+	copier_stop(&p->copier);
 }

@@ -87,6 +87,7 @@ struct primary {
 	struct vm *vm;
 	struct outbuf ob;
 	struct encoder enc;
+	struct copier copier;
 	enum primary_state state;
 	uint64_t term;
 
