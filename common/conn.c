@@ -211,7 +211,8 @@ static int on_frame(void *opaque, uint8_t type, const uint8_t *payload,
 		conn_close(c, why);
 		return -EBADMSG;
 	}
-	c->ops->on_msg(c, &m, c->opaque);
+	if (c->ops->on_msg)
+		c->ops->on_msg(c, &m, c->opaque);
 	wire_msg_free(&m);
 	/* The handler may have closed the connection: stop feeding then. */
 	return c->closing ? -ECANCELED : 0;

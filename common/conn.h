@@ -22,9 +22,10 @@
 struct conn;
 
 struct conn_ops {
-	/* A decoded message; m is freed when this returns. */
+	/* A decoded message; m is freed when this returns. May be NULL. */
 	void (*on_msg)(struct conn *c, const struct wire_msg *m, void *opaque);
-	/* The connection is gone (why: one line). c must not be used after. */
+	/* The connection is gone (why: one line). c must not be used after.
+	 * May be NULL. */
 	void (*on_close)(struct conn *c, const char *why, void *opaque);
 	/* A queued write completed (room may have appeared). May be NULL. */
 	void (*on_drain)(struct conn *c, void *opaque);

@@ -204,7 +204,6 @@ static void take_checkpoint(struct primary *p, int final)
 	}
 	p->next_epoch++;
 	sl->st = SLOT_CAPTURED;
-	sl->stale = 0;
 	sl->conn_gen = p->conn_gen;
 	*resumed_at(p, epoch) = s->resumed_ns;
 	sample(&p->stats.pause, s->pause_ns);
@@ -287,7 +286,6 @@ static int sync_step(struct primary *p)
 				capture_list(p->bitmap, npages, p->round_pfns);
 		p->sync_listed = 1;
 		p->round_pos = 0;
-		p->round_start_ns = now_ns();
 		if (p->round_n == 0)
 			return 1; /* nothing dirty: straight to the next */
 	}
@@ -305,7 +303,6 @@ static int sync_step(struct primary *p)
 	p->next_epoch++;
 	p->round_pos += n;
 	sl->st = SLOT_CAPTURED;
-	sl->stale = 0;
 	sl->conn_gen = p->conn_gen;
 	log_sync_progress(p, 0);
 	return 1;
@@ -346,7 +343,7 @@ static void encode_done(uv_work_t *w, int status)
 
 	(void)status;
 	p->encoding = 0;
-	if (sl->stale || sl->conn_gen != p->conn_gen || !p->conn) {
+	if (sl->conn_gen != p->conn_gen || !p->conn) {
 		sl->st = SLOT_FREE;
 	} else if (sl->s.err) {
 		sl->st = SLOT_FREE;
@@ -669,11 +666,11 @@ static void on_peer_lost(struct conn *c, const char *why, void *opaque)
 	for (i = 0; i < p->nslots; i++) {
 		struct slot *sl = &p->slots[i];
 
+		/* An ENCODING slot is freed when its worker is done (its
+		 * conn_gen is stale then); SENDING slots come back through
+		 * their cancelled writes. */
 		if (sl->st == SLOT_CAPTURED || sl->st == SLOT_ENCODED)
 			sl->st = SLOT_FREE;
-		else if (sl->st == SLOT_ENCODING)
-			sl->stale = 1;
-		/* SENDING slots come back through their cancelled writes. */
 	}
 	p->tick_pending = 0;
 	p->conn_gen++;
@@ -711,25 +708,8 @@ static const struct conn_ops conn_ops = {
 	.on_drain = on_drain,
 };
 
-static void on_refused_close(struct conn *c, const char *why, void *opaque)
-{
-	(void)c;
-	(void)why;
-	(void)opaque;
-}
-
-static void on_refused_msg(struct conn *c, const struct wire_msg *m,
-			   void *opaque)
-{
-	(void)c;
-	(void)m;
-	(void)opaque;
-}
-
-static const struct conn_ops refused_ops = {
-	.on_msg = on_refused_msg,
-	.on_close = on_refused_close,
-};
+/* A refused peer's frames are not read, and its end needs no action. */
+static const struct conn_ops refused_ops = {0};
 
 static void on_connection(uv_stream_t *server, int status)
 {
@@ -812,7 +792,6 @@ static void begin_drain(struct primary *p, const char *why)
 		set_state(p, P_DRAINING,
 			  "%s; taking a last epoch and waiting for its Ack",
 			  why);
-		p->drain_start_ns = now_ns();
 		uv_timer_start(&p->drain_timer, on_drain_timeout,
 			       p->cfg->failover.heartbeat_timeout_ns / 1000000,
 			       0);
@@ -844,9 +823,6 @@ static void on_guest_async(uv_async_t *a)
 	struct primary *p = a->data;
 	struct vm_status st;
 
-	if (p->guest_stopped)
-		return;
-	p->guest_stopped = 1;
 	p->stats.guest_end_ns = now_ns();
 	vm_wait(p->vm, 0, &st);
 	if (st.how == VM_EXITED) {

@@ -54,7 +54,6 @@ enum slot_state {
 struct slot {
 	struct staged s;
 	enum slot_state st;
-	int stale;	   /* its connection is gone: drop when done */
 	uint64_t conn_gen; /* connection it was made for */
 	uv_work_t work;
 	struct primary *p;
@@ -110,7 +109,7 @@ struct primary {
 	uint64_t *round_pfns; /* the round's dirty pages */
 	size_t round_n, round_pos;
 	int sync_listed; /* round 0's pages have been listed */
-	uint64_t sync_start_ns, round_start_ns, last_progress_ns;
+	uint64_t sync_start_ns, last_progress_ns;
 
 	/* the backup */
 	uv_tcp_t listener;
@@ -122,9 +121,7 @@ struct primary {
 	uv_timer_t epoch_timer, hb_timer, drain_timer;
 	uv_signal_t sigterm, sigint;
 	uv_async_t guest_async;
-	int guest_stopped; /* the vCPU reported an end */
 	int stop_requested;
-	uint64_t drain_start_ns;
 
 	struct primary_stats stats;
 	int exit_code;
