@@ -372,21 +372,11 @@ static void on_heartbeat(uv_timer_t *t)
 	struct backup *b = t->data;
 	uint64_t timeout_ms = b->cfg->failover.heartbeat_timeout_ns / 1000000;
 	Remora__Heartbeat hb = REMORA__HEARTBEAT__INIT;
-	uint64_t quiet;
-	char why[384];
 
 	if (!b->conn || !b->connected)
 		return;
-	quiet = uv_now(b->loop) - conn_last_rx_ms(b->conn);
-	if (quiet > timeout_ms) {
-		snprintf(why, sizeof(why),
-			 "no frame from %s for %llu ms > heartbeat_timeout "
-			 "%llu ms; raise heartbeat_timeout if the link is slow",
-			 b->primary->name, (unsigned long long)quiet,
-			 (unsigned long long)timeout_ms);
-		conn_close(b->conn, why);
+	if (conn_check_alive(b->conn, timeout_ms, b->primary->name))
 		return;
-	}
 	hb.term = b->rx.term;
 	hb.last_epoch = b->r.epoch;
 	conn_send_msg(b->conn, WIRE_HEARTBEAT, &hb.base);

@@ -360,6 +360,22 @@ uint64_t conn_rx_bytes(const struct conn *c)
 	return c->rx_bytes;
 }
 
+int conn_check_alive(struct conn *c, uint64_t timeout_ms, const char *name)
+{
+	uint64_t quiet = uv_now(c->h.handle.loop) - c->last_rx_ms;
+	char why[384];
+
+	if (quiet <= timeout_ms)
+		return 0;
+	snprintf(why, sizeof(why),
+		 "no frame from %s for %llu ms > heartbeat_timeout %llu ms; "
+		 "raise heartbeat_timeout if the link is slow",
+		 name, (unsigned long long)quiet,
+		 (unsigned long long)timeout_ms);
+	conn_close(c, why);
+	return -ETIMEDOUT;
+}
+
 const char *conn_peer(const struct conn *c)
 {
 	return c->peer;

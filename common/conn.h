@@ -74,6 +74,13 @@ size_t conn_max_queued(const struct conn *c);
 /* uv_now() of the last byte received (liveness). */
 uint64_t conn_last_rx_ms(const struct conn *c);
 
+/*
+ * The heartbeat watchdog: if nothing came from the peer (called name in the
+ * log) for more than timeout_ms, closes the connection saying so and what
+ * to change, and returns -ETIMEDOUT; else 0.
+ */
+int conn_check_alive(struct conn *c, uint64_t timeout_ms, const char *name);
+
 /* Bytes sent and received so far. */
 uint64_t conn_tx_bytes(const struct conn *c);
 uint64_t conn_rx_bytes(const struct conn *c);

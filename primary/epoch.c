@@ -747,22 +747,12 @@ static void on_heartbeat(uv_timer_t *t)
 {
 	struct primary *p = t->data;
 	uint64_t timeout_ms = p->cfg->failover.heartbeat_timeout_ns / 1000000;
-	uint64_t quiet;
-	char why[320];
 
 	if (!p->conn)
 		return;
-	quiet = uv_now(p->loop) - conn_last_rx_ms(p->conn);
-	if (quiet > timeout_ms) {
-		snprintf(why, sizeof(why),
-			 "no frame from %s for %llu ms > heartbeat_timeout "
-			 "%llu ms; raise heartbeat_timeout if the link is slow",
-			 p->hello_done ? p->peer_name : conn_peer(p->conn),
-			 (unsigned long long)quiet,
-			 (unsigned long long)timeout_ms);
-		conn_close(p->conn, why);
+	if (conn_check_alive(p->conn, timeout_ms,
+			     p->hello_done ? p->peer_name : conn_peer(p->conn)))
 		return;
-	}
 	if (p->hello_done) {
 		Remora__Heartbeat hb = REMORA__HEARTBEAT__INIT;
 

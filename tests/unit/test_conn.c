@@ -658,6 +658,30 @@ static void test_send_after_close(void **state)
 	t_finish(&t);
 }
 
+/*
+ * The heartbeat watchdog: a peer heard from just now is alive; one silent
+ * for longer than the timeout is closed with what to change. Frames reset
+ * the clock.
+ */
+static void test_check_alive(void **state)
+{
+	struct t t;
+
+	(void)state;
+	t_init(&t, 1 << 20);
+	assert_int_equal(conn_check_alive(t.c, 60000, "peer"), 0);
+	usleep(30000);
+	uv_update_time(&t.loop);
+	assert_int_equal(conn_check_alive(t.c, 60000, "peer"), 0);
+	assert_int_equal(t.closed, 0);
+	assert_int_equal(conn_check_alive(t.c, 5, "b"), -ETIMEDOUT);
+	assert_int_equal(t.closed, 1);
+	assert_why(&t, "no frame from b for ");
+	assert_why(&t, " ms > heartbeat_timeout 5 ms; raise heartbeat_timeout");
+	t.c = NULL;
+	t_finish(&t);
+}
+
 /* A queued write is cancelled by a close: its done runs once. */
 static void test_close_cancels_queued(void **state)
 {
@@ -794,6 +818,7 @@ int main(void)
 		cmocka_unit_test(test_send_bound),
 		cmocka_unit_test(test_send_after_close),
 		cmocka_unit_test(test_close_cancels_queued),
+		cmocka_unit_test(test_check_alive),
 		cmocka_unit_test(test_finish_flushes),
 	};
 
