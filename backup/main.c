@@ -476,7 +476,7 @@ static int run(const struct config *cfg, const struct config_node *self,
 
 int main(int argc, char **argv)
 {
-	const struct config_node *self, *primary;
+	const struct config_node *self;
 	char err[CONFIG_ERR_MAX];
 	struct config *cfg;
 	struct opts o;
@@ -494,24 +494,14 @@ int main(int argc, char **argv)
 		free(cfg);
 		return 1;
 	}
-	self = config_node(cfg, o.node);
-	primary = config_node_by_role(cfg, CONFIG_ROLE_PRIMARY);
+	self = config_self(cfg, o.node, CONFIG_ROLE_BACKUP, err, sizeof(err));
 	if (!self) {
-		fprintf(stderr, PROG ": no [node %s] in %s\n", o.node,
-			o.config);
-		ret = 1;
-	} else if (self->role != CONFIG_ROLE_BACKUP) {
-		fprintf(stderr,
-			PROG ": node %s is a %s in %s (line %d); start "
-			     "remora-%s there, or give the backup's node\n",
-			o.node, config_role_name(self->role), o.config,
-			self->line, config_role_name(self->role));
-		ret = 1;
-	} else if (!primary) {
-		fprintf(stderr, PROG ": %s has no primary node\n", o.config);
+		fprintf(stderr, PROG ": %s\n", err);
 		ret = 1;
 	} else {
-		ret = run(cfg, self, primary, &o);
+		/* A loaded config always has a primary (config.c checks). */
+		ret = run(cfg, self,
+			  config_node_by_role(cfg, CONFIG_ROLE_PRIMARY), &o);
 	}
 	free(cfg);
 	return ret;

@@ -1011,6 +1011,27 @@ const struct config_node *config_node_by_role(const struct config *c,
 	return NULL;
 }
 
+const struct config_node *config_self(const struct config *c, const char *name,
+				      enum config_role role, char *err,
+				      size_t errlen)
+{
+	const struct config_node *n = config_node(c, name);
+
+	if (!n) {
+		snprintf(err, errlen, "%s: no [node %s]", c->path, name);
+		return NULL;
+	}
+	if (n->role != role) {
+		snprintf(err, errlen,
+			 "%s:%d: [node %s]: role is %s; start remora-%s there, "
+			 "or name the %s's node",
+			 c->path, n->line, name, config_role_name(n->role),
+			 config_role_name(n->role), config_role_name(role));
+		return NULL;
+	}
+	return n;
+}
+
 const char *config_console(const struct config *c, const struct config_node *n)
 {
 	return n && n->console[0] ? n->console : c->workload.console;

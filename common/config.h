@@ -99,6 +99,14 @@ const struct config_node *config_node(const struct config *c, const char *name);
 const struct config_node *config_node_by_role(const struct config *c,
 					      enum config_role role);
 
+/*
+ * The node a daemon of this role runs as: NULL, with one line in err, when
+ * there is no such node or its role in the file is another one.
+ */
+const struct config_node *config_self(const struct config *c, const char *name,
+				      enum config_role role, char *err,
+				      size_t errlen);
+
 /* The console sink path for node n ("-" is stdout). */
 const char *config_console(const struct config *c, const struct config_node *n);
 

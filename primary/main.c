@@ -204,17 +204,9 @@ int main(int argc, char **argv)
 		free(cfg);
 		return 1;
 	}
-	self = config_node(cfg, o.node);
+	self = config_self(cfg, o.node, CONFIG_ROLE_PRIMARY, err, sizeof(err));
 	if (!self) {
-		fprintf(stderr, PROG ": no [node %s] in %s\n", o.node,
-			o.config);
-		ret = 1;
-	} else if (self->role != CONFIG_ROLE_PRIMARY) {
-		fprintf(stderr,
-			PROG ": node %s is a %s in %s (line %d); start "
-			     "remora-%s there, or give the primary's node\n",
-			o.node, config_role_name(self->role), o.config,
-			self->line, config_role_name(self->role));
+		fprintf(stderr, PROG ": %s\n", err);
 		ret = 1;
 	} else {
 		ret = run(cfg, self, &o);

@@ -166,6 +166,29 @@ def backup_reattaches(bindir, guests):
         c.cleanup()
 
 
+def wrong_role_refused(bindir, guests):
+    """Each daemon refuses a node whose role in the file is the other's."""
+    import subprocess
+    c = Cluster(bindir, guests["counter"], "--interval 10")
+    try:
+        for binary, node, want in (
+                (c.primary_bin, "b", "[node b]: role is backup; start "
+                 "remora-backup there"),
+                (c.backup_bin, "a", "[node a]: role is primary; start "
+                 "remora-primary there")):
+            r = subprocess.run([binary, "-c", c.config, "--node", node],
+                               capture_output=True, timeout=60)
+            err = r.stderr.decode()
+            if r.returncode != 1 or want not in err or \
+                    err.count("\n") != 1:
+                raise Failure(f"{binary} --node {node}: exit "
+                              f"{r.returncode}, stderr {err!r}; want 1 "
+                              f"and one line with {want!r}")
+        return "both daemons refuse the other role's node in one line"
+    finally:
+        c.cleanup()
+
+
 def guest_exit_drains(bindir, guests):
     """A guest that ends by itself: its last output is released after the
     last epoch is acknowledged, and the primary exits with its status."""
@@ -232,4 +255,5 @@ if __name__ == "__main__":
         ("backup_reattaches", backup_reattaches),
         ("mismatched_backup_refused", mismatched_backup_refused),
         ("guest_exit_drains", guest_exit_drains),
+        ("wrong_role_refused", wrong_role_refused),
     ])

@@ -128,6 +128,25 @@ static void test_example(void **state)
 	assert_int_equal(b->role, CONFIG_ROLE_BACKUP);
 	assert_string_equal(config_console(&cfg, b),
 			    "/tmp/remora-demo-b.console");
+
+	/* Each daemon finds its node, and refuses the other role's. */
+	assert_ptr_equal(
+		config_self(&cfg, "a", CONFIG_ROLE_PRIMARY, err, sizeof(err)),
+		a);
+	assert_ptr_equal(
+		config_self(&cfg, "b", CONFIG_ROLE_BACKUP, err, sizeof(err)),
+		b);
+	assert_null(
+		config_self(&cfg, "b", CONFIG_ROLE_PRIMARY, err, sizeof(err)));
+	snprintf(want, sizeof(want),
+		 "%s:%d: [node b]: role is backup; start remora-backup there, "
+		 "or name the primary's node",
+		 path, b->line);
+	assert_string_equal(err, want);
+	assert_null(
+		config_self(&cfg, "c", CONFIG_ROLE_BACKUP, err, sizeof(err)));
+	snprintf(want, sizeof(want), "%s: no [node c]", path);
+	assert_string_equal(err, want);
 	assert_true(a->line > 0 && b->line > a->line);
 
 	assert_string_equal(cfg.workload.type, "kvm");
