@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fdio.h"
 #include "log.h"
 #include "outbuf.h"
 
@@ -90,21 +91,6 @@ out:
 	return ret;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 size_t outbuf_release(struct outbuf *o, uint64_t acked)
 {
 	uint64_t end;
@@ -120,7 +106,7 @@ size_t outbuf_release(struct outbuf *o, uint64_t acked)
 	}
 	end = o->segs[i - 1].end;
 	n = (size_t)(end - o->base);
-	ret = n ? write_all(o->sink, o->data, n) : 0;
+	ret = n ? fd_write_all(o->sink, o->data, n) : 0;
 	if (ret && !o->sink_failed) {
 		o->sink_failed = 1;
 		log_error("console sink: %s; released output is being lost "

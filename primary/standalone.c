@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fdio.h"
 #include "main.h"
 #include "snapshot.h"
 #include "units.h"
@@ -174,16 +175,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 static void console_stdout(void *opaque, const uint8_t *buf, size_t len)
 {
 	(void)opaque;
-	while (len) {
-		ssize_t n = write(STDOUT_FILENO, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return; /* stdout gone: the guest runs on regardless */
-		buf += n;
-		len -= (size_t)n;
-	}
+	/* stdout gone: the guest runs on regardless. */
+	fd_write_all(STDOUT_FILENO, buf, len);
 }
 
 int read_file(const char *path, uint8_t **buf, size_t *len)

@@ -16,6 +16,7 @@ import os
 import random
 import re
 import shutil
+import subprocess
 import sys
 import time
 
@@ -168,7 +169,7 @@ def backup_reattaches(bindir, guests):
 
 def wrong_role_refused(bindir, guests):
     """Each daemon refuses a node whose role in the file is the other's."""
-    import subprocess
+
     c = Cluster(bindir, guests["counter"], "--interval 10")
     try:
         for binary, node, want in (
