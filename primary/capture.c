@@ -175,8 +175,8 @@ int capture_checkpoint(struct vm *vm, struct outbuf *ob, struct copier *cp,
 	copier_copy(cp, mem, s->pfns, s->npages, s->pages);
 	ret = vm_state_save(vm, s->state, &s->state_len);
 	if (!ret)
-		ret = outbuf_close_epoch(ob, epoch, &s->console,
-					 &s->console_len, &s->console_off);
+		ret = outbuf_close_epoch(ob, epoch, &s->console_off,
+					 &s->console_len);
 	t2 = now_ns();
 	s->harvest_ns = t1 - t0;
 	s->copy_ns = t2 - t1;
@@ -192,6 +192,14 @@ resume:
 	}
 	s->resumed_ns = now_ns();
 	s->pause_ns = s->resumed_ns - t0;
+	/* The console bytes travel with the epoch; copied outside the pause.
+	 * On failure the epoch is retried: its bytes join the next one. */
+	if (!ret) {
+		ret = outbuf_copy(ob, s->console_off, s->console_len,
+				  &s->console);
+		if (ret)
+			give_back(vm, bitmap, carry);
+	}
 	return ret;
 }
 

@@ -54,8 +54,8 @@ void outbuf_append(struct outbuf *o, const uint8_t *buf, size_t len)
 	pthread_mutex_unlock(&o->lock);
 }
 
-int outbuf_close_epoch(struct outbuf *o, uint64_t epoch, uint8_t **data,
-		       size_t *len, uint64_t *offset)
+int outbuf_close_epoch(struct outbuf *o, uint64_t epoch, uint64_t *offset,
+		       size_t *len)
 {
 	uint64_t start, end;
 	int ret = 0;
@@ -63,9 +63,6 @@ int outbuf_close_epoch(struct outbuf *o, uint64_t epoch, uint8_t **data,
 	pthread_mutex_lock(&o->lock);
 	start = o->nsegs ? o->segs[o->nsegs - 1].end : o->base;
 	end = o->base + o->len;
-	*data = NULL;
-	*len = (size_t)(end - start);
-	*offset = start;
 	if (o->nsegs == o->segcap) {
 		size_t cap = o->segcap ? 2 * o->segcap : 16;
 		struct outbuf_seg *s = realloc(o->segs, cap * sizeof(*s));
@@ -77,16 +74,28 @@ int outbuf_close_epoch(struct outbuf *o, uint64_t epoch, uint8_t **data,
 		o->segs = s;
 		o->segcap = cap;
 	}
-	if (*len) {
-		*data = malloc(*len);
-		if (!*data) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		memcpy(*data, o->data + (start - o->base), *len);
-	}
 	o->segs[o->nsegs++] = (struct outbuf_seg){.epoch = epoch, .end = end};
+	*offset = start;
+	*len = (size_t)(end - start);
 out:
+	pthread_mutex_unlock(&o->lock);
+	return ret;
+}
+
+int outbuf_copy(struct outbuf *o, uint64_t offset, size_t len, uint8_t **data)
+{
+	int ret = 0;
+
+	*data = NULL;
+	if (!len)
+		return 0;
+	pthread_mutex_lock(&o->lock);
+	if (offset < o->base || offset + len > o->base + o->len)
+		ret = -ERANGE; /* released already: a caller's bug */
+	else if (!(*data = malloc(len)))
+		ret = -ENOMEM;
+	else
+		memcpy(*data, o->data + (offset - o->base), len);
 	pthread_mutex_unlock(&o->lock);
 	return ret;
 }

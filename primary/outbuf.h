@@ -37,13 +37,19 @@ void outbuf_destroy(struct outbuf *o);
 void outbuf_append(struct outbuf *o, const uint8_t *buf, size_t len);
 
 /*
- * Closes epoch: every byte appended so far and not in an earlier closed
- * epoch belongs to it. Copies those bytes to *data (malloc()ed, NULL when
- * there are none) with their stream offset, for the backup. Returns 0 or
- * -ENOMEM (nothing changes then).
+ * Closes epoch (while the guest is stopped): every byte appended so far and
+ * not in an earlier closed epoch belongs to it; *offset and *len say where
+ * they are in the stream. Returns 0 or -ENOMEM (nothing changes then).
  */
-int outbuf_close_epoch(struct outbuf *o, uint64_t epoch, uint8_t **data,
-		       size_t *len, uint64_t *offset);
+int outbuf_close_epoch(struct outbuf *o, uint64_t epoch, uint64_t *offset,
+		       size_t *len);
+
+/*
+ * A malloc()ed copy of held bytes (an epoch's, for the backup), taken after
+ * the guest runs again: held bytes stay put until released. *data is NULL
+ * when len is 0. Returns 0, -ENOMEM, or -ERANGE if they were released.
+ */
+int outbuf_copy(struct outbuf *o, uint64_t offset, size_t len, uint8_t **data);
 
 /* Writes every closed epoch <= acked to the sink. Returns bytes released. */
 size_t outbuf_release(struct outbuf *o, uint64_t acked);
