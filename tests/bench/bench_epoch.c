@@ -1807,6 +1807,7 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
+	const char *bad;
 	static const int dirty[] = {100, 1000, 10000};
 	static const int interval[] = {10, 25, 100};
 	struct results r;
@@ -1840,25 +1841,11 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	for (int i = optind; i < argc; i++) {
-		int found = 0;
-
-		for (int b = 0; b < NBINS; b++) {
-			size_t l = strlen(bin_name[b]);
-
-			if (strncmp(argv[i], bin_name[b], l) == 0 &&
-			    argv[i][l] == '=') {
-				bin_path[b] = argv[i] + l + 1;
-				found = 1;
-			}
-		}
-		if (!found) {
-			fprintf(stderr,
-				"bench_epoch: unexpected argument '%s'\n",
-				argv[i]);
-			usage(stderr, argv[0]);
-			return 2;
-		}
+	bad = named_paths(argc, argv, optind, bin_name, bin_path, NBINS);
+	if (bad) {
+		fprintf(stderr, "bench_epoch: unexpected argument '%s'\n", bad);
+		usage(stderr, argv[0]);
+		return 2;
 	}
 	for (int b = 0; b < NBINS; b++) {
 		char *abs;

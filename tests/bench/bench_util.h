@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #ifndef BENCH_PROG
@@ -63,6 +64,36 @@ static inline uint64_t splitmix64(uint64_t *x)
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 	return z ^ (z >> 31);
+}
+
+/*
+ * Fills paths[k] from the arguments "names[k]=PATH" in argv[first..argc).
+ * Returns the first argument that is not of that form, or NULL.
+ */
+static const char *named_paths(int argc, char **argv, int first,
+			       const char *const *names, const char **paths,
+			       int n) __attribute__((unused));
+
+static const char *named_paths(int argc, char **argv, int first,
+			       const char *const *names, const char **paths,
+			       int n)
+{
+	for (int i = first; i < argc; i++) {
+		int found = 0;
+
+		for (int k = 0; k < n; k++) {
+			size_t l = strlen(names[k]);
+
+			if (strncmp(argv[i], names[k], l) == 0 &&
+			    argv[i][l] == '=') {
+				paths[k] = argv[i] + l + 1;
+				found = 1;
+			}
+		}
+		if (!found)
+			return argv[i];
+	}
+	return NULL;
 }
 
 #endif

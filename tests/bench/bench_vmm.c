@@ -1116,6 +1116,7 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
+	const char *bad;
 	struct results r;
 	struct target t[NTARGETS];
 	int json = 0, strict = 0, quick = 0, skip = 0, opt, all;
@@ -1143,24 +1144,11 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	for (int i = optind; i < argc; i++) {
-		int found = 0;
-
-		for (int g = 0; g < NGUESTS; g++) {
-			size_t l = strlen(guest_name[g]);
-
-			if (strncmp(argv[i], guest_name[g], l) == 0 &&
-			    argv[i][l] == '=') {
-				guest_path[g] = argv[i] + l + 1;
-				found = 1;
-			}
-		}
-		if (!found) {
-			fprintf(stderr, "bench_vmm: unexpected argument '%s'\n",
-				argv[i]);
-			usage(stderr, argv[0]);
-			return 2;
-		}
+	bad = named_paths(argc, argv, optind, guest_name, guest_path, NGUESTS);
+	if (bad) {
+		fprintf(stderr, "bench_vmm: unexpected argument '%s'\n", bad);
+		usage(stderr, argv[0]);
+		return 2;
 	}
 	load_images();
 	probe_kvm(skip);
