@@ -176,18 +176,6 @@ static uint8_t rng_other(struct rng *r, uint8_t b)
 /* ------------------------------------------------------------------------ */
 /* Memory. */
 
-static uint8_t *alloc_bytes(size_t bytes, const char *what)
-{
-	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-
-	if (p == MAP_FAILED)
-		die("mmap %zu bytes for %s: %s", bytes, what, strerror(errno));
-	/* Pre-fault for real (MAP_POPULATE is only a hint on some kernels). */
-	memset(p, 0xa5, bytes);
-	return p;
-}
-
 static void bench_alloc(struct bench *b)
 {
 	b->bytes = b->pages * PAGE;

@@ -69,6 +69,7 @@
 #define BENCH_PROG "bench_epoch"
 #include "bench_util.h"
 #include "bench_memstress.h"
+#include "bench_vm.h"
 #include "capture.h"
 #include "vm.h"
 
@@ -144,45 +145,6 @@ static void on_signal(int sig)
 
 /* ------------------------------------------------------------------------ */
 /* Small helpers. */
-
-static void sleep_us(uint64_t us)
-{
-	struct timespec ts = {.tv_sec = (time_t)(us / 1000000),
-			      .tv_nsec = (long)(us % 1000000) * 1000};
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* The q-quantile (nearest rank) of n sorted values. */
-static uint64_t quantile(const uint64_t *v, size_t n, double q)
-{
-	double x = q * (double)n;
-	size_t r = (size_t)x;
-
-	if ((double)r < x)
-		r++; /* ceil, without libm */
-
-	return n ? v[r ? (r > n ? n : r) - 1 : 0] : 0;
-}
-
-static uint8_t *alloc_bytes(size_t bytes, const char *what)
-{
-	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-
-	if (p == MAP_FAILED)
-		die("mmap %zu bytes for %s: %s", bytes, what, strerror(errno));
-	memset(p, 0xa5, bytes); /* fault it in for real */
-	return p;
-}
 
 /* A whole small file as a NUL-terminated string (empty if missing). */
 static char *slurp(const char *file)
@@ -409,18 +371,6 @@ static void start(struct vm *vm)
 {
 	if (vm_start(vm))
 		die("vm_start: %s", vm_error(vm));
-}
-
-static void pause_vm(struct vm *vm)
-{
-	if (vm_pause(vm))
-		die("vm_pause: %s", vm_error(vm));
-}
-
-static void resume_vm(struct vm *vm)
-{
-	if (vm_resume(vm))
-		die("vm_resume: %s", vm_error(vm));
 }
 
 static size_t cap_wait(struct capture *c, const char *needle, const char *who)
@@ -1438,15 +1388,6 @@ static int eval_targets(const struct results *r, struct target *t, int *nt)
 	return all;
 }
 
-/* A JSON number, or null when not measured. */
-static void jnum(const char *fmt, double v)
-{
-	if (isfinite(v))
-		printf(fmt, v);
-	else
-		printf("null");
-}
-
 static void print_json(const struct results *r, const struct target *t, int nt,
 		       int all)
 {
@@ -1749,34 +1690,6 @@ static void usage(FILE *f, const char *argv0)
 		"build/backup/remora-backup; scripts/bench epoch passes "
 		"them.\n",
 		argv0);
-}
-
-/* Can this process run a VM at all? */
-static void probe_kvm(int skip)
-{
-	struct vm_config cfg = {.mem_size = VM_MEM_MIN, .dirty_log = 1};
-	char err[VM_ERR_MAX];
-	struct vm *vm;
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-
-	if (fd < 0) {
-		snprintf(err, sizeof(err), "open: %s", strerror(errno));
-	} else {
-		close(fd);
-		if (vm_create(&vm, &cfg, err, sizeof(err)) == 0) {
-			vm_destroy(vm);
-			return;
-		}
-	}
-	fflush(stdout);
-	if (skip) {
-		printf("SKIP: /dev/kvm is not usable here (%s); the epoch "
-		       "benchmark runs real guests\n",
-		       err);
-		exit(77);
-	}
-	fprintf(stderr, "bench epoch: /dev/kvm not usable: %s\n", err);
-	exit(1);
 }
 
 static void make_tmpdir(void)

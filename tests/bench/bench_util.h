@@ -7,11 +7,14 @@
 #ifndef REMORA_BENCH_UTIL_H
 #define REMORA_BENCH_UTIL_H
 
+#include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #ifndef BENCH_PROG
@@ -94,6 +97,56 @@ static const char *named_paths(int argc, char **argv, int first,
 			return argv[i];
 	}
 	return NULL;
+}
+
+#define BENCH_UNUSED __attribute__((unused))
+
+static BENCH_UNUSED void sleep_us(uint64_t us)
+{
+	struct timespec ts = {.tv_sec = (time_t)(us / 1000000),
+			      .tv_nsec = (long)(us % 1000000) * 1000};
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+static BENCH_UNUSED int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The q-quantile (nearest rank) of n sorted values; 0 when n is 0. */
+static BENCH_UNUSED uint64_t quantile(const uint64_t *v, size_t n, double q)
+{
+	double x = q * (double)n;
+	size_t r = (size_t)x;
+
+	if ((double)r < x)
+		r++; /* ceil, without libm */
+	return n ? v[r ? (r > n ? n : r) - 1 : 0] : 0;
+}
+
+/* A JSON number, or null when not measured. */
+static BENCH_UNUSED void jnum(const char *fmt, double v)
+{
+	if (isfinite(v))
+		printf(fmt, v);
+	else
+		printf("null");
+}
+
+/* Memory that is really there: mapped, populated and written once. */
+static BENCH_UNUSED uint8_t *alloc_bytes(size_t bytes, const char *what)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+	if (p == MAP_FAILED)
+		die("mmap %zu bytes for %s: %s", bytes, what, strerror(errno));
+	memset(p, 0xa5, bytes); /* fault it in for real */
+	return p;
 }
 
 #endif

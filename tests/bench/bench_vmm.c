@@ -55,6 +55,7 @@
 #define BENCH_PROG "bench_vmm"
 #include "bench_util.h"
 #include "bench_memstress.h"
+#include "bench_vm.h"
 #include "abi.h"
 #include "capture.h"
 #include "snapshot.h"
@@ -147,22 +148,6 @@ static void on_signal(int sig)
 	raise(sig);
 }
 
-static void sleep_us(uint64_t us)
-{
-	struct timespec ts = {.tv_sec = (time_t)(us / 1000000),
-			      .tv_nsec = (long)(us % 1000000) * 1000};
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static int cmp_long(const void *a, const void *b)
 {
 	long x = *(const long *)a, y = *(const long *)b;
@@ -170,32 +155,9 @@ static int cmp_long(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The q-quantile (nearest rank) of n sorted values. */
-static uint64_t quantile(const uint64_t *v, size_t n, double q)
-{
-	double x = q * (double)n;
-	size_t r = (size_t)x;
-
-	if ((double)r < x)
-		r++; /* ceil, without libm */
-
-	return v[r ? (r > n ? n : r) - 1 : 0];
-}
-
 static double gbps(uint64_t bytes, uint64_t ns)
 {
 	return (double)bytes / (double)(ns ? ns : 1);
-}
-
-static uint8_t *alloc_bytes(size_t bytes, const char *what)
-{
-	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-
-	if (p == MAP_FAILED)
-		die("mmap %zu bytes for %s: %s", bytes, what, strerror(errno));
-	memset(p, 0xa5, bytes); /* fault it in for real */
-	return p;
 }
 
 /*
@@ -258,18 +220,6 @@ static struct vm *boot(int g, const char *args, uint64_t mem, int dirty_log,
 	if (vm_start(vm))
 		die("vm_start(%s): %s", guest_name[g], vm_error(vm));
 	return vm;
-}
-
-static void pause_vm(struct vm *vm)
-{
-	if (vm_pause(vm))
-		die("vm_pause: %s", vm_error(vm));
-}
-
-static void resume_vm(struct vm *vm)
-{
-	if (vm_resume(vm))
-		die("vm_resume: %s", vm_error(vm));
 }
 
 static long harvest(struct vm *vm, uint64_t *bm)
@@ -838,15 +788,6 @@ static int eval_targets(const struct results *r, struct target *t)
 	return all;
 }
 
-/* A JSON number, or null when not measured. */
-static void jnum(const char *fmt, double v)
-{
-	if (isfinite(v))
-		printf(fmt, v);
-	else
-		printf("null");
-}
-
 static void json_by(const char *key, const char *const *names, int n,
 		    const double *v, const char *fmt, int last)
 {
@@ -1082,28 +1023,6 @@ static void usage(FILE *f, const char *argv0)
 		"memstress.elf,\n"
 		"build/guest/spin.elf); scripts/bench vmm passes them.\n",
 		argv0);
-}
-
-/* Can this process run a VM at all? */
-static void probe_kvm(int skip)
-{
-	struct vm_config cfg = {.mem_size = VM_MEM_MIN, .dirty_log = 1};
-	char err[VM_ERR_MAX];
-	struct vm *vm;
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-
-	if (fd < 0) {
-		snprintf(err, sizeof(err), "open: %s", strerror(errno));
-	} else {
-		close(fd);
-		if (vm_create(&vm, &cfg, err, sizeof(err)) == 0) {
-			vm_destroy(vm);
-			return;
-		}
-	}
-	fflush(stdout);
-	fprintf(stderr, "bench vmm: /dev/kvm not usable: %s\n", err);
-	exit(skip ? 77 : 1);
 }
 
 int main(int argc, char **argv)
