@@ -221,6 +221,11 @@ static int check_hello(const ProtobufCMessage *m, char *err, size_t errlen)
 			return text_fail(err, errlen, what, f, WIRE_NAME_MAX);
 		}
 	}
+	/* proto3 keeps enum numbers it does not know: refuse them here. */
+	if (h->role != REMORA__ROLE__ROLE_BACKUP &&
+	    h->role != REMORA__ROLE__ROLE_PRIMARY)
+		return fail(err, errlen, "Hello: unknown role %d",
+			    (int)h->role);
 	return 0;
 }
 
@@ -304,6 +309,9 @@ static int check_refuse(const ProtobufCMessage *m, char *err, size_t errlen)
 	if ((f = check_text(r->reason, WIRE_REASON_MAX, 1)))
 		return text_fail(err, errlen, "Refuse: reason", f,
 				 WIRE_REASON_MAX);
+	if ((f = check_text(r->primary, WIRE_NAME_MAX, 1)))
+		return text_fail(err, errlen, "Refuse: primary", f,
+				 WIRE_NAME_MAX);
 	return 0;
 }
 
@@ -325,7 +333,8 @@ static const struct wire_kind kinds[WIRE_TYPE_MAX + 1] = {
 	[WIRE_HEARTBEAT] = {"Heartbeat", &remora__heartbeat__descriptor,
 			    WIRE_OVERHEAD, NULL},
 	[WIRE_REFUSE] = {"Refuse", &remora__refuse__descriptor,
-			 WIRE_REASON_MAX + WIRE_OVERHEAD, check_refuse},
+			 WIRE_REASON_MAX + WIRE_NAME_MAX + WIRE_OVERHEAD,
+			 check_refuse},
 };
 
 _Static_assert(4096 + WIRE_OVERHEAD <= FRAME_MAX_PAYLOAD &&
