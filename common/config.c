@@ -71,6 +71,13 @@ enum key {
 	K_PRECOPY_STOP,
 	K_HB_INTERVAL,
 	K_HB_TIMEOUT,
+	K_ON_CONN_LOSS,
+	K_HEALTH_CMD,
+	K_HEALTH_INTERVAL,
+	K_HEALTH_TIMEOUT,
+	K_FENCE_CMD,
+	K_FENCE_TIMEOUT,
+	K_ON_BACKUP_LOSS,
 	K_COUNT
 };
 
@@ -97,6 +104,13 @@ static const struct {
 	[K_PRECOPY_STOP] = {SEC_REPLICATION, "precopy_stop_pages"},
 	[K_HB_INTERVAL] = {SEC_FAILOVER, "heartbeat_interval"},
 	[K_HB_TIMEOUT] = {SEC_FAILOVER, "heartbeat_timeout"},
+	[K_ON_CONN_LOSS] = {SEC_FAILOVER, "on_connection_loss"},
+	[K_HEALTH_CMD] = {SEC_FAILOVER, "health_check_command"},
+	[K_HEALTH_INTERVAL] = {SEC_FAILOVER, "health_check_interval"},
+	[K_HEALTH_TIMEOUT] = {SEC_FAILOVER, "health_check_timeout"},
+	[K_FENCE_CMD] = {SEC_FAILOVER, "fence_command"},
+	[K_FENCE_TIMEOUT] = {SEC_FAILOVER, "fence_timeout"},
+	[K_ON_BACKUP_LOSS] = {SEC_FAILOVER, "on_backup_loss"},
 };
 
 /* What one parse knows besides the config it fills; libinih passes it on. */
@@ -424,6 +438,27 @@ static void set_bool(struct ctx *x, enum key k, const char *v, int *out)
 	     show(b, v));
 }
 
+/* A shell command line for /bin/sh -c (empty values never get here). */
+static void set_command(struct ctx *x, enum key k, const char *v, char *out)
+{
+	size_t i, n = strlen(v);
+
+	if (n >= CONFIG_CMD_MAX) {
+		fail(x, x->lineno, "%s: longer than %d bytes", keys[k].name,
+		     CONFIG_CMD_MAX - 1);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f) {
+			fail(x, x->lineno,
+			     "%s: control character at byte %zu", keys[k].name,
+			     i + 1);
+			return;
+		}
+	}
+	memcpy(out, v, n + 1);
+}
+
 static void set_value(struct ctx *x, enum key k, const char *v)
 {
 	struct config *c = x->c;
@@ -527,6 +562,46 @@ static void set_value(struct ctx *x, enum key k, const char *v)
 	case K_HB_TIMEOUT:
 		set_duration(x, k, v, 0, UINT64_MAX, "", "1s",
 			     &c->failover.heartbeat_timeout_ns);
+		break;
+	case K_ON_CONN_LOSS:
+		if (strcmp(v, "wait-timeout") == 0)
+			c->failover.on_connection_loss = CONFIG_CONN_LOSS_WAIT;
+		else if (strcmp(v, "promote") == 0)
+			c->failover.on_connection_loss =
+				CONFIG_CONN_LOSS_PROMOTE;
+		else
+			fail(x, x->lineno,
+			     "%s: '%s' is not wait-timeout or promote", name,
+			     show(b, v));
+		break;
+	case K_HEALTH_CMD:
+		set_command(x, k, v, c->failover.health_check_command);
+		break;
+	case K_HEALTH_INTERVAL:
+		set_duration(x, k, v, 10000000ull, 3600000000000ull,
+			     "10ms..1h", "1s",
+			     &c->failover.health_check_interval_ns);
+		break;
+	case K_HEALTH_TIMEOUT:
+		set_duration(x, k, v, 1000000ull, 600000000000ull, "1ms..10min",
+			     "2s", &c->failover.health_check_timeout_ns);
+		break;
+	case K_FENCE_CMD:
+		set_command(x, k, v, c->failover.fence_command);
+		break;
+	case K_FENCE_TIMEOUT:
+		set_duration(x, k, v, 1000000ull, 600000000000ull, "1ms..10min",
+			     "10s", &c->failover.fence_timeout_ns);
+		break;
+	case K_ON_BACKUP_LOSS:
+		if (strcmp(v, "continue") == 0)
+			c->failover.on_backup_loss = CONFIG_BACKUP_LOSS_CONTINUE;
+		else if (strcmp(v, "pause") == 0)
+			c->failover.on_backup_loss = CONFIG_BACKUP_LOSS_PAUSE;
+		else
+			fail(x, x->lineno,
+			     "%s: '%s' is not continue or pause", name,
+			     show(b, v));
 		break;
 	case K_COUNT:
 		break;
@@ -884,6 +959,11 @@ static void set_defaults(struct config *c)
 	c->replication.precopy_stop_pages = 256;
 	c->failover.heartbeat_interval_ns = 100000000ull;
 	c->failover.heartbeat_timeout_ns = 1000000000ull;
+	c->failover.on_connection_loss = CONFIG_CONN_LOSS_WAIT;
+	c->failover.health_check_interval_ns = 1000000000ull;
+	c->failover.health_check_timeout_ns = 2000000000ull;
+	c->failover.fence_timeout_ns = 10000000000ull;
+	c->failover.on_backup_loss = CONFIG_BACKUP_LOSS_CONTINUE;
 }
 
 int config_parse(const char *text, size_t len, const char *name,

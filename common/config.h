@@ -19,6 +19,7 @@
 #define CONFIG_SOCK_MAX	 108  /* sun_path */
 #define CONFIG_ARGS_MAX	 3072 /* guest arguments (fit the boot page) */
 #define CONFIG_ERR_MAX	 512
+#define CONFIG_CMD_MAX	 200 /* fence and health-check command lines */
 
 enum config_role {
 	CONFIG_ROLE_PRIMARY = 1,
@@ -38,6 +39,18 @@ struct config_node {
 enum config_compression {
 	CONFIG_COMPRESSION_NONE = 0,
 	CONFIG_COMPRESSION_LZ4 = 1,
+};
+
+/* What the backup does when the connection to the primary breaks. */
+enum config_conn_loss {
+	CONFIG_CONN_LOSS_WAIT = 0, /* the heartbeat_timeout clock decides */
+	CONFIG_CONN_LOSS_PROMOTE,  /* promote at once */
+};
+
+/* What a primary does when it loses its backup. */
+enum config_backup_loss {
+	CONFIG_BACKUP_LOSS_CONTINUE = 0, /* release held output, run on */
+	CONFIG_BACKUP_LOSS_PAUSE,	 /* pause the guest, hold output */
 };
 
 struct config {
@@ -75,6 +88,14 @@ struct config {
 	struct {
 		uint64_t heartbeat_interval_ns;
 		uint64_t heartbeat_timeout_ns; /* > heartbeat_interval */
+		enum config_conn_loss on_connection_loss;
+		/* "" = none; run by /bin/sh -c on the backup */
+		char health_check_command[CONFIG_CMD_MAX];
+		uint64_t health_check_interval_ns; /* 10ms..1h */
+		uint64_t health_check_timeout_ns;  /* 1ms..10min */
+		char fence_command[CONFIG_CMD_MAX]; /* "" = none */
+		uint64_t fence_timeout_ns;	    /* 1ms..10min */
+		enum config_backup_loss on_backup_loss;
 	} failover;
 };
 

@@ -195,6 +195,15 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.replication.precopy_stop_pages, 256);
 	assert_int_equal(cfg.failover.heartbeat_interval_ns, 100 * MS);
 	assert_int_equal(cfg.failover.heartbeat_timeout_ns, 1000 * MS);
+	assert_int_equal(cfg.failover.on_connection_loss,
+			 CONFIG_CONN_LOSS_WAIT);
+	assert_string_equal(cfg.failover.health_check_command, "");
+	assert_int_equal(cfg.failover.health_check_interval_ns, 1000 * MS);
+	assert_int_equal(cfg.failover.health_check_timeout_ns, 2000 * MS);
+	assert_string_equal(cfg.failover.fence_command, "");
+	assert_int_equal(cfg.failover.fence_timeout_ns, 10000 * MS);
+	assert_int_equal(cfg.failover.on_backup_loss,
+			 CONFIG_BACKUP_LOSS_CONTINUE);
 }
 
 /* Every key set to something other than its default, at its limits. */
@@ -227,7 +236,15 @@ static void test_all_keys(void **state)
 		 "precopy_stop_pages = 0\n"
 		 "[failover]\n"
 		 "heartbeat_interval = 1min\n"
-		 "heartbeat_timeout = 61s\n");
+		 "heartbeat_timeout = 61s\n"
+		 "on_connection_loss = promote\n"
+		 "health_check_command = curl -sf http://[::1]:8080/ || "
+		 "exit 1\n"
+		 "health_check_interval = 1h\n"
+		 "health_check_timeout = 10min\n"
+		 "fence_command = ipmitool -H $REMORA_PEER power off\n"
+		 "fence_timeout = 10min\n"
+		 "on_backup_loss = pause\n");
 	assert_string_equal(cfg.cluster, "Prod-1.eu_west");
 	assert_int_equal(cfg.nnodes, 2);
 	assert_int_equal(cfg.nodes[0].port, 1);
@@ -253,6 +270,18 @@ static void test_all_keys(void **state)
 	assert_int_equal(cfg.replication.precopy_stop_pages, 0);
 	assert_int_equal(cfg.failover.heartbeat_interval_ns, 60000 * MS);
 	assert_int_equal(cfg.failover.heartbeat_timeout_ns, 61000 * MS);
+	assert_int_equal(cfg.failover.on_connection_loss,
+			 CONFIG_CONN_LOSS_PROMOTE);
+	assert_string_equal(cfg.failover.health_check_command,
+			    "curl -sf http://[::1]:8080/ || exit 1");
+	assert_int_equal(cfg.failover.health_check_interval_ns,
+			 3600000 * MS);
+	assert_int_equal(cfg.failover.health_check_timeout_ns, 600000 * MS);
+	assert_string_equal(cfg.failover.fence_command,
+			    "ipmitool -H $REMORA_PEER power off");
+	assert_int_equal(cfg.failover.fence_timeout_ns, 600000 * MS);
+	assert_int_equal(cfg.failover.on_backup_loss,
+			 CONFIG_BACKUP_LOSS_PAUSE);
 
 	/* The lower limits. */
 	accepted(BASE "memory = 4M\n"
@@ -263,7 +292,12 @@ static void test_all_keys(void **state)
 		      "precopy_stop_pages = 18446744073709551615\n"
 		      "[failover]\n"
 		      "heartbeat_interval = 1ms\n"
-		      "heartbeat_timeout = 1001us\n");
+		      "heartbeat_timeout = 1001us\n"
+		      "on_connection_loss = wait-timeout\n"
+		      "health_check_interval = 10ms\n"
+		      "health_check_timeout = 1ms\n"
+		      "fence_timeout = 1ms\n"
+		      "on_backup_loss = continue\n");
 	assert_int_equal(cfg.workload.memory, 4ull << 20);
 	assert_int_equal(cfg.replication.epoch_interval_ns, MS);
 	assert_int_equal(cfg.replication.precopy_stop_pages, UINT64_MAX);
@@ -603,6 +637,30 @@ static void test_errors(void **state)
 		      "'1234567890123456789012345678901234567890...' makes a "
 		      "path of 108 bytes "
 		      "(at most 107)"},
+
+		/* The failover policies and commands. */
+		{BASE "[failover]\non_connection_loss = now\n",
+		 NAME ":9: on_connection_loss: 'now' is not wait-timeout or "
+		      "promote"},
+		{BASE "[failover]\non_backup_loss = stop\n",
+		 NAME ":9: on_backup_loss: 'stop' is not continue or pause"},
+		{BASE "[failover]\nfence_command =\n",
+		 NAME ":9: fence_command: empty value (remove the line to get "
+		      "the default)"},
+		{BASE "[failover]\nhealth_check_command = a\tb\n",
+		 NAME ":9: health_check_command: control character at byte "
+		      "2"},
+		{BASE "[failover]\nhealth_check_interval = 5ms\n",
+		 NAME ":9: health_check_interval: '5ms' is out of range "
+		      "(10ms..1h)"},
+		{BASE "[failover]\nhealth_check_timeout = 0s\n",
+		 NAME ":9: health_check_timeout: '0s' is out of range "
+		      "(1ms..10min)"},
+		{BASE "[failover]\nfence_timeout = 11min\n",
+		 NAME ":9: fence_timeout: '11min' is out of range "
+		      "(1ms..10min)"},
+		{BASE "[failover]\nfence_timeout = 10\n",
+		 NAME ":9: fence_timeout: '10' needs a unit, e.g. 10s"},
 
 		/* Cross-key checks: at the line of heartbeat_timeout. */
 		{BASE "[failover]\nheartbeat_timeout = 100ms\n"
