@@ -1,28 +1,58 @@
 /*
- * remora-backup: holds the replica of the primary's workload.
+ * remora-backup: holds the replica of the primary's workload, and takes the
+ * workload over when the primary fails.
  *
- *   remora-backup -c remora.conf --node b
+ *   remora-backup -c remora.conf --node b [--rejoin]
  *
- * Connects to the primary node of the config (retrying while it is not
- * there), says Hello, receives epochs into the replica (receiver.c,
- * replica.c) and acknowledges each one once applied. Heartbeats go both
- * ways; a primary silent for heartbeat_timeout is dropped and reconnected
- * (promotion comes with failover). SIGUSR1 writes the replica as a snapshot
- * file (--snapshot), as does a clean stop (SIGTERM/SIGINT).
+ * Looks for the primary by dialling the other nodes (the configured primary
+ * first: after a failover the primary is another node), says Hello,
+ * receives epochs into the replica (receiver.c, replica.c) and acknowledges
+ * each one once applied. Heartbeats go both ways.
+ *
+ * States (set_state() performs and logs every transition):
+ *
+ *   CONNECTING   looking for the primary (at start, or after losing it)
+ *   SYNCING      a primary accepted us: its initial sync runs
+ *   REPLICATING  the replica follows the primary epoch by epoch
+ *   FENCING      the primary is declared failed; fence_command runs
+ *   PROMOTING    the replica becomes the running guest (promote.c)
+ *   PRIMARY      promoted: this process is the primary of the next term
+ *   STOPPED      done; the loop ends
+ *
+ *   from \ to    CONNECTING SYNCING REPLICATING FENCING PROMOTING PRIMARY
+ *   CONNECTING       -       hello       -      failed   failed      -
+ *   SYNCING        lost        -     checkpoint failed   failed      -
+ *   REPLICATING    lost        -         -      failed   failed      -
+ *   FENCING          -       hello       -         -     fenced      -
+ *   PROMOTING    no promote    -         -         -        -     started
+ *   (any but PRIMARY -> STOPPED on SIGTERM or a fatal refusal)
+ *
+ * The failure detector (on_heartbeat, on_close, the health check) declares
+ * the primary failed when no frame came from it for heartbeat_timeout, when
+ * the connection broke and on_connection_loss = promote, or when
+ * health_check_command fails; every decision is logged with its evidence.
+ * A backup promotes only from a consistent replica that holds every byte of
+ * console output the primary said it released.
  *
  * Exit status: 0 after a clean stop; 1 for set-up errors and for a primary
- * that can never be served (protocol or memory-size mismatch); 2 for usage.
+ * that can never be served (protocol or memory-size mismatch); 2 for usage;
+ * once promoted, what remora-primary would exit with (3: replaced).
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
+#include "command.h"
 #include "config.h"
 #include "conn.h"
+#include "ctl.h"
+#include "epoch.h"
 #include "log.h"
+#include "promote.h"
 #include "receiver.h"
 #include "replica.h"
 #include "units.h"
@@ -36,7 +66,7 @@
 struct opts {
 	const char *config, *node, *snapshot;
 	uint64_t ack_delay_ns; /* --inject-ack-delay (tests, drills) */
-	int verbose;
+	int rejoin, verbose;
 };
 
 /* A delayed Ack (--inject-ack-delay). */
@@ -45,34 +75,116 @@ struct pending_ack {
 	uint64_t due_ms;
 };
 
+enum backup_state {
+	B_CONNECTING,
+	B_SYNCING,
+	B_REPLICATING,
+	B_FENCING,
+	B_PROMOTING,
+	B_PRIMARY,
+	B_STOPPED,
+};
+
+static const char *const state_names[] = {
+	[B_CONNECTING] = "connecting", [B_SYNCING] = "syncing",
+	[B_REPLICATING] = "replicating", [B_FENCING] = "fencing",
+	[B_PROMOTING] = "promoting",   [B_PRIMARY] = "primary",
+	[B_STOPPED] = "stopped",
+};
+
+#define BIT(s) (1u << (s))
+static const unsigned allowed[] = {
+	[B_CONNECTING] = BIT(B_SYNCING) | BIT(B_FENCING) | BIT(B_PROMOTING) |
+			 BIT(B_STOPPED),
+	[B_SYNCING] = BIT(B_CONNECTING) | BIT(B_REPLICATING) | BIT(B_FENCING) |
+		      BIT(B_PROMOTING) | BIT(B_STOPPED),
+	[B_REPLICATING] = BIT(B_CONNECTING) | BIT(B_FENCING) |
+			  BIT(B_PROMOTING) | BIT(B_STOPPED),
+	[B_FENCING] = BIT(B_SYNCING) | BIT(B_PROMOTING) | BIT(B_STOPPED),
+	[B_PROMOTING] = BIT(B_CONNECTING) | BIT(B_PRIMARY) | BIT(B_STOPPED),
+	[B_PRIMARY] = 0,
+	[B_STOPPED] = 0,
+};
+
 struct backup {
 	uv_loop_t *loop;
 	const struct config *cfg;
-	const struct config_node *self, *primary;
+	const struct config_node *self;
 	const struct opts *o;
+	enum backup_state state;
 	struct replica r;
 	struct receiver rx;
+
+	/* the primary: dialled in turn among the other nodes */
+	const struct config_node *cands[CONFIG_NODES_MAX];
+	int ncands, cand;
+	const struct config_node *primary; /* the one dialled or attached */
 	struct conn *conn;
 	int connecting, connected, waiting_logged;
 	uv_connect_t connect_req;
-	uv_timer_t retry_timer, hb_timer, ack_timer;
+
+	/* the failure detector */
+	uint64_t last_rx_ms; /* last frame from the primary (loop time) */
+	int followed;	     /* a primary accepted us: its silence counts */
+	uint64_t hold_off_ms; /* no new decision before (after a failure) */
+	int refused_logged;
+	struct command *health, *fence;
+	uint64_t declared_ns, detect_ms;
+
+	/* promotion */
+	struct primary *p;
+	struct promotion pm;
+
+	uv_timer_t retry_timer, hb_timer, ack_timer, health_timer,
+		failover_timer;
 	uv_signal_t sigterm, sigint, sigusr1;
+	struct ctl *ctl;
 	struct pending_ack *acks;
 	size_t nacks, ack_cap;
-	uint64_t epochs;
+	uint64_t epochs, acked;
 	int exit_code, stopping;
 };
+
+static void set_state(struct backup *b, enum backup_state to, const char *fmt,
+		      ...) __attribute__((format(printf, 3, 4)));
+
+static void set_state(struct backup *b, enum backup_state to, const char *fmt,
+		      ...)
+{
+	char why[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (!(allowed[b->state] & BIT(to))) {
+		log_error("bug: no transition %s -> %s (%s)",
+			  state_names[b->state], state_names[to], why);
+		return;
+	}
+	log_info("%s -> %s at epoch %llu: %s", state_names[b->state],
+		 state_names[to], (unsigned long long)b->r.epoch, why);
+	b->state = to;
+}
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: " PROG " -c FILE --node NAME [--snapshot FILE]\n"
+		"usage: " PROG " -c FILE --node NAME [--rejoin] [--snapshot "
+		"FILE]\n"
 		"\n"
-		"Holds the replica of the workload run by FILE's primary node, "
-		"as node\nNAME, whose role in FILE must be backup.\n"
+		"Holds the replica of the workload run by the cluster's "
+		"primary, as node\nNAME, and takes the workload over when the "
+		"primary fails.\n"
 		"\n"
 		"  -c, --config FILE   the deployment's remora.conf\n"
-		"  -n, --node NAME     this node's [node NAME] section\n"
+		"  -n, --node NAME     this node's [node NAME] section; its "
+		"role must be\n"
+		"                      backup, unless --rejoin\n"
+		"      --rejoin        start a node whose role in FILE is "
+		"primary as a\n"
+		"                      backup (it was the primary before a "
+		"failover)\n"
 		"      --snapshot FILE on SIGUSR1 and at a clean stop, write "
 		"the replica\n"
 		"                      (last applied epoch) as a snapshot "
@@ -94,6 +206,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"node", required_argument, NULL, 'n'},
 		{"snapshot", required_argument, NULL, 's'},
 		{"inject-ack-delay", required_argument, NULL, 'd'},
+		{"rejoin", no_argument, NULL, 'r'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -122,6 +235,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				return EXIT_USAGE;
 			}
 			break;
+		case 'r':
+			o->rejoin = 1;
+			break;
 		case 'v':
 			o->verbose = 1;
 			break;
@@ -146,6 +262,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
+static uint64_t timeout_ms(const struct backup *b)
+{
+	return b->cfg->failover.heartbeat_timeout_ns / 1000000;
+}
+
 static void write_snapshot(struct backup *b)
 {
 	char err[512];
@@ -159,6 +280,8 @@ static void write_snapshot(struct backup *b)
 			 (unsigned long long)b->r.epoch, b->o->snapshot);
 }
 
+/* --- acknowledging epochs ------------------------------------------------- */
+
 static void send_ack(struct backup *b, uint64_t epoch)
 {
 	Remora__Ack a = REMORA__ACK__INIT;
@@ -169,6 +292,8 @@ static void send_ack(struct backup *b, uint64_t epoch)
 	ret = conn_send_msg(b->conn, WIRE_ACK, &a.base);
 	if (ret)
 		conn_close(b->conn, "cannot queue an Ack");
+	else
+		b->acked = epoch;
 }
 
 static void on_ack_timer(uv_timer_t *t)
@@ -211,33 +336,292 @@ static void ack(struct backup *b, uint64_t epoch)
 		uv_timer_start(&b->ack_timer, on_ack_timer, delay_ms, 0);
 }
 
+/* --- failure detection, fencing, promotion -------------------------------- */
+
+static void do_promote(struct backup *b);
+static void run_fence(struct backup *b);
+static void stop(struct backup *b);
+
+/* The states in which the primary is being watched. */
+static int watching(const struct backup *b)
+{
+	return b->followed &&
+	       (b->state == B_CONNECTING || b->state == B_SYNCING ||
+		b->state == B_REPLICATING);
+}
+
+/*
+ * The primary is declared failed on evidence: promote (after fencing) if
+ * the replica can take over without losing or repeating released output.
+ */
+static void declare_failed(struct backup *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void declare_failed(struct backup *b, const char *fmt, ...)
+{
+	uint64_t now = uv_now(b->loop);
+	uint64_t end = replica_console_end(&b->r);
+	char evidence[512];
+	va_list ap;
+
+	if (!watching(b) || now < b->hold_off_ms)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(evidence, sizeof(evidence), fmt, ap);
+	va_end(ap);
+	b->hold_off_ms = now + timeout_ms(b);
+	if (!b->r.epoch) {
+		log_warn("%s; but this backup never held a consistent "
+			 "replica: nothing to take over, still looking for a "
+			 "primary",
+			 evidence);
+		return;
+	}
+	if (b->rx.released > end) {
+		log_error("%s; but primary %s released console output up to "
+			  "byte %llu and the replica (epoch %llu) ends at "
+			  "%llu: it ran unprotected after losing this backup, "
+			  "and promoting would repeat output; not promoting",
+			  evidence, b->rx.known_primary,
+			  (unsigned long long)b->rx.released,
+			  (unsigned long long)b->r.epoch,
+			  (unsigned long long)end);
+		return;
+	}
+	b->detect_ms = b->last_rx_ms ? now - b->last_rx_ms : 0;
+	b->declared_ns = now_ns();
+	if (b->conn)
+		conn_close(b->conn, "primary declared failed");
+	if (*b->cfg->failover.fence_command) {
+		set_state(b, B_FENCING,
+			  "%s; last acked epoch %llu; fencing %s first",
+			  evidence, (unsigned long long)b->r.epoch,
+			  b->rx.known_primary);
+		run_fence(b);
+		return;
+	}
+	set_state(b, B_PROMOTING, "%s; last acked epoch %llu; promoting",
+		  evidence, (unsigned long long)b->r.epoch);
+	do_promote(b);
+}
+
+/* The variables fence and health-check commands see. */
+static void command_env(struct backup *b, char buf[4][96], const char *env[5])
+{
+	snprintf(buf[0], 96, "REMORA_NODE=%s", b->self->name);
+	snprintf(buf[1], 96, "REMORA_PEER=%s",
+		 *b->rx.known_primary ? b->rx.known_primary
+				      : (b->primary ? b->primary->name : ""));
+	snprintf(buf[2], 96, "REMORA_TERM=%llu",
+		 (unsigned long long)b->rx.known_term);
+	snprintf(buf[3], 96, "REMORA_EPOCH=%llu",
+		 (unsigned long long)b->r.epoch);
+	for (int i = 0; i < 4; i++)
+		env[i] = buf[i];
+	env[4] = NULL;
+}
+
+static void on_fence_retry(uv_timer_t *t)
+{
+	struct backup *b = t->data;
+
+	if (b->state == B_FENCING && !b->fence)
+		run_fence(b);
+}
+
+static void fence_done(void *opaque, const struct command_result *r)
+{
+	struct backup *b = opaque;
+	char what[384];
+
+	b->fence = NULL;
+	command_describe(r, what, sizeof(what));
+	if (b->state != B_FENCING)
+		return; /* called off: the primary came back, or stopping */
+	if (r->exited && r->status == 0) {
+		b->declared_ns = now_ns();
+		set_state(b, B_PROMOTING,
+			  "fence_command succeeded in %llu ms; promoting",
+			  (unsigned long long)r->elapsed_ms);
+		do_promote(b);
+		return;
+	}
+	log_error("fence_command failed (%s): not promoting, a second primary "
+		  "must never run; trying again in %llu ms",
+		  what, (unsigned long long)timeout_ms(b));
+	uv_timer_start(&b->failover_timer, on_fence_retry, timeout_ms(b), 0);
+}
+
+static void run_fence(struct backup *b)
+{
+	const struct config *cfg = b->cfg;
+	char buf[4][96];
+	const char *env[5];
+	int ret;
+
+	command_env(b, buf, env);
+	ret = command_run(&b->fence, b->loop, cfg->failover.fence_command,
+			  cfg->failover.fence_timeout_ns / 1000000, env,
+			  fence_done, b);
+	if (ret) {
+		b->fence = NULL;
+		log_error("fence_command: cannot run: %s; trying again in "
+			  "%llu ms",
+			  strerror(-ret), (unsigned long long)timeout_ms(b));
+		uv_timer_start(&b->failover_timer, on_fence_retry,
+			       timeout_ms(b), 0);
+	}
+}
+
+static void health_done(void *opaque, const struct command_result *r)
+{
+	struct backup *b = opaque;
+	char what[384];
+
+	b->health = NULL;
+	if (r->exited && r->status == 0)
+		return;
+	command_describe(r, what, sizeof(what));
+	if (watching(b))
+		declare_failed(b, "health_check_command failed (%s)", what);
+}
+
+static void on_health_timer(uv_timer_t *t)
+{
+	struct backup *b = t->data;
+	const struct config *cfg = b->cfg;
+	char buf[4][96];
+	const char *env[5];
+	int ret;
+
+	if (b->health || !watching(b))
+		return;
+	command_env(b, buf, env);
+	ret = command_run(&b->health, b->loop,
+			  cfg->failover.health_check_command,
+			  cfg->failover.health_check_timeout_ns / 1000000, env,
+			  health_done, b);
+	if (ret) {
+		b->health = NULL;
+		log_error("health_check_command: cannot run: %s",
+			  strerror(-ret));
+	}
+}
+
+static void close_handle(uv_handle_t *h)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+/* The backup's own handles, once the primary's code runs the loop. */
+static void close_backup_handles(struct backup *b)
+{
+	close_handle((uv_handle_t *)&b->retry_timer);
+	close_handle((uv_handle_t *)&b->hb_timer);
+	close_handle((uv_handle_t *)&b->ack_timer);
+	close_handle((uv_handle_t *)&b->health_timer);
+	close_handle((uv_handle_t *)&b->failover_timer);
+	close_handle((uv_handle_t *)&b->sigterm);
+	close_handle((uv_handle_t *)&b->sigint);
+	close_handle((uv_handle_t *)&b->sigusr1);
+}
+
+static void do_promote(struct backup *b)
+{
+	char err[512];
+	int ret;
+
+	if (b->health)
+		command_cancel(b->health);
+	b->p = calloc(1, sizeof(*b->p));
+	if (!b->p) {
+		ret = -ENOMEM;
+		snprintf(err, sizeof(err), "out of memory");
+	} else {
+		b->pm = (struct promotion){.term = b->rx.known_term + 1,
+					   .released = b->rx.released};
+		ret = promote(&b->pm, b->p, b->loop, b->cfg, b->self, &b->r,
+			      err, sizeof(err));
+	}
+	if (ret) {
+		free(b->p);
+		b->p = NULL;
+		set_state(b, B_CONNECTING,
+			  "cannot promote: %s; the replica stays at epoch "
+			  "%llu; trying again in %llu ms",
+			  err, (unsigned long long)b->r.epoch,
+			  (unsigned long long)timeout_ms(b));
+		b->hold_off_ms = uv_now(b->loop) + timeout_ms(b);
+		write_snapshot(b);
+		return;
+	}
+	b->p->ctl = b->ctl;
+	close_backup_handles(b);
+	set_state(b, B_PRIMARY,
+		  "promoted to primary of term %llu from the replica at "
+		  "epoch %llu: detection %llu ms (heartbeat_timeout %llu ms), "
+		  "promote %.1f ms (VM %.1f ms); %zu bytes of console output "
+		  "released for the old primary%s",
+		  (unsigned long long)b->pm.term,
+		  (unsigned long long)b->r.epoch,
+		  (unsigned long long)b->detect_ms,
+		  (unsigned long long)timeout_ms(b),
+		  (double)(now_ns() - b->declared_ns) / 1e6,
+		  (double)b->pm.vm_ns / 1e6, b->pm.console_released,
+		  b->pm.console_missing ? " (some output was never held here "
+					  "and may be lost)"
+					: "");
+}
+
+/* --- following the primary ------------------------------------------------ */
+
 static void on_msg(struct conn *c, const struct wire_msg *m, void *opaque)
 {
 	struct backup *b = opaque;
 	struct rx_result res;
 	enum rx_state before = b->rx.st;
 
+	b->last_rx_ms = uv_now(b->loop);
 	receiver_on_msg(&b->rx, m, &res);
-	if (before == RX_HELLO && b->rx.st == RX_IDLE)
-		log_info("primary %s (term %llu) accepted us; receiving the "
-			 "initial sync",
-			 b->primary->name, (unsigned long long)b->rx.term);
+	if (before == RX_HELLO && b->rx.st == RX_IDLE) {
+		b->followed = 1;
+		b->refused_logged = 0;
+		set_state(b, B_SYNCING,
+			  "primary %s (term %llu) accepted us%s; receiving "
+			  "the initial sync",
+			  b->primary->name, (unsigned long long)b->rx.term,
+			  b->state == B_FENCING ? "; failover called off" : "");
+	}
 	switch (res.verdict) {
 	case RX_OK:
 		break;
 	case RX_ACK:
 		b->epochs++;
 		if (res.synced_now)
-			log_info("replica consistent at epoch %llu: sync "
-				 "complete, %llu pages applied",
-				 (unsigned long long)res.epoch,
-				 (unsigned long long)b->r.applied_pages);
+			set_state(b, B_REPLICATING,
+				  "replica consistent: sync complete, %llu "
+				  "pages applied",
+				  (unsigned long long)b->r.applied_pages);
 		else
 			log_debug("applied epoch %llu",
 				  (unsigned long long)res.epoch);
 		ack(b, res.epoch);
 		break;
 	case RX_CLOSE:
+		if (res.refuse) {
+			Remora__Refuse f = REMORA__REFUSE__INIT;
+
+			f.term = b->rx.known_term;
+			f.reason = res.why;
+			f.primary = b->rx.known_primary;
+			conn_send_msg(c, WIRE_REFUSE, &f.base);
+			if (!b->refused_logged)
+				log_warn("%s; told it so", res.why);
+			b->refused_logged = 1;
+			conn_finish(c, res.why);
+			break;
+		}
 		log_error("%s", res.why);
 		conn_close(c, res.why);
 		break;
@@ -251,24 +635,37 @@ static void on_msg(struct conn *c, const struct wire_msg *m, void *opaque)
 }
 
 static void schedule_retry(struct backup *b);
-static void stop(struct backup *b);
 
 static void on_close(struct conn *c, const char *why, void *opaque)
 {
 	struct backup *b = opaque;
+	int was = b->connected && b->rx.st != RX_HELLO;
 
 	(void)c;
 	b->conn = NULL;
 	b->nacks = 0; /* Acks for a dead connection mean nothing */
 	uv_timer_stop(&b->ack_timer);
-	if (b->connected)
-		log_warn("primary %s lost: %s; replica stays at epoch %llu",
-			 b->primary->name, why, (unsigned long long)b->r.epoch);
 	b->connected = 0;
 	receiver_lost(&b->rx);
-	if (b->stopping)
+	if (b->stopping) {
 		stop(b);
-	else
+		return;
+	}
+	if (b->state == B_SYNCING || b->state == B_REPLICATING) {
+		set_state(b, B_CONNECTING,
+			  "primary %s lost: %s; replica stays at epoch %llu",
+			  b->primary->name, why, (unsigned long long)b->r.epoch);
+		if (b->cfg->failover.on_connection_loss ==
+		    CONFIG_CONN_LOSS_PROMOTE)
+			declare_failed(b,
+				       "connection to primary %s lost (%s), "
+				       "on_connection_loss = promote",
+				       b->primary->name, why);
+	} else if (!was && b->ncands > 1) {
+		/* Nobody there, or not the primary: try the next node. */
+		b->cand = (b->cand + 1) % b->ncands;
+	}
+	if (b->state != B_PRIMARY && b->state != B_PROMOTING)
 		schedule_retry(b);
 }
 
@@ -285,17 +682,19 @@ static void on_connect(uv_connect_t *req, int status)
 	struct conn *c = b->conn;
 
 	b->connecting = 0;
-	if (b->stopping) {
+	if (b->stopping || b->state == B_PRIMARY ||
+	    b->state == B_PROMOTING) {
 		conn_close(c, "stopping");
 		return;
 	}
 	if (status < 0) {
-		if (!b->waiting_logged)
-			log_info("waiting for primary %s at %s:%u (%s)",
+		if (!b->waiting_logged && b->cand == b->ncands - 1)
+			log_info("no primary answers yet (last tried %s at "
+				 "%s:%u: %s); still trying",
 				 b->primary->name, b->primary->host,
 				 b->primary->port, uv_strerror(status));
-		b->waiting_logged = 1;
-		b->connected = 0;
+		if (b->cand == b->ncands - 1)
+			b->waiting_logged = 1;
 		conn_close(c, uv_strerror(status));
 		return;
 	}
@@ -305,17 +704,18 @@ static void on_connect(uv_connect_t *req, int status)
 	}
 	b->waiting_logged = 0;
 	b->connected = 1;
+	b->rx.primary = b->primary->name;
 	receiver_reset(&b->rx);
 	h.protocol_version = WIRE_PROTOCOL_VERSION;
-	h.term = 0;
+	h.term = b->rx.known_term;
 	h.page_size = VM_PAGE_SIZE;
 	h.guest_mem_bytes = b->cfg->workload.memory;
 	h.workload_id = (char *)b->cfg->cluster;
 	h.node = (char *)b->self->name;
+	h.role = REMORA__ROLE__ROLE_BACKUP;
 	h.capabilities = caps;
 	h.n_capabilities = 1;
-	log_info("connected to primary %s at %s", b->primary->name,
-		 conn_peer(c));
+	log_debug("connected to %s at %s", b->primary->name, conn_peer(c));
 	if (conn_send_msg(c, WIRE_HELLO, &h.base))
 		conn_close(c, "cannot send Hello");
 }
@@ -333,8 +733,10 @@ static void try_connect(uv_timer_t *t)
 	struct sockaddr_storage addr;
 	int ret;
 
-	if (b->conn || b->stopping)
+	if (b->conn || b->stopping || b->state == B_PRIMARY ||
+	    b->state == B_PROMOTING)
 		return;
+	b->primary = b->cands[b->cand];
 	b->conn = conn_new(b->loop, CONN_TCP, &ops, b, SEND_QUEUE_MAX);
 	if (!b->conn) {
 		log_error("out of memory for a connection");
@@ -370,39 +772,48 @@ static void schedule_retry(struct backup *b)
 static void on_heartbeat(uv_timer_t *t)
 {
 	struct backup *b = t->data;
-	uint64_t timeout_ms = b->cfg->failover.heartbeat_timeout_ns / 1000000;
+	uint64_t quiet = uv_now(b->loop) - b->last_rx_ms;
 	Remora__Heartbeat hb = REMORA__HEARTBEAT__INIT;
 
-	if (!b->conn || !b->connected)
+	/* The detector first: its line is the decision's evidence. */
+	if (watching(b) && quiet > timeout_ms(b))
+		declare_failed(b,
+			       "no frame from %s for %llu ms > "
+			       "heartbeat_timeout %llu ms",
+			       b->rx.known_primary, (unsigned long long)quiet,
+			       (unsigned long long)timeout_ms(b));
+	if (!b->conn || !b->connected || b->rx.st == RX_HELLO)
 		return;
-	if (conn_check_alive(b->conn, timeout_ms, b->primary->name))
+	/* A connection that is quiet but not yet failed: also a stuck
+	 * handshake with something that is not a primary. */
+	if (conn_check_alive(b->conn, timeout_ms(b), b->primary->name))
 		return;
 	hb.term = b->rx.term;
 	hb.last_epoch = b->r.epoch;
 	conn_send_msg(b->conn, WIRE_HEARTBEAT, &hb.base);
 }
 
-static void close_handle(uv_handle_t *h)
-{
-	if (!uv_is_closing(h))
-		uv_close(h, NULL);
-}
-
 static void stop(struct backup *b)
 {
 	b->stopping = 1;
+	if (b->fence)
+		command_cancel(b->fence);
+	if (b->health)
+		command_cancel(b->health);
 	if (b->conn && !b->connecting) {
 		conn_close(b->conn, "stopping"); /* on_close calls again */
 		return;
 	}
 	if (b->connecting)
 		return; /* on_connect closes it, then on_close calls again */
-	close_handle((uv_handle_t *)&b->retry_timer);
-	close_handle((uv_handle_t *)&b->hb_timer);
-	close_handle((uv_handle_t *)&b->ack_timer);
-	close_handle((uv_handle_t *)&b->sigterm);
-	close_handle((uv_handle_t *)&b->sigint);
-	close_handle((uv_handle_t *)&b->sigusr1);
+	if (b->state != B_STOPPED)
+		set_state(b, B_STOPPED, "replica at epoch %llu",
+			  (unsigned long long)b->r.epoch);
+	if (b->ctl) {
+		ctl_close(b->ctl);
+		b->ctl = NULL;
+	}
+	close_backup_handles(b);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -419,10 +830,48 @@ static void on_signal(uv_signal_t *s, int signum)
 	stop(b);
 }
 
+static void status_cb(void *opaque, struct node_status *st)
+{
+	struct backup *b = opaque;
+
+	if (b->p) {
+		primary_status(b->p, st);
+		return;
+	}
+	snprintf(st->node, sizeof(st->node), "%s", b->self->name);
+	snprintf(st->role, sizeof(st->role), "backup");
+	snprintf(st->state, sizeof(st->state), "%s", state_names[b->state]);
+	st->term = b->rx.known_term;
+	st->epoch = b->r.epoch;
+	st->acked = b->acked;
+	snprintf(st->peer, sizeof(st->peer), "%s",
+		 b->connected && b->rx.st != RX_HELLO ? b->primary->name : "");
+	st->since_last_frame_ms =
+		b->last_rx_ms ? (int64_t)(uv_now(b->loop) - b->last_rx_ms)
+			      : -1;
+	st->heartbeat_timeout_ms = timeout_ms(b);
+}
+
+/* The other nodes, the configured primary first. */
+static void list_candidates(struct backup *b)
+{
+	const struct config *cfg = b->cfg;
+	const struct config_node *first =
+		config_node_by_role(cfg, CONFIG_ROLE_PRIMARY);
+	int i;
+
+	if (first && first != b->self)
+		b->cands[b->ncands++] = first;
+	for (i = 0; i < cfg->nnodes; i++)
+		if (&cfg->nodes[i] != b->self && &cfg->nodes[i] != first)
+			b->cands[b->ncands++] = &cfg->nodes[i];
+}
+
 static int run(const struct config *cfg, const struct config_node *self,
-	       const struct config_node *primary, const struct opts *o)
+	       const struct opts *o)
 {
 	uint64_t hb_ms = cfg->failover.heartbeat_interval_ns / 1000000;
+	uint64_t health_ms = cfg->failover.health_check_interval_ns / 1000000;
 	struct backup b;
 	uv_loop_t loop;
 	char err[512];
@@ -431,8 +880,14 @@ static int run(const struct config *cfg, const struct config_node *self,
 	memset(&b, 0, sizeof(b));
 	b.cfg = cfg;
 	b.self = self;
-	b.primary = primary;
 	b.o = o;
+	b.state = B_CONNECTING;
+	list_candidates(&b);
+	if (!b.ncands) {
+		log_error("no other node in %s to follow", cfg->path);
+		return 1;
+	}
+	b.primary = b.cands[0];
 	if (replica_init(&b.r, cfg->workload.memory, err, sizeof(err))) {
 		log_error("%s", err);
 		return 1;
@@ -440,13 +895,24 @@ static int run(const struct config *cfg, const struct config_node *self,
 	b.rx.r = &b.r;
 	b.rx.mem_size = cfg->workload.memory;
 	b.rx.cluster = cfg->cluster;
-	b.rx.primary = primary->name;
+	b.rx.primary = b.primary->name;
 	uv_loop_init(&loop);
 	b.loop = &loop;
+	if (*self->control_socket &&
+	    ctl_start(&b.ctl, &loop, self->control_socket, status_cb, &b, err,
+		      sizeof(err))) {
+		log_error("%s", err);
+		uv_loop_close(&loop);
+		replica_destroy(&b.r);
+		return 1;
+	}
 	uv_timer_init(&loop, &b.retry_timer);
 	uv_timer_init(&loop, &b.hb_timer);
 	uv_timer_init(&loop, &b.ack_timer);
+	uv_timer_init(&loop, &b.health_timer);
+	uv_timer_init(&loop, &b.failover_timer);
 	b.retry_timer.data = b.hb_timer.data = b.ack_timer.data = &b;
+	b.health_timer.data = b.failover_timer.data = &b;
 	uv_signal_init(&loop, &b.sigterm);
 	uv_signal_init(&loop, &b.sigint);
 	uv_signal_init(&loop, &b.sigusr1);
@@ -455,23 +921,42 @@ static int run(const struct config *cfg, const struct config_node *self,
 	uv_signal_start(&b.sigint, on_signal, SIGINT);
 	uv_signal_start(&b.sigusr1, on_signal, SIGUSR1);
 	uv_timer_start(&b.hb_timer, on_heartbeat, hb_ms, hb_ms);
-	log_info("backup of %s for cluster %s, %llu MiB replica; primary %s "
-		 "at %s:%u",
+	if (*cfg->failover.health_check_command)
+		uv_timer_start(&b.health_timer, on_health_timer, health_ms,
+			       health_ms);
+	log_info("backup of %s for cluster %s, %llu MiB replica; looking for "
+		 "the primary (first %s at %s:%u); promotes after %llu ms of "
+		 "silence%s%s",
 		 cfg->workload.guest, cfg->cluster,
 		 (unsigned long long)(cfg->workload.memory >> 20),
-		 primary->name, primary->host, primary->port);
+		 b.primary->name, b.primary->host, b.primary->port,
+		 (unsigned long long)timeout_ms(&b),
+		 *cfg->failover.fence_command ? ", after fencing" : "",
+		 *cfg->failover.health_check_command
+			 ? ", or when the health check fails"
+			 : "");
 	try_connect(&b.retry_timer);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	ret = uv_loop_close(&loop);
 	if (ret)
 		log_error("bug: handles left open at exit: %s",
 			  uv_strerror(ret));
-	log_info("stopped: %llu epochs applied on the last connections, "
-		 "replica at epoch %llu",
-		 (unsigned long long)b.epochs, (unsigned long long)b.r.epoch);
+	if (b.p) {
+		ret = b.p->exit_code;
+		promote_finish(&b.pm, b.p);
+		free(b.p);
+		log_info("stopped as primary of term %llu with exit status %d",
+			 (unsigned long long)b.pm.term, ret);
+	} else {
+		ret = b.exit_code;
+		log_info("stopped: %llu epochs applied on the last "
+			 "connections, replica at epoch %llu",
+			 (unsigned long long)b.epochs,
+			 (unsigned long long)b.r.epoch);
+	}
 	replica_destroy(&b.r);
 	free(b.acks);
-	return b.exit_code;
+	return ret;
 }
 
 int main(int argc, char **argv)
@@ -494,14 +979,20 @@ int main(int argc, char **argv)
 		free(cfg);
 		return 1;
 	}
-	self = config_self(cfg, o.node, CONFIG_ROLE_BACKUP, err, sizeof(err));
+	if (o.rejoin) {
+		self = config_node(cfg, o.node);
+		if (!self)
+			snprintf(err, sizeof(err), "%.256s: no [node %.64s]",
+				 cfg->path, o.node);
+	} else {
+		self = config_self(cfg, o.node, CONFIG_ROLE_BACKUP, err,
+				   sizeof(err));
+	}
 	if (!self) {
 		fprintf(stderr, PROG ": %s\n", err);
 		ret = 1;
 	} else {
-		/* A loaded config always has a primary (config.c checks). */
-		ret = run(cfg, self,
-			  config_node_by_role(cfg, CONFIG_ROLE_PRIMARY), &o);
+		ret = run(cfg, self, &o);
 	}
 	free(cfg);
 	return ret;

@@ -9,6 +9,11 @@
  * The first epoch of a connection must be a pre-copy epoch (it starts a
  * sync); its number is the primary's to choose, and each later one is
  * exactly one more. Pre-copy epochs stop at the first checkpoint.
+ *
+ * Terms: every message after Hello carries the primary's term, which may not
+ * change on a connection. A primary whose term is below the highest one
+ * heard of (on any connection) has been replaced: it is refused, with that
+ * term, so that it learns it and stops.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -100,13 +105,53 @@ static void on_hello(struct receiver *rx, const Remora__Hello *h,
 			h->node, h->workload_id, rx->primary, rx->cluster);
 		return;
 	}
+	if (h->role != REMORA__ROLE__ROLE_PRIMARY) {
+		verdict(out, RX_CLOSE, "node %s answered as a backup", h->node);
+		return;
+	}
+	if (h->term < rx->known_term) {
+		out->refuse = 1;
+		verdict(out, RX_CLOSE,
+			"node %s is primary of term %llu, but %s has been "
+			"primary since term %llu",
+			h->node, (unsigned long long)h->term, rx->known_primary,
+			(unsigned long long)rx->known_term);
+		return;
+	}
 	if (replica_sync_begin(rx->r, err, sizeof(err))) {
 		verdict(out, RX_CLOSE, "%s", err);
 		return;
 	}
-	rx->term = h->term;
+	rx->term = rx->known_term = h->term;
+	snprintf(rx->known_primary, sizeof(rx->known_primary), "%s", h->node);
 	rx->st = RX_IDLE;
 	out->verdict = RX_OK;
+}
+
+/* The sender's term of a message after Hello. */
+static uint64_t msg_term(const struct wire_msg *m)
+{
+	switch (m->type) {
+	case WIRE_EPOCH_BEGIN:
+		return m->begin->term;
+	case WIRE_PAGE_BATCH:
+		return m->batch->term;
+	case WIRE_CPU_STATE:
+		return m->cpu->term;
+	case WIRE_DEVICE_STATE:
+		return m->device->term;
+	case WIRE_EPOCH_COMMIT:
+		return m->commit->term;
+	case WIRE_ACK:
+		return m->ack->term;
+	case WIRE_HEARTBEAT:
+		return m->heartbeat->term;
+	case WIRE_HELLO:
+		return m->hello->term;
+	case WIRE_REFUSE:
+		return m->refuse->term;
+	}
+	return 0;
 }
 
 static void on_begin(struct receiver *rx, const Remora__EpochBegin *b,
@@ -180,6 +225,13 @@ void receiver_on_msg(struct receiver *rx, const struct wire_msg *m,
 
 	memset(out, 0, sizeof(*out));
 	if (m->type == WIRE_REFUSE) {
+		const Remora__Refuse *f = m->refuse;
+
+		if (f->term > rx->known_term) {
+			rx->known_term = f->term;
+			snprintf(rx->known_primary, sizeof(rx->known_primary),
+				 "%s", f->primary);
+		}
 		replica_discard(rx->r);
 		verdict(out, m->refuse->permanent ? RX_FATAL : RX_CLOSE,
 			"primary refused: %s", m->refuse->reason);
@@ -194,8 +246,22 @@ void receiver_on_msg(struct receiver *rx, const struct wire_msg *m,
 				wire_type_name(m->type));
 		return;
 	}
+	if (msg_term(m) != rx->term) {
+		replica_discard(rx->r);
+		verdict(out, RX_CLOSE,
+			"%s of term %llu from the primary of term %llu",
+			wire_type_name(m->type),
+			(unsigned long long)msg_term(m),
+			(unsigned long long)rx->term);
+		rx->st = RX_HELLO;
+		return;
+	}
 	switch (m->type) {
 	case WIRE_HEARTBEAT:
+		if (m->heartbeat->released > rx->released) {
+			rx->released = m->heartbeat->released;
+			replica_console_released(rx->r, rx->released);
+		}
 		break;
 	case WIRE_EPOCH_BEGIN:
 		on_begin(rx, m->begin, out);

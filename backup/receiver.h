@@ -29,7 +29,14 @@ struct receiver {
 	enum rx_state st;
 	uint64_t last; /* last epoch committed on this connection */
 	int synced;    /* a checkpoint committed on this connection */
-	uint64_t term; /* the primary's */
+	uint64_t term; /* the primary's, on this connection */
+
+	/* Across connections: the highest term heard of and its primary. A
+	 * primary with a lower term has been replaced and is refused. */
+	uint64_t known_term;
+	char known_primary[WIRE_NAME_MAX + 1];
+	/* Console stream offset the primary says it has released. */
+	uint64_t released;
 };
 
 enum rx_verdict {
@@ -44,10 +51,14 @@ struct rx_result {
 	uint64_t epoch; /* RX_ACK */
 	int synced_now; /* this Ack made the replica consistent (first
 			    checkpoint of the connection) */
+	int refuse;	/* RX_CLOSE: first send Refuse(known_term, why) */
 	char why[512];	/* RX_CLOSE / RX_FATAL: one line */
 };
 
-/* A new connection: our Hello has been sent. */
+/*
+ * A new connection to node primary (which must answer as a primary): our
+ * Hello has been sent.
+ */
 void receiver_reset(struct receiver *rx);
 
 void receiver_on_msg(struct receiver *rx, const struct wire_msg *m,

@@ -102,6 +102,7 @@ void replica_destroy(struct replica *r)
 	drop_mem(r->mem_size, &r->next_fd, &r->next);
 	free(r->state);
 	free(r->console);
+	free(r->tail);
 	free(r->stg.pfns);
 	if (r->stg.pages)
 		munmap(r->stg.pages, r->stg.pages_cap * VM_PAGE_SIZE);
@@ -337,6 +338,75 @@ int replica_add_console(struct replica *r, uint64_t offset, const uint8_t *data,
 	return 0;
 }
 
+/* Room for len more tail bytes, made before a commit's one step. */
+static int tail_reserve(struct replica *r, size_t len)
+{
+	size_t need = r->tail_len + len, cap;
+	uint8_t *p;
+
+	if (need > REPLICA_TAIL_MAX)
+		need = REPLICA_TAIL_MAX > len ? REPLICA_TAIL_MAX : len;
+	if (need <= r->tail_cap)
+		return 0;
+	cap = r->tail_cap ? r->tail_cap : 4096;
+	while (cap < need)
+		cap *= 2;
+	p = realloc(r->tail, cap);
+	if (!p)
+		return -ENOMEM;
+	r->tail = p;
+	r->tail_cap = cap;
+	return 0;
+}
+
+static void tail_drop(struct replica *r, size_t n)
+{
+	memmove(r->tail, r->tail + n, r->tail_len - n);
+	r->tail_len -= n;
+	r->tail_off += n;
+}
+
+/* Cannot fail: tail_reserve() made the room. */
+static void tail_append(struct replica *r, uint64_t off, const uint8_t *data,
+			size_t len)
+{
+	size_t over;
+
+	if (r->tail_off + r->tail_len != off) {
+		/* Not where the tail ends (the first epoch, or a gap the
+		 * primary's offsets say it released): start over here. */
+		r->tail_len = 0;
+		r->tail_off = off;
+	}
+	if (r->tail_len + len > REPLICA_TAIL_MAX) {
+		over = r->tail_len + len - REPLICA_TAIL_MAX;
+		if (over > r->tail_len)
+			over = r->tail_len;
+		r->tail_dropped += over;
+		tail_drop(r, over);
+	}
+	if (len)
+		memcpy(r->tail + r->tail_len, data, len);
+	r->tail_len += len;
+}
+
+void replica_console_released(struct replica *r, uint64_t offset)
+{
+	if (offset <= r->tail_off)
+		return;
+	if (offset >= r->tail_off + r->tail_len) {
+		r->tail_off = offset;
+		r->tail_len = 0;
+		return;
+	}
+	tail_drop(r, (size_t)(offset - r->tail_off));
+}
+
+uint64_t replica_console_end(const struct replica *r)
+{
+	return r->tail_off + r->tail_len;
+}
+
 int replica_commit(struct replica *r, uint64_t epoch, uint64_t pages,
 		   uint64_t checksum, char *err, size_t errlen)
 {
@@ -377,7 +447,8 @@ int replica_commit(struct replica *r, uint64_t epoch, uint64_t pages,
 	}
 	if (!s->precopy && s->console_len) {
 		con = malloc(s->console_len);
-		if (!con) {
+		if (!con || tail_reserve(r, s->console_len)) {
+			free(con);
 			replica_discard(r);
 			return fail(err, errlen, -ENOMEM, "out of memory");
 		}
@@ -404,6 +475,9 @@ int replica_commit(struct replica *r, uint64_t epoch, uint64_t pages,
 		r->console = con;
 		r->console_len = con ? s->console_len : 0;
 		r->console_off = s->console_off;
+		if (s->console_seen)
+			tail_append(r, s->console_off, s->console,
+				    s->console_len);
 		r->epoch = epoch;
 	}
 	reset_stage(r);

@@ -23,6 +23,8 @@
 #include <stdint.h>
 #include <xxhash.h>
 
+#define REPLICA_TAIL_MAX (16u << 20)
+
 struct replica_stage {
 	int open;
 	uint64_t epoch;
@@ -53,6 +55,16 @@ struct replica {
 	uint8_t *console; /* its console bytes and their stream offset */
 	size_t console_len;
 	uint64_t console_off;
+	/*
+	 * Console output of applied epochs that the primary has not said it
+	 * released: stream offsets tail_off.. up to the end of the replica's
+	 * epoch. A promoted backup releases it (the primary may have died
+	 * between an Ack and writing that output). At most REPLICA_TAIL_MAX
+	 * bytes: the oldest go first, counted in tail_dropped.
+	 */
+	uint8_t *tail;
+	size_t tail_len, tail_cap;
+	uint64_t tail_off, tail_dropped;
 	struct replica_stage stg;
 	uint8_t *scratch; /* a decompressed batch body */
 	size_t scratch_cap;
@@ -88,6 +100,12 @@ int replica_add_console(struct replica *r, uint64_t offset, const uint8_t *data,
  */
 int replica_commit(struct replica *r, uint64_t epoch, uint64_t pages,
 		   uint64_t checksum, char *err, size_t errlen);
+
+/* The primary has released its console stream up to offset. */
+void replica_console_released(struct replica *r, uint64_t offset);
+
+/* Stream offset just past the replica's console output (0: none yet). */
+uint64_t replica_console_end(const struct replica *r);
 
 /* Drops the epoch in staging, if any. */
 void replica_discard(struct replica *r);

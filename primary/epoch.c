@@ -18,8 +18,10 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "ctl.h"
 #include "epoch.h"
 #include "log.h"
+#include "status.h"
 #include "wire.h"
 
 /* Pages per pre-copy epoch: keeps progress visible and slots bounded. */
@@ -34,9 +36,9 @@
 static void pump(struct primary *p);
 
 static const char *const state_names[] = {
-	[P_WAITING] = "waiting",     [P_SYNCING] = "syncing",
-	[P_PROTECTED] = "protected", [P_DRAINING] = "draining",
-	[P_STOPPED] = "stopped",
+	[P_WAITING] = "waiting",     [P_DEGRADED] = "degraded",
+	[P_SYNCING] = "syncing",     [P_PROTECTED] = "protected",
+	[P_DRAINING] = "draining",   [P_STOPPED] = "stopped",
 };
 
 const char *primary_state_name(enum primary_state s)
@@ -47,8 +49,11 @@ const char *primary_state_name(enum primary_state s)
 /* The transition matrix of epoch.h: allowed[from] has bit (1 << to). */
 static const unsigned allowed[] = {
 	[P_WAITING] = 1u << P_SYNCING | 1u << P_STOPPED,
-	[P_SYNCING] = 1u << P_WAITING | 1u << P_PROTECTED | 1u << P_STOPPED,
-	[P_PROTECTED] = 1u << P_WAITING | 1u << P_DRAINING,
+	[P_DEGRADED] = 1u << P_SYNCING | 1u << P_STOPPED,
+	[P_SYNCING] = 1u << P_WAITING | 1u << P_DEGRADED | 1u << P_PROTECTED |
+		      1u << P_STOPPED,
+	[P_PROTECTED] = 1u << P_WAITING | 1u << P_DEGRADED | 1u << P_DRAINING |
+			1u << P_STOPPED,
 	[P_DRAINING] = 1u << P_STOPPED,
 	[P_STOPPED] = 0,
 };
@@ -476,6 +481,8 @@ static void primary_on_tick(uv_timer_t *t)
 {
 	struct primary *p = t->data;
 
+	if (p->state == P_DEGRADED)
+		outbuf_flush(&p->ob); /* unprotected: out as it comes */
 	if (p->state != P_PROTECTED)
 		return;
 	if (p->tick_pending || !room(p))
@@ -484,11 +491,35 @@ static void primary_on_tick(uv_timer_t *t)
 	pump(p);
 }
 
+/*
+ * Liveness, and how far the console stream is released: sent every
+ * heartbeat_interval and right after every release, so that a promoted
+ * backup knows which output the dead primary wrote.
+ */
+static void send_heartbeat(struct primary *p)
+{
+	Remora__Heartbeat hb = REMORA__HEARTBEAT__INIT;
+
+	hb.term = p->term;
+	hb.last_epoch = p->sent_epoch;
+	hb.released = outbuf_released(&p->ob);
+	/* A full queue means frames are flowing: skipping is fine. */
+	conn_send_msg(p->conn, WIRE_HEARTBEAT, &hb.base);
+}
+
 static void on_ack(struct primary *p, const Remora__Ack *a)
 {
 	uint64_t e, now = now_ns();
 	char why[256];
 
+	if (a->term != p->term) {
+		snprintf(why, sizeof(why), "Ack of term %llu, ours is %llu",
+			 (unsigned long long)a->term,
+			 (unsigned long long)p->term);
+		log_error("backup %s: %s", p->peer_name, why);
+		conn_close(p->conn, why);
+		return;
+	}
 	if (a->epoch <= p->acked || a->epoch > p->sent_epoch) {
 		snprintf(why, sizeof(why),
 			 "Ack for epoch %llu, expected %llu..%llu",
@@ -503,6 +534,7 @@ static void on_ack(struct primary *p, const Remora__Ack *a)
 		uint64_t t = *resumed_at(p, e);
 
 		if (t) {
+			p->was_protected = 1;
 			sample(&p->stats.ack, now - t);
 			p->stats.epochs++;
 			if (!p->stats.first_ack_ns)
@@ -511,7 +543,8 @@ static void on_ack(struct primary *p, const Remora__Ack *a)
 		}
 	}
 	p->acked = a->epoch;
-	outbuf_release(&p->ob, a->epoch);
+	if (outbuf_release(&p->ob, a->epoch))
+		send_heartbeat(p);
 	if (p->state == P_DRAINING && p->final_epoch &&
 	    p->acked >= p->final_epoch) {
 		set_state(p, P_STOPPED,
@@ -522,10 +555,10 @@ static void on_ack(struct primary *p, const Remora__Ack *a)
 	pump(p);
 }
 
-static void refuse(struct conn *c, uint64_t term, int permanent,
+static void refuse(struct primary *p, struct conn *c, int permanent,
 		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-static void refuse(struct conn *c, uint64_t term, int permanent,
+static void refuse(struct primary *p, struct conn *c, int permanent,
 		   const char *fmt, ...)
 {
 	Remora__Refuse r = REMORA__REFUSE__INIT;
@@ -535,14 +568,89 @@ static void refuse(struct conn *c, uint64_t term, int permanent,
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
-	r.term = term;
+	r.term = p->term;
 	r.reason = reason;
 	r.permanent = permanent;
+	r.primary = (char *)p->self->name;
 	conn_send_msg(c, WIRE_REFUSE, &r.base);
 	conn_finish(c, reason);
 }
 
-static void on_hello(struct primary *p, const Remora__Hello *h)
+/*
+ * A primary of a higher term exists: this one stops its guest and releases
+ * nothing more (its held output belongs to epochs the new primary has
+ * either replayed from its replica or never seen).
+ */
+static void on_replaced(struct primary *p, const char *node, uint64_t term)
+{
+	size_t held;
+
+	if (p->state == P_STOPPED)
+		return;
+	snprintf(p->replaced_by, sizeof(p->replaced_by), "%s",
+		 *node ? node : "another node");
+	p->replaced_term = term;
+	p->exit_code = EXIT_REPLACED;
+	held = outbuf_held(&p->ob);
+	outbuf_discard(&p->ob);
+	set_state(p, P_STOPPED,
+		  "replaced by %s in term %llu (this primary's term: %llu); "
+		  "guest stopped, %zu bytes of held output discarded",
+		  p->replaced_by, (unsigned long long)term,
+		  (unsigned long long)p->term, held);
+}
+
+/* Another node says it is the primary of h->term. */
+static void on_announced(struct primary *p, struct conn *c,
+			 const Remora__Hello *h)
+{
+	if (h->term > p->term) {
+		on_replaced(p, h->node, h->term);
+		return;
+	}
+	log_warn("node %s says it is primary of term %llu; this node is "
+		 "primary of term %llu: telling it",
+		 h->node, (unsigned long long)h->term,
+		 (unsigned long long)p->term);
+	refuse(p, c, 0, "node %s is primary of term %llu", p->self->name,
+	       (unsigned long long)p->term);
+}
+
+/* No backup any more (lost, or never there): what on_backup_loss says. */
+static void lose_backup(struct primary *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void lose_backup(struct primary *p, const char *fmt, ...)
+{
+	char why[384];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (p->cfg->failover.on_backup_loss == CONFIG_BACKUP_LOSS_PAUSE) {
+		if (vm_pause(p->vm) == 0)
+			p->guest_paused = 1;
+		set_state(p, P_WAITING,
+			  "%s; guest paused and output held (%zu bytes) "
+			  "until a backup attaches (on_backup_loss = pause)",
+			  why, outbuf_held(&p->ob));
+	} else if (p->was_protected || p->promoted) {
+		size_t n = outbuf_flush(&p->ob);
+
+		set_state(p, P_DEGRADED,
+			  "%s; unprotected: %zu bytes of held output released, "
+			  "the guest runs on; a backup that attaches is synced",
+			  why, n);
+	} else {
+		set_state(p, P_WAITING,
+			  "%s; output held (%zu bytes) until a backup holds a "
+			  "replica",
+			  why, outbuf_held(&p->ob));
+	}
+}
+
+static void on_hello(struct primary *p, struct conn *c, const Remora__Hello *h)
 {
 	const struct config *cfg = p->cfg;
 	const struct config_node *peer = config_node(cfg, h->node);
@@ -550,25 +658,25 @@ static void on_hello(struct primary *p, const Remora__Hello *h)
 	char *caps[1];
 
 	if (h->protocol_version != WIRE_PROTOCOL_VERSION) {
-		log_error("backup %s speaks protocol %u, this primary %u; "
-			  "run the same remora version on both nodes",
+		log_error("node %s speaks protocol %u, this primary %u; "
+			  "run the same remora version on every node",
 			  h->node, h->protocol_version, WIRE_PROTOCOL_VERSION);
-		refuse(p->conn, p->term, 1,
-		       "primary %s speaks protocol %u, not %u", p->self->name,
-		       WIRE_PROTOCOL_VERSION, h->protocol_version);
+		refuse(p, c, 1, "primary %s speaks protocol %u, not %u",
+		       p->self->name, WIRE_PROTOCOL_VERSION,
+		       h->protocol_version);
 		return;
 	}
 	if (h->page_size != VM_PAGE_SIZE ||
 	    h->guest_mem_bytes != cfg->workload.memory) {
 		log_error(
-			"backup %s expects %llu MiB of guest memory in %u-byte "
+			"node %s expects %llu MiB of guest memory in %u-byte "
 			"pages, this guest has %llu MiB in %u-byte pages; "
-			"use the same remora.conf on both nodes",
+			"use the same remora.conf on every node",
 			h->node, (unsigned long long)(h->guest_mem_bytes >> 20),
 			h->page_size,
 			(unsigned long long)(cfg->workload.memory >> 20),
 			VM_PAGE_SIZE);
-		refuse(p->conn, p->term, 1,
+		refuse(p, c, 1,
 		       "primary %s runs a %llu MiB guest with %u-byte pages",
 		       p->self->name,
 		       (unsigned long long)(cfg->workload.memory >> 20),
@@ -578,12 +686,23 @@ static void on_hello(struct primary *p, const Remora__Hello *h)
 	if (strcmp(h->workload_id, cfg->cluster) != 0 || !peer ||
 	    peer == p->self) {
 		log_error("refusing %s: node '%s' of cluster '%s' is not a "
-			  "backup of cluster '%s' in %s",
-			  conn_peer(p->conn), h->node, h->workload_id,
-			  cfg->cluster, cfg->path);
-		refuse(p->conn, p->term, 1,
-		       "primary %s: no node '%s' in cluster '%s'",
+			  "node of cluster '%s' in %s",
+			  conn_peer(c), h->node, h->workload_id, cfg->cluster,
+			  cfg->path);
+		refuse(p, c, 1, "primary %s: no node '%s' in cluster '%s'",
 		       p->self->name, h->node, cfg->cluster);
+		return;
+	}
+	if (h->role == REMORA__ROLE__ROLE_PRIMARY) {
+		on_announced(p, c, h);
+		return;
+	}
+	if (c != p->conn) {
+		log_warn("refusing backup %s at %s: %s", h->node, conn_peer(c),
+			 p->conn ? "a backup is already attached"
+				 : "stopping");
+		refuse(p, c, 0, "primary %s %s", p->self->name,
+		       p->conn ? "already has a backup" : "is stopping");
 		return;
 	}
 	me.protocol_version = WIRE_PROTOCOL_VERSION;
@@ -592,11 +711,12 @@ static void on_hello(struct primary *p, const Remora__Hello *h)
 	me.guest_mem_bytes = cfg->workload.memory;
 	me.workload_id = (char *)cfg->cluster;
 	me.node = (char *)p->self->name;
+	me.role = REMORA__ROLE__ROLE_PRIMARY;
 	caps[0] = "xor-delta-rle";
 	me.capabilities = caps;
 	me.n_capabilities = 1;
-	if (conn_send_msg(p->conn, WIRE_HELLO, &me.base)) {
-		conn_close(p->conn, "cannot send Hello");
+	if (conn_send_msg(c, WIRE_HELLO, &me.base)) {
+		conn_close(c, "cannot send Hello");
 		return;
 	}
 	snprintf(p->peer_name, sizeof(p->peer_name), "%s", h->node);
@@ -611,9 +731,24 @@ static void on_hello(struct primary *p, const Remora__Hello *h)
 	p->stats.sync_bytes = p->stats.sync_pages = 0;
 	set_state(p, P_SYNCING,
 		  "backup %s at %s attached; sending %llu MiB of guest memory",
-		  h->node, conn_peer(p->conn),
+		  h->node, conn_peer(c),
 		  (unsigned long long)(cfg->workload.memory >> 20));
+	if (p->guest_paused && vm_resume(p->vm) == 0) {
+		p->guest_paused = 0;
+		log_info("guest resumed: its output is held until the backup "
+			 "holds a replica");
+	}
 	pump(p);
+}
+
+/* Extra connections: announcements, or backups to turn away. */
+static void forget_extra(struct primary *p, struct conn *c)
+{
+	unsigned i;
+
+	for (i = 0; i < EXTRA_MAX; i++)
+		if (p->extra[i] == c)
+			p->extra[i] = NULL;
 }
 
 static void on_msg(struct conn *c, const struct wire_msg *m, void *opaque)
@@ -621,10 +756,9 @@ static void on_msg(struct conn *c, const struct wire_msg *m, void *opaque)
 	struct primary *p = opaque;
 	char why[256];
 
-	(void)c;
-	if (!p->hello_done) {
+	if (c != p->conn || !p->hello_done) {
 		if (m->type == WIRE_HELLO) {
-			on_hello(p, m->hello);
+			on_hello(p, c, m->hello);
 			return;
 		}
 		snprintf(why, sizeof(why), "%s before Hello",
@@ -640,6 +774,10 @@ static void on_msg(struct conn *c, const struct wire_msg *m, void *opaque)
 	case WIRE_HEARTBEAT:
 		break; /* liveness only: conn_last_rx_ms() moved */
 	case WIRE_REFUSE:
+		if (m->refuse->term > p->term) {
+			on_replaced(p, m->refuse->primary, m->refuse->term);
+			break;
+		}
 		snprintf(why, sizeof(why), "backup %s refused: %s",
 			 p->peer_name, m->refuse->reason);
 		log_error("%s", why);
@@ -660,7 +798,10 @@ static void on_peer_lost(struct conn *c, const char *why, void *opaque)
 	int had_hello = p->hello_done;
 	unsigned i;
 
-	(void)c;
+	if (c != p->conn) {
+		forget_extra(p, c);
+		return;
+	}
 	p->conn = NULL;
 	p->hello_done = 0;
 	for (i = 0; i < p->nslots; i++) {
@@ -675,7 +816,7 @@ static void on_peer_lost(struct conn *c, const char *why, void *opaque)
 	p->tick_pending = 0;
 	p->conn_gen++;
 	/* Unacknowledged epochs will never be: their output waits for the
-	 * next backup's first checkpoint. */
+	 * next backup's first checkpoint (or is released, unprotected). */
 	outbuf_reopen(&p->ob);
 	/* Epoch numbers go on from here: they are never reused. */
 	p->acked = p->sent_epoch = p->encode_epoch = p->next_epoch - 1;
@@ -690,10 +831,7 @@ static void on_peer_lost(struct conn *c, const char *why, void *opaque)
 			  "unacknowledged output discarded",
 			  p->peer_name, why, outbuf_held(&p->ob));
 	else if (p->state == P_SYNCING || p->state == P_PROTECTED)
-		set_state(p, P_WAITING,
-			  "backup %s lost: %s; output held (%zu bytes) until "
-			  "a backup attaches",
-			  p->peer_name, why, outbuf_held(&p->ob));
+		lose_backup(p, "backup %s lost: %s", p->peer_name, why);
 }
 
 static void on_drain(struct conn *c, void *opaque)
@@ -708,7 +846,7 @@ static const struct conn_ops conn_ops = {
 	.on_drain = on_drain,
 };
 
-/* A refused peer's frames are not read, and its end needs no action. */
+/* A peer turned away at once: its frames are not read. */
 static const struct conn_ops refused_ops = {0};
 
 static void on_connection(uv_stream_t *server, int status)
@@ -716,13 +854,23 @@ static void on_connection(uv_stream_t *server, int status)
 	struct primary *p = server->data;
 	int busy = p->conn != NULL || p->state == P_DRAINING ||
 		   p->state == P_STOPPED;
+	struct conn **slot = &p->conn;
 	struct conn *c;
+	unsigned i;
 
 	if (status < 0) {
 		log_warn("accept: %s", uv_strerror(status));
 		return;
 	}
-	c = conn_new(p->loop, CONN_TCP, busy ? &refused_ops : &conn_ops, p,
+	/* A busy primary still reads a Hello: it may be a promoted node
+	 * announcing a higher term. A few at a time, each for at most
+	 * heartbeat_timeout (on_heartbeat). */
+	for (i = 0; busy && i < EXTRA_MAX; i++)
+		if (!p->extra[i])
+			break;
+	if (busy)
+		slot = i < EXTRA_MAX ? &p->extra[i] : NULL;
+	c = conn_new(p->loop, CONN_TCP, slot ? &conn_ops : &refused_ops, p,
 		     SEND_QUEUE_MAX);
 	if (!c) {
 		log_error("out of memory accepting a connection");
@@ -732,34 +880,133 @@ static void on_connection(uv_stream_t *server, int status)
 		conn_close(c, "accept failed");
 		return;
 	}
-	if (busy) {
-		log_warn("refusing %s: %s", conn_peer(c),
-			 p->conn ? "a backup is already attached" : "stopping");
-		refuse(c, p->term, 0, "primary %s %s", p->self->name,
-		       p->conn ? "already has a backup" : "is stopping");
+	if (!slot) {
+		log_warn("refusing %s: too many connections at once",
+			 conn_peer(c));
+		refuse(p, c, 0, "primary %s is busy", p->self->name);
 		return;
 	}
-	p->conn = c;
-	log_info("connection from %s; waiting for its Hello", conn_peer(c));
+	*slot = c;
+	if (!busy)
+		log_info("connection from %s; waiting for its Hello",
+			 conn_peer(c));
 }
 
 static void on_heartbeat(uv_timer_t *t)
 {
 	struct primary *p = t->data;
 	uint64_t timeout_ms = p->cfg->failover.heartbeat_timeout_ns / 1000000;
+	unsigned i;
 
+	for (i = 0; i < EXTRA_MAX; i++)
+		if (p->extra[i])
+			conn_check_alive(p->extra[i], timeout_ms,
+					 conn_peer(p->extra[i]));
 	if (!p->conn)
 		return;
 	if (conn_check_alive(p->conn, timeout_ms,
 			     p->hello_done ? p->peer_name : conn_peer(p->conn)))
 		return;
-	if (p->hello_done) {
-		Remora__Heartbeat hb = REMORA__HEARTBEAT__INIT;
+	if (p->hello_done)
+		send_heartbeat(p);
+}
 
-		hb.term = p->term;
-		hb.last_epoch = p->sent_epoch;
-		/* A full queue means frames are flowing: skipping is fine. */
-		conn_send_msg(p->conn, WIRE_HEARTBEAT, &hb.base);
+/* --- announcing a promotion ----------------------------------------------- */
+
+static void announce_closed(struct conn *c, const char *why, void *opaque)
+{
+	struct announce *a = opaque;
+
+	(void)c;
+	(void)why;
+	a->c = NULL;
+}
+
+static void announce_msg(struct conn *c, const struct wire_msg *m,
+			 void *opaque)
+{
+	struct announce *a = opaque;
+	struct primary *p = a->p;
+
+	if (m->type == WIRE_REFUSE && m->refuse->term > p->term) {
+		on_replaced(p, m->refuse->primary, m->refuse->term);
+		return; /* enter_stopped() closed c */
+	}
+	if (m->type == WIRE_REFUSE)
+		log_info("node %s heard that this node is primary of term %llu",
+			 a->node->name, (unsigned long long)p->term);
+	conn_close(c, "announced");
+}
+
+static const struct conn_ops announce_ops = {
+	.on_msg = announce_msg,
+	.on_close = announce_closed,
+};
+
+static void announce_connected(uv_connect_t *req, int status)
+{
+	struct announce *a = req->data;
+	struct primary *p = a->p;
+	Remora__Hello h = REMORA__HELLO__INIT;
+
+	if (status < 0 || conn_start(a->c)) {
+		/* Nobody listens there: nothing to tell. */
+		conn_close(a->c, status < 0 ? uv_strerror(status) : "start");
+		return;
+	}
+	h.protocol_version = WIRE_PROTOCOL_VERSION;
+	h.term = p->term;
+	h.page_size = VM_PAGE_SIZE;
+	h.guest_mem_bytes = p->cfg->workload.memory;
+	h.workload_id = (char *)p->cfg->cluster;
+	h.node = (char *)p->self->name;
+	h.role = REMORA__ROLE__ROLE_PRIMARY;
+	if (conn_send_msg(a->c, WIRE_HELLO, &h.base))
+		conn_close(a->c, "cannot send Hello");
+}
+
+static int node_addr(const struct config_node *n, struct sockaddr_storage *a)
+{
+	if (strchr(n->host, ':'))
+		return uv_ip6_addr(n->host, n->port, (struct sockaddr_in6 *)a);
+	return uv_ip4_addr(n->host, n->port, (struct sockaddr_in *)a);
+}
+
+/*
+ * A promoted primary dials every other node now and then and says its term:
+ * an old primary still running (a partition that healed, or one restarted
+ * by mistake) hears it and stops. Nodes that do not listen cost a refused
+ * connect; the attached backup is not dialled.
+ */
+static void on_announce(uv_timer_t *t)
+{
+	struct primary *p = t->data;
+	uint64_t timeout_ms = p->cfg->failover.heartbeat_timeout_ns / 1000000;
+	struct sockaddr_storage addr;
+	int i;
+
+	for (i = 0; i < p->cfg->nnodes; i++) {
+		struct announce *a = &p->announce[i];
+		const struct config_node *n = &p->cfg->nodes[i];
+
+		if (a->c) {
+			conn_check_alive(a->c, timeout_ms, n->name);
+			continue;
+		}
+		if (n == p->self ||
+		    (p->hello_done && strcmp(n->name, p->peer_name) == 0))
+			continue;
+		a->p = p;
+		a->node = n;
+		a->c = conn_new(p->loop, CONN_TCP, &announce_ops, a, 1u << 16);
+		if (!a->c)
+			continue;
+		a->req.data = a;
+		if (node_addr(n, &addr) ||
+		    uv_tcp_connect(&a->req, (uv_tcp_t *)conn_stream(a->c),
+				   (struct sockaddr *)&addr,
+				   announce_connected))
+			conn_close(a->c, "cannot connect");
 	}
 }
 
@@ -786,6 +1033,10 @@ static void begin_drain(struct primary *p, const char *why)
 			       p->cfg->failover.heartbeat_timeout_ns / 1000000,
 			       0);
 		pump(p);
+	} else if (p->state == P_DEGRADED) {
+		vm_pause(p->vm);
+		set_state(p, P_STOPPED, "%s while unprotected; %zu bytes of "
+			  "output released", why, outbuf_flush(&p->ob));
 	} else if (p->state != P_DRAINING && p->state != P_STOPPED) {
 		set_state(p, P_STOPPED,
 			  "%s while %s; %zu bytes of unacknowledged output "
@@ -853,8 +1104,21 @@ static void enter_stopped(struct primary *p)
 	/* A paused guest cannot end by itself: no on_stop (and no
 	 * uv_async_send) after guest_async is closed below. */
 	vm_pause(p->vm);
+	unsigned i;
+
 	if (p->conn)
 		conn_close(p->conn, "primary stopped");
+	for (i = 0; i < EXTRA_MAX; i++)
+		if (p->extra[i])
+			conn_close(p->extra[i], "primary stopped");
+	for (i = 0; i < CONFIG_NODES_MAX; i++)
+		if (p->announce[i].c)
+			conn_close(p->announce[i].c, "primary stopped");
+	if (p->ctl) {
+		ctl_close(p->ctl);
+		p->ctl = NULL;
+	}
+	close_handle((uv_handle_t *)&p->announce_timer);
 	close_handle((uv_handle_t *)&p->epoch_timer);
 	close_handle((uv_handle_t *)&p->hb_timer);
 	close_handle((uv_handle_t *)&p->drain_timer);
@@ -865,7 +1129,8 @@ static void enter_stopped(struct primary *p)
 }
 
 int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
-		  const struct config_node *self, struct vm *vm, int sink_fd)
+		  const struct config_node *self, struct vm *vm,
+		  const struct primary_opts *o)
 {
 	uint64_t interval_ms = cfg->replication.epoch_interval_ns / 1000000;
 	uint64_t hb_ms = cfg->failover.heartbeat_interval_ns / 1000000;
@@ -878,9 +1143,10 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 	p->cfg = cfg;
 	p->self = self;
 	p->vm = vm;
-	p->term = 1;
+	p->term = o->term;
+	p->promoted = o->promoted;
 	p->next_epoch = 1;
-	p->state = P_WAITING;
+	p->state = o->promoted ? P_DEGRADED : P_WAITING;
 	p->nslots = cfg->replication.max_inflight_epochs + 1;
 	p->slots = calloc(p->nslots, sizeof(*p->slots));
 	p->resumed = calloc(p->nslots, sizeof(*p->resumed));
@@ -908,9 +1174,10 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 		p->term);
 	if (ret)
 		return ret;
-	ret = outbuf_init(&p->ob, sink_fd);
+	ret = outbuf_init(&p->ob, o->sink_fd);
 	if (ret)
 		return ret;
+	outbuf_set_offset(&p->ob, o->console_offset);
 	if (copier_start(&p->copier))
 		log_warn("no copy helper thread: pauses copy on one thread");
 
@@ -922,11 +1189,15 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 				  (struct sockaddr_in *)&addr);
 	if (!ret)
 		ret = uv_tcp_init(loop, &p->listener);
-	if (!ret)
+	if (!ret) {
+		p->listener.data = p;
 		ret = uv_tcp_bind(&p->listener, (struct sockaddr *)&addr, 0);
-	p->listener.data = p;
-	if (!ret)
-		ret = uv_listen((uv_stream_t *)&p->listener, 4, on_connection);
+		if (!ret)
+			ret = uv_listen((uv_stream_t *)&p->listener, 4,
+					on_connection);
+		if (ret)
+			uv_close((uv_handle_t *)&p->listener, NULL);
+	}
 	if (ret) {
 		log_error("cannot listen on %s:%u (replication_address of node "
 			  "%s in %s): %s",
@@ -937,7 +1208,9 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 	uv_timer_init(loop, &p->epoch_timer);
 	uv_timer_init(loop, &p->hb_timer);
 	uv_timer_init(loop, &p->drain_timer);
+	uv_timer_init(loop, &p->announce_timer);
 	p->epoch_timer.data = p->hb_timer.data = p->drain_timer.data = p;
+	p->announce_timer.data = p;
 	uv_signal_init(loop, &p->sigterm);
 	uv_signal_init(loop, &p->sigint);
 	p->sigterm.data = p->sigint.data = p;
@@ -948,12 +1221,23 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 	uv_timer_start(&p->epoch_timer, primary_on_tick, interval_ms,
 		       interval_ms);
 	uv_timer_start(&p->hb_timer, on_heartbeat, hb_ms, hb_ms);
+	if (p->promoted) {
+		uint64_t ms = hb_ms < 50 ? 50 : hb_ms > 1000 ? 1000 : hb_ms;
+
+		uv_timer_start(&p->announce_timer, on_announce, 0, ms);
+	}
 	log_info("listening on %s:%u for the backup; guest %s, %llu MiB; "
 		 "epochs every %.1f ms",
 		 self->host, self->port, cfg->workload.guest,
 		 (unsigned long long)(cfg->workload.memory >> 20),
 		 (double)cfg->replication.epoch_interval_ns / 1e6);
 	return 0;
+}
+
+void primary_abort(struct primary *p, const char *why)
+{
+	if (p->state != P_STOPPED)
+		set_state(p, P_STOPPED, "%s", why);
 }
 
 void primary_console_hooks(struct primary *p, struct vm_config *vc)
@@ -978,4 +1262,37 @@ void primary_finish(struct primary *p)
 	encoder_destroy(&p->enc);
 	outbuf_destroy(&p->ob);
 	copier_stop(&p->copier);
+}
+
+void primary_status(struct primary *p, struct node_status *st)
+{
+	const struct primary_stats *s = &p->stats;
+	double secs = (double)(s->last_ack_ns - s->first_ack_ns) / 1e9;
+
+	snprintf(st->node, sizeof(st->node), "%s", p->self->name);
+	snprintf(st->role, sizeof(st->role), "primary");
+	snprintf(st->state, sizeof(st->state), "%s",
+		 p->state == P_WAITING && p->guest_paused
+			 ? "waiting-paused"
+			 : primary_state_name(p->state));
+	st->term = p->term;
+	st->epoch = p->next_epoch - 1;
+	st->acked = p->acked;
+	st->held_bytes = outbuf_held(&p->ob);
+	st->pause_us_p50 = percentile(&s->pause, 0.5);
+	st->pause_us_p99 = percentile(&s->pause, 0.99);
+	st->epochs_per_s =
+		secs > 0 && s->epochs > 1 ? (double)(s->epochs - 1) / secs : 0;
+	st->wire_mb_per_s =
+		secs > 0 ? (double)(s->wire_bytes) / 1e6 / secs : 0;
+	st->compression_ratio =
+		s->wire_bytes ? (double)s->raw_bytes / (double)s->wire_bytes
+			      : 0;
+	snprintf(st->peer, sizeof(st->peer), "%s",
+		 p->hello_done ? p->peer_name : "");
+	st->since_last_frame_ms =
+		p->conn ? (int64_t)(uv_now(p->loop) - conn_last_rx_ms(p->conn))
+			: -1;
+	st->heartbeat_timeout_ms =
+		p->cfg->failover.heartbeat_timeout_ns / 1000000;
 }

@@ -4,22 +4,38 @@
  * States (one handler per event; primary_set_state() performs and logs
  * every transition):
  *
- *   WAITING    no backup: the guest runs, its output is held
+ *   WAITING    no backup yet (a fresh start), or lost with on_backup_loss =
+ *              pause: output is held; with pause the guest is paused too
+ *   DEGRADED   unprotected: the backup was lost (on_backup_loss =
+ *              continue) or this node was promoted; output is released as
+ *              it comes; a backup that attaches is synced
  *   SYNCING    a backup said Hello: pre-copy rounds of all memory
  *   PROTECTED  checkpoint epochs flow and are acknowledged
  *   DRAINING   stopping (signal, or the guest ended): the guest is stopped,
  *              the last epoch waits for its Ack
- *   STOPPED    done; the loop ends
+ *   STOPPED    done (also: replaced by a primary of a higher term); the
+ *              loop ends
  *
- *   from \ to   WAITING  SYNCING  PROTECTED  DRAINING  STOPPED
- *   WAITING        -      hello       -          -       stop/end
- *   SYNCING      lost       -      rounds done   -       stop/end
- *   PROTECTED    lost       -         -       stop/end      -
- *   DRAINING       -        -         -          -     acked/lost/timeout
+ *   from \ to   WAITING  DEGRADED  SYNCING  PROTECTED  DRAINING  STOPPED
+ *   WAITING        -         -      hello       -          -      any
+ *   DEGRADED       -         -      hello       -          -      any
+ *   SYNCING      lost      lost       -      rounds done   -      any
+ *   PROTECTED    lost      lost       -         -       stop/end  replaced
+ *   DRAINING       -         -        -         -          -      any
+ *
+ * "lost" goes to WAITING with on_backup_loss = pause, or when this primary
+ * was never protected (a fresh start holds its output until its first
+ * backup: if it is an old primary restarted by mistake, a promoted node's
+ * announcement stops it before anything leaves); else to DEGRADED.
  *
  * Events: primary_on_tick (epoch timer), on_encoded (worker finished),
  * on_ack, on_hello, on_peer_lost, on_heartbeat (timer), on_stop (signal),
- * on_guest_stopped (vCPU thread, through a uv_async).
+ * on_guest_stopped (vCPU thread, through a uv_async), on_replaced (a higher
+ * term heard of: in a Hello, a Refuse or an announcement's answer).
+ *
+ * Terms: a promoted node runs as primary of the next term and keeps telling
+ * every other node so (on_announce): a primary of a lower term that hears it
+ * stops its guest, releases nothing more and exits with EXIT_REPLACED.
  */
 #ifndef REMORA_PRIMARY_EPOCH_H
 #define REMORA_PRIMARY_EPOCH_H
@@ -36,6 +52,7 @@
 
 enum primary_state {
 	P_WAITING,
+	P_DEGRADED,
 	P_SYNCING,
 	P_PROTECTED,
 	P_DRAINING,
@@ -79,6 +96,25 @@ struct primary_stats {
 	struct samples pause, ack, harvest, copy;
 };
 
+/* Exit status of a primary replaced by one of a higher term. */
+#define EXIT_REPLACED 3
+
+/* How a primary starts. */
+struct primary_opts {
+	uint64_t term;		 /* 1 for a fresh start; a promotion's next */
+	int promoted;		 /* start DEGRADED (a replica's guest) */
+	uint64_t console_offset; /* stream offset of the next console byte */
+	int sink_fd;		 /* released console output goes here */
+};
+
+/* One dial of another node, telling it this primary's term. */
+struct announce {
+	struct primary *p;
+	const struct config_node *node;
+	struct conn *c; /* NULL: idle */
+	uv_connect_t req;
+};
+
 struct primary {
 	uv_loop_t *loop;
 	const struct config *cfg;
@@ -89,6 +125,11 @@ struct primary {
 	struct copier copier;
 	enum primary_state state;
 	uint64_t term;
+	int promoted;	     /* started from a replica */
+	int was_protected;   /* a backup has held a replica of this run */
+	int guest_paused;    /* on_backup_loss = pause holds it */
+	uint64_t replaced_term;
+	char replaced_by[64];
 
 	/* pipeline */
 	struct slot *slots; /* max_inflight_epochs + 1 */
@@ -114,31 +155,43 @@ struct primary {
 	/* the backup */
 	uv_tcp_t listener;
 	struct conn *conn; /* NULL: none */
+#define EXTRA_MAX 4
+	struct conn *extra[EXTRA_MAX]; /* connections being turned away */
 	int hello_done;
 	uint64_t conn_gen;
 	char peer_name[64];
 
-	uv_timer_t epoch_timer, hb_timer, drain_timer;
+	struct announce announce[CONFIG_NODES_MAX];
+	uv_timer_t epoch_timer, hb_timer, drain_timer, announce_timer;
 	uv_signal_t sigterm, sigint;
 	uv_async_t guest_async;
 	int stop_requested;
 
 	struct primary_stats stats;
 	int exit_code;
+	struct ctl *ctl; /* the control socket: closed when the loop ends */
 };
 
 /* Sets everything up and starts the guest; the loop then runs it. */
 int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
-		  const struct config_node *self, struct vm *vm, int sink_fd);
+		  const struct config_node *self, struct vm *vm,
+		  const struct primary_opts *o);
 
 /* The vm_config callbacks that feed console output and the guest's end
  * to p; set them before vm_create(), call primary_start() before vm_start(). */
 void primary_console_hooks(struct primary *p, struct vm_config *vc);
 
+/* Stops at once (the guest could not start): the loop then ends. */
+void primary_abort(struct primary *p, const char *why);
+
 /* After the loop returned: frees what primary_start() made. */
 void primary_finish(struct primary *p);
 
 const char *primary_state_name(enum primary_state s);
+
+/* What remoractl status shows (status.h). */
+struct node_status;
+void primary_status(struct primary *p, struct node_status *st);
 
 /* Writes the statistics as one JSON object (bench and tests). */
 int primary_write_stats(const struct primary *p, const char *path);

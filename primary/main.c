@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ctl.h"
 #include "epoch.h"
 #include "log.h"
 #include "main.h"
@@ -109,10 +110,17 @@ static int open_sink(const char *path)
 	return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 }
 
+static void status_cb(void *opaque, struct node_status *st)
+{
+	primary_status(opaque, st);
+}
+
 static int run(const struct config *cfg, const struct config_node *self,
 	       const struct opts *o)
 {
 	static struct primary p; /* large (statistics); one per process */
+	struct primary_opts po = {.term = 1};
+	struct ctl *ctl = NULL;
 	struct vm_config vc = {.dirty_log = 1};
 	const char *sink_path = config_console(cfg, self);
 	uv_loop_t loop;
@@ -150,13 +158,23 @@ static int run(const struct config *cfg, const struct config_node *self,
 		goto out_vm;
 	}
 	uv_loop_init(&loop);
-	ret = primary_start(&p, &loop, cfg, self, vm, sink);
+	po.sink_fd = sink;
+	ret = primary_start(&p, &loop, cfg, self, vm, &po);
+	if (ret == 0 && *self->control_socket) {
+		ret = ctl_start(&ctl, &loop, self->control_socket, status_cb,
+				&p, err, sizeof(err));
+		if (ret)
+			log_error("%s", err);
+		p.ctl = ctl;
+	}
 	p.stats.guest_start_ns = now_ns();
 	if (ret == 0 && vm_start(vm)) {
 		log_error("%s", vm_error(vm));
 		ret = -1;
 	}
 	if (ret) {
+		if (ctl)
+			ctl_close(ctl);
 		primary_finish(&p);
 		uv_loop_close(&loop);
 		goto out_vm;

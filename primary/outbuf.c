@@ -100,22 +100,11 @@ int outbuf_copy(struct outbuf *o, uint64_t offset, size_t len, uint8_t **data)
 	return ret;
 }
 
-size_t outbuf_release(struct outbuf *o, uint64_t acked)
+/* Writes the first n held bytes to the sink and forgets them. Locked. */
+static void write_out(struct outbuf *o, size_t n)
 {
-	uint64_t end;
-	size_t i, n;
-	int ret;
+	int ret = n ? fd_write_all(o->sink, o->data, n) : 0;
 
-	pthread_mutex_lock(&o->lock);
-	for (i = 0; i < o->nsegs && o->segs[i].epoch <= acked; i++)
-		;
-	if (i == 0) {
-		pthread_mutex_unlock(&o->lock);
-		return 0;
-	}
-	end = o->segs[i - 1].end;
-	n = (size_t)(end - o->base);
-	ret = n ? fd_write_all(o->sink, o->data, n) : 0;
 	if (ret && !o->sink_failed) {
 		o->sink_failed = 1;
 		log_error("console sink: %s; released output is being lost "
@@ -124,11 +113,53 @@ size_t outbuf_release(struct outbuf *o, uint64_t acked)
 	}
 	memmove(o->data, o->data + n, o->len - n);
 	o->len -= n;
-	o->base = end;
+	o->base += n;
+}
+
+size_t outbuf_release(struct outbuf *o, uint64_t acked)
+{
+	size_t i, n;
+
+	pthread_mutex_lock(&o->lock);
+	for (i = 0; i < o->nsegs && o->segs[i].epoch <= acked; i++)
+		;
+	if (i == 0) {
+		pthread_mutex_unlock(&o->lock);
+		return 0;
+	}
+	n = (size_t)(o->segs[i - 1].end - o->base);
+	write_out(o, n);
 	memmove(o->segs, o->segs + i, (o->nsegs - i) * sizeof(*o->segs));
 	o->nsegs -= i;
 	pthread_mutex_unlock(&o->lock);
 	return n;
+}
+
+size_t outbuf_flush(struct outbuf *o)
+{
+	size_t n;
+
+	pthread_mutex_lock(&o->lock);
+	n = o->len;
+	write_out(o, n);
+	o->nsegs = 0;
+	pthread_mutex_unlock(&o->lock);
+	return n;
+}
+
+void outbuf_discard(struct outbuf *o)
+{
+	pthread_mutex_lock(&o->lock);
+	o->len = 0;
+	o->nsegs = 0;
+	pthread_mutex_unlock(&o->lock);
+}
+
+void outbuf_set_offset(struct outbuf *o, uint64_t offset)
+{
+	pthread_mutex_lock(&o->lock);
+	o->base = offset;
+	pthread_mutex_unlock(&o->lock);
 }
 
 void outbuf_reopen(struct outbuf *o)

@@ -61,6 +61,18 @@ size_t outbuf_release(struct outbuf *o, uint64_t acked);
  */
 void outbuf_reopen(struct outbuf *o);
 
+/* Unprotected: writes every held byte to the sink now. Returns bytes. */
+size_t outbuf_flush(struct outbuf *o);
+
+/* Replaced by another primary: held bytes are never released. */
+void outbuf_discard(struct outbuf *o);
+
+/*
+ * Before any output: the stream offset of the guest's next console byte (a
+ * promoted backup's guest continues the stream where the replica ends).
+ */
+void outbuf_set_offset(struct outbuf *o, uint64_t offset);
+
 /* Bytes held (closed or open) and the stream offset released so far. */
 size_t outbuf_held(struct outbuf *o);
 uint64_t outbuf_released(struct outbuf *o);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -167,8 +168,12 @@ static void build_gdt(struct vm *vm)
 	gdt[6] = base >> 32;
 }
 
-int vm_create(struct vm **out, const struct vm_config *cfg, char *err,
-	      size_t errlen)
+/*
+ * adopt_fd < 0: fresh zeroed RAM, with the page tables and GDT built in it.
+ * Otherwise RAM is that memfd (a replica: it holds them already).
+ */
+static int create(struct vm **out, const struct vm_config *cfg, int adopt_fd,
+		  char *err, size_t errlen)
 {
 	struct kvm_userspace_memory_region region;
 	struct kvm_enable_cap cap;
@@ -242,12 +247,33 @@ int vm_create(struct vm **out, const struct vm_config *cfg, char *err,
 		}
 	}
 
-	vm->mem_fd = memfd_create("remora-guest-ram", MFD_CLOEXEC);
-	if (vm->mem_fd < 0 || ftruncate(vm->mem_fd, (off_t)vm->mem_size)) {
-		ret = vm_fail(vm, -errno, "guest RAM memfd of %llu bytes: %s",
-			      (unsigned long long)vm->mem_size,
-			      strerror(errno));
-		goto err;
+	if (adopt_fd >= 0) {
+		struct stat st;
+
+		vm->mem_fd = fcntl(adopt_fd, F_DUPFD_CLOEXEC, 0);
+		if (vm->mem_fd < 0 || fstat(vm->mem_fd, &st)) {
+			ret = vm_fail(vm, -errno, "guest RAM memfd: %s",
+				      strerror(errno));
+			goto err;
+		}
+		if ((uint64_t)st.st_size != vm->mem_size) {
+			ret = vm_fail(vm, -EINVAL,
+				      "guest RAM memfd holds %llu bytes, not "
+				      "%llu",
+				      (unsigned long long)st.st_size,
+				      (unsigned long long)vm->mem_size);
+			goto err;
+		}
+	} else {
+		vm->mem_fd = memfd_create("remora-guest-ram", MFD_CLOEXEC);
+		if (vm->mem_fd < 0 ||
+		    ftruncate(vm->mem_fd, (off_t)vm->mem_size)) {
+			ret = vm_fail(vm, -errno,
+				      "guest RAM memfd of %llu bytes: %s",
+				      (unsigned long long)vm->mem_size,
+				      strerror(errno));
+			goto err;
+		}
 	}
 	vm->mem = mmap(NULL, vm->mem_size, PROT_READ | PROT_WRITE, MAP_SHARED,
 		       vm->mem_fd, 0);
@@ -275,9 +301,11 @@ int vm_create(struct vm **out, const struct vm_config *cfg, char *err,
 		goto err;
 	}
 
-	build_page_tables(vm);
-	build_gdt(vm);
-	vm_mark_dirty(vm, GPA_PML4, GPA_GDT + VM_PAGE_SIZE - GPA_PML4);
+	if (adopt_fd < 0) {
+		build_page_tables(vm);
+		build_gdt(vm);
+		vm_mark_dirty(vm, GPA_PML4, GPA_GDT + VM_PAGE_SIZE - GPA_PML4);
+	}
 
 	ret = vcpu_init(vm);
 	if (ret)
@@ -289,6 +317,22 @@ err:
 	snprintf(err, errlen, "%s", vm->err);
 	vm_destroy(vm);
 	return ret;
+}
+
+int vm_create(struct vm **out, const struct vm_config *cfg, char *err,
+	      size_t errlen)
+{
+	return create(out, cfg, -1, err, errlen);
+}
+
+int vm_create_from_memfd(struct vm **out, const struct vm_config *cfg,
+			 int mem_fd, char *err, size_t errlen)
+{
+	if (mem_fd < 0) {
+		snprintf(err, errlen, "no guest RAM memfd");
+		return -EBADF;
+	}
+	return create(out, cfg, mem_fd, err, errlen);
 }
 
 void vm_destroy(struct vm *vm)

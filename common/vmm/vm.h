@@ -55,6 +55,15 @@ struct vm_status {
 /* Creates a VM with zeroed RAM and no guest. */
 int vm_create(struct vm **out, const struct vm_config *cfg, char *err,
 	      size_t errlen);
+/*
+ * Creates a VM whose RAM is mem_fd, a memfd of exactly cfg->mem_size bytes
+ * holding a whole guest (a backup's replica): it is mapped, not copied, and
+ * the VM keeps its own descriptor (a dup). Load the vCPU state with
+ * vm_state_load() before vm_start(). Promotion does this in milliseconds,
+ * whatever the memory size.
+ */
+int vm_create_from_memfd(struct vm **out, const struct vm_config *cfg,
+			 int mem_fd, char *err, size_t errlen);
 void vm_destroy(struct vm *vm);
 
 /* Why the last call failed (one line, no newline). */

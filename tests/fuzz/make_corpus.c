@@ -19,6 +19,7 @@
 #include "pack.h"
 #include "snapshot.h"
 #include "state.h"
+#include "status.h"
 #include "wire.h"
 
 static const char *dir;
@@ -260,6 +261,49 @@ static void units_seeds(void)
 		put("units", name, (const uint8_t *)s[i], strlen(s[i]), NULL,
 		    0);
 	}
+}
+
+/*
+ * Control requests (fuzz_ctl_request): both accepted forms, the spacing the
+ * grammar allows, and one seed per refusal; the longest request and one
+ * byte more.
+ */
+static void ctl_request_seeds(void)
+{
+	static const struct {
+		const char *name;
+		const char *in;
+		size_t len;
+	} s[] = {
+		{"status", "status\n", 7},
+		{"status-json", "status json\n", 12},
+		{"spaces", "  status   json  \n", 18},
+		{"unknown-command", "xyz\n", 4},
+		{"unknown-argument", "status xml\n", 11},
+		{"too-many-arguments", "status json json\n", 17},
+		{"empty-line", "\n", 1},
+		{"empty", "", 0},
+		{"no-newline", "status", 6},
+		{"crlf", "status\r\n", 8},
+		{"two-lines", "status\nstatus\n", 14},
+		{"nul", "sta\0tus\n", 8},
+		{"non-ascii", "status \xff\n", 9},
+		{"tab", "status\tjson\n", 12},
+	};
+	char big[STATUS_REQUEST_MAX + 1];
+
+	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
+		put("ctl_request", s[i].name, (const uint8_t *)s[i].in,
+		    s[i].len, NULL, 0);
+	memset(big, ' ', sizeof(big));
+	memcpy(big, "status json", 11);
+	big[STATUS_REQUEST_MAX - 1] = '\n';
+	put("ctl_request", "longest", (const uint8_t *)big,
+	    STATUS_REQUEST_MAX, NULL, 0);
+	big[STATUS_REQUEST_MAX - 1] = ' ';
+	big[STATUS_REQUEST_MAX] = '\n';
+	put("ctl_request", "overlong", (const uint8_t *)big,
+	    STATUS_REQUEST_MAX + 1, NULL, 0);
 }
 
 /*
@@ -529,5 +573,6 @@ int main(int argc, char **argv)
 	snapshot_seeds();
 	units_seeds();
 	wire_seeds();
+	ctl_request_seeds();
 	return 0;
 }

@@ -2,10 +2,11 @@
  * Protocol tests for the backup (backup/receiver.h over backup/replica.h),
  * no KVM needed. A fake primary keeps a guest memory it mutates between
  * epochs and a mirror of what it has sent (the delta base the backup holds),
- * and builds epochs the way primary/encoder.c does: EpochBegin, pack.c
- * batches of codec_encode()d pages, CpuState (a minimal valid state.c blob),
- * the console as DeviceState, and EpochCommit with the XXH3 checksum over
- * (pfn as le64, page) in order, then the blob. Every message is encoded with
+ * and has tests/support/fake_epochs.c build its epochs the way
+ * primary/encoder.c does: EpochBegin, pack.c batches of codec_encode()d
+ * pages, CpuState (a minimal valid state.c blob), the console as
+ * DeviceState, and EpochCommit with the XXH3 checksum over (pfn as le64,
+ * page) in order, then the blob. Every message is encoded with
  * wire_encode() and decoded with wire_decode() before receiver_on_msg()
  * sees it, so the tests take the daemon's path.
  *
@@ -29,10 +30,9 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <linux/kvm.h>
-#include <xxhash.h>
 
 #include "codec.h"
+#include "fake_epochs.h"
 #include "frame.h"
 #include "pack.h"
 #include "receiver.h"
@@ -51,91 +51,15 @@
 #define CLUSTER "wl-test"
 #define PRIMARY "node-a"
 /* Our blobs are about 1 KiB; state.c's are bigger, VM_STATE_MAX at most. */
-#define STATE_CAP 4096u
+#define STATE_CAP FAKE_STATE_MAX
 #define MAXB	  256u /* batches per epoch */
 
-/* The code segment and page-table root state.c insists on (vm_impl.h). */
-#define SEL_UCODE 0x1b
-#define GPA_PML4  0x2000
-
 /* ---- helpers ------------------------------------------------------------ */
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	put_le32(p, (uint32_t)v);
-	put_le32(p + 4, (uint32_t)(v >> 32));
-}
 
 static uint32_t get_le32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
 	       (uint32_t)p[3] << 24;
-}
-
-enum blob_fault { BLOB_OK, BLOB_CR3, BLOB_MAGIC, BLOB_LEN, BLOB_NO_CLOCK };
-
-static size_t state_section(uint8_t *b, size_t off, uint32_t id, const void *d,
-			    uint32_t len)
-{
-	put_le32(b + off, id);
-	put_le32(b + off + 4, len);
-	memcpy(b + off + 8, d, len);
-	return off + 8 + (len + 7) / 8 * 8;
-}
-
-/*
- * A vCPU state blob as state.c lays it out (regs, sregs, FPU, two MSRs, the
- * clock), different for every seed, or with one fault. b: STATE_CAP bytes.
- */
-static size_t make_state(uint8_t *b, uint64_t seed, enum blob_fault fault)
-{
-	struct kvm_regs regs;
-	struct kvm_sregs sregs;
-	struct kvm_fpu fpu;
-	uint8_t msrs[8 + 2 * 16];
-	uint64_t clock = 1000000007ull * seed;
-	uint32_t n = 0;
-	size_t off = 16;
-
-	memset(b, 0, STATE_CAP);
-	memset(&regs, 0, sizeof(regs));
-	memset(&sregs, 0, sizeof(sregs));
-	memset(&fpu, 0, sizeof(fpu));
-	regs.rip = 0x101000 + seed;
-	regs.rax = seed;
-	regs.rsp = 0x7ff000 - seed * 16;
-	regs.rflags = 2;
-	sregs.cs.selector = SEL_UCODE;
-	sregs.cr3 = fault == BLOB_CR3 ? GPA_PML4 + 0x1000 : GPA_PML4;
-	fpu.fcw = 0x37f;
-	put_le32(msrs, 2);
-	put_le32(msrs + 4, 0);
-	put_le32(msrs + 8, 0x174);
-	put_le32(msrs + 12, 0);
-	put_le64(msrs + 16, seed);
-	put_le32(msrs + 24, 0xc0000082);
-	put_le32(msrs + 28, 0);
-	put_le64(msrs + 32, 0xffff800000000000ull + seed);
-
-	off = state_section(b, off, S_REGS, &regs, sizeof(regs)), n++;
-	off = state_section(b, off, S_SREGS, &sregs, sizeof(sregs)), n++;
-	off = state_section(b, off, S_FPU, &fpu, sizeof(fpu)), n++;
-	off = state_section(b, off, S_MSRS, msrs, sizeof(msrs)), n++;
-	if (fault != BLOB_NO_CLOCK)
-		off = state_section(b, off, S_CLOCK, &clock, sizeof(clock)),
-		n++;
-	assert_true(off <= STATE_CAP);
-	memcpy(b, fault == BLOB_MAGIC ? "RMVX" : "RMVS", 4);
-	put_le32(b + 4, 1);
-	put_le32(b + 8, (uint32_t)(fault == BLOB_LEN ? off + 8 : off));
-	put_le32(b + 12, n);
-	return off;
 }
 
 /* ---- frames ------------------------------------------------------------- */
@@ -165,6 +89,7 @@ static struct frame f_hello(uint32_t version, uint32_t page_size, uint64_t mem,
 	h.guest_mem_bytes = mem;
 	h.workload_id = (char *)cluster;
 	h.node = (char *)node;
+	h.role = REMORA__ROLE__ROLE_PRIMARY;
 	return enc(WIRE_HELLO, &h.base);
 }
 
@@ -286,7 +211,8 @@ struct fake {
 	uint64_t console_off;
 	uint64_t *pend; /* pfns the last epoch built covered */
 	size_t npend;
-	uint8_t *body, *out, enc[PS];
+	struct fake_page *list; /* the pages of the epoch being built */
+	uint8_t *body, *out;	/* for batches the tests forge */
 	size_t body_cap, out_cap;
 };
 
@@ -390,12 +316,13 @@ static void fake_init(struct fake *fk, uint64_t seed)
 	fk->mirror = calloc(1, MEM);
 	fk->dirty = calloc(1, NPAGES);
 	fk->pend = calloc(NPAGES, sizeof(*fk->pend));
+	fk->list = calloc(NPAGES, sizeof(*fk->list));
 	fk->body_cap = pack_body_bound(BATCH, PS);
 	fk->body = malloc(fk->body_cap);
 	fk->out_cap = pack_batch_bound(fk->body_cap);
 	fk->out = malloc(fk->out_cap);
 	assert_true(fk->mem && fk->mirror && fk->dirty && fk->pend &&
-		    fk->body && fk->out);
+		    fk->list && fk->body && fk->out);
 	fake_touch(fk, 300);
 }
 
@@ -405,6 +332,7 @@ static void fake_free(struct fake *fk)
 	free(fk->mirror);
 	free(fk->dirty);
 	free(fk->pend);
+	free(fk->list);
 	free(fk->body);
 	free(fk->out);
 }
@@ -421,97 +349,109 @@ static void fake_new_sync(struct fake *fk, uint64_t first_epoch)
 	fk->epoch = first_epoch - 1;
 }
 
-static void flush_batch(struct fake *fk, struct epoch *e, struct pack_writer *w,
-			int stored)
-{
-	long blen = pack_finish(w, stored ? 0 : 1, fk->out, fk->out_cap);
-
-	assert_true(blen > 0);
-	assert_true(e->nbatches < MAXB);
-	e->braw[e->nbatches] = malloc((size_t)blen);
-	assert_non_null(e->braw[e->nbatches]);
-	memcpy(e->braw[e->nbatches], fk->out, (size_t)blen);
-	e->blen[e->nbatches] = (size_t)blen;
-	ep_push(e, f_batch(e->epoch, fk->out, (size_t)blen));
-	e->nbatches++;
-	assert_int_equal(pack_init(w, fk->body, fk->body_cap, PS), 0);
-}
-
 struct epoch_opts {
 	int precopy;
 	int stored;  /* batches stored, not LZ4-compressed */
 	int console; /* checkpoint: some console output, in two frames */
 };
 
+/* Cuts a buffer of whole frames into e's list, keeping each batch's bytes. */
+static void ep_split(struct epoch *e, const struct fake_buf *b)
+{
+	size_t off = 0, at, len;
+	uint8_t type;
+	int ret;
+
+	while ((at = off,
+		ret = fake_frames_next(b->p, b->len, &off, &type, &len)) == 1) {
+		struct frame f = {.type = type, .p = malloc(len), .len = len};
+
+		assert_non_null(f.p);
+		memcpy(f.p, b->p + at, len);
+		if (type == WIRE_PAGE_BATCH) {
+			struct wire_msg m;
+			char err[256];
+
+			if (wire_decode(type, f.p + FRAME_HEADER_SIZE,
+					len - FRAME_HEADER_SIZE, &m, err,
+					sizeof(err)))
+				fail_msg("our PageBatch: %s", err);
+			assert_true(e->nbatches < MAXB);
+			e->blen[e->nbatches] = m.batch->batch.len;
+			e->braw[e->nbatches] = malloc(m.batch->batch.len);
+			assert_non_null(e->braw[e->nbatches]);
+			memcpy(e->braw[e->nbatches], m.batch->batch.data,
+			       m.batch->batch.len);
+			e->nbatches++;
+			wire_msg_free(&m);
+		}
+		ep_push(e, f);
+	}
+	assert_int_equal(ret, 0);
+}
+
 /*
  * Builds the next epoch from the dirty pages: a pre-copy epoch takes at most
- * PRECOPY pages, a checkpoint all of them. Nothing changes in the fake until
+ * PRECOPY pages, a checkpoint all of them. Pages the backup already holds
+ * are not sent (but count as covered). Nothing changes in the fake until
  * fake_acked().
  */
 static void fake_epoch(struct fake *fk, struct epoch *e,
 		       const struct epoch_opts *o)
 {
-	XXH3_state_t *h = XXH3_createState();
-	struct pack_writer w;
-	uint8_t le[8];
+	struct fake_epoch_spec spec = {
+		.term = TERM,
+		.precopy = o->precopy,
+		.page_size = PS,
+		.pages = fk->list,
+		.batch_pages = BATCH,
+		.stored = o->stored,
+		.console_frames = 2, /* the console attacks need two */
+	};
+	struct fake_buf b = {0};
+	size_t n = 0;
 
-	assert_non_null(h);
 	memset(e, 0, sizeof(*e));
 	e->epoch = ++fk->epoch;
 	e->precopy = o->precopy;
-	XXH3_64bits_reset(h);
-	ep_push(e, f_begin(e->epoch, o->precopy));
-	assert_int_equal(pack_init(&w, fk->body, fk->body_cap, PS), 0);
 	fk->npend = 0;
 	for (uint64_t pfn = 0; pfn < NPAGES; pfn++) {
 		const uint8_t *page = fk->mem + pfn * PS;
-		size_t len;
-		int kind;
+		const uint8_t *old = fk->mirror + pfn * PS;
 
 		if (!fk->dirty[pfn])
 			continue;
-		if (o->precopy && e->pages == PRECOPY)
+		if (o->precopy && n == PRECOPY)
 			break;
 		fk->pend[fk->npend++] = pfn;
-		kind = codec_encode(fk->mirror + pfn * PS, page, PS, fk->enc,
-				    &len);
-		assert_true(kind >= 0);
-		if (kind == CODEC_UNCHANGED)
-			continue;
-		if (w.count == 0)
-			e->bpfn[e->nbatches] = pfn;
-		assert_int_equal(pack_add(&w, pfn, kind, fk->enc, len), 0);
-		put_le64(le, pfn);
-		XXH3_64bits_update(h, le, 8);
-		XXH3_64bits_update(h, page, PS);
-		e->pages++;
-		if (w.count == BATCH)
-			flush_batch(fk, e, &w, o->stored);
+		if (!memcmp(old, page, PS))
+			continue; /* the codec's UNCHANGED: not sent */
+		if (n % BATCH == 0)
+			e->bpfn[n / BATCH] = pfn;
+		fk->list[n++] = (struct fake_page){pfn, page, old};
 	}
-	if (w.count)
-		flush_batch(fk, e, &w, o->stored);
+	e->pages = n;
+	spec.epoch = e->epoch;
+	spec.npages = n;
 	if (!o->precopy) {
-		e->state_len = make_state(e->state, e->epoch, BLOB_OK);
-		XXH3_64bits_update(h, e->state, e->state_len);
-		ep_push(e, f_cpu(e->epoch, e->state, e->state_len));
+		e->state_len =
+			fake_state_blob(e->state, e->epoch, FAKE_STATE_OK);
+		spec.state = e->state;
+		spec.state_len = e->state_len;
 	}
 	if (!o->precopy && o->console) {
-		size_t half;
-
 		e->console_len =
 			(size_t)snprintf(e->console, sizeof(e->console),
 					 "guest: epoch %llu done\n",
 					 (unsigned long long)e->epoch);
 		e->console_off = fk->console_off;
-		half = e->console_len / 2;
-		ep_push(e, f_dev(e->epoch, "console", e->console_off,
-				 e->console, half));
-		ep_push(e, f_dev(e->epoch, "console", e->console_off + half,
-				 e->console + half, e->console_len - half));
+		spec.console = e->console;
+		spec.console_len = e->console_len;
+		spec.console_off = e->console_off;
 	}
-	e->checksum = XXH3_64bits_digest(h);
-	XXH3_freeState(h);
-	ep_push(e, f_commit(e->epoch, e->pages, e->checksum));
+	assert_int_equal(fake_epochs_build(&spec, &b, &e->checksum), 0);
+	ep_split(e, &b);
+	fake_buf_free(&b);
 }
 
 /* The backup acknowledged e: its pages are now the delta base. */
@@ -750,14 +690,14 @@ static void assert_needs_hello(struct env *v)
 static void test_state_blob_is_valid(void **state)
 {
 	static const struct {
-		enum blob_fault fault;
+		enum fake_state_fault fault;
 		const char *why;
 	} c[] = {
-		{BLOB_OK, NULL},
-		{BLOB_CR3, "CR3 0x3000"},
-		{BLOB_MAGIC, "bad magic"},
-		{BLOB_LEN, "length"},
-		{BLOB_NO_CLOCK, "clock missing"},
+		{FAKE_STATE_OK, NULL},
+		{FAKE_STATE_CR3, "CR3 0x3000"},
+		{FAKE_STATE_MAGIC, "bad magic"},
+		{FAKE_STATE_LEN, "length"},
+		{FAKE_STATE_NO_CLOCK, "clock missing"},
 	};
 	uint8_t b[STATE_CAP];
 	struct vm_state_view view;
@@ -765,7 +705,7 @@ static void test_state_blob_is_valid(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
-		size_t len = make_state(b, 7, c[i].fault);
+		size_t len = fake_state_blob(b, 7, c[i].fault);
 		int ret = vm_state_parse(b, len, &view, err, sizeof(err));
 
 		if (!c[i].why) {
@@ -913,7 +853,7 @@ static void test_hello_mismatch(void **state)
 static void test_before_hello(void **state)
 {
 	uint8_t blob[STATE_CAP], batch[64];
-	size_t len = make_state(blob, 1, BLOB_OK);
+	size_t len = fake_state_blob(blob, 1, FAKE_STATE_OK);
 	struct env *v = env_new(4);
 	struct snap s;
 
@@ -965,7 +905,7 @@ static void test_first_epoch_not_precopy(void **state)
 static void test_outside_epoch(void **state)
 {
 	uint8_t blob[STATE_CAP], batch[64];
-	size_t len = make_state(blob, 1, BLOB_OK);
+	size_t len = fake_state_blob(blob, 1, FAKE_STATE_OK);
 	struct env *v = env_new(6);
 
 	(void)state;
@@ -1156,11 +1096,11 @@ static size_t m_no_cpu(struct env *v, struct epoch *e, char *want, size_t wlen)
 	return e->n - 1;
 }
 
-static size_t bad_blob(struct epoch *e, enum blob_fault fault, char *want,
+static size_t bad_blob(struct epoch *e, enum fake_state_fault fault, char *want,
 		       size_t wlen, const char *why)
 {
 	uint8_t b[STATE_CAP];
-	size_t len = make_state(b, e->epoch, fault);
+	size_t len = fake_state_blob(b, e->epoch, fault);
 	size_t at = ep_find(e, WIRE_CPU_STATE, 0);
 
 	ep_replace(e, at, f_cpu(e->epoch, b, len));
@@ -1173,7 +1113,7 @@ static size_t m_blob_cr3(struct env *v, struct epoch *e, char *want,
 			 size_t wlen)
 {
 	(void)v;
-	return bad_blob(e, BLOB_CR3, want, wlen,
+	return bad_blob(e, FAKE_STATE_CR3, want, wlen,
 			"code segment 0x1b or CR3 0x3000 is not the VMM's");
 }
 
@@ -1181,21 +1121,21 @@ static size_t m_blob_magic(struct env *v, struct epoch *e, char *want,
 			   size_t wlen)
 {
 	(void)v;
-	return bad_blob(e, BLOB_MAGIC, want, wlen, "bad magic");
+	return bad_blob(e, FAKE_STATE_MAGIC, want, wlen, "bad magic");
 }
 
 static size_t m_blob_len(struct env *v, struct epoch *e, char *want,
 			 size_t wlen)
 {
 	(void)v;
-	return bad_blob(e, BLOB_LEN, want, wlen, "length");
+	return bad_blob(e, FAKE_STATE_LEN, want, wlen, "length");
 }
 
 static size_t m_blob_no_clock(struct env *v, struct epoch *e, char *want,
 			      size_t wlen)
 {
 	(void)v;
-	return bad_blob(e, BLOB_NO_CLOCK, want, wlen,
+	return bad_blob(e, FAKE_STATE_NO_CLOCK, want, wlen,
 			"registers, FPU or clock missing");
 }
 
@@ -1215,7 +1155,7 @@ static size_t m_cpu_in_precopy(struct env *v, struct epoch *e, char *want,
 			       size_t wlen)
 {
 	uint8_t b[STATE_CAP];
-	size_t len = make_state(b, e->epoch, BLOB_OK);
+	size_t len = fake_state_blob(b, e->epoch, FAKE_STATE_OK);
 
 	(void)v;
 	ep_insert(e, e->n - 1, f_cpu(e->epoch, b, len));

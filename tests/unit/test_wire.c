@@ -738,9 +738,11 @@ static void test_round_trip_every_type(void **state)
 
 		h.term = 4;
 		h.last_epoch = 99;
+		h.released = 12345;
 		round_trip(WIRE_HEARTBEAT, &h, &m);
 		assert_true(m.heartbeat->term == 4);
 		assert_true(m.heartbeat->last_epoch == 99);
+		assert_true(m.heartbeat->released == 12345);
 		wire_msg_free(&m);
 	}
 	{
@@ -756,6 +758,15 @@ static void test_round_trip_every_type(void **state)
 		r.reason = "";
 		round_trip(WIRE_REFUSE, &r, &m);
 		assert_string_equal(m.refuse->reason, "");
+		assert_string_equal(m.refuse->primary, "");
+		wire_msg_free(&m);
+
+		/* A refusal that names the primary of a higher term. */
+		r.term = 7;
+		r.primary = "b";
+		round_trip(WIRE_REFUSE, &r, &m);
+		assert_true(m.refuse->term == 7);
+		assert_string_equal(m.refuse->primary, "b");
 		wire_msg_free(&m);
 	}
 }
@@ -814,6 +825,18 @@ static void test_hello_rules(void **state)
 	caps[1] = max_name;
 	caps[2] = "x\ny";
 	refused(WIRE_HELLO, &h, "Hello: capability 2 has a non-printable byte");
+
+	/* Roles: a backup's (the default) or a primary's announcement; an
+	 * enum number proto3 would keep is refused. */
+	h = valid_hello();
+	h.role = REMORA__ROLE__ROLE_PRIMARY;
+	round_trip(WIRE_HELLO, &h, &m);
+	assert_int_equal(m.hello->role, REMORA__ROLE__ROLE_PRIMARY);
+	wire_msg_free(&m);
+	h.role = (Remora__Role)2;
+	refused(WIRE_HELLO, &h, "Hello: unknown role 2");
+	h.role = (Remora__Role)-1;
+	refused(WIRE_HELLO, &h, "Hello: unknown role -1");
 
 	/* Just inside every limit. */
 	for (size_t i = 0; i <= WIRE_CAPS_MAX; i++)
@@ -1004,6 +1027,13 @@ static void test_size_rules(void **state)
 		r.reason = "caf\xc3\xa9";
 		refused(WIRE_REFUSE, &r,
 			"Refuse: reason has a non-printable byte");
+		r.reason = "replaced";
+		r.primary = "a\nb";
+		refused(WIRE_REFUSE, &r,
+			"Refuse: primary has a non-printable byte");
+		r.primary = reason; /* 512 bytes */
+		refused(WIRE_REFUSE, &r,
+			"Refuse: primary is longer than 64 bytes");
 	}
 	free(blob);
 	free(reason);
@@ -1363,7 +1393,7 @@ static void test_batch_prefix_limit(void **state)
 static void test_encode_refuses(void **state)
 {
 	uint8_t *blob = calloc(1, WIRE_STATE_MAX + 512);
-	char *reason = repeat('r', WIRE_REASON_MAX + 300);
+	char *reason = repeat('r', WIRE_REASON_MAX + WIRE_NAME_MAX + 300);
 	uint8_t *f = NULL;
 	size_t len = 0;
 
