@@ -121,6 +121,7 @@ struct backup {
 	const struct config_node *primary; /* the one dialled or attached */
 	struct conn *conn;
 	int connecting, connected, waiting_logged;
+	uint64_t connect_ms; /* when the pending connect started */
 	uv_connect_t connect_req;
 
 	/* the failure detector */
@@ -341,6 +342,7 @@ static void ack(struct backup *b, uint64_t epoch)
 static void do_promote(struct backup *b);
 static void run_fence(struct backup *b);
 static void stop(struct backup *b);
+static void schedule_retry(struct backup *b);
 
 /* The states in which the primary is being watched. */
 static int watching(const struct backup *b)
@@ -390,7 +392,9 @@ static void declare_failed(struct backup *b, const char *fmt, ...)
 	}
 	b->detect_ms = b->last_rx_ms ? now - b->last_rx_ms : 0;
 	b->declared_ns = now_ns();
-	if (b->conn)
+	/* A pending connect may still reach a primary that came back
+	 * (fencing failed): on_connect decides then. */
+	if (b->conn && !b->connecting)
 		conn_close(b->conn, "primary declared failed");
 	if (*b->cfg->failover.fence_command) {
 		set_state(b, B_FENCING,
@@ -554,6 +558,7 @@ static void do_promote(struct backup *b)
 			  (unsigned long long)timeout_ms(b));
 		b->hold_off_ms = uv_now(b->loop) + timeout_ms(b);
 		write_snapshot(b);
+		schedule_retry(b); /* the old primary may come back */
 		return;
 	}
 	b->p->ctl = b->ctl;
@@ -600,8 +605,9 @@ static void on_msg(struct conn *c, const struct wire_msg *m, void *opaque)
 		b->epochs++;
 		if (res.synced_now)
 			set_state(b, B_REPLICATING,
-				  "replica consistent: sync complete, %llu "
-				  "pages applied",
+				  "replica consistent at epoch %llu: sync "
+				  "complete, %llu pages applied",
+				  (unsigned long long)res.epoch,
 				  (unsigned long long)b->r.applied_pages);
 		else
 			log_debug("applied epoch %llu",
@@ -634,8 +640,6 @@ static void on_msg(struct conn *c, const struct wire_msg *m, void *opaque)
 	}
 }
 
-static void schedule_retry(struct backup *b);
-
 static void on_close(struct conn *c, const char *why, void *opaque)
 {
 	struct backup *b = opaque;
@@ -665,7 +669,8 @@ static void on_close(struct conn *c, const char *why, void *opaque)
 		/* Nobody there, or not the primary: try the next node. */
 		b->cand = (b->cand + 1) % b->ncands;
 	}
-	if (b->state != B_PRIMARY && b->state != B_PROMOTING)
+	if (b->state != B_PRIMARY && b->state != B_PROMOTING &&
+	    !b->connecting)
 		schedule_retry(b);
 }
 
@@ -682,6 +687,15 @@ static void on_connect(uv_connect_t *req, int status)
 	struct conn *c = b->conn;
 
 	b->connecting = 0;
+	if (!c) {
+		/* Closed while connecting (it took too long): on_close ran
+		 * and left the retry to us. */
+		if (b->stopping)
+			stop(b);
+		else if (b->state != B_PRIMARY && b->state != B_PROMOTING)
+			schedule_retry(b);
+		return;
+	}
 	if (b->stopping || b->state == B_PRIMARY ||
 	    b->state == B_PROMOTING) {
 		conn_close(c, "stopping");
@@ -733,8 +747,8 @@ static void try_connect(uv_timer_t *t)
 	struct sockaddr_storage addr;
 	int ret;
 
-	if (b->conn || b->stopping || b->state == B_PRIMARY ||
-	    b->state == B_PROMOTING)
+	if (b->conn || b->connecting || b->stopping ||
+	    b->state == B_PRIMARY || b->state == B_PROMOTING)
 		return;
 	b->primary = b->cands[b->cand];
 	b->conn = conn_new(b->loop, CONN_TCP, &ops, b, SEND_QUEUE_MAX);
@@ -744,6 +758,7 @@ static void try_connect(uv_timer_t *t)
 		return;
 	}
 	b->connecting = 1;
+	b->connect_ms = uv_now(b->loop);
 	b->connect_req.data = b;
 	ret = peer_addr(b->primary, &addr);
 	if (!ret)
@@ -782,6 +797,11 @@ static void on_heartbeat(uv_timer_t *t)
 			       "heartbeat_timeout %llu ms",
 			       b->rx.known_primary, (unsigned long long)quiet,
 			       (unsigned long long)timeout_ms(b));
+	/* A connect that hangs (a cut link drops SYNs) is given up after
+	 * heartbeat_timeout, not the kernel's minutes. */
+	if (b->conn && b->connecting &&
+	    uv_now(b->loop) - b->connect_ms > timeout_ms(b))
+		conn_close(b->conn, "connect timed out");
 	if (!b->conn || !b->connected || b->rx.st == RX_HELLO)
 		return;
 	/* A connection that is quiet but not yet failed: also a stuck

@@ -337,8 +337,8 @@ static int claim_path(const char *path, char *err, size_t errlen)
 }
 
 /* A listening socket at path (free by now): an fd, or -errno with err set. */
-__attribute__((nonnull)) static int listen_at(const char *path, struct stat *st, char *err,
-		     size_t errlen)
+__attribute__((nonnull)) static int listen_at(const char *path, struct stat *st,
+					      char *err, size_t errlen)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd, ret;

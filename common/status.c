@@ -220,8 +220,7 @@ static void format_text(struct out *o, const struct node_status *s)
 		   s->heartbeat_timeout_ms);
 }
 
-int status_format(const struct node_status *s, int json, char *buf,
-		  size_t len)
+int status_format(const struct node_status *s, int json, char *buf, size_t len)
 {
 	struct out o = {.buf = buf, .len = len};
 
@@ -279,8 +278,9 @@ int status_parse_request(const char *line, size_t len, enum ctl_cmd *cmd,
 				     "request longer than %d bytes;" TRY,
 				     STATUS_REQUEST_MAX);
 	if (len == 0 || line[len - 1] != '\n')
-		return request_error(err, errlen,
-				     "request does not end with a newline;" TRY);
+		return request_error(
+			err, errlen,
+			"request does not end with a newline;" TRY);
 	end = line + len - 1;
 	for (const char *q = line; q < end; q++)
 		if (*q < 0x20 || *q > 0x7e)
@@ -294,15 +294,16 @@ int status_parse_request(const char *line, size_t len, enum ctl_cmd *cmd,
 	if (n == 0)
 		return request_error(err, errlen, "empty request;" TRY);
 	if (!word_is(w, n, "status"))
-		return request_error(err, errlen, "unknown command '%.*s%s';" TRY,
+		return request_error(err, errlen,
+				     "unknown command '%.*s%s';" TRY,
 				     (int)(n > QUOTE_MAX ? QUOTE_MAX : n), w,
 				     n > QUOTE_MAX ? "..." : "");
 	an = next_word(&p, end, &arg);
 	if (an && !word_is(arg, an, "json"))
 		return request_error(err, errlen,
 				     "unknown argument '%.*s%s' to status;" TRY,
-				     (int)(an > QUOTE_MAX ? QUOTE_MAX : an), arg,
-				     an > QUOTE_MAX ? "..." : "");
+				     (int)(an > QUOTE_MAX ? QUOTE_MAX : an),
+				     arg, an > QUOTE_MAX ? "..." : "");
 	if (next_word(&p, end, &extra))
 		return request_error(err, errlen,
 				     "too many arguments to status;" TRY);

@@ -35,33 +35,45 @@ enum ctl_cmd {
 };
 
 struct node_status {
-	char node[64];	/* this daemon's [node NAME] */
-	char role[16];	/* "primary" | "backup" */
-	uint64_t term;	/* the primary's term this node knows */
-	char state[24]; /* protected, degraded, syncing, waiting, promoting,
-			 * draining, connecting, replicating ... */
-	uint64_t epoch; /* primary: last captured; backup: the replica's */
-	uint64_t acked; /* last acknowledged epoch */
-	uint64_t held_bytes; /* console output held until its epoch is acked */
-	double pause_us_p50, pause_us_p99; /* guest pause per epoch */
-	double epochs_per_s, wire_mb_per_s; /* recent rates */
-	double compression_ratio; /* page bytes / wire bytes */
-	char peer[64]; /* the attached peer node, "" when none */
-	int64_t since_last_frame_ms; /* from the peer; -1 unknown */
+	/* This daemon's [node NAME]. */
+	char node[64];
+	/* "primary" | "backup". */
+	char role[16];
+	/* The primary's term this node knows. */
+	uint64_t term;
+	/* protected, degraded, syncing, waiting, promoting, draining,
+	 * connecting, replicating ... (the daemon's own state names) */
+	char state[24];
+	/* Primary: the last epoch captured; backup: the replica's epoch. */
+	uint64_t epoch;
+	/* The last epoch acknowledged. */
+	uint64_t acked;
+	/* Console output held until the epoch that made it is acknowledged. */
+	uint64_t held_bytes;
+	/* Guest pause per epoch, in microseconds. */
+	double pause_us_p50, pause_us_p99;
+	/* Rates, as the daemon measures them. */
+	double epochs_per_s, wire_mb_per_s;
+	/* Page bytes over wire bytes. */
+	double compression_ratio;
+	/* The attached peer node, "" when none. */
+	char peer[64];
+	/* Since the peer's last frame; -1 unknown. */
+	int64_t since_last_frame_ms;
 	uint64_t heartbeat_timeout_ms;
 };
 
 /*
  * Formats s into buf: with json, one JSON object on one line (strings
- * escaped, non-ASCII bytes as \u00XX, non-finite numbers as null);
+ * escaped, non-ASCII bytes as \u00XX, doubles with three decimals and
+ * non-finite ones as null);
  * otherwise an aligned table, one "key   value" line per topic. Either
  * ends with a newline, and is NUL-terminated. String fields are read up to
  * their size even when they lack a NUL. Returns the length (without the
  * NUL), or -ENOSPC when buf is too small (buf then holds a truncated,
  * still NUL-terminated text when len > 0); never writes past len.
  */
-int status_format(const struct node_status *s, int json, char *buf,
-		  size_t len);
+int status_format(const struct node_status *s, int json, char *buf, size_t len);
 
 /*
  * Parses one request of len bytes (not NUL-terminated; the newline is its

@@ -100,12 +100,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		return EXIT_USAGE;
 	}
 	if (optind + 1 < argc) {
-		fprintf(stderr, PROG ": unexpected argument '%s' after status\n",
+		fprintf(stderr,
+			PROG ": unexpected argument '%s' after status\n",
 			argv[optind + 1]);
 		return EXIT_USAGE;
 	}
 	if (!o->config || !o->node) {
-		fprintf(stderr, PROG ": -c FILE and --node NAME are required\n");
+		fprintf(stderr,
+			PROG ": -c FILE and --node NAME are required\n");
 		return EXIT_USAGE;
 	}
 	return 0;

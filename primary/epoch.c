@@ -949,6 +949,9 @@ static void announce_connected(uv_connect_t *req, int status)
 	struct primary *p = a->p;
 	Remora__Hello h = REMORA__HELLO__INIT;
 
+	a->connecting = 0;
+	if (!a->c)
+		return; /* closed while connecting (too slow, or stopping) */
 	if (status < 0 || conn_start(a->c)) {
 		/* Nobody listens there: nothing to tell. */
 		conn_close(a->c, status < 0 ? uv_strerror(status) : "start");
@@ -989,6 +992,13 @@ static void on_announce(uv_timer_t *t)
 		struct announce *a = &p->announce[i];
 		const struct config_node *n = &p->cfg->nodes[i];
 
+		if (a->connecting) {
+			/* A cut link drops SYNs: give up after
+			 * heartbeat_timeout, not the kernel's minutes. */
+			if (a->c && uv_now(p->loop) - a->started_ms > timeout_ms)
+				conn_close(a->c, "connect timed out");
+			continue;
+		}
 		if (a->c) {
 			conn_check_alive(a->c, timeout_ms, n->name);
 			continue;
@@ -1002,11 +1012,14 @@ static void on_announce(uv_timer_t *t)
 		if (!a->c)
 			continue;
 		a->req.data = a;
+		a->started_ms = uv_now(p->loop);
 		if (node_addr(n, &addr) ||
 		    uv_tcp_connect(&a->req, (uv_tcp_t *)conn_stream(a->c),
 				   (struct sockaddr *)&addr,
 				   announce_connected))
 			conn_close(a->c, "cannot connect");
+		else
+			a->connecting = 1;
 	}
 }
 

@@ -111,7 +111,9 @@ struct primary_opts {
 struct announce {
 	struct primary *p;
 	const struct config_node *node;
-	struct conn *c; /* NULL: idle */
+	struct conn *c;	     /* NULL: idle */
+	int connecting;	     /* req's callback is pending */
+	uint64_t started_ms; /* of the pending connect */
 	uv_connect_t req;
 };
 

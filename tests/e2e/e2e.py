@@ -40,7 +40,7 @@ class Cluster:
 
     def __init__(self, bindir, guest, args, memory="64M", interval="25ms",
                  inflight=4, hb_interval="100ms", hb_timeout="2s",
-                 extra_replication=""):
+                 extra_replication="", extra_failover=""):
         self.bindir = bindir
         self.dir = tempfile.mkdtemp(prefix="remora-e2e.")
         self.primary_bin = os.path.join(bindir, "primary", "remora-primary")
@@ -81,6 +81,7 @@ max_inflight_epochs = {inflight}
 [failover]
 heartbeat_interval = {hb_interval}
 heartbeat_timeout = {hb_timeout}
+{extra_failover}
 """)
 
     def log(self, name):

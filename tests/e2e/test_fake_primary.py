@@ -77,7 +77,7 @@ def sync_and_resync(bindir, paths):
         c.start_backup()
         c.wait_out("synced epoch=", timeout=30)
         c.wait_out("acked ", count=20, timeout=30)
-        c.wait_log("b", "replica consistent at epoch", timeout=30)
+        c.wait_log("b", "replica consistent", timeout=30)
         lines = c.out_lines()
         hello = [ln for ln in lines if ln.startswith("hello ")]
         if len(hello) != 1 or not re.fullmatch(
@@ -113,7 +113,7 @@ def sync_and_resync(bindir, paths):
         if again <= last + 1:
             raise Failure(f"resync's first checkpoint {again}, but epoch "
                           f"{last} was acked before: epochs are reused")
-        c.wait_log("b", "replica consistent at epoch", timeout=30)
+        c.wait_log("b", "replica consistent", count=2, timeout=30)
         c.wait_for("Acks after the resync",
                    lambda: max(acked(c.out_lines())) >= again + 5, 30)
         if c.stop("b") != 0:

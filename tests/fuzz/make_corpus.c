@@ -298,8 +298,8 @@ static void ctl_request_seeds(void)
 	memset(big, ' ', sizeof(big));
 	memcpy(big, "status json", 11);
 	big[STATUS_REQUEST_MAX - 1] = '\n';
-	put("ctl_request", "longest", (const uint8_t *)big,
-	    STATUS_REQUEST_MAX, NULL, 0);
+	put("ctl_request", "longest", (const uint8_t *)big, STATUS_REQUEST_MAX,
+	    NULL, 0);
 	big[STATUS_REQUEST_MAX - 1] = ' ';
 	big[STATUS_REQUEST_MAX] = '\n';
 	put("ctl_request", "overlong", (const uint8_t *)big,

@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""Failover end to end: real daemons, real guests under KVM, things killed.
+
+  test_failover.py BUILD_DIR counter=PATH memstress=PATH
+
+- random kills: 10 drills with the counter (a's sink then b's is exactly
+  tick 1..M) and 2 with memstress (the promoted guest passes its
+  self-check); see drill.py.
+- backup killed, on_backup_loss = continue: the primary runs on
+  unprotected, releasing output; a new backup attaches and protection
+  resumes; output stays continuous.
+- backup killed, on_backup_loss = pause: the primary pauses and releases
+  nothing until a new backup holds a replica.
+- fence_command exiting 1: no promotion, retried.
+- health_check_command failing: promotion while the primary still runs;
+  the primary hears of the new term and stops (exit 3).
+- partition (root): primary and backup in two network namespaces joined
+  by a veth pair; cutting the link promotes b only after
+  heartbeat_timeout; restoring it stops a (replaced); output continuous.
+"""
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from drill import PROMOTED, drill_once  # noqa: E402
+from e2e import Cluster, Failure, assert_continuous, main, ticks  # noqa
+
+SEED = int(os.environ.get("E2E_SEED", "5151"))
+
+
+def random_kills_counter(bindir, guests):
+    rng = random.Random(SEED)
+    det = []
+    for i in range(10):
+        r = drill_once(bindir, rng, "counter")
+        if r.violation:
+            raise Failure(f"drill {i + 1}: {r.violation}")
+        if r.detect_ms < 300:
+            raise Failure(f"drill {i + 1}: promoted after {r.detect_ms} "
+                          f"ms of silence, before heartbeat_timeout")
+        det.append(r.detect_ms)
+    return f"10 drills continuous; detection {min(det)}..{max(det)} ms"
+
+
+def random_kills_memstress(bindir, guests):
+    rng = random.Random(SEED + 1)
+    for i in range(2):
+        r = drill_once(bindir, rng, "memstress")
+        if r.violation:
+            raise Failure(f"drill {i + 1}: {r.violation}")
+    return "2 drills: the promoted guest passed its self-check"
+
+
+def counter_cluster(bindir, guests, failover=""):
+    return Cluster(bindir, guests["counter"], "--interval 10 --count 0",
+                   hb_interval="50ms", hb_timeout="300ms",
+                   extra_failover=failover)
+
+
+def nlines(c, path):
+    return c.text(path).count("\n")
+
+
+def backup_killed_continue(bindir, guests):
+    c = counter_cluster(bindir, guests, "on_backup_loss = continue")
+    try:
+        c.start("b")
+        c.start("a")
+        c.wait_log("b", "replica consistent")
+        c.stop("b", signal.SIGKILL)
+        c.wait_log("a", "unprotected")
+        n = nlines(c, c.sink_a)
+        c.wait_for("output released while unprotected",
+                   lambda: nlines(c, c.sink_a) >= n + 20)
+        del c.procs["b"]
+        c.start("b")
+        c.wait_log("b", "replica consistent")
+        c.wait_log("a", "-> protected", count=2)
+        n = nlines(c, c.sink_a)
+        c.wait_for("output released under protection again",
+                   lambda: nlines(c, c.sink_a) >= n + 20)
+        if c.stop("a") != 0:
+            raise Failure(f"primary exited non-zero\n{c.logs()}")
+        c.stop("b")
+        got = ticks(c.text(c.sink_a))
+        assert_continuous(got)
+        return f"tick 1..{got[-1]} continuous across the backup's loss"
+    finally:
+        c.cleanup()
+
+
+def backup_killed_pause(bindir, guests):
+    c = counter_cluster(bindir, guests, "on_backup_loss = pause")
+    try:
+        c.start("b")
+        c.start("a")
+        c.wait_log("b", "replica consistent")
+        c.stop("b", signal.SIGKILL)
+        c.wait_log("a", "guest paused")
+        n = len(c.text(c.sink_a))
+        time.sleep(1.0)
+        if len(c.text(c.sink_a)) != n:
+            raise Failure(f"output released while paused\n{c.logs()}")
+        del c.procs["b"]
+        c.start("b")
+        c.wait_log("b", "replica consistent")
+        c.wait_for("output after a new backup attached",
+                   lambda: len(c.text(c.sink_a)) > n)
+        if c.stop("a") != 0:
+            raise Failure(f"primary exited non-zero\n{c.logs()}")
+        c.stop("b")
+        got = ticks(c.text(c.sink_a))
+        assert_continuous(got)
+        return f"nothing released for 1 s while paused; tick 1..{got[-1]}"
+    finally:
+        c.cleanup()
+
+
+def fence_fails(bindir, guests):
+    c = counter_cluster(bindir, guests, "fence_command = exit 1")
+    try:
+        c.start("b")
+        c.start("a")
+        c.wait_log("b", "replica consistent")
+        c.stop("a", signal.SIGKILL)
+        c.wait_log("b", "fence_command failed", count=3)
+        if "promoted" in c.text(c.log("b")) or c.text(c.sink_b):
+            raise Failure(f"promoted although fencing failed\n{c.logs()}")
+        return "three failed fence attempts, no promotion"
+    finally:
+        c.cleanup()
+
+
+def health_check_fails(bindir, guests):
+    down = "/tmp/remora-e2e-health-%d" % os.getpid()
+    c = counter_cluster(bindir, guests,
+                        f"health_check_command = test ! -e {down}\n"
+                        "health_check_interval = 100ms\n"
+                        "on_backup_loss = pause")
+    try:
+        c.start("b")
+        c.start("a")
+        c.wait_log("b", "replica consistent")
+        open(down, "w").close()
+        c.wait_log("b", "health_check_command failed")
+        c.wait_for("b's promotion",
+                   lambda: PROMOTED.search(c.text(c.log("b"))))
+        c.procs["a"]._expected = 1
+        rc = c.procs["a"].wait(60)
+        if rc != 3 or "replaced by b in term 2" not in c.text(c.log("a")):
+            raise Failure(f"old primary: exit {rc}, expected 3 after "
+                          f"'replaced by b in term 2'\n{c.logs()}")
+        c.wait_for("b's output", lambda: nlines(c, c.sink_b) >= 20)
+        c.stop("b")
+        assert_continuous(ticks(c.text(c.sink_a)) +
+                           ticks(c.text(c.sink_b)))
+        return "promoted on a failed health check; old primary replaced"
+    finally:
+        if os.path.exists(down):
+            os.unlink(down)
+        c.cleanup()
+
+
+def sh(*cmd, check=True):
+    return subprocess.run(cmd, check=check, capture_output=True)
+
+
+def partition(bindir, guests):
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        return "skipped: needs root and ip(8) for network namespaces"
+    tag = str(os.getpid() % 10000)
+    na, nb = f"remora-a{tag}", f"remora-b{tag}"
+    va, vb = f"rma{tag}", f"rmb{tag}"
+    c = counter_cluster(bindir, guests, "on_backup_loss = pause")
+    try:
+        sh("ip", "netns", "add", na)
+        sh("ip", "netns", "add", nb)
+        sh("ip", "link", "add", va, "type", "veth", "peer", "name", vb)
+        sh("ip", "link", "set", va, "netns", na)
+        sh("ip", "link", "set", vb, "netns", nb)
+        sh("ip", "-n", na, "addr", "add", "10.201.0.1/24", "dev", va)
+        sh("ip", "-n", nb, "addr", "add", "10.201.0.2/24", "dev", vb)
+        for ns, v in ((na, va), (nb, vb)):
+            sh("ip", "-n", ns, "link", "set", v, "up")
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+        with open(c.config) as f:
+            text = f.read()
+        text = re.sub(r"(\[node a\]\nreplication_address = )\S+",
+                      r"\g<1>10.201.0.1:7301", text)
+        text = re.sub(r"(\[node b\]\nreplication_address = )\S+",
+                      r"\g<1>10.201.0.2:7302", text)
+        with open(c.config, "w") as f:
+            f.write(text)
+        start_in_ns(c, "b", nb)
+        start_in_ns(c, "a", na)
+        c.wait_log("b", "replica consistent")
+        time.sleep(0.5)
+        t_cut = time.monotonic()
+        sh("ip", "-n", na, "link", "set", va, "down")
+        line = c.wait_for("b's promotion",
+                          lambda: PROMOTED.search(c.text(c.log("b"))))
+        waited = (time.monotonic() - t_cut) * 1e3
+        if int(line.group(3)) < 300 or waited < 300:
+            raise Failure(f"promoted {waited:.0f} ms after the cut "
+                          f"(detection {line.group(3)} ms), before "
+                          f"heartbeat_timeout 300 ms\n{c.logs()}")
+        c.wait_log("a", "guest paused")
+        c.wait_for("b's output", lambda: nlines(c, c.sink_b) >= 20)
+        sh("ip", "-n", na, "link", "set", va, "up")
+        c.procs["a"]._expected = 1
+        rc = c.procs["a"].wait(60)
+        if rc != 3 or "replaced by b in term 2" not in c.text(c.log("a")):
+            raise Failure(f"old primary after the partition healed: exit "
+                          f"{rc}, expected 3 (replaced)\n{c.logs()}")
+        c.stop("b")
+        got = ticks(c.text(c.sink_a)) + ticks(c.text(c.sink_b))
+        assert_continuous(got)
+        return (f"promoted {waited:.0f} ms after the cut; old primary "
+                f"replaced after the heal; tick 1..{got[-1]} continuous")
+    finally:
+        c.cleanup()
+        sh("ip", "netns", "del", na, check=False)
+        sh("ip", "netns", "del", nb, check=False)
+
+
+def start_in_ns(c, name, ns):
+    binary = os.path.join(c.bindir, "primary", "remora-primary") \
+        if name == "a" else c.backup_bin
+    out = open(c.log(name), "ab")
+    c.procs[name] = subprocess.Popen(
+        ["ip", "netns", "exec", ns, binary, "-c", c.config, "--node", name],
+        stdout=out, stderr=out)
+    out.close()
+
+
+if __name__ == "__main__":
+    main([("random_kills_counter", random_kills_counter),
+          ("random_kills_memstress", random_kills_memstress),
+          ("backup_killed_continue", backup_killed_continue),
+          ("backup_killed_pause", backup_killed_pause),
+          ("fence_fails", fence_fails),
+          ("health_check_fails", health_check_fails),
+          ("partition", partition)])
