@@ -86,9 +86,9 @@ enum backup_state {
 };
 
 static const char *const state_names[] = {
-	[B_CONNECTING] = "connecting", [B_SYNCING] = "syncing",
+	[B_CONNECTING] = "connecting",	 [B_SYNCING] = "syncing",
 	[B_REPLICATING] = "replicating", [B_FENCING] = "fencing",
-	[B_PROMOTING] = "promoting",   [B_PRIMARY] = "primary",
+	[B_PROMOTING] = "promoting",	 [B_PRIMARY] = "primary",
 	[B_STOPPED] = "stopped",
 };
 
@@ -125,8 +125,8 @@ struct backup {
 	uv_connect_t connect_req;
 
 	/* the failure detector */
-	uint64_t last_rx_ms; /* last frame from the primary (loop time) */
-	int followed;	     /* a primary accepted us: its silence counts */
+	uint64_t last_rx_ms;  /* last frame from the primary (loop time) */
+	int followed;	      /* a primary accepted us: its silence counts */
 	uint64_t hold_off_ms; /* no new decision before (after a failure) */
 	int refused_logged;
 	struct command *health, *fence;
@@ -658,7 +658,8 @@ static void on_close(struct conn *c, const char *why, void *opaque)
 	if (b->state == B_SYNCING || b->state == B_REPLICATING) {
 		set_state(b, B_CONNECTING,
 			  "primary %s lost: %s; replica stays at epoch %llu",
-			  b->primary->name, why, (unsigned long long)b->r.epoch);
+			  b->primary->name, why,
+			  (unsigned long long)b->r.epoch);
 		if (b->cfg->failover.on_connection_loss ==
 		    CONFIG_CONN_LOSS_PROMOTE)
 			declare_failed(b,
@@ -669,8 +670,7 @@ static void on_close(struct conn *c, const char *why, void *opaque)
 		/* Nobody there, or not the primary: try the next node. */
 		b->cand = (b->cand + 1) % b->ncands;
 	}
-	if (b->state != B_PRIMARY && b->state != B_PROMOTING &&
-	    !b->connecting)
+	if (b->state != B_PRIMARY && b->state != B_PROMOTING && !b->connecting)
 		schedule_retry(b);
 }
 
@@ -696,8 +696,7 @@ static void on_connect(uv_connect_t *req, int status)
 			schedule_retry(b);
 		return;
 	}
-	if (b->stopping || b->state == B_PRIMARY ||
-	    b->state == B_PROMOTING) {
+	if (b->stopping || b->state == B_PRIMARY || b->state == B_PROMOTING) {
 		conn_close(c, "stopping");
 		return;
 	}
@@ -747,8 +746,8 @@ static void try_connect(uv_timer_t *t)
 	struct sockaddr_storage addr;
 	int ret;
 
-	if (b->conn || b->connecting || b->stopping ||
-	    b->state == B_PRIMARY || b->state == B_PROMOTING)
+	if (b->conn || b->connecting || b->stopping || b->state == B_PRIMARY ||
+	    b->state == B_PROMOTING)
 		return;
 	b->primary = b->cands[b->cand];
 	b->conn = conn_new(b->loop, CONN_TCP, &ops, b, SEND_QUEUE_MAX);
@@ -867,8 +866,7 @@ static void status_cb(void *opaque, struct node_status *st)
 	snprintf(st->peer, sizeof(st->peer), "%s",
 		 b->connected && b->rx.st != RX_HELLO ? b->primary->name : "");
 	st->since_last_frame_ms =
-		b->last_rx_ms ? (int64_t)(uv_now(b->loop) - b->last_rx_ms)
-			      : -1;
+		b->last_rx_ms ? (int64_t)(uv_now(b->loop) - b->last_rx_ms) : -1;
 	st->heartbeat_timeout_ms = timeout_ms(b);
 }
 

@@ -450,9 +450,8 @@ static void set_command(struct ctx *x, enum key k, const char *v, char *out)
 	}
 	for (i = 0; i < n; i++) {
 		if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f) {
-			fail(x, x->lineno,
-			     "%s: control character at byte %zu", keys[k].name,
-			     i + 1);
+			fail(x, x->lineno, "%s: control character at byte %zu",
+			     keys[k].name, i + 1);
 			return;
 		}
 	}
@@ -578,9 +577,8 @@ static void set_value(struct ctx *x, enum key k, const char *v)
 		set_command(x, k, v, c->failover.health_check_command);
 		break;
 	case K_HEALTH_INTERVAL:
-		set_duration(x, k, v, 10000000ull, 3600000000000ull,
-			     "10ms..1h", "1s",
-			     &c->failover.health_check_interval_ns);
+		set_duration(x, k, v, 10000000ull, 3600000000000ull, "10ms..1h",
+			     "1s", &c->failover.health_check_interval_ns);
 		break;
 	case K_HEALTH_TIMEOUT:
 		set_duration(x, k, v, 1000000ull, 600000000000ull, "1ms..10min",
@@ -595,13 +593,13 @@ static void set_value(struct ctx *x, enum key k, const char *v)
 		break;
 	case K_ON_BACKUP_LOSS:
 		if (strcmp(v, "continue") == 0)
-			c->failover.on_backup_loss = CONFIG_BACKUP_LOSS_CONTINUE;
+			c->failover.on_backup_loss =
+				CONFIG_BACKUP_LOSS_CONTINUE;
 		else if (strcmp(v, "pause") == 0)
 			c->failover.on_backup_loss = CONFIG_BACKUP_LOSS_PAUSE;
 		else
-			fail(x, x->lineno,
-			     "%s: '%s' is not continue or pause", name,
-			     show(b, v));
+			fail(x, x->lineno, "%s: '%s' is not continue or pause",
+			     name, show(b, v));
 		break;
 	case K_COUNT:
 		break;

@@ -91,8 +91,8 @@ struct config {
 		enum config_conn_loss on_connection_loss;
 		/* "" = none; run by /bin/sh -c on the backup */
 		char health_check_command[CONFIG_CMD_MAX];
-		uint64_t health_check_interval_ns; /* 10ms..1h */
-		uint64_t health_check_timeout_ns;  /* 1ms..10min */
+		uint64_t health_check_interval_ns;  /* 10ms..1h */
+		uint64_t health_check_timeout_ns;   /* 1ms..10min */
 		char fence_command[CONFIG_CMD_MAX]; /* "" = none */
 		uint64_t fence_timeout_ns;	    /* 1ms..10min */
 		enum config_backup_loss on_backup_loss;

@@ -41,13 +41,16 @@ struct ctl_client {
 
 struct ctl {
 	uv_pipe_t server;
+	uv_pipe_t reject; /* a connection we have no memory for */
+	int reject_open, reject_waiting;
+	int closing;
 	ctl_status_fn fn;
 	void *opaque;
 	struct ctl_client *clients; /* every client not yet freed */
 	int nclients;		    /* of those, the ones not closing */
-	int refs;		    /* the server handle and every client */
-	dev_t dev;		    /* the socket file we bound, to remove */
-	ino_t ino;		    /* only that one at close */
+	int refs;  /* the server handle, every client, an open reject */
+	dev_t dev; /* the socket file we bound, to remove */
+	ino_t ino; /* only that one at close */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char reply[STATUS_REPLY_MAX];
 };
@@ -211,6 +214,41 @@ static void on_timeout(uv_timer_t *t)
 	client_refuse(cl, why);
 }
 
+/*
+ * A connection we cannot serve for want of memory is still accepted (into
+ * c->reject, kept for that) and closed at once: libuv stops watching a
+ * server whose connection is left waiting, so not accepting would stall the
+ * socket for good. One that comes while the last is still closing waits
+ * for it (libuv resumes watching once it is accepted).
+ */
+static void reject_one(struct ctl *c);
+
+static void on_reject_closed(uv_handle_t *h)
+{
+	struct ctl *c = h->data;
+
+	c->reject_open = 0;
+	if (c->reject_waiting && !c->closing) {
+		c->reject_waiting = 0;
+		reject_one(c);
+	}
+	ctl_unref(c);
+}
+
+static void reject_one(struct ctl *c)
+{
+	if (c->reject_open) {
+		c->reject_waiting = 1;
+		return;
+	}
+	uv_pipe_init(c->server.loop, &c->reject, 0);
+	c->reject.data = c;
+	c->reject_open = 1;
+	c->refs++;
+	uv_accept((uv_stream_t *)&c->server, (uv_stream_t *)&c->reject);
+	uv_close((uv_handle_t *)&c->reject, on_reject_closed);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
 	struct ctl *c = server->data;
@@ -223,12 +261,10 @@ static void on_connection(uv_stream_t *server, int status)
 	}
 	cl = calloc(1, sizeof(*cl));
 	if (!cl) {
-		/*
-		 * Not accepting stops libuv from watching the socket until a
-		 * later connection: status requests wait, nothing else does.
-		 */
-		log_error("control socket %s: out of memory for a client",
+		log_error("control socket %s: out of memory for a client; "
+			  "closed it",
 			  c->path);
+		reject_one(c);
 		return;
 	}
 	cl->ctl = c;
@@ -443,6 +479,7 @@ void ctl_close(struct ctl *c)
 
 	if (!c)
 		return;
+	c->closing = 1;
 	/* A daemon that took the path over since then keeps its socket. */
 	if (!lstat(c->path, &st) && st.st_dev == c->dev && st.st_ino == c->ino)
 		unlink(c->path);

@@ -36,9 +36,9 @@
 static void pump(struct primary *p);
 
 static const char *const state_names[] = {
-	[P_WAITING] = "waiting",     [P_DEGRADED] = "degraded",
-	[P_SYNCING] = "syncing",     [P_PROTECTED] = "protected",
-	[P_DRAINING] = "draining",   [P_STOPPED] = "stopped",
+	[P_WAITING] = "waiting",   [P_DEGRADED] = "degraded",
+	[P_SYNCING] = "syncing",   [P_PROTECTED] = "protected",
+	[P_DRAINING] = "draining", [P_STOPPED] = "stopped",
 };
 
 const char *primary_state_name(enum primary_state s)
@@ -668,14 +668,14 @@ static void on_hello(struct primary *p, struct conn *c, const Remora__Hello *h)
 	}
 	if (h->page_size != VM_PAGE_SIZE ||
 	    h->guest_mem_bytes != cfg->workload.memory) {
-		log_error(
-			"node %s expects %llu MiB of guest memory in %u-byte "
-			"pages, this guest has %llu MiB in %u-byte pages; "
-			"use the same remora.conf on every node",
-			h->node, (unsigned long long)(h->guest_mem_bytes >> 20),
-			h->page_size,
-			(unsigned long long)(cfg->workload.memory >> 20),
-			VM_PAGE_SIZE);
+		log_error("node %s expects %llu MiB of guest memory in %u-byte "
+			  "pages, this guest has %llu MiB in %u-byte pages; "
+			  "use the same remora.conf on every node",
+			  h->node,
+			  (unsigned long long)(h->guest_mem_bytes >> 20),
+			  h->page_size,
+			  (unsigned long long)(cfg->workload.memory >> 20),
+			  VM_PAGE_SIZE);
 		refuse(p, c, 1,
 		       "primary %s runs a %llu MiB guest with %u-byte pages",
 		       p->self->name,
@@ -699,8 +699,7 @@ static void on_hello(struct primary *p, struct conn *c, const Remora__Hello *h)
 	}
 	if (c != p->conn) {
 		log_warn("refusing backup %s at %s: %s", h->node, conn_peer(c),
-			 p->conn ? "a backup is already attached"
-				 : "stopping");
+			 p->conn ? "a backup is already attached" : "stopping");
 		refuse(p, c, 0, "primary %s %s", p->self->name,
 		       p->conn ? "already has a backup" : "is stopping");
 		return;
@@ -922,8 +921,7 @@ static void announce_closed(struct conn *c, const char *why, void *opaque)
 	a->c = NULL;
 }
 
-static void announce_msg(struct conn *c, const struct wire_msg *m,
-			 void *opaque)
+static void announce_msg(struct conn *c, const struct wire_msg *m, void *opaque)
 {
 	struct announce *a = opaque;
 	struct primary *p = a->p;
@@ -995,7 +993,8 @@ static void on_announce(uv_timer_t *t)
 		if (a->connecting) {
 			/* A cut link drops SYNs: give up after
 			 * heartbeat_timeout, not the kernel's minutes. */
-			if (a->c && uv_now(p->loop) - a->started_ms > timeout_ms)
+			if (a->c &&
+			    uv_now(p->loop) - a->started_ms > timeout_ms)
 				conn_close(a->c, "connect timed out");
 			continue;
 		}
@@ -1048,8 +1047,10 @@ static void begin_drain(struct primary *p, const char *why)
 		pump(p);
 	} else if (p->state == P_DEGRADED) {
 		vm_pause(p->vm);
-		set_state(p, P_STOPPED, "%s while unprotected; %zu bytes of "
-			  "output released", why, outbuf_flush(&p->ob));
+		set_state(p, P_STOPPED,
+			  "%s while unprotected; %zu bytes of "
+			  "output released",
+			  why, outbuf_flush(&p->ob));
 	} else if (p->state != P_DRAINING && p->state != P_STOPPED) {
 		set_state(p, P_STOPPED,
 			  "%s while %s; %zu bytes of unacknowledged output "
@@ -1296,8 +1297,7 @@ void primary_status(struct primary *p, struct node_status *st)
 	st->pause_us_p99 = percentile(&s->pause, 0.99);
 	st->epochs_per_s =
 		secs > 0 && s->epochs > 1 ? (double)(s->epochs - 1) / secs : 0;
-	st->wire_mb_per_s =
-		secs > 0 ? (double)(s->wire_bytes) / 1e6 / secs : 0;
+	st->wire_mb_per_s = secs > 0 ? (double)(s->wire_bytes) / 1e6 / secs : 0;
 	st->compression_ratio =
 		s->wire_bytes ? (double)s->raw_bytes / (double)s->wire_bytes
 			      : 0;

@@ -127,9 +127,9 @@ struct primary {
 	struct copier copier;
 	enum primary_state state;
 	uint64_t term;
-	int promoted;	     /* started from a replica */
-	int was_protected;   /* a backup has held a replica of this run */
-	int guest_paused;    /* on_backup_loss = pause holds it */
+	int promoted;	   /* started from a replica */
+	int was_protected; /* a backup has held a replica of this run */
+	int guest_paused;  /* on_backup_loss = pause holds it */
 	uint64_t replaced_term;
 	char replaced_by[64];
 

@@ -65,7 +65,8 @@
 #define EXIT_USAGE    2
 #define EXIT_REPLACED 3
 
-#define PAGE_SIZE     4096u
+#define GUEST_PAGE 4096u
+/* test_fake_primary.py recomputes the guest from these and page_fill(). */
 #define TRACKED	      16u /* pages the fake guest writes */
 #define CHANGED	      2u  /* of which each checkpoint changes this many */
 #define NPEERS	      8u  /* connections at a time, the backup included */
@@ -305,11 +306,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				fprintf(stderr, PROG ": --mem %s: %s\n", optarg,
 					why);
 				ret = -EINVAL;
-			} else if (!o->mem || o->mem % PAGE_SIZE) {
+			} else if (!o->mem || o->mem % GUEST_PAGE) {
 				fprintf(stderr,
 					PROG ": --mem %s: not a positive "
 					     "multiple of the %u-byte page\n",
-					optarg, PAGE_SIZE);
+					optarg, GUEST_PAGE);
 				ret = -EINVAL;
 			}
 			break;
@@ -432,23 +433,23 @@ static void page_fill(uint8_t *p, uint64_t pfn, uint64_t version)
 	size_t n;
 
 	if (version % 4 == 3) {
-		memset(p, 0, PAGE_SIZE);
+		memset(p, 0, GUEST_PAGE);
 		return;
 	}
 	n = (size_t)snprintf(line, sizeof(line), "pfn %llu version %llu\n",
 			     (unsigned long long)pfn,
 			     (unsigned long long)version);
-	for (size_t k = 0; k < PAGE_SIZE; k++)
+	for (size_t k = 0; k < GUEST_PAGE; k++)
 		p[k] = (uint8_t)line[k % n];
 }
 
 static int guest_init(struct fp *fp)
 {
-	uint64_t npages = fp->o->mem / PAGE_SIZE;
+	uint64_t npages = fp->o->mem / GUEST_PAGE;
 
 	fp->ntracked = npages < TRACKED ? (size_t)npages : TRACKED;
-	fp->cur = malloc(fp->ntracked * PAGE_SIZE);
-	fp->sent = calloc(fp->ntracked, PAGE_SIZE);
+	fp->cur = malloc(fp->ntracked * GUEST_PAGE);
+	fp->sent = calloc(fp->ntracked, GUEST_PAGE);
 	fp->console = malloc(fp->o->ticks * TICK_LINE_MAX + 1);
 	if (!fp->cur || !fp->sent || !fp->console)
 		return -ENOMEM;
@@ -457,7 +458,7 @@ static int guest_init(struct fp *fp)
 		fp->pfn[i] = fp->ntracked > 1
 				     ? i * (npages - 1) / (fp->ntracked - 1)
 				     : 0;
-		page_fill(fp->cur + i * PAGE_SIZE, fp->pfn[i], 0);
+		page_fill(fp->cur + i * GUEST_PAGE, fp->pfn[i], 0);
 	}
 	fp->next_epoch = 1;
 	return 0;
@@ -558,10 +559,10 @@ static size_t take_changed(struct fp *fp)
 	size_t n = 0;
 
 	for (size_t i = 0; i < fp->ntracked; i++) {
-		uint8_t *cur = fp->cur + i * PAGE_SIZE;
-		uint8_t *old = fp->sent + i * PAGE_SIZE;
+		uint8_t *cur = fp->cur + i * GUEST_PAGE;
+		uint8_t *old = fp->sent + i * GUEST_PAGE;
 
-		if (!memcmp(cur, old, PAGE_SIZE))
+		if (!memcmp(cur, old, GUEST_PAGE))
 			continue;
 		fp->list[n++] = (struct fake_page){fp->pfn[i], cur, old};
 	}
@@ -570,7 +571,7 @@ static size_t take_changed(struct fp *fp)
 
 static void sent_all(struct fp *fp)
 {
-	memcpy(fp->sent, fp->cur, fp->ntracked * PAGE_SIZE);
+	memcpy(fp->sent, fp->cur, fp->ntracked * GUEST_PAGE);
 }
 
 /* Builds epoch next_epoch into the backup's queue and records it. */
@@ -580,7 +581,7 @@ static int send_epoch(struct fp *fp, int precopy)
 		.epoch = fp->next_epoch,
 		.term = fp->o->term,
 		.precopy = precopy,
-		.page_size = PAGE_SIZE,
+		.page_size = GUEST_PAGE,
 		.pages = fp->list,
 	};
 	size_t clen = 0;
@@ -625,7 +626,7 @@ static void guest_step(struct fp *fp)
 			(size_t)((fp->next_epoch * CHANGED + k) % fp->ntracked);
 
 		fp->version[i]++;
-		page_fill(fp->cur + i * PAGE_SIZE, fp->pfn[i], fp->version[i]);
+		page_fill(fp->cur + i * GUEST_PAGE, fp->pfn[i], fp->version[i]);
 	}
 }
 
@@ -669,7 +670,7 @@ static void attach_backup(struct fp *fp, struct peer *p, const Remora__Hello *h)
 
 	me.protocol_version = WIRE_PROTOCOL_VERSION;
 	me.term = o->term;
-	me.page_size = PAGE_SIZE;
+	me.page_size = GUEST_PAGE;
 	me.guest_mem_bytes = o->mem;
 	me.workload_id = (char *)o->cluster;
 	me.node = (char *)o->node;
@@ -686,7 +687,7 @@ static void attach_backup(struct fp *fp, struct peer *p, const Remora__Hello *h)
 	warn("backup %s at %s attached; syncing from epoch %llu", p->node,
 	     p->addr, (unsigned long long)fp->next_epoch);
 	/* A new sync: the backup builds its replica from zero pages. */
-	memset(fp->sent, 0, fp->ntracked * PAGE_SIZE);
+	memset(fp->sent, 0, fp->ntracked * GUEST_PAGE);
 	fp->ninfl = 0;
 	fp->synced = 0;
 	fp->first_checkpoint = 0;
@@ -721,11 +722,11 @@ static void on_hello(struct fp *fp, struct peer *p, const Remora__Hello *h)
 	if (h->protocol_version != WIRE_PROTOCOL_VERSION)
 		refuse(fp, p, 1, "primary %s speaks protocol %u, not %u",
 		       o->node, WIRE_PROTOCOL_VERSION, h->protocol_version);
-	else if (h->page_size != PAGE_SIZE || h->guest_mem_bytes != o->mem)
+	else if (h->page_size != GUEST_PAGE || h->guest_mem_bytes != o->mem)
 		refuse(fp, p, 1,
 		       "primary %s runs %llu bytes of guest memory in %u-byte "
 		       "pages, not %llu in %u-byte pages",
-		       o->node, (unsigned long long)o->mem, PAGE_SIZE,
+		       o->node, (unsigned long long)o->mem, GUEST_PAGE,
 		       (unsigned long long)h->guest_mem_bytes, h->page_size);
 	else if (strcmp(h->workload_id, o->cluster))
 		refuse(fp, p, 1, "primary %s serves cluster '%s', not '%s'",

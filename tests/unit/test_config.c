@@ -274,14 +274,12 @@ static void test_all_keys(void **state)
 			 CONFIG_CONN_LOSS_PROMOTE);
 	assert_string_equal(cfg.failover.health_check_command,
 			    "curl -sf http://[::1]:8080/ || exit 1");
-	assert_int_equal(cfg.failover.health_check_interval_ns,
-			 3600000 * MS);
+	assert_int_equal(cfg.failover.health_check_interval_ns, 3600000 * MS);
 	assert_int_equal(cfg.failover.health_check_timeout_ns, 600000 * MS);
 	assert_string_equal(cfg.failover.fence_command,
 			    "ipmitool -H $REMORA_PEER power off");
 	assert_int_equal(cfg.failover.fence_timeout_ns, 600000 * MS);
-	assert_int_equal(cfg.failover.on_backup_loss,
-			 CONFIG_BACKUP_LOSS_PAUSE);
+	assert_int_equal(cfg.failover.on_backup_loss, CONFIG_BACKUP_LOSS_PAUSE);
 
 	/* The lower limits. */
 	accepted(BASE "memory = 4M\n"

@@ -10,7 +10,8 @@
  * ctl: clients in a thread with plain blocking sockets get the callback's
  * status (JSON and text), error replies, the overlong and idle cases, a
  * client that hangs up early (this binary does not ignore SIGPIPE, so a
- * write that raised it would kill the test), the client limit; a stale
+ * write that raised it would kill the test), the client limit, clients
+ * the server has no memory for (closed, and serving goes on); a stale
  * socket is taken over, a live one or a regular file is refused, and a
  * socket someone else put at the path is left alone at close. Every loop
  * test ends with ctl_close(), the loop running dry, uv_loop_close() == 0
@@ -24,6 +25,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,6 +48,24 @@
 #define NCLIENTS (CTL_CLIENTS_MAX + 1)
 
 static const char *remoractl; /* argv[1], set once by main() */
+
+/*
+ * calloc() in the code under test fails while this is above 0: the test
+ * is linked with -Wl,--wrap=calloc, which reaches ctl.c's calls (libuv's
+ * and cmocka's are in shared libraries and keep the real one).
+ */
+static atomic_int calloc_failures;
+
+void *__real_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+	if (atomic_fetch_sub(&calloc_failures, 1) > 0)
+		return NULL;
+	atomic_store(&calloc_failures, 0);
+	return __real_calloc(n, size);
+}
 
 /* The status of the JSON test: a quote and a backslash in the name. */
 static void example_status(struct node_status *s)
@@ -682,6 +702,46 @@ static void test_ctl_client_limit(void **state)
 	t_cleanup(&t);
 }
 
+/*
+ * Connections the server has no memory for are closed at once, however
+ * many come together, and the socket keeps serving afterwards.
+ */
+static void out_of_memory(struct t *t)
+{
+	int fd[3];
+
+	for (int i = 0; i < 3; i++)
+		fd[i] = client_connect(t->path);
+	for (int i = 0; i < 3; i++) {
+		if (fd[i] < 0) {
+			t->len[i + 1] = -1;
+			continue;
+		}
+		client_read(t, fd[i], i + 1);
+		close(fd[i]);
+	}
+	client_ask(t, 0, "status json\n", 12);
+	t->n = 4;
+}
+
+static void test_ctl_out_of_memory(void **state)
+{
+	static struct t t;
+
+	(void)state;
+	t_init(&t);
+	t_start(&t);
+	atomic_store(&calloc_failures, 3);
+	t_serve(&t, out_of_memory);
+	for (int i = 1; i < 4; i++) {
+		assert_int_equal(t.len[i], 0);
+		assert_int_equal(t.end[i], 0);
+	}
+	assert_string_equal(t.reply[0], EXAMPLE_JSON);
+	assert_int_equal(atomic_load(&calloc_failures), 0);
+	t_cleanup(&t);
+}
+
 /* Leaves a socket file behind, as a daemon that was killed does. */
 static void make_stale_socket(const char *path)
 {
@@ -1021,6 +1081,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_ctl_idle_timeout),
 		cmocka_unit_test(test_ctl_client_hangs_up),
 		cmocka_unit_test(test_ctl_client_limit),
+		cmocka_unit_test(test_ctl_out_of_memory),
 		cmocka_unit_test(test_ctl_stale_takeover),
 		cmocka_unit_test(test_ctl_refuses_live),
 		cmocka_unit_test(test_ctl_refuses_non_socket),

@@ -1472,6 +1472,112 @@ static void run_attack(void **state)
 }
 
 /*
+ * Terms: the backup remembers the highest term it has followed and refuses
+ * (telling it that term and its primary) a primary of a lower one; every
+ * message after Hello must carry the connection's term; a Refuse that names
+ * a higher term is remembered; Heartbeat.released trims the console tail the
+ * backup keeps for a promotion.
+ */
+static struct frame f_hello_as(uint64_t term, Remora__Role role)
+{
+	Remora__Hello h = REMORA__HELLO__INIT;
+
+	h.protocol_version = WIRE_PROTOCOL_VERSION;
+	h.term = term;
+	h.page_size = PS;
+	h.guest_mem_bytes = MEM;
+	h.workload_id = CLUSTER;
+	h.node = PRIMARY;
+	h.role = role;
+	return enc(WIRE_HELLO, &h.base);
+}
+
+static void test_terms(void **state)
+{
+	struct env *v = env_new(21);
+	Remora__Heartbeat hb = REMORA__HEARTBEAT__INIT;
+	Remora__Refuse rf = REMORA__REFUSE__INIT;
+	struct frame f;
+	struct rx_result out;
+	uint64_t end;
+	struct snap s;
+
+	(void)state;
+	full_sync(v, 1, 1, 3);
+	assert_int_equal(v->rx.known_term, TERM);
+	assert_string_equal(v->rx.known_primary, PRIMARY);
+
+	/* The console bytes of applied epochs are kept until released. */
+	end = replica_console_end(&v->r);
+	assert_true(end > 0);
+	assert_int_equal(v->r.tail_off + v->r.tail_len, end);
+	assert_int_equal(v->r.tail_off, 0);
+	hb.term = TERM;
+	hb.released = end - 3;
+	f = enc(WIRE_HEARTBEAT, &hb.base);
+	expect(v, &f, RX_OK, NULL);
+	free(f.p);
+	assert_int_equal(v->rx.released, end - 3);
+	assert_int_equal(v->r.tail_off, end - 3);
+	assert_int_equal(v->r.tail_len, 3);
+	/* Never backwards. */
+	hb.released = 1;
+	f = enc(WIRE_HEARTBEAT, &hb.base);
+	expect(v, &f, RX_OK, NULL);
+	free(f.p);
+	assert_int_equal(v->rx.released, end - 3);
+	assert_int_equal(v->r.tail_len, 3);
+
+	/* A message of another term on this connection. */
+	hb.term = TERM + 1;
+	f = enc(WIRE_HEARTBEAT, &hb.base);
+	expect(v, &f, RX_CLOSE,
+	       "Heartbeat of term 4 from the primary of term 3");
+	free(f.p);
+
+	/* A primary of an older term: refused, told the current one. */
+	snap_take(&s, &v->r);
+	receiver_reset(&v->rx);
+	f = f_hello_as(TERM - 1, REMORA__ROLE__ROLE_PRIMARY);
+	feed(v, &f, &out);
+	free(f.p);
+	assert_int_equal(out.verdict, RX_CLOSE);
+	assert_int_equal(out.refuse, 1);
+	assert_non_null(strstr(out.why, "node node-a is primary of term 2, "
+					"but node-a has been primary since "
+					"term 3"));
+	assert_untouched(&s, &v->r);
+	assert_needs_hello(v);
+
+	/* Something that answers as a backup is no primary. */
+	receiver_reset(&v->rx);
+	feed_expect(v, f_hello_as(TERM, REMORA__ROLE__ROLE_BACKUP), RX_CLOSE,
+		    "node node-a answered as a backup");
+	assert_untouched(&s, &v->r);
+
+	/* A refusal that names a newer term and its primary. */
+	receiver_reset(&v->rx);
+	rf.term = 9;
+	rf.reason = "replaced";
+	rf.primary = "node-c";
+	f = enc(WIRE_REFUSE, &rf.base);
+	expect(v, &f, RX_CLOSE, "primary refused: replaced");
+	free(f.p);
+	assert_int_equal(v->rx.known_term, 9);
+	assert_string_equal(v->rx.known_primary, "node-c");
+	receiver_reset(&v->rx);
+	f = f_hello_as(TERM, REMORA__ROLE__ROLE_PRIMARY);
+	feed(v, &f, &out);
+	free(f.p);
+	assert_int_equal(out.refuse, 1);
+	assert_non_null(
+		strstr(out.why, "node-c has been primary since term 9"));
+	assert_untouched(&s, &v->r);
+	snap_free(&s);
+	env_free(v);
+}
+
+/*
  * A Refuse between epochs ends the connection like any other close: a whole
  * valid epoch after it must not be applied.
  */
@@ -1623,6 +1729,7 @@ int main(void)
 		cmocka_unit_test(test_first_epoch_not_precopy),
 		cmocka_unit_test(test_outside_epoch),
 		cmocka_unit_test(test_refuse_then_epoch),
+		cmocka_unit_test(test_terms),
 		cmocka_unit_test(test_console_empty_chunk),
 		cmocka_unit_test(test_lost_mid_epoch),
 		cmocka_unit_test(test_sync_dies_halfway),
