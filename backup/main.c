@@ -41,6 +41,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -985,6 +986,8 @@ int main(int argc, char **argv)
 	struct opts o;
 	int ret;
 
+	/* A peer that resets makes a write fail with EPIPE, not kill us. */
+	signal(SIGPIPE, SIG_IGN);
 	ret = parse_opts(argc, argv, &o);
 	if (ret)
 		return ret;

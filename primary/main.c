@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,6 +211,8 @@ int main(int argc, char **argv)
 	for (i = 1; i < argc && strcmp(argv[i], "--"); i++)
 		if (strcmp(argv[i], "--standalone") == 0)
 			return standalone_main(argc, argv);
+	/* A peer that resets makes a write fail with EPIPE, not kill us. */
+	signal(SIGPIPE, SIG_IGN);
 	ret = parse_opts(argc, argv, &o);
 	if (ret)
 		return ret;

@@ -65,10 +65,11 @@
 #define EXIT_USAGE    2
 #define EXIT_REPLACED 3
 
+/* The fake guest (test_fake_primary.py recomputes it from these). */
 #define GUEST_PAGE 4096u
-/* test_fake_primary.py recomputes the guest from these and page_fill(). */
-#define TRACKED	      16u /* pages the fake guest writes */
-#define CHANGED	      2u  /* of which each checkpoint changes this many */
+#define TRACKED	   16u /* pages it writes, spread over its memory */
+#define CHANGED	   2u  /* of which each checkpoint changes this many */
+
 #define NPEERS	      8u  /* connections at a time, the backup included */
 #define MAX_INFLIGHT  16u /* epochs sent and not acknowledged */
 #define QUEUE_MAX     (8u << 20) /* queued bytes above which epochs wait */

@@ -365,6 +365,7 @@ static void t_status(void *opaque, struct node_status *out)
 static void t_init(struct t *t)
 {
 	memset(t, 0, sizeof(*t));
+	atomic_store(&calloc_failures, 0); /* a failed test may leave some */
 	strcpy(t->dir, "/tmp/remora-test-ctl-XXXXXX");
 	assert_non_null(mkdtemp(t->dir));
 	snprintf(t->path, sizeof(t->path), "%s/n.sock", t->dir);
