@@ -734,13 +734,6 @@ static void on_connect(uv_connect_t *req, int status)
 		conn_close(c, "cannot send Hello");
 }
 
-static int peer_addr(const struct config_node *n, struct sockaddr_storage *a)
-{
-	if (strchr(n->host, ':'))
-		return uv_ip6_addr(n->host, n->port, (struct sockaddr_in6 *)a);
-	return uv_ip4_addr(n->host, n->port, (struct sockaddr_in *)a);
-}
-
 static void try_connect(uv_timer_t *t)
 {
 	struct backup *b = t->data;
@@ -760,7 +753,7 @@ static void try_connect(uv_timer_t *t)
 	b->connecting = 1;
 	b->connect_ms = uv_now(b->loop);
 	b->connect_req.data = b;
-	ret = peer_addr(b->primary, &addr);
+	ret = conn_addr(b->primary->host, b->primary->port, &addr);
 	if (!ret)
 		ret = uv_tcp_connect(&b->connect_req,
 				     (uv_tcp_t *)conn_stream(b->conn),

@@ -380,3 +380,10 @@ const char *conn_peer(const struct conn *c)
 {
 	return c->peer;
 }
+
+int conn_addr(const char *host, uint16_t port, struct sockaddr_storage *a)
+{
+	if (strchr(host, ':'))
+		return uv_ip6_addr(host, port, (struct sockaddr_in6 *)a);
+	return uv_ip4_addr(host, port, (struct sockaddr_in *)a);
+}

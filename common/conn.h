@@ -88,4 +88,8 @@ uint64_t conn_rx_bytes(const struct conn *c);
 /* The peer address as text ("127.0.0.1:7301"), or "pipe". */
 const char *conn_peer(const struct conn *c);
 
+/* A node's replication address (numeric IPv4 or IPv6, config.h) for
+ * connect or bind. 0 or a libuv error. */
+int conn_addr(const char *host, uint16_t port, struct sockaddr_storage *a);
+
 #endif

@@ -966,13 +966,6 @@ static void announce_connected(uv_connect_t *req, int status)
 		conn_close(a->c, "cannot send Hello");
 }
 
-static int node_addr(const struct config_node *n, struct sockaddr_storage *a)
-{
-	if (strchr(n->host, ':'))
-		return uv_ip6_addr(n->host, n->port, (struct sockaddr_in6 *)a);
-	return uv_ip4_addr(n->host, n->port, (struct sockaddr_in *)a);
-}
-
 /*
  * A promoted primary dials every other node now and then and says its term:
  * an old primary still running (a partition that healed, or one restarted
@@ -1012,7 +1005,7 @@ static void on_announce(uv_timer_t *t)
 			continue;
 		a->req.data = a;
 		a->started_ms = uv_now(p->loop);
-		if (node_addr(n, &addr) ||
+		if (conn_addr(n->host, n->port, &addr) ||
 		    uv_tcp_connect(&a->req, (uv_tcp_t *)conn_stream(a->c),
 				   (struct sockaddr *)&addr,
 				   announce_connected))
@@ -1195,12 +1188,7 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 	if (copier_start(&p->copier))
 		log_warn("no copy helper thread: pauses copy on one thread");
 
-	if (strchr(self->host, ':'))
-		ret = uv_ip6_addr(self->host, self->port,
-				  (struct sockaddr_in6 *)&addr);
-	else
-		ret = uv_ip4_addr(self->host, self->port,
-				  (struct sockaddr_in *)&addr);
+	ret = conn_addr(self->host, self->port, &addr);
 	if (!ret)
 		ret = uv_tcp_init(loop, &p->listener);
 	if (!ret) {

@@ -135,8 +135,10 @@ def output_released_after_late_ack(bindir, guests):
 
 
 def backup_reattaches(bindir, guests):
+    # on_backup_loss = pause: nothing leaves while no backup holds the
+    # epochs (test_failover.py covers continue).
     c = Cluster(bindir, guests["counter"], "--interval 10 --count 1000000",
-                hb_timeout="1s")
+                hb_timeout="1s", extra_failover="on_backup_loss = pause")
     try:
         c.start_backup()
         c.start_primary()
