@@ -121,9 +121,7 @@ struct backup {
 	int ncands, cand;
 	const struct config_node *primary; /* the one dialled or attached */
 	struct conn *conn;
-	int connecting, connected, waiting_logged;
-	uint64_t connect_ms; /* when the pending connect started */
-	uv_connect_t connect_req;
+	int waiting_logged;
 
 	/* the failure detector */
 	uint64_t last_rx_ms;  /* last frame from the primary (loop time) */
@@ -393,9 +391,7 @@ static void declare_failed(struct backup *b, const char *fmt, ...)
 	}
 	b->detect_ms = b->last_rx_ms ? now - b->last_rx_ms : 0;
 	b->declared_ns = now_ns();
-	/* A pending connect may still reach a primary that came back
-	 * (fencing failed): on_connect decides then. */
-	if (b->conn && !b->connecting)
+	if (b->conn)
 		conn_close(b->conn, "primary declared failed");
 	if (*b->cfg->failover.fence_command) {
 		set_state(b, B_FENCING,
@@ -487,8 +483,7 @@ static void health_done(void *opaque, const struct command_result *r)
 	if (r->exited && r->status == 0)
 		return;
 	command_describe(r, what, sizeof(what));
-	if (watching(b))
-		declare_failed(b, "health_check_command failed (%s)", what);
+	declare_failed(b, "health_check_command failed (%s)", what);
 }
 
 static void on_health_timer(uv_timer_t *t)
@@ -644,13 +639,12 @@ static void on_msg(struct conn *c, const struct wire_msg *m, void *opaque)
 static void on_close(struct conn *c, const char *why, void *opaque)
 {
 	struct backup *b = opaque;
-	int was = b->connected && b->rx.st != RX_HELLO;
+	int followed = b->rx.st != RX_HELLO; /* a primary had accepted us */
 
 	(void)c;
 	b->conn = NULL;
 	b->nacks = 0; /* Acks for a dead connection mean nothing */
 	uv_timer_stop(&b->ack_timer);
-	b->connected = 0;
 	receiver_lost(&b->rx);
 	if (b->stopping) {
 		stop(b);
@@ -667,11 +661,19 @@ static void on_close(struct conn *c, const char *why, void *opaque)
 				       "connection to primary %s lost (%s), "
 				       "on_connection_loss = promote",
 				       b->primary->name, why);
-	} else if (!was && b->ncands > 1) {
-		/* Nobody there, or not the primary: try the next node. */
+	} else if (!followed) {
+		/* Nobody there, or not the primary: try the next node, and
+		 * say so once a round. */
+		if (!b->waiting_logged && b->cand == b->ncands - 1)
+			log_info("no primary answers yet (last tried %s at "
+				 "%s:%u: %s); still trying",
+				 b->primary->name, b->primary->host,
+				 b->primary->port, why);
+		if (b->cand == b->ncands - 1)
+			b->waiting_logged = 1;
 		b->cand = (b->cand + 1) % b->ncands;
 	}
-	if (b->state != B_PRIMARY && b->state != B_PROMOTING && !b->connecting)
+	if (b->state != B_PRIMARY && b->state != B_PROMOTING)
 		schedule_retry(b);
 }
 
@@ -680,55 +682,22 @@ static const struct conn_ops ops = {
 	.on_close = on_close,
 };
 
-static void on_connect(uv_connect_t *req, int status)
+/* Connected (reading has started): say Hello as a backup. */
+static void on_connect(struct conn *c, void *opaque)
 {
-	struct backup *b = req->data;
-	Remora__Hello h = REMORA__HELLO__INIT;
-	char *caps[1] = {"xor-delta-rle"};
-	struct conn *c = b->conn;
+	struct backup *b = opaque;
+	Remora__Hello h;
 
-	b->connecting = 0;
-	if (!c) {
-		/* Closed while connecting (it took too long): on_close ran
-		 * and left the retry to us. */
-		if (b->stopping)
-			stop(b);
-		else if (b->state != B_PRIMARY && b->state != B_PROMOTING)
-			schedule_retry(b);
-		return;
-	}
 	if (b->stopping || b->state == B_PRIMARY || b->state == B_PROMOTING) {
 		conn_close(c, "stopping");
 		return;
 	}
-	if (status < 0) {
-		if (!b->waiting_logged && b->cand == b->ncands - 1)
-			log_info("no primary answers yet (last tried %s at "
-				 "%s:%u: %s); still trying",
-				 b->primary->name, b->primary->host,
-				 b->primary->port, uv_strerror(status));
-		if (b->cand == b->ncands - 1)
-			b->waiting_logged = 1;
-		conn_close(c, uv_strerror(status));
-		return;
-	}
-	if (conn_start(c)) {
-		conn_close(c, "cannot read from the connection");
-		return;
-	}
 	b->waiting_logged = 0;
-	b->connected = 1;
 	b->rx.primary = b->primary->name;
 	receiver_reset(&b->rx);
-	h.protocol_version = WIRE_PROTOCOL_VERSION;
-	h.term = b->rx.known_term;
-	h.page_size = VM_PAGE_SIZE;
-	h.guest_mem_bytes = b->cfg->workload.memory;
-	h.workload_id = (char *)b->cfg->cluster;
-	h.node = (char *)b->self->name;
-	h.role = REMORA__ROLE__ROLE_BACKUP;
-	h.capabilities = caps;
-	h.n_capabilities = 1;
+	wire_hello_init(&h, b->rx.known_term, VM_PAGE_SIZE,
+			b->cfg->workload.memory, b->cfg->cluster, b->self->name,
+			REMORA__ROLE__ROLE_BACKUP);
 	log_debug("connected to %s at %s", b->primary->name, conn_peer(c));
 	if (conn_send_msg(c, WIRE_HELLO, &h.base))
 		conn_close(c, "cannot send Hello");
@@ -737,10 +706,9 @@ static void on_connect(uv_connect_t *req, int status)
 static void try_connect(uv_timer_t *t)
 {
 	struct backup *b = t->data;
-	struct sockaddr_storage addr;
 	int ret;
 
-	if (b->conn || b->connecting || b->stopping || b->state == B_PRIMARY ||
+	if (b->conn || b->stopping || b->state == B_PRIMARY ||
 	    b->state == B_PROMOTING)
 		return;
 	b->primary = b->cands[b->cand];
@@ -750,16 +718,10 @@ static void try_connect(uv_timer_t *t)
 		schedule_retry(b);
 		return;
 	}
-	b->connecting = 1;
-	b->connect_ms = uv_now(b->loop);
-	b->connect_req.data = b;
-	ret = conn_addr(b->primary->host, b->primary->port, &addr);
-	if (!ret)
-		ret = uv_tcp_connect(&b->connect_req,
-				     (uv_tcp_t *)conn_stream(b->conn),
-				     (struct sockaddr *)&addr, on_connect);
+	/* A cut link drops SYNs: give up after heartbeat_timeout. */
+	ret = conn_connect(b->conn, b->primary->host, b->primary->port,
+			   timeout_ms(b), on_connect);
 	if (ret) {
-		b->connecting = 0;
 		log_error("connect to %s:%u: %s", b->primary->host,
 			  b->primary->port, uv_strerror(ret));
 		conn_close(b->conn, uv_strerror(ret));
@@ -784,22 +746,18 @@ static void on_heartbeat(uv_timer_t *t)
 	Remora__Heartbeat hb = REMORA__HEARTBEAT__INIT;
 
 	/* The detector first: its line is the decision's evidence. */
-	if (watching(b) && quiet > timeout_ms(b))
+	if (quiet > timeout_ms(b))
 		declare_failed(b,
 			       "no frame from %s for %llu ms > "
 			       "heartbeat_timeout %llu ms",
 			       b->rx.known_primary, (unsigned long long)quiet,
 			       (unsigned long long)timeout_ms(b));
-	/* A connect that hangs (a cut link drops SYNs) is given up after
-	 * heartbeat_timeout, not the kernel's minutes. */
-	if (b->conn && b->connecting &&
-	    uv_now(b->loop) - b->connect_ms > timeout_ms(b))
-		conn_close(b->conn, "connect timed out");
-	if (!b->conn || !b->connected || b->rx.st == RX_HELLO)
+	if (!b->conn)
 		return;
 	/* A connection that is quiet but not yet failed: also a stuck
 	 * handshake with something that is not a primary. */
-	if (conn_check_alive(b->conn, timeout_ms(b), b->primary->name))
+	if (conn_check_alive(b->conn, timeout_ms(b), b->primary->name) ||
+	    b->rx.st == RX_HELLO)
 		return;
 	hb.term = b->rx.term;
 	hb.last_epoch = b->r.epoch;
@@ -813,12 +771,10 @@ static void stop(struct backup *b)
 		command_cancel(b->fence);
 	if (b->health)
 		command_cancel(b->health);
-	if (b->conn && !b->connecting) {
+	if (b->conn) {
 		conn_close(b->conn, "stopping"); /* on_close calls again */
 		return;
 	}
-	if (b->connecting)
-		return; /* on_connect closes it, then on_close calls again */
 	if (b->state != B_STOPPED)
 		set_state(b, B_STOPPED, "replica at epoch %llu",
 			  (unsigned long long)b->r.epoch);
@@ -858,7 +814,7 @@ static void status_cb(void *opaque, struct node_status *st)
 	st->epoch = b->r.epoch;
 	st->acked = b->acked;
 	snprintf(st->peer, sizeof(st->peer), "%s",
-		 b->connected && b->rx.st != RX_HELLO ? b->primary->name : "");
+		 b->rx.st != RX_HELLO ? b->primary->name : "");
 	st->since_last_frame_ms =
 		b->last_rx_ms ? (int64_t)(uv_now(b->loop) - b->last_rx_ms) : -1;
 	st->heartbeat_timeout_ms = timeout_ms(b);

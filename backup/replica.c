@@ -101,7 +101,6 @@ void replica_destroy(struct replica *r)
 	drop_mem(r->mem_size, &r->fd, &r->mem);
 	drop_mem(r->mem_size, &r->next_fd, &r->next);
 	free(r->state);
-	free(r->console);
 	free(r->tail);
 	free(r->stg.pfns);
 	if (r->stg.pages)
@@ -412,7 +411,7 @@ int replica_commit(struct replica *r, uint64_t epoch, uint64_t pages,
 {
 	struct replica_stage *s = &r->stg;
 	uint64_t sum;
-	uint8_t *dst, *con = NULL;
+	uint8_t *dst;
 	size_t i;
 	int ret = 0;
 
@@ -445,14 +444,9 @@ int replica_commit(struct replica *r, uint64_t epoch, uint64_t pages,
 			    (unsigned long long)epoch, (unsigned long long)sum,
 			    (unsigned long long)checksum);
 	}
-	if (!s->precopy && s->console_len) {
-		con = malloc(s->console_len);
-		if (!con || tail_reserve(r, s->console_len)) {
-			free(con);
-			replica_discard(r);
-			return fail(err, errlen, -ENOMEM, "out of memory");
-		}
-		memcpy(con, s->console, s->console_len);
+	if (!s->precopy && tail_reserve(r, s->console_len)) {
+		replica_discard(r);
+		return fail(err, errlen, -ENOMEM, "out of memory");
 	}
 
 	/* The one step: nothing below can fail. */
@@ -471,10 +465,6 @@ int replica_commit(struct replica *r, uint64_t epoch, uint64_t pages,
 		}
 		memcpy(r->state, s->state, s->state_len);
 		r->state_len = s->state_len;
-		free(r->console);
-		r->console = con;
-		r->console_len = con ? s->console_len : 0;
-		r->console_off = s->console_off;
 		if (s->console_seen)
 			tail_append(r, s->console_off, s->console,
 				    s->console_len);

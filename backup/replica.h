@@ -1,7 +1,7 @@
 /*
- * The backup's replica: guest memory in a memfd plus the vCPU state blob and
- * console bytes of the last applied epoch, and the staging area an epoch is
- * received into (DESIGN.md §5).
+ * The backup's replica: guest memory in a memfd plus the vCPU state blob of
+ * the last applied epoch and the console output not yet released, and the
+ * staging area an epoch is received into (DESIGN.md §5).
  *
  * An epoch is decoded into staging as its batches arrive; at its commit the
  * page count and checksum are verified and only then are the pages copied
@@ -52,13 +52,10 @@ struct replica {
 	uint64_t epoch; /* last applied checkpoint epoch, 0 = none */
 	uint8_t *state; /* its vCPU state blob */
 	size_t state_len;
-	uint8_t *console; /* its console bytes and their stream offset */
-	size_t console_len;
-	uint64_t console_off;
 	/*
-	 * Console output of applied epochs that the primary has not said it
-	 * released: stream offsets tail_off.. up to the end of the replica's
-	 * epoch. A promoted backup releases it (the primary may have died
+	 * Console output of applied epochs (each checkpoint's DeviceState
+	 * "console") that the primary has not said it released: stream
+	 * offsets tail_off.. up to the end of the replica's epoch. A promoted backup releases it (the primary may have died
 	 * between an Ack and writing that output). At most REPLICA_TAIL_MAX
 	 * bytes: the oldest go first, counted in tail_dropped.
 	 */

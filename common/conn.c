@@ -42,8 +42,12 @@ struct conn {
 	uint64_t last_rx_ms, tx_bytes, rx_bytes;
 	int closing;
 	uv_shutdown_t shutdown;
-	uv_timer_t finish_timer; /* bounds conn_finish() */
-	int handles;		 /* open libuv handles; freed at 0 */
+	uv_connect_t connect_req;
+	void (*connected)(struct conn *c, void *opaque);
+	uint64_t connect_timeout_ms;
+	uv_timer_t timer; /* bounds conn_connect() and conn_finish() */
+	int timer_on;	  /* timer is initialised */
+	int handles;	  /* open libuv handles; freed at 0 */
 	char peer[64];
 };
 
@@ -124,8 +128,23 @@ static void close_all(struct conn *c)
 {
 	if (!uv_is_closing(&c->h.handle))
 		uv_close(&c->h.handle, on_closed);
-	if (c->handles == 2 && !uv_is_closing((uv_handle_t *)&c->finish_timer))
-		uv_close((uv_handle_t *)&c->finish_timer, on_closed);
+	if (c->timer_on && !uv_is_closing((uv_handle_t *)&c->timer))
+		uv_close((uv_handle_t *)&c->timer, on_closed);
+}
+
+static int ensure_timer(struct conn *c)
+{
+	int ret;
+
+	if (c->timer_on)
+		return 0;
+	ret = uv_timer_init(c->h.handle.loop, &c->timer);
+	if (ret)
+		return ret;
+	c->timer.data = c;
+	c->timer_on = 1;
+	c->handles++;
+	return 0;
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -157,12 +176,9 @@ static void shut(struct conn *c, const char *why, int flush)
 	uv_read_stop(&c->h.stream);
 	if (flush) {
 		c->shutdown.data = c;
-		if (uv_timer_init(c->h.handle.loop, &c->finish_timer) == 0) {
-			c->handles = 2;
-			c->finish_timer.data = c;
-			uv_timer_start(&c->finish_timer, on_finish_timeout,
+		if (ensure_timer(c) == 0)
+			uv_timer_start(&c->timer, on_finish_timeout,
 				       CONN_FINISH_MS, 0);
-		}
 		if (uv_shutdown(&c->shutdown, &c->h.stream, on_shutdown))
 			close_all(c);
 	} else {
@@ -262,6 +278,59 @@ int conn_start(struct conn *c)
 	}
 	c->last_rx_ms = uv_now(c->h.handle.loop);
 	return uv_read_start(&c->h.stream, on_alloc, on_read);
+}
+
+static void on_connect_timeout(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+	char why[64];
+
+	snprintf(why, sizeof(why), "connect timed out after %llu ms",
+		 (unsigned long long)c->connect_timeout_ms);
+	shut(c, why, 0); /* cancels the connect: on_connected ignores it */
+}
+
+static void on_connected(uv_connect_t *req, int status)
+{
+	struct conn *c = req->data;
+
+	if (c->closing)
+		return; /* closed meanwhile (or timed out): on_close ran */
+	uv_timer_stop(&c->timer);
+	if (status < 0) {
+		shut(c, uv_strerror(status), 0);
+		return;
+	}
+	if (conn_start(c)) {
+		shut(c, "cannot read from the connection", 0);
+		return;
+	}
+	c->connected(c, c->opaque);
+}
+
+int conn_connect(struct conn *c, const char *host, uint16_t port,
+		 uint64_t timeout_ms,
+		 void (*connected)(struct conn *c, void *opaque))
+{
+	struct sockaddr_storage addr;
+	int ret;
+
+	if (c->kind != CONN_TCP || !timeout_ms)
+		return UV_EINVAL;
+	ret = conn_addr(host, port, &addr);
+	if (!ret)
+		ret = ensure_timer(c);
+	if (ret)
+		return ret;
+	c->connected = connected;
+	c->connect_timeout_ms = timeout_ms;
+	c->connect_req.data = c;
+	ret = uv_tcp_connect(&c->connect_req, &c->h.tcp,
+			     (struct sockaddr *)&addr, on_connected);
+	if (ret)
+		return ret;
+	uv_timer_start(&c->timer, on_connect_timeout, timeout_ms, 0);
+	return 0;
 }
 
 static void on_written(uv_write_t *req, int status)

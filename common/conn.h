@@ -41,6 +41,18 @@ struct conn *conn_new(uv_loop_t *loop, enum conn_kind kind,
 /* The stream to accept into, connect or open before conn_start(). */
 uv_stream_t *conn_stream(struct conn *c);
 
+/*
+ * Connects a CONN_TCP connection to host:port (a node's numeric address),
+ * for at most timeout_ms: a cut link that drops SYNs costs that long, not
+ * the kernel's minutes. On success reading has started and connected(c,
+ * opaque) runs; on failure (refused, unreachable, timed out) the connection
+ * is closed and only on_close runs, with the reason. Returns 0, or a uv
+ * error with nothing started (close c then).
+ */
+int conn_connect(struct conn *c, const char *host, uint16_t port,
+		 uint64_t timeout_ms,
+		 void (*connected)(struct conn *c, void *opaque));
+
 /* Starts reading (sets TCP_NODELAY for TCP). Returns 0 or a uv error. */
 int conn_start(struct conn *c);
 

@@ -454,3 +454,21 @@ size_t wire_batch_prefix(uint8_t *prefix, uint64_t epoch, uint64_t term,
 	frame_put_header(prefix, WIRE_PAGE_BATCH, n + batch_len);
 	return FRAME_HEADER_SIZE + n;
 }
+
+void wire_hello_init(Remora__Hello *h, uint64_t term, uint32_t page_size,
+		     uint64_t mem_bytes, const char *workload, const char *node,
+		     Remora__Role role)
+{
+	static char *caps[] = {"xor-delta-rle"};
+
+	remora__hello__init(h);
+	h->protocol_version = WIRE_PROTOCOL_VERSION;
+	h->term = term;
+	h->page_size = page_size;
+	h->guest_mem_bytes = mem_bytes;
+	h->workload_id = (char *)workload;
+	h->node = (char *)node;
+	h->role = role;
+	h->capabilities = caps;
+	h->n_capabilities = 1;
+}

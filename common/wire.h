@@ -71,6 +71,15 @@ int wire_decode(uint8_t type, const uint8_t *payload, size_t len,
 void wire_msg_free(struct wire_msg *m);
 
 /*
+ * Fills a Hello as every remora node says it: this protocol version, the
+ * capabilities this build has, and the sender's term, page size, guest
+ * memory size, workload (cluster) and node name, which h points to.
+ */
+void wire_hello_init(Remora__Hello *h, uint64_t term, uint32_t page_size,
+		     uint64_t mem_bytes, const char *workload, const char *node,
+		     Remora__Role role);
+
+/*
  * Packs msg (which must be a message of the given type) as a whole frame,
  * header included, into a malloc()ed buffer. Returns 0 or -ENOMEM / -E2BIG
  * (over the type's maximum) / -EINVAL (msg is not of that type).

@@ -534,7 +534,6 @@ static void on_ack(struct primary *p, const Remora__Ack *a)
 		uint64_t t = *resumed_at(p, e);
 
 		if (t) {
-			p->was_protected = 1;
 			sample(&p->stats.ack, now - t);
 			p->stats.epochs++;
 			if (!p->stats.first_ack_ns)
@@ -587,16 +586,13 @@ static void on_replaced(struct primary *p, const char *node, uint64_t term)
 
 	if (p->state == P_STOPPED)
 		return;
-	snprintf(p->replaced_by, sizeof(p->replaced_by), "%s",
-		 *node ? node : "another node");
-	p->replaced_term = term;
 	p->exit_code = EXIT_REPLACED;
 	held = outbuf_held(&p->ob);
 	outbuf_discard(&p->ob);
 	set_state(p, P_STOPPED,
 		  "replaced by %s in term %llu (this primary's term: %llu); "
 		  "guest stopped, %zu bytes of held output discarded",
-		  p->replaced_by, (unsigned long long)term,
+		  *node ? node : "another node", (unsigned long long)term,
 		  (unsigned long long)p->term, held);
 }
 
@@ -635,7 +631,9 @@ static void lose_backup(struct primary *p, const char *fmt, ...)
 			  "%s; guest paused and output held (%zu bytes) "
 			  "until a backup attaches (on_backup_loss = pause)",
 			  why, outbuf_held(&p->ob));
-	} else if (p->was_protected || p->promoted) {
+	} else if (p->stats.epochs || p->promoted) {
+		/* Protected before, or promoted: the policy applies. A fresh
+		 * primary keeps holding (epoch.h says why). */
 		size_t n = outbuf_flush(&p->ob);
 
 		set_state(p, P_DEGRADED,
@@ -654,8 +652,7 @@ static void on_hello(struct primary *p, struct conn *c, const Remora__Hello *h)
 {
 	const struct config *cfg = p->cfg;
 	const struct config_node *peer = config_node(cfg, h->node);
-	Remora__Hello me = REMORA__HELLO__INIT;
-	char *caps[1];
+	Remora__Hello me;
 
 	if (h->protocol_version != WIRE_PROTOCOL_VERSION) {
 		log_error("node %s speaks protocol %u, this primary %u; "
@@ -704,16 +701,9 @@ static void on_hello(struct primary *p, struct conn *c, const Remora__Hello *h)
 		       p->conn ? "already has a backup" : "is stopping");
 		return;
 	}
-	me.protocol_version = WIRE_PROTOCOL_VERSION;
-	me.term = p->term;
-	me.page_size = VM_PAGE_SIZE;
-	me.guest_mem_bytes = cfg->workload.memory;
-	me.workload_id = (char *)cfg->cluster;
-	me.node = (char *)p->self->name;
-	me.role = REMORA__ROLE__ROLE_PRIMARY;
-	caps[0] = "xor-delta-rle";
-	me.capabilities = caps;
-	me.n_capabilities = 1;
+	wire_hello_init(&me, p->term, VM_PAGE_SIZE, cfg->workload.memory,
+			cfg->cluster, p->self->name,
+			REMORA__ROLE__ROLE_PRIMARY);
 	if (conn_send_msg(c, WIRE_HELLO, &me.base)) {
 		conn_close(c, "cannot send Hello");
 		return;
@@ -941,29 +931,18 @@ static const struct conn_ops announce_ops = {
 	.on_close = announce_closed,
 };
 
-static void announce_connected(uv_connect_t *req, int status)
+/* Connected: say this primary's term. */
+static void announce_connected(struct conn *c, void *opaque)
 {
-	struct announce *a = req->data;
+	struct announce *a = opaque;
 	struct primary *p = a->p;
-	Remora__Hello h = REMORA__HELLO__INIT;
+	Remora__Hello h;
 
-	a->connecting = 0;
-	if (!a->c)
-		return; /* closed while connecting (too slow, or stopping) */
-	if (status < 0 || conn_start(a->c)) {
-		/* Nobody listens there: nothing to tell. */
-		conn_close(a->c, status < 0 ? uv_strerror(status) : "start");
-		return;
-	}
-	h.protocol_version = WIRE_PROTOCOL_VERSION;
-	h.term = p->term;
-	h.page_size = VM_PAGE_SIZE;
-	h.guest_mem_bytes = p->cfg->workload.memory;
-	h.workload_id = (char *)p->cfg->cluster;
-	h.node = (char *)p->self->name;
-	h.role = REMORA__ROLE__ROLE_PRIMARY;
-	if (conn_send_msg(a->c, WIRE_HELLO, &h.base))
-		conn_close(a->c, "cannot send Hello");
+	wire_hello_init(&h, p->term, VM_PAGE_SIZE, p->cfg->workload.memory,
+			p->cfg->cluster, p->self->name,
+			REMORA__ROLE__ROLE_PRIMARY);
+	if (conn_send_msg(c, WIRE_HELLO, &h.base))
+		conn_close(c, "cannot send Hello");
 }
 
 /*
@@ -976,21 +955,12 @@ static void on_announce(uv_timer_t *t)
 {
 	struct primary *p = t->data;
 	uint64_t timeout_ms = p->cfg->failover.heartbeat_timeout_ns / 1000000;
-	struct sockaddr_storage addr;
 	int i;
 
 	for (i = 0; i < p->cfg->nnodes; i++) {
 		struct announce *a = &p->announce[i];
 		const struct config_node *n = &p->cfg->nodes[i];
 
-		if (a->connecting) {
-			/* A cut link drops SYNs: give up after
-			 * heartbeat_timeout, not the kernel's minutes. */
-			if (a->c &&
-			    uv_now(p->loop) - a->started_ms > timeout_ms)
-				conn_close(a->c, "connect timed out");
-			continue;
-		}
 		if (a->c) {
 			conn_check_alive(a->c, timeout_ms, n->name);
 			continue;
@@ -1003,15 +973,10 @@ static void on_announce(uv_timer_t *t)
 		a->c = conn_new(p->loop, CONN_TCP, &announce_ops, a, 1u << 16);
 		if (!a->c)
 			continue;
-		a->req.data = a;
-		a->started_ms = uv_now(p->loop);
-		if (conn_addr(n->host, n->port, &addr) ||
-		    uv_tcp_connect(&a->req, (uv_tcp_t *)conn_stream(a->c),
-				   (struct sockaddr *)&addr,
-				   announce_connected))
+		/* A cut link drops SYNs: give up after heartbeat_timeout. */
+		if (conn_connect(a->c, n->host, n->port, timeout_ms,
+				 announce_connected))
 			conn_close(a->c, "cannot connect");
-		else
-			a->connecting = 1;
 	}
 }
 

@@ -111,10 +111,7 @@ struct primary_opts {
 struct announce {
 	struct primary *p;
 	const struct config_node *node;
-	struct conn *c;	     /* NULL: idle */
-	int connecting;	     /* req's callback is pending */
-	uint64_t started_ms; /* of the pending connect */
-	uv_connect_t req;
+	struct conn *c; /* NULL: idle */
 };
 
 struct primary {
@@ -127,11 +124,8 @@ struct primary {
 	struct copier copier;
 	enum primary_state state;
 	uint64_t term;
-	int promoted;	   /* started from a replica */
-	int was_protected; /* a backup has held a replica of this run */
-	int guest_paused;  /* on_backup_loss = pause holds it */
-	uint64_t replaced_term;
-	char replaced_by[64];
+	int promoted;	  /* started from a replica */
+	int guest_paused; /* on_backup_loss = pause holds it */
 
 	/* pipeline */
 	struct slot *slots; /* max_inflight_epochs + 1 */

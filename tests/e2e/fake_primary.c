@@ -665,19 +665,11 @@ static void replaced(struct fp *fp, const char *by, uint64_t term)
 static void attach_backup(struct fp *fp, struct peer *p, const Remora__Hello *h)
 {
 	const struct opts *o = fp->o;
-	Remora__Hello me = REMORA__HELLO__INIT;
-	char *caps[1] = {"xor-delta-rle"};
+	Remora__Hello me;
 	int ret;
 
-	me.protocol_version = WIRE_PROTOCOL_VERSION;
-	me.term = o->term;
-	me.page_size = GUEST_PAGE;
-	me.guest_mem_bytes = o->mem;
-	me.workload_id = (char *)o->cluster;
-	me.node = (char *)o->node;
-	me.capabilities = caps;
-	me.n_capabilities = 1;
-	me.role = REMORA__ROLE__ROLE_PRIMARY;
+	wire_hello_init(&me, o->term, GUEST_PAGE, o->mem, o->cluster, o->node,
+			REMORA__ROLE__ROLE_PRIMARY);
 	if (queue_msg(p, WIRE_HELLO, &me.base)) {
 		p->why = "cannot queue our Hello";
 		return;

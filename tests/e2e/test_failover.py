@@ -172,8 +172,10 @@ def sh(*cmd, check=True):
 
 
 def partition(bindir, guests):
-    if os.geteuid() != 0 or not shutil.which("ip"):
-        return "skipped: needs root and ip(8) for network namespaces"
+    if os.geteuid() != 0:
+        return "skipped: needs root for network namespaces"
+    if not shutil.which("ip"):
+        raise Failure("ip(8) is missing: scripts/setup installs iproute2")
     tag = str(os.getpid() % 10000)
     na, nb = f"remora-a{tag}", f"remora-b{tag}"
     va, vb = f"rma{tag}", f"rmb{tag}"

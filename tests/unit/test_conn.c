@@ -25,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -803,6 +805,109 @@ static void test_finish_flushes(void **state)
 	free(batch);
 }
 
+/* ---- conn_connect ------------------------------------------------------- */
+
+/* A loopback listener that never accepts; returns its port. */
+static int listener(int backlog, uint16_t *port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, backlog), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+static int connected_calls;
+
+static void c_connected(struct conn *c, void *opaque)
+{
+	struct t *t = opaque;
+
+	assert_ptr_equal(c, t->c);
+	connected_calls++;
+	conn_close(c, "connected");
+}
+
+static void connect_test(struct t *t, uint16_t port, uint64_t timeout_ms)
+{
+	memset(t, 0, sizeof(*t));
+	t->peer = -1;
+	connected_calls = 0;
+	assert_int_equal(uv_loop_init(&t->loop), 0);
+	t->c = conn_new(&t->loop, CONN_TCP, &t_ops, t, 1 << 16);
+	assert_non_null(t->c);
+	assert_int_equal(
+		conn_connect(t->c, "127.0.0.1", port, timeout_ms, c_connected),
+		0);
+	run_until_closed(t);
+}
+
+static void test_connect(void **state)
+{
+	struct t t;
+	uint16_t port;
+	int fd = listener(4, &port);
+
+	(void)state;
+	/* Accepted by the kernel: connected, reading, then closed by us. */
+	connect_test(&t, port, 10000);
+	assert_int_equal(connected_calls, 1);
+	assert_why(&t, "connected");
+	t_finish(&t);
+	close(fd);
+
+	/* Nobody listens any more: refused, only on_close runs. */
+	connect_test(&t, port, 10000);
+	assert_int_equal(connected_calls, 0);
+	assert_why(&t, "connection refused");
+	t_finish(&t);
+
+	/* Bad arguments: nothing starts, the caller closes. */
+	assert_int_equal(uv_loop_init(&t.loop), 0);
+	t.c = conn_new(&t.loop, CONN_TCP, &t_ops, &t, 1 << 16);
+	t.closed = 0;
+	assert_int_equal(
+		conn_connect(t.c, "not-an-address", 1, 100, c_connected),
+		UV_EINVAL);
+	assert_int_equal(conn_connect(t.c, "127.0.0.1", 1, 0, c_connected),
+			 UV_EINVAL);
+	t_finish(&t);
+}
+
+/*
+ * A listener whose accept queue is full drops SYNs, as a cut link does:
+ * the connect is given up after its bound, not the kernel's minutes.
+ */
+static void test_connect_timeout(void **state)
+{
+	struct t t;
+	uint16_t port;
+	int fd = listener(0, &port), fill[4];
+	struct sockaddr_in a = {.sin_family = AF_INET};
+
+	(void)state;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons(port);
+	for (int i = 0; i < 4; i++) {
+		fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		assert_true(fill[i] >= 0);
+		connect(fill[i], (struct sockaddr *)&a, sizeof(a));
+	}
+	connect_test(&t, port, 200);
+	assert_int_equal(connected_calls, 0);
+	assert_why(&t, "connect timed out after 200 ms");
+	t_finish(&t);
+	for (int i = 0; i < 4; i++)
+		close(fill[i]);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -820,6 +925,8 @@ int main(void)
 		cmocka_unit_test(test_close_cancels_queued),
 		cmocka_unit_test(test_check_alive),
 		cmocka_unit_test(test_finish_flushes),
+		cmocka_unit_test(test_connect),
+		cmocka_unit_test(test_connect_timeout),
 	};
 
 	/* A write to a peer that is gone must be an error, not a signal. */

@@ -584,10 +584,14 @@ static void assert_replica(const struct env *v, const struct epoch *e)
 				 (unsigned long long)pfn);
 	assert_int_equal(v->r.state_len, e->state_len);
 	assert_memory_equal(v->r.state, e->state, e->state_len);
-	assert_int_equal(v->r.console_len, e->console_len);
+	/* The console output held for a promotion ends with e's. */
+	assert_int_equal(replica_console_end(&v->r), v->fk.console_off);
 	if (e->console_len) {
-		assert_memory_equal(v->r.console, e->console, e->console_len);
-		assert_int_equal(v->r.console_off, e->console_off);
+		assert_true(v->r.tail_len >= e->console_len);
+		assert_memory_equal(v->r.tail + v->r.tail_len - e->console_len,
+				    e->console, e->console_len);
+		assert_int_equal(replica_console_end(&v->r) - e->console_len,
+				 e->console_off);
 	}
 }
 
@@ -635,9 +639,9 @@ struct snap {
 	uint64_t epoch;
 	uint8_t state[VM_STATE_MAX];
 	size_t state_len;
-	uint8_t *console;
-	size_t console_len;
-	uint64_t console_off;
+	uint8_t *tail;
+	size_t tail_len;
+	uint64_t tail_off;
 };
 
 static void snap_take(struct snap *s, const struct replica *r)
@@ -648,12 +652,12 @@ static void snap_take(struct snap *s, const struct replica *r)
 	s->epoch = r->epoch;
 	memcpy(s->state, r->state, r->state_len);
 	s->state_len = r->state_len;
-	s->console = malloc(r->console_len + 1);
-	assert_non_null(s->console);
-	if (r->console_len)
-		memcpy(s->console, r->console, r->console_len);
-	s->console_len = r->console_len;
-	s->console_off = r->console_off;
+	s->tail = malloc(r->tail_len + 1);
+	assert_non_null(s->tail);
+	if (r->tail_len)
+		memcpy(s->tail, r->tail, r->tail_len);
+	s->tail_len = r->tail_len;
+	s->tail_off = r->tail_off;
 }
 
 static void assert_untouched(const struct snap *s, const struct replica *r)
@@ -667,16 +671,16 @@ static void assert_untouched(const struct snap *s, const struct replica *r)
 				 (unsigned long long)r->epoch);
 	assert_int_equal(r->state_len, s->state_len);
 	assert_memory_equal(r->state, s->state, s->state_len);
-	assert_int_equal(r->console_len, s->console_len);
-	if (s->console_len)
-		assert_memory_equal(r->console, s->console, s->console_len);
-	assert_int_equal(r->console_off, s->console_off);
+	assert_int_equal(r->tail_len, s->tail_len);
+	if (s->tail_len)
+		assert_memory_equal(r->tail, s->tail, s->tail_len);
+	assert_int_equal(r->tail_off, s->tail_off);
 }
 
 static void snap_free(struct snap *s)
 {
 	free(s->mem);
-	free(s->console);
+	free(s->tail);
 }
 
 /* After a close, the connection is dead until the next Hello. */

@@ -826,6 +826,21 @@ static void test_hello_rules(void **state)
 	caps[2] = "x\ny";
 	refused(WIRE_HELLO, &h, "Hello: capability 2 has a non-printable byte");
 
+	/* The Hello every node says. */
+	wire_hello_init(&h, 5, 4096, 64ull << 20, "demo", "b",
+			REMORA__ROLE__ROLE_BACKUP);
+	round_trip(WIRE_HELLO, &h, &m);
+	assert_int_equal(m.hello->protocol_version, WIRE_PROTOCOL_VERSION);
+	assert_true(m.hello->term == 5);
+	assert_int_equal(m.hello->page_size, 4096);
+	assert_true(m.hello->guest_mem_bytes == 64ull << 20);
+	assert_string_equal(m.hello->workload_id, "demo");
+	assert_string_equal(m.hello->node, "b");
+	assert_int_equal(m.hello->role, REMORA__ROLE__ROLE_BACKUP);
+	assert_int_equal(m.hello->n_capabilities, 1);
+	assert_string_equal(m.hello->capabilities[0], "xor-delta-rle");
+	wire_msg_free(&m);
+
 	/* Roles: a backup's (the default) or a primary's announcement; an
 	 * enum number proto3 would keep is refused. */
 	h = valid_hello();
