@@ -80,6 +80,7 @@ enum backup_state {
 	B_CONNECTING,
 	B_SYNCING,
 	B_REPLICATING,
+	B_DEPOSING,
 	B_FENCING,
 	B_PROMOTING,
 	B_PRIMARY,
@@ -88,19 +89,20 @@ enum backup_state {
 
 static const char *const state_names[] = {
 	[B_CONNECTING] = "connecting",	 [B_SYNCING] = "syncing",
-	[B_REPLICATING] = "replicating", [B_FENCING] = "fencing",
-	[B_PROMOTING] = "promoting",	 [B_PRIMARY] = "primary",
-	[B_STOPPED] = "stopped",
+	[B_REPLICATING] = "replicating", [B_DEPOSING] = "deposing",
+	[B_FENCING] = "fencing",	 [B_PROMOTING] = "promoting",
+	[B_PRIMARY] = "primary",	 [B_STOPPED] = "stopped",
 };
 
 #define BIT(s) (1u << (s))
 static const unsigned allowed[] = {
 	[B_CONNECTING] = BIT(B_SYNCING) | BIT(B_FENCING) | BIT(B_PROMOTING) |
 			 BIT(B_STOPPED),
-	[B_SYNCING] = BIT(B_CONNECTING) | BIT(B_REPLICATING) | BIT(B_FENCING) |
-		      BIT(B_PROMOTING) | BIT(B_STOPPED),
-	[B_REPLICATING] = BIT(B_CONNECTING) | BIT(B_FENCING) |
+	[B_SYNCING] = BIT(B_CONNECTING) | BIT(B_REPLICATING) | BIT(B_DEPOSING) |
+		      BIT(B_FENCING) | BIT(B_PROMOTING) | BIT(B_STOPPED),
+	[B_REPLICATING] = BIT(B_CONNECTING) | BIT(B_DEPOSING) | BIT(B_FENCING) |
 			  BIT(B_PROMOTING) | BIT(B_STOPPED),
+	[B_DEPOSING] = BIT(B_FENCING) | BIT(B_PROMOTING) | BIT(B_STOPPED),
 	[B_FENCING] = BIT(B_SYNCING) | BIT(B_PROMOTING) | BIT(B_STOPPED),
 	[B_PROMOTING] = BIT(B_CONNECTING) | BIT(B_PRIMARY) | BIT(B_STOPPED),
 	[B_PRIMARY] = 0,
@@ -351,6 +353,64 @@ static int watching(const struct backup *b)
 		b->state == B_REPLICATING);
 }
 
+/* Fences (if configured), then promotes; evidence opens the log line. */
+static void take_over(struct backup *b, const char *evidence)
+{
+	if (*b->cfg->failover.fence_command) {
+		set_state(b, B_FENCING,
+			  "%s; last acked epoch %llu; fencing %s first",
+			  evidence, (unsigned long long)b->r.epoch,
+			  b->rx.known_primary);
+		run_fence(b);
+		return;
+	}
+	set_state(b, B_PROMOTING, "%s; last acked epoch %llu; promoting",
+		  evidence, (unsigned long long)b->r.epoch);
+	do_promote(b);
+}
+
+static void on_depose_timeout(uv_timer_t *t)
+{
+	struct backup *b = t->data;
+	char why[128];
+
+	if (b->state != B_DEPOSING || !b->conn)
+		return;
+	snprintf(why, sizeof(why), "no answer to the step-down within %llu ms",
+		 (unsigned long long)timeout_ms(b));
+	conn_close(b->conn, why); /* on_close goes on with the takeover */
+}
+
+/*
+ * The primary failed a check but still talks: tell it that this node
+ * takes over in the next term, and wait (at most heartbeat_timeout) for
+ * it to stop. Its last frame says how much console output it released,
+ * so promotion repeats none of it. Nothing is applied or acked meanwhile.
+ */
+static void depose(struct backup *b, const char *evidence)
+{
+	Remora__Refuse f = REMORA__REFUSE__INIT;
+	char reason[WIRE_REASON_MAX];
+
+	snprintf(reason, sizeof(reason),
+		 "node %s takes over in term %llu: %.300s", b->self->name,
+		 (unsigned long long)b->rx.known_term + 1, evidence);
+	f.term = b->rx.known_term + 1;
+	f.reason = reason;
+	f.primary = (char *)b->self->name;
+	if (conn_send_msg(b->conn, WIRE_REFUSE, &f.base)) {
+		conn_close(b->conn, "primary declared failed");
+		take_over(b, evidence);
+		return;
+	}
+	set_state(b, B_DEPOSING,
+		  "%s; last acked epoch %llu; asking primary %s to step down "
+		  "first (waiting at most %llu ms)",
+		  evidence, (unsigned long long)b->r.epoch, b->rx.known_primary,
+		  (unsigned long long)timeout_ms(b));
+	uv_timer_start(&b->failover_timer, on_depose_timeout, timeout_ms(b), 0);
+}
+
 /*
  * The primary is declared failed on evidence: promote (after fencing) if
  * the replica can take over without losing or repeating released output.
@@ -391,19 +451,14 @@ static void declare_failed(struct backup *b, const char *fmt, ...)
 	}
 	b->detect_ms = b->last_rx_ms ? now - b->last_rx_ms : 0;
 	b->declared_ns = now_ns();
-	if (b->conn)
-		conn_close(b->conn, "primary declared failed");
-	if (*b->cfg->failover.fence_command) {
-		set_state(b, B_FENCING,
-			  "%s; last acked epoch %llu; fencing %s first",
-			  evidence, (unsigned long long)b->r.epoch,
-			  b->rx.known_primary);
-		run_fence(b);
+	if (b->conn && b->rx.st != RX_HELLO && b->last_rx_ms &&
+	    now - b->last_rx_ms < timeout_ms(b)) {
+		depose(b, evidence);
 		return;
 	}
-	set_state(b, B_PROMOTING, "%s; last acked epoch %llu; promoting",
-		  evidence, (unsigned long long)b->r.epoch);
-	do_promote(b);
+	if (b->conn)
+		conn_close(b->conn, "primary declared failed");
+	take_over(b, evidence);
 }
 
 /* The variables fence and health-check commands see. */
@@ -584,6 +639,13 @@ static void on_msg(struct conn *c, const struct wire_msg *m, void *opaque)
 	enum rx_state before = b->rx.st;
 
 	b->last_rx_ms = uv_now(b->loop);
+	if (b->state == B_DEPOSING) {
+		/* Nothing more is applied or acked; only the primary's last
+		 * report counts: how much output it released. */
+		if (m->type == WIRE_HEARTBEAT)
+			receiver_on_msg(&b->rx, m, &res);
+		return;
+	}
 	receiver_on_msg(&b->rx, m, &res);
 	if (before == RX_HELLO && b->rx.st == RX_IDLE) {
 		b->followed = 1;
@@ -650,7 +712,17 @@ static void on_close(struct conn *c, const char *why, void *opaque)
 		stop(b);
 		return;
 	}
-	if (b->state == B_SYNCING || b->state == B_REPLICATING) {
+	if (b->state == B_DEPOSING) {
+		char evidence[384];
+
+		uv_timer_stop(&b->failover_timer);
+		snprintf(evidence, sizeof(evidence),
+			 "primary %s stepped down (%s); it released console "
+			 "output up to byte %llu",
+			 b->rx.known_primary, why,
+			 (unsigned long long)b->rx.released);
+		take_over(b, evidence);
+	} else if (b->state == B_SYNCING || b->state == B_REPLICATING) {
 		set_state(b, B_CONNECTING,
 			  "primary %s lost: %s; replica stays at epoch %llu",
 			  b->primary->name, why,

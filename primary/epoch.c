@@ -810,7 +810,8 @@ static void on_peer_lost(struct conn *c, const char *why, void *opaque)
 	/* Epoch numbers go on from here: they are never reused. */
 	p->acked = p->sent_epoch = p->encode_epoch = p->next_epoch - 1;
 	if (!had_hello) {
-		log_warn("connection from %s dropped before Hello: %s",
+		log_warn("connection from %s closed before a backup attached: "
+			 "%s",
 			 conn_peer(c), why);
 		return;
 	}
@@ -1078,8 +1079,15 @@ static void enter_stopped(struct primary *p)
 	vm_pause(p->vm);
 	unsigned i;
 
-	if (p->conn)
+	/* Replaced while a backup listens (it asked this primary to step
+	 * down): its last word is how much output it released, so that the
+	 * new primary repeats none of it. */
+	if (p->conn && p->hello_done && p->exit_code == EXIT_REPLACED) {
+		send_heartbeat(p);
+		conn_finish(p->conn, "replaced");
+	} else if (p->conn) {
 		conn_close(p->conn, "primary stopped");
+	}
 	for (i = 0; i < EXTRA_MAX; i++)
 		if (p->extra[i])
 			conn_close(p->extra[i], "primary stopped");

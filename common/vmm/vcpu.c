@@ -21,7 +21,10 @@
 
 #include "vm_impl.h"
 
-#define SIG_KICK SIGUSR1
+/* A real-time signal nothing else in the process uses: SIGUSR1 belongs to
+ * the daemons (the backup writes a snapshot on it), and libuv resets the
+ * disposition of any signal whose watcher closes. */
+#define SIG_KICK SIGRTMIN
 
 #define CR0_PE	       (1ull << 0)
 #define CR0_MP	       (1ull << 1)
@@ -285,6 +288,7 @@ static void finish(struct vm *vm, const struct vm_status *st)
 
 static void crashed(struct vm *vm, uint32_t reason)
 {
+	struct kvm_sregs s;
 	struct vm_status st;
 	struct kvm_regs r;
 
@@ -294,6 +298,19 @@ static void crashed(struct vm *vm, uint32_t reason)
 	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &r) == 0) {
 		st.rip = r.rip;
 		st.rsp = r.rsp;
+	}
+	/* On AMD SVM, KVM resets the vCPU after a shutdown intercept: the
+	 * registers read back are the reset state (real mode, rip 0xfff0),
+	 * not where the guest died. Say so rather than report them. */
+	if (reason == KVM_EXIT_SHUTDOWN &&
+	    (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &s) != 0 || !(s.cr0 & 1))) {
+		snprintf(st.msg, sizeof(st.msg),
+			 "guest crashed: %s (exit reason %u); registers "
+			 "unknown (KVM reset the vCPU)",
+			 exit_name(reason), reason);
+		st.rip = st.rsp = 0;
+		finish(vm, &st);
+		return;
 	}
 	if (reason == KVM_EXIT_MMIO)
 		snprintf(st.msg, sizeof(st.msg),

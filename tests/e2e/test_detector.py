@@ -30,7 +30,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e import FakePrimaryCluster, Failure, main_without_kvm  # noqa: E402
 
-DECISION = re.compile(r"-> (fencing|promoting) at epoch (\d+): (.*)")
+DECISION = re.compile(r"-> (deposing|fencing|promoting) at epoch (\d+): (.*)")
 SILENCE = re.compile(r"no frame from a for (\d+) ms > heartbeat_timeout "
                      r"(\d+) ms; last acked epoch (\d+)")
 
@@ -166,9 +166,18 @@ def health_check(bindir, paths):
             raise Failure(f"decided while the check passed\n{c.logs()}")
         open(down, "w").close()
         m = decision(c, timeout=20)
-        if "health_check_command failed (exit 1)" not in m.group(3):
+        if m.group(1) != "deposing" or \
+                "health_check_command failed (exit 1)" not in m.group(3):
             raise Failure(f"decision {m.group(0)!r}\n{c.logs()}")
-        return m.group(3)[:80]
+        # The primary still talks: it is asked to step down, and does.
+        c.procs["a"]._expected = 3
+        rc = c.procs["a"].wait(30)
+        if rc != 3 or "replaced by b in term 2" not in c.text(c.out_a):
+            raise Failure(f"primary exited {rc}, said "
+                          f"{c.text(c.out_a)!r}\n{c.logs()}")
+        c.wait_log("b", "deposing -> promoting at epoch "
+                        f"{m.group(2)}: primary a stepped down")
+        return m.group(3)[:80] + "; a stepped down"
     finally:
         c.cleanup()
 

@@ -236,7 +236,7 @@ def mismatched_backup_refused(bindir, guests):
         if rc != 1 or want not in blog:
             raise Failure(f"backup exit {rc}, want 1 and '{want}'\n"
                           f"{c.logs()}")
-        if "use the same remora.conf on both nodes" not in \
+        if "use the same remora.conf on every node" not in \
                 c.text(c.log("a")):
             raise Failure(f"primary did not say what to change\n"
                           f"{c.logs()}")

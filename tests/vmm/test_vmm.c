@@ -316,7 +316,9 @@ static void test_bad_guests(void **state)
 	st = run_to_end("nullderef", "");
 	assert_int_equal(st.how, VM_CRASHED);
 	assert_non_null(strstr(st.msg, "guest crashed"));
-	assert_true(st.rip >= REMORA_LOAD_MIN);
+	/* Where it died, unless KVM reset the vCPU at the shutdown (AMD). */
+	if (!strstr(st.msg, "registers unknown"))
+		assert_true(st.rip >= REMORA_LOAD_MIN);
 	fprintf(stderr, "nullderef: %s\n", st.msg);
 
 	st = run_to_end("nullderef", "--jump");
