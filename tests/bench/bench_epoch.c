@@ -88,7 +88,7 @@
 /* Workloads. */
 #define RUN_MS		3000 /* guest run per configuration */
 #define TARGET_RUN_MS	8000 /* remora where a pause p99 is a target */
-#define SMOKE_RUN_MS	500
+#define SMOKE_RUN_MS	2000
 #define MIN_WS_PAGES	4096
 #define SEED		11
 #define CAL_PAGES	4096
@@ -1679,7 +1679,7 @@ static void usage(FILE *f, const char *argv0)
 		"  --quick             1000 pages per epoch at 25 ms only "
 		"(plus the references)\n"
 		"  --smoke             tiny correctness run (100 pages at 25 "
-		"ms, 0.5 s guest)\n"
+		"ms, 2 s guest)\n"
 		"  --skip-without-kvm  exit 77 (a skip for meson) rather than "
 		"1 when /dev/kvm\n"
 		"                      is not usable\n"

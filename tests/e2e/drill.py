@@ -162,10 +162,14 @@ def main():
                     default="counter")
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--memory", default="64M")
+    ap.add_argument("--heartbeat-timeout-ms", type=int, default=300,
+                    help="the cluster's heartbeat_timeout (default 300)")
     ap.add_argument("--json", action="store_true")
     o = ap.parse_args()
     if o.iterations < 1:
         ap.error("--iterations must be at least 1")
+    if o.heartbeat_timeout_ms < 100:
+        ap.error("--heartbeat-timeout-ms must be at least 100")
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         print("drill: /dev/kvm is not usable here; drills run real guests "
               "(needs KVM and root)", file=sys.stderr)
@@ -173,7 +177,14 @@ def main():
     rng = random.Random(o.seed)
     results = []
     for i in range(o.iterations):
-        r = drill_once(o.bindir, rng, o.workload, o.memory, keep=True)
+        try:
+            r = drill_once(o.bindir, rng, o.workload, o.memory,
+                           hb_timeout=f"{o.heartbeat_timeout_ms}ms",
+                           keep=True)
+        except Failure as e:
+            print(f"drill {i + 1}/{o.iterations}: did not get as far as a "
+                  f"promotion: {e}", file=sys.stderr)
+            return 1
         results.append(r)
         print(f"drill {i + 1}/{o.iterations}: detection {r.detect_ms} ms, "
               f"promote {r.promote_ms} ms, epoch {r.epoch}, a released "
@@ -185,7 +196,7 @@ def main():
                           "drills": [r.as_dict() for r in results]}))
     else:
         print(f"seed {o.seed}, workload {o.workload}")
-        print(summary(results, 300))
+        print(summary(results, o.heartbeat_timeout_ms))
     return 1 if any(r.violation for r in results) else 0
 
 
