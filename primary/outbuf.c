@@ -111,7 +111,8 @@ static void write_out(struct outbuf *o, size_t n)
 			  "(check the console path and its disk)",
 			  strerror(-ret));
 	}
-	memmove(o->data, o->data + n, o->len - n);
+	if (o->len > n) /* o->data is NULL until something is held */
+		memmove(o->data, o->data + n, o->len - n);
 	o->len -= n;
 	o->base += n;
 }

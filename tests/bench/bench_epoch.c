@@ -597,6 +597,11 @@ static double sampler_finish(struct sampler *s, const char *who,
 		    "--steps %llu: has memstress's page order changed?",
 		    who, (unsigned long long)fin,
 		    (unsigned long long)s->target);
+	if (!s->armed)
+		die("%s: the guest ended before the initial sync did: no "
+		    "steady state to measure (is this machine very slow, e.g. "
+		    "KVM under emulation?)",
+		    who);
 	if (s->n < 2 || s->t1 - s->t0 < 20000000ull || s->s1 <= s->s0)
 		die("%s: no progress window (%llu samples over %.3f s, steps "
 		    "%llu..%llu)",

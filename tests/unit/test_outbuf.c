@@ -1,0 +1,144 @@
+/*
+ * Output commit's buffer (primary/outbuf.c): bytes reach the sink only when
+ * their epoch is released, in stream order; flush, reopen and discard do
+ * what a lost backup and a replaced primary need; and a flush with nothing
+ * ever held (a promoted primary's first ticks) writes nothing.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "outbuf.h"
+
+struct sink {
+	int fd[2];
+	struct outbuf o;
+};
+
+static int setup(void **state)
+{
+	static struct sink s;
+
+	if (pipe(s.fd) || outbuf_init(&s.o, s.fd[1]))
+		return -1;
+	*state = &s;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct sink *s = *state;
+
+	outbuf_destroy(&s->o);
+	close(s->fd[0]);
+	close(s->fd[1]);
+	return 0;
+}
+
+/* What the sink got since the last call (the pipe is non-blocking-read
+ * safe: callers only read what they know was written). */
+static void expect_sink(struct sink *s, const char *want)
+{
+	char got[256];
+	size_t n = strlen(want);
+
+	assert_true(n < sizeof(got));
+	if (n)
+		assert_int_equal(read(s->fd[0], got, n), (ssize_t)n);
+	got[n] = 0;
+	assert_string_equal(got, want);
+}
+
+static void append(struct outbuf *o, const char *text)
+{
+	outbuf_append(o, (const uint8_t *)text, strlen(text));
+}
+
+static void test_empty_flush(void **state)
+{
+	struct sink *s = *state;
+
+	assert_int_equal(outbuf_flush(&s->o), 0);
+	assert_int_equal(outbuf_release(&s->o, 7), 0);
+	assert_int_equal(outbuf_held(&s->o), 0);
+	assert_int_equal(outbuf_released(&s->o), 0);
+}
+
+static void test_release_in_order(void **state)
+{
+	struct sink *s = *state;
+	uint64_t off;
+	size_t len;
+
+	append(&s->o, "one\n");
+	assert_int_equal(outbuf_close_epoch(&s->o, 1, &off, &len), 0);
+	assert_int_equal(off, 0);
+	assert_int_equal(len, 4);
+	append(&s->o, "two\n");
+	assert_int_equal(outbuf_close_epoch(&s->o, 2, &off, &len), 0);
+	append(&s->o, "open");
+	assert_int_equal(off, 4);
+	assert_int_equal(outbuf_held(&s->o), 12);
+
+	/* Nothing before its Ack. */
+	assert_int_equal(outbuf_release(&s->o, 0), 0);
+	assert_int_equal(outbuf_release(&s->o, 1), 4);
+	expect_sink(s, "one\n");
+	assert_int_equal(outbuf_released(&s->o), 4);
+	assert_int_equal(outbuf_release(&s->o, 5), 4);
+	expect_sink(s, "two\n");
+	/* The open epoch waits for its own close. */
+	assert_int_equal(outbuf_held(&s->o), 4);
+	assert_int_equal(outbuf_flush(&s->o), 4);
+	expect_sink(s, "open");
+	assert_int_equal(outbuf_released(&s->o), 12);
+}
+
+static void test_reopen_and_discard(void **state)
+{
+	struct sink *s = *state;
+	uint64_t off;
+	size_t len;
+
+	outbuf_set_offset(&s->o, 100);
+	append(&s->o, "abc");
+	assert_int_equal(outbuf_close_epoch(&s->o, 3, &off, &len), 0);
+	assert_int_equal(off, 100);
+	/* The backup is gone: epoch 3 is never acked, its bytes go with
+	 * the next epoch a new backup acknowledges. */
+	outbuf_reopen(&s->o);
+	assert_int_equal(outbuf_release(&s->o, 3), 0);
+	append(&s->o, "de");
+	assert_int_equal(outbuf_close_epoch(&s->o, 4, &off, &len), 0);
+	assert_int_equal(off, 100);
+	assert_int_equal(len, 5);
+	assert_int_equal(outbuf_release(&s->o, 4), 5);
+	expect_sink(s, "abcde");
+	assert_int_equal(outbuf_released(&s->o), 105);
+
+	/* Replaced: held bytes never reach the sink. */
+	append(&s->o, "never");
+	outbuf_discard(&s->o);
+	assert_int_equal(outbuf_held(&s->o), 0);
+	assert_int_equal(outbuf_flush(&s->o), 0);
+	assert_int_equal(outbuf_released(&s->o), 105);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_empty_flush, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_release_in_order, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_and_discard, setup,
+						teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
