@@ -389,15 +389,13 @@ static void on_depose_timeout(uv_timer_t *t)
  */
 static void depose(struct backup *b, const char *evidence)
 {
-	Remora__Refuse f = REMORA__REFUSE__INIT;
 	char reason[WIRE_REASON_MAX];
+	Remora__Refuse f;
 
 	snprintf(reason, sizeof(reason),
 		 "node %s takes over in term %llu: %.300s", b->self->name,
 		 (unsigned long long)b->rx.known_term + 1, evidence);
-	f.term = b->rx.known_term + 1;
-	f.reason = reason;
-	f.primary = (char *)b->self->name;
+	wire_refuse_init(&f, b->rx.known_term + 1, b->self->name, reason, 0);
 	if (conn_send_msg(b->conn, WIRE_REFUSE, &f.base)) {
 		conn_close(b->conn, "primary declared failed");
 		take_over(b, evidence);
@@ -674,11 +672,10 @@ static void on_msg(struct conn *c, const struct wire_msg *m, void *opaque)
 		break;
 	case RX_CLOSE:
 		if (res.refuse) {
-			Remora__Refuse f = REMORA__REFUSE__INIT;
+			Remora__Refuse f;
 
-			f.term = b->rx.known_term;
-			f.reason = res.why;
-			f.primary = b->rx.known_primary;
+			wire_refuse_init(&f, b->rx.known_term,
+					 b->rx.known_primary, res.why, 0);
 			conn_send_msg(c, WIRE_REFUSE, &f.base);
 			if (!b->refused_logged)
 				log_warn("%s; told it so", res.why);

@@ -455,6 +455,16 @@ size_t wire_batch_prefix(uint8_t *prefix, uint64_t epoch, uint64_t term,
 	return FRAME_HEADER_SIZE + n;
 }
 
+void wire_refuse_init(Remora__Refuse *r, uint64_t term, const char *primary,
+		      const char *reason, int permanent)
+{
+	remora__refuse__init(r);
+	r->term = term;
+	r->primary = (char *)primary;
+	r->reason = (char *)reason;
+	r->permanent = permanent;
+}
+
 void wire_hello_init(Remora__Hello *h, uint64_t term, uint32_t page_size,
 		     uint64_t mem_bytes, const char *workload, const char *node,
 		     Remora__Role role)

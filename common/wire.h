@@ -80,6 +80,14 @@ void wire_hello_init(Remora__Hello *h, uint64_t term, uint32_t page_size,
 		     Remora__Role role);
 
 /*
+ * Fills a Refuse: the sender's term, the node that is primary in it (or
+ * ""), a one-line reason (all of which r points to), and whether retrying
+ * is pointless.
+ */
+void wire_refuse_init(Remora__Refuse *r, uint64_t term, const char *primary,
+		      const char *reason, int permanent);
+
+/*
  * Packs msg (which must be a message of the given type) as a whole frame,
  * header included, into a malloc()ed buffer. Returns 0 or -ENOMEM / -E2BIG
  * (over the type's maximum) / -EINVAL (msg is not of that type).

@@ -560,17 +560,14 @@ static void refuse(struct primary *p, struct conn *c, int permanent,
 static void refuse(struct primary *p, struct conn *c, int permanent,
 		   const char *fmt, ...)
 {
-	Remora__Refuse r = REMORA__REFUSE__INIT;
 	char reason[WIRE_REASON_MAX];
+	Remora__Refuse r;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
-	r.term = p->term;
-	r.reason = reason;
-	r.permanent = permanent;
-	r.primary = (char *)p->self->name;
+	wire_refuse_init(&r, p->term, p->self->name, reason, permanent);
 	conn_send_msg(c, WIRE_REFUSE, &r.base);
 	conn_finish(c, reason);
 }

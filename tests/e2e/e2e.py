@@ -208,11 +208,13 @@ def run_restored(primary_bin, snapshot, seconds, lines=1):
     return got
 
 
-def main(tests):
-    """Runs tests (name, function(bindir, guests)) and reports each."""
-    skip_without_kvm()
+def main(tests, needs_kvm=True):
+    """Runs tests (name, function(bindir, paths)) and reports each:
+    BUILD_DIR NAME=PATH... on the command line, E2E_ONLY=NAME for one."""
+    if needs_kvm:
+        skip_without_kvm()
     bindir = sys.argv[1]
-    guests = dict(a.split("=", 1) for a in sys.argv[2:])
+    paths = dict(a.split("=", 1) for a in sys.argv[2:])
     only = os.environ.get("E2E_ONLY")
     failed = 0
     for name, fn in tests:
@@ -220,7 +222,7 @@ def main(tests):
             continue
         t0 = time.monotonic()
         try:
-            msg = fn(bindir, guests)
+            msg = fn(bindir, paths)
             print(f"ok: {name} ({time.monotonic() - t0:.1f} s): {msg}")
         except Failure as e:
             failed += 1
@@ -275,22 +277,3 @@ class FakePrimaryCluster(Cluster):
     def logs(self):
         return (f"--- a stdout ---\n{self.text(self.out_a)}"
                 + super().logs())
-
-
-def main_without_kvm(tests):
-    """main() for tests that need no KVM: BUILD_DIR NAME=PATH..."""
-    bindir = sys.argv[1]
-    paths = dict(a.split("=", 1) for a in sys.argv[2:])
-    only = os.environ.get("E2E_ONLY")
-    failed = 0
-    for name, fn in tests:
-        if only and only != name:
-            continue
-        t0 = time.monotonic()
-        try:
-            msg = fn(bindir, paths)
-            print(f"ok: {name} ({time.monotonic() - t0:.1f} s): {msg}")
-        except Failure as e:
-            failed += 1
-            print(f"FAIL: {name}: {e}")
-    sys.exit(1 if failed else 0)

@@ -472,20 +472,6 @@ static size_t queued(const struct peer *p)
 	return p->out.len - p->out_off;
 }
 
-static int queue_msg(struct peer *p, enum wire_type type,
-		     const ProtobufCMessage *msg)
-{
-	uint8_t *f;
-	size_t len;
-	int ret = wire_encode(type, msg, &f, &len);
-
-	if (ret)
-		return ret;
-	ret = fake_buf_append(&p->out, f, len);
-	free(f);
-	return ret;
-}
-
 /* Sends what the socket takes now; -errno when the connection is dead. */
 static int flush_out(struct peer *p)
 {
@@ -519,7 +505,7 @@ static void send_heartbeat(struct fp *fp)
 	hb.term = fp->o->term;
 	hb.last_epoch = fp->next_epoch - 1;
 	hb.released = fp->released;
-	if (queue_msg(fp->backup, WIRE_HEARTBEAT, &hb.base))
+	if (fake_buf_put_msg(&fp->backup->out, WIRE_HEARTBEAT, &hb.base))
 		fp->backup->why = "cannot queue a Heartbeat";
 }
 
@@ -530,19 +516,16 @@ static void refuse(struct fp *fp, struct peer *p, int permanent,
 static void refuse(struct fp *fp, struct peer *p, int permanent,
 		   const char *fmt, ...)
 {
-	Remora__Refuse r = REMORA__REFUSE__INIT;
 	char reason[WIRE_REASON_MAX];
+	Remora__Refuse r;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
 	warn("refusing %s: %s", p->addr, reason);
-	r.term = fp->o->term;
-	r.reason = reason;
-	r.permanent = permanent;
-	r.primary = (char *)fp->o->node;
-	if (queue_msg(p, WIRE_REFUSE, &r.base)) {
+	wire_refuse_init(&r, fp->o->term, fp->o->node, reason, permanent);
+	if (fake_buf_put_msg(&p->out, WIRE_REFUSE, &r.base)) {
 		p->why = "cannot queue a Refuse";
 		return;
 	}
@@ -670,7 +653,7 @@ static void attach_backup(struct fp *fp, struct peer *p, const Remora__Hello *h)
 
 	wire_hello_init(&me, o->term, GUEST_PAGE, o->mem, o->cluster, o->node,
 			REMORA__ROLE__ROLE_PRIMARY);
-	if (queue_msg(p, WIRE_HELLO, &me.base)) {
+	if (fake_buf_put_msg(&p->out, WIRE_HELLO, &me.base)) {
 		p->why = "cannot queue our Hello";
 		return;
 	}

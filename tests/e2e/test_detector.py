@@ -28,7 +28,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import FakePrimaryCluster, Failure, main_without_kvm  # noqa: E402
+from e2e import FakePrimaryCluster, Failure, main  # noqa: E402
 
 DECISION = re.compile(r"-> (deposing|fencing|promoting) at epoch (\d+): (.*)")
 SILENCE = re.compile(r"no frame from a for (\d+) ms > heartbeat_timeout "
@@ -229,11 +229,11 @@ def status(bindir, paths):
 
 if __name__ == "__main__":
     os.environ["E2E_BINDIR"] = sys.argv[1]
-    main_without_kvm([("silence", silence),
-                      ("connection_loss_wait", connection_loss_wait),
-                      ("connection_loss_promote", connection_loss_promote),
-                      ("fence_fails", fence_fails),
-                      ("fence_ok", fence_ok),
-                      ("health_check", health_check),
-                      ("stale_term", stale_term),
-                      ("status", status)])
+    main([("silence", silence),
+          ("connection_loss_wait", connection_loss_wait),
+          ("connection_loss_promote", connection_loss_promote),
+          ("fence_fails", fence_fails),
+          ("fence_ok", fence_ok),
+          ("health_check", health_check),
+          ("stale_term", stale_term),
+          ("status", status)], needs_kvm=False)

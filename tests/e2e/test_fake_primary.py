@@ -16,7 +16,7 @@ import struct
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import FakePrimaryCluster, Failure, main_without_kvm
+from e2e import FakePrimaryCluster, Failure, main
 
 PAGE = 4096
 TRACKED = 16  # fake_primary.c: TRACKED, CHANGED, page_fill()
@@ -128,4 +128,4 @@ def sync_and_resync(bindir, paths):
 
 
 if __name__ == "__main__":
-    main_without_kvm([("sync_and_resync", sync_and_resync)])
+    main([("sync_and_resync", sync_and_resync)], needs_kvm=False)

@@ -134,8 +134,8 @@ int fake_epochs_checksum(const struct fake_page *pages, size_t npages,
 	return 0;
 }
 
-static int put_msg(struct fake_buf *out, enum wire_type type,
-		   const ProtobufCMessage *msg)
+int fake_buf_put_msg(struct fake_buf *out, enum wire_type type,
+		     const ProtobufCMessage *msg)
 {
 	uint8_t *f;
 	size_t len;
@@ -161,7 +161,7 @@ static int put_batch(const struct fake_epoch_spec *s, struct fake_buf *out,
 	m.term = s->term;
 	m.batch.data = batch;
 	m.batch.len = (size_t)len;
-	return put_msg(out, WIRE_PAGE_BATCH, &m.base);
+	return fake_buf_put_msg(out, WIRE_PAGE_BATCH, &m.base);
 }
 
 static int spec_ok(const struct fake_epoch_spec *s)
@@ -252,7 +252,7 @@ static int put_console(const struct fake_epoch_spec *s, struct fake_buf *out)
 		d.offset = s->console_off + from;
 		d.data.data = (uint8_t *)s->console + from;
 		d.data.len = to - from;
-		ret = put_msg(out, WIRE_DEVICE_STATE, &d.base);
+		ret = fake_buf_put_msg(out, WIRE_DEVICE_STATE, &d.base);
 	}
 	return ret;
 }
@@ -272,7 +272,7 @@ int fake_epochs_build(const struct fake_epoch_spec *s, struct fake_buf *out,
 	begin.term = s->term;
 	begin.precopy = s->precopy;
 	begin.dirty_pages = s->npages;
-	ret = put_msg(out, WIRE_EPOCH_BEGIN, &begin.base);
+	ret = fake_buf_put_msg(out, WIRE_EPOCH_BEGIN, &begin.base);
 	if (!ret)
 		ret = put_pages(s, out);
 	if (!ret && !s->precopy) {
@@ -280,7 +280,7 @@ int fake_epochs_build(const struct fake_epoch_spec *s, struct fake_buf *out,
 		cpu.term = s->term;
 		cpu.state.data = (uint8_t *)s->state;
 		cpu.state.len = s->state_len;
-		ret = put_msg(out, WIRE_CPU_STATE, &cpu.base);
+		ret = fake_buf_put_msg(out, WIRE_CPU_STATE, &cpu.base);
 	}
 	if (!ret && s->console_len)
 		ret = put_console(s, out);
@@ -292,7 +292,7 @@ int fake_epochs_build(const struct fake_epoch_spec *s, struct fake_buf *out,
 		commit.epoch = s->epoch;
 		commit.term = s->term;
 		commit.pages = s->npages;
-		ret = put_msg(out, WIRE_EPOCH_COMMIT, &commit.base);
+		ret = fake_buf_put_msg(out, WIRE_EPOCH_COMMIT, &commit.base);
 	}
 	if (ret) {
 		out->len = was;

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wire.h"
+
 /* Bytes fake_state_blob() may write; its blobs are about 1 KiB. */
 #define FAKE_STATE_MAX 4096u
 
@@ -45,6 +47,10 @@ struct fake_buf {
 
 /* Returns 0 or -ENOMEM (b unchanged). */
 int fake_buf_append(struct fake_buf *b, const void *p, size_t n);
+
+/* Appends msg as one wire frame (wire_encode()); 0 or -errno. */
+int fake_buf_put_msg(struct fake_buf *b, enum wire_type type,
+		     const ProtobufCMessage *msg);
 void fake_buf_free(struct fake_buf *b);
 
 /* One page an epoch carries. */

@@ -841,6 +841,20 @@ static void test_hello_rules(void **state)
 	assert_string_equal(m.hello->capabilities[0], "xor-delta-rle");
 	wire_msg_free(&m);
 
+	/* The Refuse every node says, as it arrives. */
+	{
+		Remora__Refuse r;
+
+		wire_refuse_init(&r, 7, "b", "node b takes over in term 7", 1);
+		round_trip(WIRE_REFUSE, &r, &m);
+		assert_true(m.refuse->term == 7);
+		assert_string_equal(m.refuse->primary, "b");
+		assert_string_equal(m.refuse->reason,
+				    "node b takes over in term 7");
+		assert_int_equal(m.refuse->permanent, 1);
+		wire_msg_free(&m);
+	}
+
 	/* Roles: a backup's (the default) or a primary's announcement; an
 	 * enum number proto3 would keep is refused. */
 	h = valid_hello();
