@@ -14,18 +14,21 @@
  *   CONNECTING   looking for the primary (at start, or after losing it)
  *   SYNCING      a primary accepted us: its initial sync runs
  *   REPLICATING  the replica follows the primary epoch by epoch
+ *   DEPOSING     declared failed while it still talks: asked to step down
  *   FENCING      the primary is declared failed; fence_command runs
  *   PROMOTING    the replica becomes the running guest (promote.c)
  *   PRIMARY      promoted: this process is the primary of the next term
  *   STOPPED      done; the loop ends
  *
- *   from \ to    CONNECTING SYNCING REPLICATING FENCING PROMOTING PRIMARY
- *   CONNECTING       -       hello       -      failed   failed      -
- *   SYNCING        lost        -     checkpoint failed   failed      -
- *   REPLICATING    lost        -         -      failed   failed      -
- *   FENCING          -       hello       -         -     fenced      -
- *   PROMOTING    no promote    -         -         -        -     started
- *   (any but PRIMARY -> STOPPED on SIGTERM or a fatal refusal)
+ *   from \ to   CONNECTING SYNCING REPLICATING DEPOSING FENCING PROMOTING
+ *   CONNECTING       -       hello       -          -     failed   failed
+ *   SYNCING        lost        -     checkpoint  failed   failed   failed
+ *   REPLICATING    lost        -         -       failed   failed   failed
+ *   DEPOSING         -         -         -          -     closed   closed
+ *   FENCING          -       hello       -          -        -     fenced
+ *   PROMOTING    no promote    -         -          -        -        -
+ *   (PROMOTING -> PRIMARY once started; any but PRIMARY -> STOPPED on
+ *   SIGTERM or a fatal refusal)
  *
  * The failure detector (on_heartbeat, on_close, the health check) declares
  * the primary failed when no frame came from it for heartbeat_timeout, when
@@ -132,9 +135,10 @@ struct backup {
 	int refused_logged;
 	struct command *health, *fence;
 	uint64_t declared_ns, detect_ms;
+	uint64_t snapshot_epoch; /* the epoch --snapshot last wrote */
 
 	/* promotion */
-	struct primary *p;
+	struct primary *p; /* the primary once promoted (B_PRIMARY) */
 	struct promotion pm;
 
 	uv_timer_t retry_timer, hb_timer, ack_timer, health_timer,
@@ -275,11 +279,13 @@ static void write_snapshot(struct backup *b)
 
 	if (!b->o->snapshot)
 		return;
-	if (replica_write_snapshot(&b->r, b->o->snapshot, err, sizeof(err)))
+	if (replica_write_snapshot(&b->r, b->o->snapshot, err, sizeof(err))) {
 		log_error("snapshot: %s", err);
-	else
-		log_info("replica at epoch %llu written to %s",
-			 (unsigned long long)b->r.epoch, b->o->snapshot);
+		return;
+	}
+	b->snapshot_epoch = b->r.epoch;
+	log_info("replica at epoch %llu written to %s",
+		 (unsigned long long)b->r.epoch, b->o->snapshot);
 }
 
 /* --- acknowledging epochs ------------------------------------------------- */
@@ -306,6 +312,8 @@ static void on_ack_timer(uv_timer_t *t)
 
 	while (i < b->nacks && b->acks[i].due_ms <= now && b->conn)
 		send_ack(b, b->acks[i++].epoch);
+	if (!b->conn)
+		return; /* a failed send closed it: on_close emptied the list */
 	memmove(b->acks, b->acks + i, (b->nacks - i) * sizeof(*b->acks));
 	b->nacks -= i;
 	if (b->nacks && b->conn)
@@ -419,8 +427,7 @@ static void declare_failed(struct backup *b, const char *fmt, ...)
 static void declare_failed(struct backup *b, const char *fmt, ...)
 {
 	uint64_t now = uv_now(b->loop);
-	uint64_t end = replica_console_end(&b->r);
-	char evidence[512];
+	char evidence[512], why[256];
 	va_list ap;
 
 	if (!watching(b) || now < b->hold_off_ms)
@@ -429,22 +436,10 @@ static void declare_failed(struct backup *b, const char *fmt, ...)
 	vsnprintf(evidence, sizeof(evidence), fmt, ap);
 	va_end(ap);
 	b->hold_off_ms = now + timeout_ms(b);
-	if (!b->r.epoch) {
-		log_warn("%s; but this backup never held a consistent "
-			 "replica: nothing to take over, still looking for a "
+	if (promote_possible(&b->r, b->rx.released, why, sizeof(why))) {
+		log_warn("%s; but %s; not promoting, still looking for a "
 			 "primary",
-			 evidence);
-		return;
-	}
-	if (b->rx.released > end) {
-		log_error("%s; but primary %s released console output up to "
-			  "byte %llu and the replica (epoch %llu) ends at "
-			  "%llu: it ran unprotected after losing this backup, "
-			  "and promoting would repeat output; not promoting",
-			  evidence, b->rx.known_primary,
-			  (unsigned long long)b->rx.released,
-			  (unsigned long long)b->r.epoch,
-			  (unsigned long long)end);
+			 evidence, why);
 		return;
 	}
 	b->detect_ms = b->last_rx_ms ? now - b->last_rx_ms : 0;
@@ -513,6 +508,8 @@ static void run_fence(struct backup *b)
 	const char *env[5];
 	int ret;
 
+	if (b->fence)
+		return; /* one at a time: its end decides */
 	command_env(b, buf, env);
 	ret = command_run(&b->fence, b->loop, cfg->failover.fence_command,
 			  cfg->failover.fence_timeout_ns / 1000000, env,
@@ -587,7 +584,14 @@ static void do_promote(struct backup *b)
 
 	if (b->health)
 		command_cancel(b->health);
-	b->p = calloc(1, sizeof(*b->p));
+	/* Nothing more from any old primary: this replica is the guest. */
+	uv_timer_stop(&b->retry_timer);
+	if (b->conn)
+		conn_close(b->conn, "promoting");
+	/* Kept across failed attempts: a failed start may leave a handle
+	 * of it closing on the loop (the next attempt is timers later). */
+	if (!b->p)
+		b->p = calloc(1, sizeof(*b->p));
 	if (!b->p) {
 		ret = -ENOMEM;
 		snprintf(err, sizeof(err), "out of memory");
@@ -598,20 +602,23 @@ static void do_promote(struct backup *b)
 			      err, sizeof(err));
 	}
 	if (ret) {
-		free(b->p);
-		b->p = NULL;
 		set_state(b, B_CONNECTING,
 			  "cannot promote: %s; the replica stays at epoch "
 			  "%llu; trying again in %llu ms",
 			  err, (unsigned long long)b->r.epoch,
 			  (unsigned long long)timeout_ms(b));
 		b->hold_off_ms = uv_now(b->loop) + timeout_ms(b);
-		write_snapshot(b);
+		if (b->snapshot_epoch != b->r.epoch)
+			write_snapshot(b);
 		schedule_retry(b); /* the old primary may come back */
 		return;
 	}
-	b->p->ctl = b->ctl;
+	b->p->ctl = b->ctl; /* the primary's now: it closes it at its end */
+	b->ctl = NULL;
 	close_backup_handles(b);
+	/* Closing its watcher gave SIGUSR1 back its default (terminate);
+	 * there is no replica to write any more. */
+	signal(SIGUSR1, SIG_IGN);
 	set_state(b, B_PRIMARY,
 		  "promoted to primary of term %llu from the replica at "
 		  "epoch %llu: detection %llu ms (heartbeat_timeout %llu ms), "
@@ -648,6 +655,13 @@ static void on_msg(struct conn *c, const struct wire_msg *m, void *opaque)
 	if (before == RX_HELLO && b->rx.st == RX_IDLE) {
 		b->followed = 1;
 		b->refused_logged = 0;
+		if (b->state == B_FENCING) {
+			/* Called off: the fence must not kill the primary
+			 * this backup follows again. */
+			uv_timer_stop(&b->failover_timer);
+			if (b->fence)
+				command_cancel(b->fence);
+		}
 		set_state(b, B_SYNCING,
 			  "primary %s (term %llu) accepted us%s; receiving "
 			  "the initial sync",
@@ -872,7 +886,7 @@ static void status_cb(void *opaque, struct node_status *st)
 {
 	struct backup *b = opaque;
 
-	if (b->p) {
+	if (b->state == B_PRIMARY) {
 		primary_status(b->p, st);
 		return;
 	}
@@ -978,10 +992,9 @@ static int run(const struct config *cfg, const struct config_node *self,
 	if (ret)
 		log_error("bug: handles left open at exit: %s",
 			  uv_strerror(ret));
-	if (b.p) {
+	if (b.state == B_PRIMARY) {
 		ret = b.p->exit_code;
 		promote_finish(&b.pm, b.p);
-		free(b.p);
 		log_info("stopped as primary of term %llu with exit status %d",
 			 (unsigned long long)b.pm.term, ret);
 	} else {
@@ -991,6 +1004,7 @@ static int run(const struct config *cfg, const struct config_node *self,
 			 (unsigned long long)b.epochs,
 			 (unsigned long long)b.r.epoch);
 	}
+	free(b.p); /* also after failed promotions */
 	replica_destroy(&b.r);
 	free(b.acks);
 	return ret;

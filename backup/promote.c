@@ -7,26 +7,36 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "fdio.h"
+#include "log.h"
+#include "main.h"
+#include "outbuf.h"
 #include "promote.h"
 #include "vm.h"
 
-static uint64_t mono_ns(void)
+int promote_possible(const struct replica *r, uint64_t released, char *why,
+		     size_t len)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int open_sink(const char *path)
-{
-	if (strcmp(path, "-") == 0)
-		return dup(STDOUT_FILENO);
-	return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (!r->epoch) {
+		snprintf(why, len,
+			 "this backup never held a consistent replica: "
+			 "nothing to take over");
+		return -EAGAIN;
+	}
+	if (released > replica_console_end(r)) {
+		snprintf(why, len,
+			 "the primary released console output up to byte "
+			 "%llu and the replica (epoch %llu) ends at %llu: it "
+			 "ran unprotected after losing this backup, and "
+			 "promoting would repeat output",
+			 (unsigned long long)released,
+			 (unsigned long long)r->epoch,
+			 (unsigned long long)replica_console_end(r));
+		return -ESTALE;
+	}
+	return 0;
 }
 
 /*
@@ -62,23 +72,14 @@ int promote(struct promotion *pm, struct primary *p, uv_loop_t *loop,
 	struct vm_config vc = {.mem_size = r->mem_size, .dirty_log = 1};
 	struct primary_opts po = {.term = pm->term, .promoted = 1};
 	const char *sink_path = config_console(cfg, self);
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = now_ns();
 	int ret;
 
 	pm->vm = NULL;
 	pm->sink = -1;
-	if (!r->epoch) {
-		snprintf(err, errlen, "no consistent replica");
-		return -EAGAIN;
-	}
-	if (pm->released > replica_console_end(r)) {
-		snprintf(err, errlen,
-			 "the old primary released console output up to byte "
-			 "%llu, the replica's ends at %llu",
-			 (unsigned long long)pm->released,
-			 (unsigned long long)replica_console_end(r));
-		return -ESTALE;
-	}
+	ret = promote_possible(r, pm->released, err, errlen);
+	if (ret)
+		return ret;
 	primary_console_hooks(p, &vc);
 	ret = vm_create_from_memfd(&pm->vm, &vc, r->fd, err, errlen);
 	if (ret)
@@ -90,18 +91,15 @@ int promote(struct promotion *pm, struct primary *p, uv_loop_t *loop,
 	}
 	/* A guest that checks itself after a restore (memstress) does. */
 	vm_request_check(pm->vm);
-	pm->vm_ns = mono_ns() - t0;
+	pm->vm_ns = now_ns() - t0;
 
-	pm->sink = open_sink(sink_path);
+	pm->sink = outbuf_open_sink(sink_path);
 	if (pm->sink < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "console sink %s: %s", sink_path,
 			 strerror(errno));
 		goto fail;
 	}
-	ret = release_tail(pm, r, err, errlen);
-	if (ret)
-		goto fail;
 	po.console_offset = replica_console_end(r);
 	po.sink_fd = pm->sink;
 	ret = primary_start(p, loop, cfg, self, pm->vm, &po);
@@ -111,11 +109,17 @@ int promote(struct promotion *pm, struct primary *p, uv_loop_t *loop,
 		primary_finish(p);
 		goto fail;
 	}
+	/* Only once nothing can fail before the guest runs (a retry must
+	 * not write the tail twice). A sink that fails loses this output,
+	 * as a running primary's does (outbuf.c): said, not fatal. */
+	if (release_tail(pm, r, err, errlen))
+		log_error("%s; the old primary's unreleased output is lost",
+			  err);
 	p->stats.guest_start_ns = now_ns();
 	if (vm_start(pm->vm)) {
 		/* Its handles are open: stopping closes them, the loop ends
 		 * and the daemon exits with this status. */
-		p->exit_code = 70;
+		p->exit_code = EXIT_VMM;
 		primary_abort(p, vm_error(pm->vm));
 	}
 	return 0;

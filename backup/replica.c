@@ -393,11 +393,10 @@ void replica_console_released(struct replica *r, uint64_t offset)
 {
 	if (offset <= r->tail_off)
 		return;
-	if (offset >= r->tail_off + r->tail_len) {
-		r->tail_off = offset;
-		r->tail_len = 0;
-		return;
-	}
+	/* Released past the replica's end (a primary that ran unprotected):
+	 * the end stays where the replica is, so promotion can see it. */
+	if (offset > r->tail_off + r->tail_len)
+		offset = r->tail_off + r->tail_len;
 	tail_drop(r, (size_t)(offset - r->tail_off));
 }
 

@@ -104,13 +104,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-static int open_sink(const char *path)
-{
-	if (strcmp(path, "-") == 0)
-		return dup(STDOUT_FILENO);
-	return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-}
-
 static void status_cb(void *opaque, struct node_status *st)
 {
 	primary_status(opaque, st);
@@ -137,7 +130,7 @@ static int run(const struct config *cfg, const struct config_node *self,
 			  cfg->workload.guest, strerror(-ret), cfg->path);
 		return 1;
 	}
-	sink = open_sink(sink_path);
+	sink = outbuf_open_sink(sink_path);
 	if (sink < 0) {
 		log_error("console sink %s: %s", sink_path, strerror(errno));
 		free(img);

@@ -5,6 +5,7 @@
  * wins over a ring.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -115,6 +116,13 @@ static void write_out(struct outbuf *o, size_t n)
 		memmove(o->data, o->data + n, o->len - n);
 	o->len -= n;
 	o->base += n;
+}
+
+int outbuf_open_sink(const char *path)
+{
+	if (strcmp(path, "-") == 0)
+		return dup(STDOUT_FILENO);
+	return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 }
 
 size_t outbuf_release(struct outbuf *o, uint64_t acked)

@@ -31,6 +31,9 @@ struct outbuf {
 };
 
 int outbuf_init(struct outbuf *o, int sink_fd);
+
+/* Opens a console sink for appending ("-": a dup of stdout); fd or -1. */
+int outbuf_open_sink(const char *path);
 void outbuf_destroy(struct outbuf *o);
 
 /* vCPU thread: the guest wrote these bytes. */

@@ -1531,6 +1531,15 @@ static void test_terms(void **state)
 	free(f.p);
 	assert_int_equal(v->rx.released, end - 3);
 	assert_int_equal(v->r.tail_len, 3);
+	/* Released past the replica (a primary that ran unprotected): the
+	 * replica's end stays put, so promotion sees released > end. */
+	hb.released = end + 100;
+	f = enc(WIRE_HEARTBEAT, &hb.base);
+	expect(v, &f, RX_OK, NULL);
+	free(f.p);
+	assert_int_equal(v->rx.released, end + 100);
+	assert_int_equal(replica_console_end(&v->r), end);
+	assert_int_equal(v->r.tail_len, 0);
 
 	/* A message of another term on this connection. */
 	hb.term = TERM + 1;
