@@ -3,8 +3,9 @@
  * each client gets a uv_pipe_t and a deadline timer, and is freed once both
  * handles have closed. The reply (at most STATUS_REPLY_MAX bytes) is written
  * with one send(MSG_NOSIGNAL | MSG_DONTWAIT) rather than uv_write(): libuv
- * writes with writev(), and the daemons do not ignore SIGPIPE, so a client
- * that hangs up before its reply would otherwise kill the daemon. One send
+ * writes with writev(), which raises SIGPIPE when the client has hung up;
+ * the daemons ignore it, but this server does not count on its caller
+ * doing so (the tests' loops do not). One send
  * suffices: the reply is the first and only thing written on a fresh Unix
  * socket, whose send buffer is far larger than STATUS_REPLY_MAX.
  */

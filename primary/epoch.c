@@ -105,33 +105,56 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Percentile q (0..1) of the kept samples, in microseconds; 0 if none. */
-static double percentile(const struct samples *s, double q)
+/*
+ * Percentiles q[0..nq) (0..1) of the last `recent` kept samples, in
+ * microseconds, with one sort; 0 if there are none.
+ */
+static void percentiles(const struct samples *s, size_t recent, const double *q,
+			double *out, int nq)
 {
 	size_t n = s->n < STATS_SAMPLES ? (size_t)s->n : STATS_SAMPLES;
 	uint32_t *v;
+	size_t i;
+
+	if (n > recent)
+		n = recent;
+	v = n ? malloc(n * sizeof(*v)) : NULL;
+	for (i = 0; v && i < n; i++)
+		v[i] = s->v[(s->n - n + i) % STATS_SAMPLES];
+	if (v)
+		qsort(v, n, sizeof(*v), cmp_u32);
+	for (int k = 0; k < nq; k++)
+		out[k] = v ? v[(size_t)(q[k] * (double)(n - 1) + 0.5)] : 0;
+	free(v);
+}
+
+static double percentile(const struct samples *s, double q)
+{
 	double r;
 
-	if (!n)
-		return 0;
-	v = malloc(n * sizeof(*v));
-	if (!v)
-		return 0;
-	memcpy(v, s->v, n * sizeof(*v));
-	qsort(v, n, sizeof(*v), cmp_u32);
-	r = v[(size_t)(q * (double)(n - 1) + 0.5)];
-	free(v);
+	percentiles(s, STATS_SAMPLES, &q, &r, 1);
 	return r;
+}
+
+/* Checkpoints per second between the first and the last Ack. */
+static double epochs_per_s(const struct primary_stats *s)
+{
+	double secs = (double)(s->last_ack_ns - s->first_ack_ns) / 1e9;
+
+	return secs > 0 && s->epochs > 1 ? (double)(s->epochs - 1) / secs : 0;
 }
 
 int primary_write_stats(const struct primary *p, const char *path)
 {
+	static const double q[] = {0.5, 0.99, 1.0};
 	const struct primary_stats *st = &p->stats;
 	double secs = (double)(st->last_ack_ns - st->first_ack_ns) / 1e9;
 	FILE *f = fopen(path, "w");
+	double pause[3];
 
 	if (!f)
 		return -errno;
+	percentiles(&st->pause, STATS_SAMPLES, q, pause, 3);
 	fprintf(f,
 		"{\"epochs\": %llu, \"waits\": %llu, \"dirty_pages\": %llu, "
 		"\"sent_pages\": %llu, \"raw_bytes\": %llu, "
@@ -148,11 +171,8 @@ int primary_write_stats(const struct primary *p, const char *path)
 		(unsigned long long)st->sent_pages,
 		(unsigned long long)st->raw_bytes,
 		(unsigned long long)st->wire_bytes,
-		(unsigned long long)st->sync_bytes, secs,
-		secs > 0 && st->epochs > 1 ? (double)(st->epochs - 1) / secs
-					   : 0.0,
-		percentile(&st->pause, 0.5), percentile(&st->pause, 0.99),
-		percentile(&st->pause, 1.0), percentile(&st->harvest, 0.5),
+		(unsigned long long)st->sync_bytes, secs, epochs_per_s(st),
+		pause[0], pause[1], pause[2], percentile(&st->harvest, 0.5),
 		percentile(&st->copy, 0.5), percentile(&st->ack, 0.5),
 		percentile(&st->ack, 0.99), (double)st->sync_ns / 1e9, p->round,
 		(unsigned long long)st->sync_pages,
@@ -583,6 +603,7 @@ static void on_replaced(struct primary *p, const char *node, uint64_t term)
 
 	if (p->state == P_STOPPED)
 		return;
+	vm_pause(p->vm); /* first: nothing more is appended while counting */
 	p->exit_code = EXIT_REPLACED;
 	held = outbuf_held(&p->ob);
 	outbuf_discard(&p->ob);
@@ -593,20 +614,27 @@ static void on_replaced(struct primary *p, const char *node, uint64_t term)
 		  (unsigned long long)p->term, held);
 }
 
-/* Another node says it is the primary of h->term. */
+/* Another node says it is the primary of h->term, no later than ours. */
 static void on_announced(struct primary *p, struct conn *c,
 			 const Remora__Hello *h)
 {
-	if (h->term > p->term) {
-		on_replaced(p, h->node, h->term);
-		return;
-	}
 	log_warn("node %s says it is primary of term %llu; this node is "
 		 "primary of term %llu: telling it",
 		 h->node, (unsigned long long)h->term,
 		 (unsigned long long)p->term);
 	refuse(p, c, 0, "node %s is primary of term %llu", p->self->name,
 	       (unsigned long long)p->term);
+}
+
+/*
+ * Without a backup, this primary releases output as it comes: the policy
+ * is continue, and it was protected before or was promoted. A fresh
+ * primary keeps holding (epoch.h says why).
+ */
+static int releases_unprotected(const struct primary *p)
+{
+	return p->cfg->failover.on_backup_loss == CONFIG_BACKUP_LOSS_CONTINUE &&
+	       (p->stats.epochs || p->promoted);
 }
 
 /* No backup any more (lost, or never there): what on_backup_loss says. */
@@ -628,9 +656,7 @@ static void lose_backup(struct primary *p, const char *fmt, ...)
 			  "%s; guest paused and output held (%zu bytes) "
 			  "until a backup attaches (on_backup_loss = pause)",
 			  why, outbuf_held(&p->ob));
-	} else if (p->stats.epochs || p->promoted) {
-		/* Protected before, or promoted: the policy applies. A fresh
-		 * primary keeps holding (epoch.h says why). */
+	} else if (releases_unprotected(p)) {
 		size_t n = outbuf_flush(&p->ob);
 
 		set_state(p, P_DEGRADED,
@@ -645,8 +671,11 @@ static void lose_backup(struct primary *p, const char *fmt, ...)
 	}
 }
 
-/* Copies for a typical epoch, made before protection starts rather than
- * inside a pause. Only ever grows: cheap once done. */
+/*
+ * Copies for a typical epoch, made when a backup attaches (before its
+ * first pause; never at start, where they would lengthen a promotion by
+ * tens of MiB of page faults). Only ever grows: cheap once done.
+ */
 static int reserve_slots(struct primary *p)
 {
 	unsigned i;
@@ -702,6 +731,14 @@ static void on_hello(struct primary *p, struct conn *c, const Remora__Hello *h)
 		       p->self->name, h->node, cfg->cluster);
 		return;
 	}
+	/* Any node that knows a later term (a backup of the new primary,
+	 * or the new primary itself): this primary has been replaced. */
+	if (h->term > p->term) {
+		on_replaced(
+			p, h->role == REMORA__ROLE__ROLE_PRIMARY ? h->node : "",
+			h->term);
+		return;
+	}
 	if (h->role == REMORA__ROLE__ROLE_PRIMARY) {
 		on_announced(p, c, h);
 		return;
@@ -713,13 +750,6 @@ static void on_hello(struct primary *p, struct conn *c, const Remora__Hello *h)
 		       p->conn ? "already has a backup" : "is stopping");
 		return;
 	}
-	wire_hello_init(&me, p->term, VM_PAGE_SIZE, cfg->workload.memory,
-			cfg->cluster, p->self->name,
-			REMORA__ROLE__ROLE_PRIMARY);
-	if (conn_send_msg(c, WIRE_HELLO, &me.base)) {
-		conn_close(c, "cannot send Hello");
-		return;
-	}
 	if (reserve_slots(p)) {
 		log_error("backup %s at %s: out of memory for epoch copies "
 			  "(%u x %u pages); not protecting",
@@ -727,6 +757,13 @@ static void on_hello(struct primary *p, struct conn *c, const Remora__Hello *h)
 			  STAGE_PREALLOC_PAGES);
 		refuse(p, c, 0, "primary %s is out of memory for epoch copies",
 		       p->self->name);
+		return;
+	}
+	wire_hello_init(&me, p->term, VM_PAGE_SIZE, cfg->workload.memory,
+			cfg->cluster, p->self->name,
+			REMORA__ROLE__ROLE_PRIMARY);
+	if (conn_send_msg(c, WIRE_HELLO, &me.base)) {
+		conn_close(c, "cannot send Hello");
 		return;
 	}
 	snprintf(p->peer_name, sizeof(p->peer_name), "%s", h->node);
@@ -1025,7 +1062,10 @@ static void begin_drain(struct primary *p, const char *why)
 			       p->cfg->failover.heartbeat_timeout_ns / 1000000,
 			       0);
 		pump(p);
-	} else if (p->state == P_DEGRADED) {
+	} else if (p->state == P_DEGRADED ||
+		   (p->state == P_SYNCING && releases_unprotected(p))) {
+		/* Unprotected (a syncing backup holds no replica yet): what
+		 * the guest printed goes out, as it did until the sync. */
 		vm_pause(p->vm);
 		set_state(p, P_STOPPED,
 			  "%s while unprotected; %zu bytes of "
@@ -1164,10 +1204,6 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 		if (ret)
 			return ret;
 	}
-	/* A promoted primary starts without a backup: its copies wait for
-	 * one, rather than lengthen the takeover by tens of MiB of faults. */
-	if (!p->promoted && (ret = reserve_slots(p)))
-		return ret;
 	ret = encoder_init(
 		&p->enc, vm_mem_size(vm), cfg->replication.delta_cache,
 		cfg->replication.delta,
@@ -1262,8 +1298,10 @@ void primary_finish(struct primary *p)
 
 void primary_status(struct primary *p, struct node_status *st)
 {
+	static const double q[] = {0.5, 0.99};
 	const struct primary_stats *s = &p->stats;
 	double secs = (double)(s->last_ack_ns - s->first_ack_ns) / 1e9;
+	double pause[2];
 
 	snprintf(st->node, sizeof(st->node), "%s", p->self->name);
 	snprintf(st->role, sizeof(st->role), "primary");
@@ -1275,10 +1313,11 @@ void primary_status(struct primary *p, struct node_status *st)
 	st->epoch = p->next_epoch - 1;
 	st->acked = p->acked;
 	st->held_bytes = outbuf_held(&p->ob);
-	st->pause_us_p50 = percentile(&s->pause, 0.5);
-	st->pause_us_p99 = percentile(&s->pause, 0.99);
-	st->epochs_per_s =
-		secs > 0 && s->epochs > 1 ? (double)(s->epochs - 1) / secs : 0;
+	/* The recent pauses, sorted once: cheap on the loop thread. */
+	percentiles(&s->pause, STATUS_SAMPLES, q, pause, 2);
+	st->pause_us_p50 = pause[0];
+	st->pause_us_p99 = pause[1];
+	st->epochs_per_s = epochs_per_s(s);
 	st->wire_mb_per_s = secs > 0 ? (double)(s->wire_bytes) / 1e6 / secs : 0;
 	st->compression_ratio =
 		s->wire_bytes ? (double)s->raw_bytes / (double)s->wire_bytes

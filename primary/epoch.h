@@ -78,6 +78,8 @@ struct slot {
 
 /* Samples for percentiles: the last STATS_SAMPLES values. */
 #define STATS_SAMPLES 65536u
+/* remoractl status: the pause percentiles of the last this many. */
+#define STATUS_SAMPLES 4096u
 struct samples {
 	uint32_t v[STATS_SAMPLES]; /* microseconds */
 	uint64_t n;		   /* samples taken */

@@ -154,27 +154,34 @@ static int run(const struct config *cfg, const struct config_node *self,
 	uv_loop_init(&loop);
 	po.sink_fd = sink;
 	ret = primary_start(&p, &loop, cfg, self, vm, &po);
-	if (ret == 0 && *self->control_socket) {
-		ret = ctl_start(&ctl, &loop, self->control_socket, status_cb,
-				&p, err, sizeof(err));
-		if (ret)
-			log_error("%s", err);
-		p.ctl = ctl;
-	}
-	p.stats.guest_start_ns = now_ns();
-	if (ret == 0 && vm_start(vm)) {
-		log_error("%s", vm_error(vm));
-		ret = -1;
-	}
 	if (ret) {
-		if (ctl)
-			ctl_close(ctl);
-		primary_finish(&p);
+		uv_run(&loop, UV_RUN_DEFAULT); /* what it opened, closing */
 		uv_loop_close(&loop);
+		primary_finish(&p);
 		goto out_vm;
 	}
-	log_info("guest %s started (%s)", cfg->workload.guest,
-		 *cfg->workload.args ? cfg->workload.args : "no arguments");
+	/* From here on a failure stops the pipeline, whose handles close as
+	 * the loop runs out, and the daemon exits the normal way. */
+	if (*self->control_socket) {
+		if (ctl_start(&ctl, &loop, self->control_socket, status_cb, &p,
+			      err, sizeof(err))) {
+			p.exit_code = 1;
+			primary_abort(&p, err);
+		} else {
+			p.ctl = ctl;
+		}
+	}
+	p.stats.guest_start_ns = now_ns();
+	if (p.state != P_STOPPED) {
+		if (vm_start(vm)) {
+			p.exit_code = EXIT_VMM;
+			primary_abort(&p, vm_error(vm));
+		} else {
+			log_info("guest %s started (%s)", cfg->workload.guest,
+				 *cfg->workload.args ? cfg->workload.args
+						     : "no arguments");
+		}
+	}
 	uv_run(&loop, UV_RUN_DEFAULT);
 	if (o->stats && (ret = primary_write_stats(&p, o->stats)))
 		log_error("--stats %s: %s", o->stats, strerror(-ret));
