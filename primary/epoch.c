@@ -672,9 +672,9 @@ static void lose_backup(struct primary *p, const char *fmt, ...)
 }
 
 /*
- * Copies for a typical epoch, made when a backup attaches (before its
- * first pause; never at start, where they would lengthen a promotion by
- * tens of MiB of page faults). Only ever grows: cheap once done.
+ * Copies for a typical epoch, made outside any pause: at start, before
+ * the guest runs, and again (a no-op then) when a backup attaches. Only
+ * ever grows: cheap once done.
  */
 static int reserve_slots(struct primary *p)
 {
@@ -1204,6 +1204,10 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 		if (ret)
 			return ret;
 	}
+	/* Not for a promoted primary: it starts without a backup, and tens
+	 * of MiB of page faults would lengthen the takeover. */
+	if (!p->promoted && (ret = reserve_slots(p)))
+		return ret;
 	ret = encoder_init(
 		&p->enc, vm_mem_size(vm), cfg->replication.delta_cache,
 		cfg->replication.delta,

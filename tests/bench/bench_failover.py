@@ -36,6 +36,8 @@ def main():
                     help="exit 1 when a target is missed")
     ap.add_argument("--seed", type=int, default=99)
     o = ap.parse_args()
+    if o.iterations < 1:
+        ap.error("--iterations must be at least 1")
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         print("SKIP: /dev/kvm is not usable here; bench failover runs real "
               "guests (needs KVM and root)")
@@ -91,7 +93,8 @@ def main():
         print(f"recovery (detection + promote) max {recovery:.1f} ms vs "
               f"target {HB_TIMEOUT_MS + 20} ms; continuity violations "
               f"{violations}; targets {'met' if ok else 'MISSED'}")
-    return 1 if (o.strict and not ok) else 0
+    # A continuity violation is a correctness failure, --strict or not.
+    return 1 if violations or (o.strict and not ok) else 0
 
 
 if __name__ == "__main__":

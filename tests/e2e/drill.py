@@ -98,9 +98,7 @@ def drill_once(bindir, rng, workload="counter", memory="64M",
                 hb_timeout=hb_timeout, extra_failover=extra_failover)
     res = Result()
     try:
-        c.start("b")
-        c.start("a")
-        c.wait_log("b", "replica consistent")
+        c.start_replicating()
         time.sleep(rng.uniform(0.1, 1.5))
         c.procs["a"]._expected = 1
         c.procs["a"].send_signal(signal.SIGKILL)

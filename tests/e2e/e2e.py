@@ -28,6 +28,10 @@ class Failure(Exception):
     pass
 
 
+class Skip(Exception):
+    """A test that cannot run here (its reason says what is missing)."""
+
+
 def free_port():
     """A loopback TCP port nobody listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -94,6 +98,28 @@ heartbeat_timeout = {hb_timeout}
         self.procs[name] = subprocess.Popen(cmd, stdout=out, stderr=out)
         out.close()
         return self.procs[name]
+
+    def start_replicating(self):
+        """The backup, then the primary; returns once the backup holds a
+        consistent replica."""
+        self.start("b")
+        self.start("a")
+        self.wait_log("b", "replica consistent")
+
+    def said(self, name):
+        """What node name has said about itself (its log)."""
+        return self.text(self.log(name))
+
+    def expect_replaced(self, name, by, term, timeout=60.0):
+        """Node name, an old primary, exits 3 after saying it was
+        replaced by node by in term term."""
+        p = self.procs[name]
+        p._expected = 1
+        rc = p.wait(timeout)
+        want = f"replaced by {by} in term {term}"
+        if rc != 3 or want not in self.said(name):
+            raise Failure(f"old primary {name}: exit {rc}, expected 3 after "
+                          f"'{want}'\n{self.logs()}")
 
     def start_backup(self, extra=()):
         return self.start("b", ["--snapshot", self.snapshot, *extra])
@@ -216,6 +242,9 @@ def main(tests, needs_kvm=True):
     bindir = sys.argv[1]
     paths = dict(a.split("=", 1) for a in sys.argv[2:])
     only = os.environ.get("E2E_ONLY")
+    if only and only not in (name for name, _ in tests):
+        print(f"E2E_ONLY={only}: no such test", file=sys.stderr)
+        sys.exit(2)
     failed = 0
     for name, fn in tests:
         if only and only != name:
@@ -224,13 +253,15 @@ def main(tests, needs_kvm=True):
         try:
             msg = fn(bindir, paths)
             print(f"ok: {name} ({time.monotonic() - t0:.1f} s): {msg}")
+        except Skip as e:
+            print(f"SKIP: {name}: {e}")
         except Failure as e:
             failed += 1
             print(f"FAIL: {name}: {e}")
     sys.exit(1 if failed else 0)
 
 
-__all__ = ["Cluster", "Failure", "ticks", "assert_continuous",
+__all__ = ["Cluster", "Failure", "Skip", "ticks", "assert_continuous",
            "run_restored", "main", "random"]
 
 
@@ -261,6 +292,10 @@ class FakePrimaryCluster(Cluster):
         out.close()
         err.close()
         return self.procs["a"]
+
+    def said(self, name):
+        # fake_primary reports its events on stdout
+        return self.text(self.out_a) if name == "a" else super().said(name)
 
     def out_lines(self):
         return self.text(self.out_a).splitlines()

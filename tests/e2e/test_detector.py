@@ -56,11 +56,14 @@ def decision(c, timeout=30):
 
 
 def after_decision(c):
-    """What followed the decision: a promotion, or (no KVM) a clear
-    refusal to go on."""
-    return c.wait_for("promotion or its failure", lambda: re.search(
-        r"promoted to primary of term 2|cannot promote: [^\n]+",
-        c.text(c.log("b"))), 30).group(0)
+    """What followed the decision: the promotion where KVM works, else the
+    clear refusal to go on that its absence must give."""
+    if os.access("/dev/kvm", os.R_OK | os.W_OK):
+        want = r"promoted to primary of term 2"
+    else:
+        want = r"cannot promote: open /dev/kvm: [^\n]+"
+    return c.wait_for(f"'{want}' in b's log", lambda: re.search(
+        want, c.text(c.log("b"))), 30).group(0)
 
 
 def silence(bindir, paths):
@@ -72,7 +75,9 @@ def silence(bindir, paths):
         m = decision(c)
         waited = (time.monotonic() - t0) * 1e3
         ev = SILENCE.search(m.group(3))
-        if not ev or int(ev.group(1)) <= 300 or waited < 250:
+        # exact from the last frame (ev); the signal can come up to a
+        # heartbeat after it
+        if not ev or int(ev.group(1)) <= 300 or waited < 200:
             raise Failure(f"decision {m.group(0)!r} {waited:.0f} ms after "
                           f"the primary went silent\n{c.logs()}")
         if int(ev.group(3)) != int(m.group(2)) or int(ev.group(3)) < 2:
@@ -94,7 +99,9 @@ def connection_loss_wait(bindir, paths):
         m = decision(c)
         waited = (time.monotonic() - t0) * 1e3
         ev = SILENCE.search(m.group(3))
-        if not ev or int(ev.group(1)) <= 300 or waited < 250:
+        # exact from the last frame (ev); the signal can come up to a
+        # heartbeat after it
+        if not ev or int(ev.group(1)) <= 300 or waited < 200:
             raise Failure(f"decided {waited:.0f} ms after the connection "
                           f"broke: {m.group(0)!r}\n{c.logs()}")
         return f"decided after {ev.group(1)} ms of silence, not at the break"
@@ -170,11 +177,7 @@ def health_check(bindir, paths):
                 "health_check_command failed (exit 1)" not in m.group(3):
             raise Failure(f"decision {m.group(0)!r}\n{c.logs()}")
         # The primary still talks: it is asked to step down, and does.
-        c.procs["a"]._expected = 3
-        rc = c.procs["a"].wait(30)
-        if rc != 3 or "replaced by b in term 2" not in c.text(c.out_a):
-            raise Failure(f"primary exited {rc}, said "
-                          f"{c.text(c.out_a)!r}\n{c.logs()}")
+        c.expect_replaced("a", "b", 2, timeout=30)
         c.wait_log("b", "deposing -> promoting at epoch "
                         f"{m.group(2)}: primary a stepped down")
         return m.group(3)[:80] + "; a stepped down"
@@ -193,11 +196,7 @@ def stale_term(bindir, paths):
         del c.procs["a"]
         os.unlink(c.out_a)
         c.start_fake_primary(["--term", "3", "--hb-interval-ms", "50"])
-        rc = c.procs["a"].wait(30)
-        out = c.text(c.out_a)
-        if rc != 3 or "replaced by a in term 5" not in out:
-            raise Failure(f"stale primary exited {rc}, said "
-                          f"{out!r}\n{c.logs()}")
+        c.expect_replaced("a", "a", 5, timeout=30)
         c.wait_log("b", "is primary of term 3, but a has been primary "
                         "since term 5")
         return "a primary of term 3 was told term 5 and stopped"

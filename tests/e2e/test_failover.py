@@ -30,7 +30,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from drill import PROMOTED, drill_once  # noqa: E402
-from e2e import Cluster, Failure, assert_continuous, main, ticks  # noqa
+from e2e import Cluster, Failure, Skip, assert_continuous, main, ticks  # noqa
 
 SEED = int(os.environ.get("E2E_SEED", "5151"))
 
@@ -74,9 +74,7 @@ def nlines(c, path):
 def backup_killed_continue(bindir, guests):
     c = counter_cluster(bindir, guests, "on_backup_loss = continue")
     try:
-        c.start("b")
-        c.start("a")
-        c.wait_log("b", "replica consistent")
+        c.start_replicating()
         c.stop("b", signal.SIGKILL)
         c.wait_log("a", "unprotected")
         n = nlines(c, c.sink_a)
@@ -102,9 +100,7 @@ def backup_killed_continue(bindir, guests):
 def backup_killed_pause(bindir, guests):
     c = counter_cluster(bindir, guests, "on_backup_loss = pause")
     try:
-        c.start("b")
-        c.start("a")
-        c.wait_log("b", "replica consistent")
+        c.start_replicating()
         c.stop("b", signal.SIGKILL)
         c.wait_log("a", "guest paused")
         n = len(c.text(c.sink_a))
@@ -129,9 +125,7 @@ def backup_killed_pause(bindir, guests):
 def fence_fails(bindir, guests):
     c = counter_cluster(bindir, guests, "fence_command = exit 1")
     try:
-        c.start("b")
-        c.start("a")
-        c.wait_log("b", "replica consistent")
+        c.start_replicating()
         c.stop("a", signal.SIGKILL)
         c.wait_log("b", "fence_command failed", count=3)
         if "promoted" in c.text(c.log("b")) or c.text(c.sink_b):
@@ -148,19 +142,14 @@ def health_check_fails(bindir, guests):
                         "health_check_interval = 100ms\n"
                         "on_backup_loss = pause")
     try:
-        c.start("b")
-        c.start("a")
-        c.wait_log("b", "replica consistent")
+        c.start_replicating()
         c.procs["a"]._expected = 1  # it steps down when b asks
         open(down, "w").close()
         c.wait_log("b", "health_check_command failed")
         c.wait_for("b's promotion",
                    lambda: PROMOTED.search(c.text(c.log("b"))))
         c.wait_log("b", "deposing -> promoting at epoch")
-        rc = c.procs["a"].wait(60)
-        if rc != 3 or "replaced by b in term 2" not in c.text(c.log("a")):
-            raise Failure(f"old primary: exit {rc}, expected 3 after "
-                          f"'replaced by b in term 2'\n{c.logs()}")
+        c.expect_replaced("a", "b", 2)
         c.wait_for("b's output", lambda: nlines(c, c.sink_b) >= 20)
         c.stop("b")
         assert_continuous(ticks(c.text(c.sink_a)) +
@@ -178,7 +167,7 @@ def sh(*cmd, check=True):
 
 def partition(bindir, guests):
     if os.geteuid() != 0:
-        return "skipped: needs root for network namespaces"
+        raise Skip("needs root for network namespaces")
     if not shutil.which("ip"):
         raise Failure("ip(8) is missing: scripts/setup installs iproute2")
     tag = str(os.getpid() % 10000)
@@ -213,18 +202,16 @@ def partition(bindir, guests):
         line = c.wait_for("b's promotion",
                           lambda: PROMOTED.search(c.text(c.log("b"))))
         waited = (time.monotonic() - t_cut) * 1e3
-        if int(line.group(3)) < 300 or waited < 300:
+        # The daemon's own figure counts from the last frame, exactly;
+        # the cut can come up to a heartbeat_interval (50 ms) after it.
+        if int(line.group(3)) < 300 or waited < 250:
             raise Failure(f"promoted {waited:.0f} ms after the cut "
                           f"(detection {line.group(3)} ms), before "
                           f"heartbeat_timeout 300 ms\n{c.logs()}")
         c.wait_log("a", "guest paused")
         c.wait_for("b's output", lambda: nlines(c, c.sink_b) >= 20)
         sh("ip", "-n", na, "link", "set", va, "up")
-        c.procs["a"]._expected = 1
-        rc = c.procs["a"].wait(60)
-        if rc != 3 or "replaced by b in term 2" not in c.text(c.log("a")):
-            raise Failure(f"old primary after the partition healed: exit "
-                          f"{rc}, expected 3 (replaced)\n{c.logs()}")
+        c.expect_replaced("a", "b", 2)
         c.stop("b")
         got = ticks(c.text(c.sink_a)) + ticks(c.text(c.sink_b))
         assert_continuous(got)

@@ -313,12 +313,13 @@ static void test_timeout(void **state)
 	struct run x;
 
 	(void)state;
-	run_env("echo started; sleep 30", 200, NULL, &x);
+	/* Long enough for a slow machine's shell to print first. */
+	run_env("echo started; sleep 30", 2000, NULL, &x);
 	assert_int_equal(x.r.timed_out, 1);
 	assert_int_equal(x.r.signaled, 0);
-	assert_string_equal(x.desc, "timed out after 200 ms: started");
+	assert_string_equal(x.desc, "timed out after 2000 ms: started");
 	/* Not long before the bound, not anywhere near sleep's 30 s. */
-	assert_true(x.r.elapsed_ms >= 100);
+	assert_true(x.r.elapsed_ms >= 1000);
 	assert_true(x.r.elapsed_ms < GENEROUS_MS);
 }
 
@@ -454,7 +455,8 @@ static void test_cancel_from_loop(void **state)
 	start(&loop, "echo waiting; sleep 30", LONG_MS, NULL, &x);
 	assert_int_equal(uv_timer_init(&loop, &t), 0);
 	t.data = &x;
-	assert_int_equal(uv_timer_start(&t, cancel_later, 100, 0), 0);
+	/* Late enough for a slow machine's shell to have printed. */
+	assert_int_equal(uv_timer_start(&t, cancel_later, 2000, 0), 0);
 	finish(&loop, &x);
 	assert_int_equal(x.r.signaled, 1);
 	assert_string_equal(x.desc, "killed by signal 9: waiting");

@@ -7,6 +7,8 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,11 +22,15 @@ struct sink {
 	struct outbuf o;
 };
 
+static void expect_sink(struct sink *s, const char *want);
+
 static int setup(void **state)
 {
 	static struct sink s;
 
-	if (pipe(s.fd) || outbuf_init(&s.o, s.fd[1]))
+	/* The read end never blocks: an empty sink reads EAGAIN. */
+	if (pipe(s.fd) || fcntl(s.fd[0], F_SETFL, O_NONBLOCK) ||
+	    outbuf_init(&s.o, s.fd[1]))
 		return -1;
 	*state = &s;
 	return 0;
@@ -34,24 +40,27 @@ static int teardown(void **state)
 {
 	struct sink *s = *state;
 
+	expect_sink(s, ""); /* nothing a test did not expect */
 	outbuf_destroy(&s->o);
 	close(s->fd[0]);
 	close(s->fd[1]);
 	return 0;
 }
 
-/* What the sink got since the last call (the pipe is non-blocking-read
- * safe: callers only read what they know was written). */
+/* The sink got exactly want since the last call: no more, no less. */
 static void expect_sink(struct sink *s, const char *want)
 {
 	char got[256];
 	size_t n = strlen(want);
+	ssize_t r = read(s->fd[0], got, sizeof(got) - 1);
 
-	assert_true(n < sizeof(got));
-	if (n)
-		assert_int_equal(read(s->fd[0], got, n), (ssize_t)n);
-	got[n] = 0;
+	if (r < 0) {
+		assert_int_equal(errno, EAGAIN);
+		r = 0;
+	}
+	got[r] = 0;
 	assert_string_equal(got, want);
+	assert_int_equal((size_t)r, n);
 }
 
 static void append(struct outbuf *o, const char *text)
@@ -65,6 +74,7 @@ static void test_empty_flush(void **state)
 
 	assert_int_equal(outbuf_flush(&s->o), 0);
 	assert_int_equal(outbuf_release(&s->o, 7), 0);
+	expect_sink(s, "");
 	assert_int_equal(outbuf_held(&s->o), 0);
 	assert_int_equal(outbuf_released(&s->o), 0);
 }
@@ -87,6 +97,7 @@ static void test_release_in_order(void **state)
 
 	/* Nothing before its Ack. */
 	assert_int_equal(outbuf_release(&s->o, 0), 0);
+	expect_sink(s, "");
 	assert_int_equal(outbuf_release(&s->o, 1), 4);
 	expect_sink(s, "one\n");
 	assert_int_equal(outbuf_released(&s->o), 4);
@@ -113,6 +124,7 @@ static void test_reopen_and_discard(void **state)
 	 * the next epoch a new backup acknowledges. */
 	outbuf_reopen(&s->o);
 	assert_int_equal(outbuf_release(&s->o, 3), 0);
+	expect_sink(s, "");
 	append(&s->o, "de");
 	assert_int_equal(outbuf_close_epoch(&s->o, 4, &off, &len), 0);
 	assert_int_equal(off, 100);
@@ -126,6 +138,7 @@ static void test_reopen_and_discard(void **state)
 	outbuf_discard(&s->o);
 	assert_int_equal(outbuf_held(&s->o), 0);
 	assert_int_equal(outbuf_flush(&s->o), 0);
+	expect_sink(s, "");
 	assert_int_equal(outbuf_released(&s->o), 105);
 }
 
