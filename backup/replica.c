@@ -360,7 +360,8 @@ static int tail_reserve(struct replica *r, size_t len)
 
 static void tail_drop(struct replica *r, size_t n)
 {
-	memmove(r->tail, r->tail + n, r->tail_len - n);
+	if (n < r->tail_len) /* r->tail is NULL until something is kept */
+		memmove(r->tail, r->tail + n, r->tail_len - n);
 	r->tail_len -= n;
 	r->tail_off += n;
 }
