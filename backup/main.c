@@ -30,7 +30,7 @@
  *   (PROMOTING -> PRIMARY once started; any but PRIMARY -> STOPPED on
  *   SIGTERM or a fatal refusal)
  *
- * The failure detector (on_heartbeat, on_close, the health check) declares
+ * The failure detector (on_silence, on_close, the health check) declares
  * the primary failed when no frame came from it for heartbeat_timeout, when
  * the connection broke and on_connection_loss = promote, or when
  * health_check_command fails; every decision is logged with its evidence.
@@ -142,7 +142,7 @@ struct backup {
 	struct promotion pm;
 
 	uv_timer_t retry_timer, hb_timer, ack_timer, health_timer,
-		failover_timer;
+		failover_timer, silence_timer;
 	uv_signal_t sigterm, sigint, sigusr1;
 	struct ctl *ctl;
 	struct pending_ack *acks;
@@ -349,6 +349,7 @@ static void ack(struct backup *b, uint64_t epoch)
 /* --- failure detection, fencing, promotion -------------------------------- */
 
 static void do_promote(struct backup *b);
+static void on_silence(uv_timer_t *t);
 static void run_fence(struct backup *b);
 static void stop(struct backup *b);
 static void schedule_retry(struct backup *b);
@@ -572,6 +573,7 @@ static void close_backup_handles(struct backup *b)
 	close_handle((uv_handle_t *)&b->ack_timer);
 	close_handle((uv_handle_t *)&b->health_timer);
 	close_handle((uv_handle_t *)&b->failover_timer);
+	close_handle((uv_handle_t *)&b->silence_timer);
 	close_handle((uv_handle_t *)&b->sigterm);
 	close_handle((uv_handle_t *)&b->sigint);
 	close_handle((uv_handle_t *)&b->sigusr1);
@@ -644,6 +646,9 @@ static void on_msg(struct conn *c, const struct wire_msg *m, void *opaque)
 	enum rx_state before = b->rx.st;
 
 	b->last_rx_ms = uv_now(b->loop);
+	if (!uv_is_active((uv_handle_t *)&b->silence_timer))
+		uv_timer_start(&b->silence_timer, on_silence, timeout_ms(b) + 1,
+			       0);
 	if (b->state == B_DEPOSING) {
 		/* Nothing more is applied or acked; only the primary's last
 		 * report counts: how much output it released. */
@@ -822,19 +827,46 @@ static void schedule_retry(struct backup *b)
 	uv_timer_start(&b->retry_timer, try_connect, ms, 0);
 }
 
+/* Declares the primary failed once it has been silent for longer than
+ * heartbeat_timeout; returns the ms left until then (0: it is). */
+static uint64_t check_silence(struct backup *b)
+{
+	uint64_t quiet = uv_now(b->loop) - b->last_rx_ms;
+
+	if (quiet <= timeout_ms(b))
+		return timeout_ms(b) - quiet + 1;
+	declare_failed(b,
+		       "no frame from %s for %llu ms > heartbeat_timeout %llu "
+		       "ms",
+		       b->rx.known_primary, (unsigned long long)quiet,
+		       (unsigned long long)timeout_ms(b));
+	return 0;
+}
+
+/*
+ * The silence deadline: armed by a frame when not running, it fires
+ * heartbeat_timeout after the first of them and moves itself on to the
+ * latest frame's deadline, so a silence is declared within a millisecond
+ * of heartbeat_timeout (not a heartbeat_interval later) at the cost of
+ * one timer start per heartbeat_timeout, not per frame. A decision held
+ * off (a failed promotion) is retried by on_heartbeat.
+ */
+static void on_silence(uv_timer_t *t)
+{
+	struct backup *b = t->data;
+	uint64_t left = check_silence(b);
+
+	if (left)
+		uv_timer_start(t, on_silence, left, 0);
+}
+
 static void on_heartbeat(uv_timer_t *t)
 {
 	struct backup *b = t->data;
-	uint64_t quiet = uv_now(b->loop) - b->last_rx_ms;
 	Remora__Heartbeat hb = REMORA__HEARTBEAT__INIT;
 
 	/* The detector first: its line is the decision's evidence. */
-	if (quiet > timeout_ms(b))
-		declare_failed(b,
-			       "no frame from %s for %llu ms > "
-			       "heartbeat_timeout %llu ms",
-			       b->rx.known_primary, (unsigned long long)quiet,
-			       (unsigned long long)timeout_ms(b));
+	check_silence(b);
 	if (!b->conn)
 		return;
 	/* A connection that is quiet but not yet failed: also a stuck
@@ -962,8 +994,10 @@ static int run(const struct config *cfg, const struct config_node *self,
 	uv_timer_init(&loop, &b.ack_timer);
 	uv_timer_init(&loop, &b.health_timer);
 	uv_timer_init(&loop, &b.failover_timer);
+	uv_timer_init(&loop, &b.silence_timer);
 	b.retry_timer.data = b.hb_timer.data = b.ack_timer.data = &b;
 	b.health_timer.data = b.failover_timer.data = &b;
+	b.silence_timer.data = &b;
 	uv_signal_init(&loop, &b.sigterm);
 	uv_signal_init(&loop, &b.sigint);
 	uv_signal_init(&loop, &b.sigusr1);
