@@ -145,6 +145,10 @@ struct backup {
 		failover_timer, silence_timer;
 	uv_signal_t sigterm, sigint, sigusr1;
 	struct ctl *ctl;
+	/* the spare replica memory, prefaulted by a worker (replica.h) */
+	uv_work_t spare_work;
+	int spare_ret;
+	uint64_t spare_start_ns;
 	struct pending_ack *acks;
 	size_t nacks, ack_cap;
 	uint64_t epochs, acked;
@@ -879,9 +883,51 @@ static void on_heartbeat(uv_timer_t *t)
 	conn_send_msg(b->conn, WIRE_HEARTBEAT, &hb.base);
 }
 
+static void spare_work(uv_work_t *w)
+{
+	struct backup *b = w->data;
+
+	b->spare_ret = replica_spare_prefault(&b->r);
+}
+
+static void spare_done(uv_work_t *w, int status)
+{
+	struct backup *b = w->data;
+	int ok = !status && !b->spare_ret;
+
+	replica_spare_ready(&b->r, ok);
+	if (ok)
+		log_info("replica memory for the first sync ready: %llu MiB "
+			 "prefaulted in %.2f s",
+			 (unsigned long long)(b->r.mem_size >> 20),
+			 (double)(now_ns() - b->spare_start_ns) / 1e9);
+	else if (status != UV_ECANCELED)
+		log_warn("cannot prefault %llu MiB of replica memory (%s); "
+			 "the sync fills it on demand, more slowly",
+			 (unsigned long long)(b->r.mem_size >> 20),
+			 status ? uv_strerror(status)
+				: strerror(-b->spare_ret));
+}
+
+/* Makes the spare and has a worker prefault it while no sync needs it. */
+static void start_spare(struct backup *b)
+{
+	char err[256];
+
+	if (replica_spare_make(&b->r, err, sizeof(err))) {
+		log_warn("%s; the sync fills its memory on demand", err);
+		return;
+	}
+	b->spare_work.data = b;
+	b->spare_start_ns = now_ns();
+	if (uv_queue_work(b->loop, &b->spare_work, spare_work, spare_done))
+		replica_spare_ready(&b->r, 0);
+}
+
 static void stop(struct backup *b)
 {
 	b->stopping = 1;
+	uv_cancel((uv_req_t *)&b->spare_work); /* if it has not started */
 	if (b->fence)
 		command_cancel(b->fence);
 	if (b->health)
@@ -1020,6 +1066,7 @@ static int run(const struct config *cfg, const struct config_node *self,
 		 *cfg->failover.health_check_command
 			 ? ", or when the health check fails"
 			 : "");
+	start_spare(&b);
 	try_connect(&b.retry_timer);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	ret = uv_loop_close(&loop);

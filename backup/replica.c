@@ -15,6 +15,7 @@
 #include "bytes.h"
 #include "codec.h"
 #include "pack.h"
+#include "prefault.h"
 #include "replica.h"
 #include "snapshot.h"
 #include "state.h"
@@ -74,7 +75,7 @@ int replica_init(struct replica *r, uint64_t mem_size, char *err, size_t errlen)
 	int ret;
 
 	memset(r, 0, sizeof(*r));
-	r->fd = r->next_fd = -1;
+	r->fd = r->next_fd = r->spare_fd = -1;
 	r->mem_size = mem_size;
 	r->npages = mem_size / VM_PAGE_SIZE;
 	ret = make_mem(mem_size, &r->fd, &r->mem);
@@ -100,6 +101,7 @@ void replica_destroy(struct replica *r)
 {
 	drop_mem(r->mem_size, &r->fd, &r->mem);
 	drop_mem(r->mem_size, &r->next_fd, &r->next);
+	drop_mem(r->mem_size, &r->spare_fd, &r->spare);
 	free(r->state);
 	free(r->tail);
 	free(r->stg.pfns);
@@ -112,7 +114,33 @@ void replica_destroy(struct replica *r)
 	free(r->stg.console);
 	free(r->scratch);
 	memset(r, 0, sizeof(*r));
-	r->fd = r->next_fd = -1;
+	r->fd = r->next_fd = r->spare_fd = -1;
+}
+
+int replica_spare_make(struct replica *r, char *err, size_t errlen)
+{
+	int ret;
+
+	if (r->spare)
+		return 0;
+	ret = make_mem(r->mem_size, &r->spare_fd, &r->spare);
+	if (ret)
+		return fail(err, errlen, ret, "spare replica memory: %s",
+			    strerror(-ret));
+	r->spare_ready = 0;
+	return 0;
+}
+
+int replica_spare_prefault(struct replica *r)
+{
+	return prefault(r->spare, r->mem_size);
+}
+
+void replica_spare_ready(struct replica *r, int ok)
+{
+	if (!ok)
+		drop_mem(r->mem_size, &r->spare_fd, &r->spare);
+	r->spare_ready = ok && r->spare;
 }
 
 int replica_sync_begin(struct replica *r, char *err, size_t errlen)
@@ -121,6 +149,14 @@ int replica_sync_begin(struct replica *r, char *err, size_t errlen)
 
 	replica_discard(r);
 	drop_mem(r->mem_size, &r->next_fd, &r->next);
+	if (r->spare_ready) {
+		r->next_fd = r->spare_fd;
+		r->next = r->spare;
+		r->spare_fd = -1;
+		r->spare = NULL;
+		r->spare_ready = 0;
+		return 0;
+	}
 	ret = make_mem(r->mem_size, &r->next_fd, &r->next);
 	if (ret)
 		return fail(err, errlen, ret, "sync replica memory: %s",

@@ -49,8 +49,12 @@ struct replica {
 	uint8_t *mem;
 	int next_fd; /* a sync in progress builds this; -1 otherwise */
 	uint8_t *next;
-	uint64_t epoch; /* last applied checkpoint epoch, 0 = none */
-	uint8_t *state; /* its vCPU state blob */
+	/* Zero memory for the next sync, prefaulted ahead; -1 if none. */
+	int spare_fd;
+	uint8_t *spare;
+	int spare_ready; /* prefaulted: the next sync may take it */
+	uint64_t epoch;	 /* last applied checkpoint epoch, 0 = none */
+	uint8_t *state;	 /* its vCPU state blob */
 	size_t state_len;
 	/*
 	 * Console output of applied epochs (each checkpoint's DeviceState
@@ -72,7 +76,21 @@ int replica_init(struct replica *r, uint64_t mem_size, char *err,
 		 size_t errlen);
 void replica_destroy(struct replica *r);
 
-/* Starts building a fresh replica (zero memory) for a new sync. */
+/*
+ * The spare: zero memory for the next sync, so that the sync does not fill
+ * a fresh memfd one page fault at a time (seconds for a guest of GiBs; see
+ * prefault.h). replica_spare_make() makes it (on the loop, cheap: nothing
+ * is touched yet); replica_spare_prefault() then touches it all, on a
+ * worker thread, touching nothing else of r; replica_spare_ready() (loop,
+ * after the worker) lets the next sync take it, or drops it if ok is 0.
+ * A sync that begins before it is ready uses a fresh memfd, as without.
+ */
+int replica_spare_make(struct replica *r, char *err, size_t errlen);
+int replica_spare_prefault(struct replica *r);
+void replica_spare_ready(struct replica *r, int ok);
+
+/* Starts building a fresh replica (zero memory) for a new sync: the spare
+ * if it is ready, else a new memfd. */
 int replica_sync_begin(struct replica *r, char *err, size_t errlen);
 
 /* Opens staging for an epoch (precopy: part of a sync, no vCPU state). */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "prefault.h"
 
 uint64_t now_ns(void)
 {
@@ -63,8 +64,10 @@ static uint8_t *pages_alloc(size_t npages, size_t *bytes)
 	if (p + len < raw + len + huge)
 		munmap(p + len, (size_t)(raw + len + huge - (p + len)));
 	madvise(p, len, MADV_HUGEPAGE);
-	if (madvise(p, len, MADV_POPULATE_WRITE))
-		memset(p, 0, len); /* older kernels: touch every page */
+	if (prefault(p, len)) {
+		munmap(p, len);
+		return NULL;
+	}
 	*bytes = len;
 	return p;
 }
@@ -94,6 +97,20 @@ int staged_reserve(struct staged *s, size_t n, int copies)
 			munmap(s->pages, s->pages_bytes);
 		s->pages = pages;
 		s->pages_bytes = bytes;
+	}
+	/* The frames of n pages, stored (incompressible) or not, and some
+	 * room for state and console: an epoch of up to n pages never grows
+	 * its output (page faults) while it is encoded. */
+	bytes = n * (VM_PAGE_SIZE + 64) + (1u << 20);
+	if (copies && bytes > s->out_cap) {
+		uint8_t *out = realloc(s->out, bytes);
+
+		if (!out)
+			return -ENOMEM;
+		s->out = out;
+		s->out_cap = bytes;
+		if (prefault(out, bytes))
+			return -ENOMEM;
 	}
 	return 0;
 }

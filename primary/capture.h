@@ -53,8 +53,10 @@ int staged_init(struct staged *s);
 void staged_destroy(struct staged *s);
 
 /*
- * Makes room for n pages (pfns and, if copies, page copies). Called with
- * copies before the first capture so that a pause rarely allocates.
+ * Makes room for n pages (pfns and, if copies, prefaulted page copies and
+ * encoder output for n pages). Called with copies before the first capture,
+ * while no encoder uses s, so that a pause rarely allocates and encoding
+ * rarely faults.
  */
 int staged_reserve(struct staged *s, size_t n, int copies);
 

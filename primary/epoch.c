@@ -24,10 +24,12 @@
 #include "status.h"
 #include "wire.h"
 
-/* Pages per pre-copy epoch: keeps progress visible and slots bounded. */
-#define SYNC_CHUNK_PAGES 16384u
 /* Pages of copies each slot starts with (it grows when an epoch needs). */
 #define STAGE_PREALLOC_PAGES 2048u
+/* Pages per pre-copy epoch: keeps progress visible, and fits the output a
+ * slot reserved (so a sync never faults in new output buffers). With
+ * max_inflight_epochs of them in flight the link stays busy. */
+#define SYNC_CHUNK_PAGES STAGE_PREALLOC_PAGES
 /* Nice value of encoder threads (see lower_worker_priority()). */
 #define ENCODER_NICE 5
 /* The connection's write-queue bound: a few of the largest epochs. */
@@ -1204,16 +1206,17 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 		if (ret)
 			return ret;
 	}
-	/* Not for a promoted primary: it starts without a backup, and tens
-	 * of MiB of page faults would lengthen the takeover. */
-	if (!p->promoted && (ret = reserve_slots(p)))
-		return ret;
 	ret = encoder_init(
 		&p->enc, vm_mem_size(vm), cfg->replication.delta_cache,
 		cfg->replication.delta,
 		cfg->replication.compression == CONFIG_COMPRESSION_LZ4 ? 1 : 0,
 		p->term);
 	if (ret)
+		return ret;
+	/* Not for a promoted primary: it starts without a backup, and tens
+	 * of MiB of page faults would lengthen the takeover (it reserves
+	 * them when a backup attaches). */
+	if (!p->promoted && (ret = reserve_slots(p)))
 		return ret;
 	ret = outbuf_init(&p->ob, o->sink_fd);
 	if (ret)

@@ -1729,6 +1729,45 @@ static void test_sync_dies_halfway(void **state)
 	env_free(v);
 }
 
+/*
+ * The spare replica memory: a sync takes it only once it is prefaulted and
+ * ready, and builds an exact replica in it; one not ready stays aside.
+ */
+static void test_spare(void **state)
+{
+	struct env *v = env_new(400);
+	char err[256];
+	uint8_t *spare;
+
+	(void)state;
+	/* Made, not ready (a worker still prefaults it): not taken. */
+	assert_int_equal(replica_spare_make(&v->r, err, sizeof(err)), 0);
+	spare = v->r.spare;
+	assert_non_null(spare);
+	full_sync(v, 1, 2, 2);
+	assert_ptr_equal(v->r.spare, spare);
+	assert_ptr_not_equal(v->r.mem, spare);
+
+	/* Ready: the next sync builds the replica in it, exactly. */
+	assert_int_equal(replica_spare_prefault(&v->r), 0);
+	replica_spare_ready(&v->r, 1);
+	fake_touch(&v->fk, 300);
+	full_sync(v, 10, 3, 3); /* run_epoch checks every page */
+	assert_ptr_equal(v->r.mem, spare);
+	assert_null(v->r.spare);
+	assert_int_equal(v->r.spare_fd, -1);
+	assert_int_equal(v->r.spare_ready, 0);
+
+	/* A failed prefault drops it; the next sync makes its own memory. */
+	assert_int_equal(replica_spare_make(&v->r, err, sizeof(err)), 0);
+	replica_spare_ready(&v->r, 0);
+	assert_null(v->r.spare);
+	assert_int_equal(v->r.spare_fd, -1);
+	fake_touch(&v->fk, 300);
+	full_sync(v, 20, 1, 2);
+	env_free(v);
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 int main(void)
@@ -1746,6 +1785,7 @@ int main(void)
 		cmocka_unit_test(test_console_empty_chunk),
 		cmocka_unit_test(test_lost_mid_epoch),
 		cmocka_unit_test(test_sync_dies_halfway),
+		cmocka_unit_test(test_spare),
 	};
 	const size_t nfixed = sizeof(fixed) / sizeof(fixed[0]);
 	struct CMUnitTest tests[sizeof(fixed) / sizeof(fixed[0]) + NATTACKS];

@@ -1,0 +1,31 @@
+/* Prefaulting memory (see prefault.h). */
+#include <errno.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "prefault.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+int prefault(void *p, size_t len)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
+	uintptr_t hi = ((uintptr_t)p + len) & ~(page - 1);
+
+	if (hi <= lo)
+		return 0;
+	/* EINVAL on kernels before 5.14: the touches below do it all. */
+	if (madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) &&
+	    errno == ENOMEM)
+		return -ENOMEM;
+	for (uintptr_t a = lo; a < hi; a += page) {
+		volatile uint8_t *b = (volatile uint8_t *)a;
+
+		*b = *b;
+	}
+	return 0;
+}
