@@ -569,8 +569,9 @@ static void close_handle(uv_handle_t *h)
 		uv_close(h, NULL);
 }
 
-/* The backup's own handles, once the primary's code runs the loop. */
-static void close_backup_handles(struct backup *b)
+/* The backup's own handles, when it stops or once the primary's code runs
+ * the loop (promoted). */
+static void close_backup_handles(struct backup *b, int promoted)
 {
 	close_handle((uv_handle_t *)&b->retry_timer);
 	close_handle((uv_handle_t *)&b->hb_timer);
@@ -578,9 +579,18 @@ static void close_backup_handles(struct backup *b)
 	close_handle((uv_handle_t *)&b->health_timer);
 	close_handle((uv_handle_t *)&b->failover_timer);
 	close_handle((uv_handle_t *)&b->silence_timer);
+	close_handle((uv_handle_t *)&b->sigusr1);
+	if (promoted) {
+		/* They serve the primary now (primary_signal): a SIGTERM
+		 * taken during the promotion is queued for them, and closing
+		 * them would drop it. They no longer keep the loop alive;
+		 * main() closes them once it has ended. */
+		uv_unref((uv_handle_t *)&b->sigterm);
+		uv_unref((uv_handle_t *)&b->sigint);
+		return;
+	}
 	close_handle((uv_handle_t *)&b->sigterm);
 	close_handle((uv_handle_t *)&b->sigint);
-	close_handle((uv_handle_t *)&b->sigusr1);
 }
 
 static void do_promote(struct backup *b)
@@ -621,7 +631,7 @@ static void do_promote(struct backup *b)
 	}
 	b->p->ctl = b->ctl; /* the primary's now: it closes it at its end */
 	b->ctl = NULL;
-	close_backup_handles(b);
+	close_backup_handles(b, 1);
 	/* Closing its watcher gave SIGUSR1 back its default (terminate);
 	 * there is no replica to write any more. */
 	signal(SIGUSR1, SIG_IGN);
@@ -943,13 +953,17 @@ static void stop(struct backup *b)
 		ctl_close(b->ctl);
 		b->ctl = NULL;
 	}
-	close_backup_handles(b);
+	close_backup_handles(b, 0);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
 {
 	struct backup *b = s->data;
 
+	if (b->state == B_PRIMARY) {
+		primary_signal(b->p, signum);
+		return;
+	}
 	if (signum == SIGUSR1) {
 		write_snapshot(b);
 		return;
@@ -1068,6 +1082,10 @@ static int run(const struct config *cfg, const struct config_node *self,
 			 : "");
 	start_spare(&b);
 	try_connect(&b.retry_timer);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	/* A promoted node's signal watchers outlive the primary's loop. */
+	close_handle((uv_handle_t *)&b.sigterm);
+	close_handle((uv_handle_t *)&b.sigint);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	ret = uv_loop_close(&loop);
 	if (ret)

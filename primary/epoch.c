@@ -1082,10 +1082,10 @@ static void begin_drain(struct primary *p, const char *why)
 	}
 }
 
-static void on_signal(uv_signal_t *s, int signum)
+void primary_signal(struct primary *p, int signum)
 {
-	struct primary *p = s->data;
-
+	if (p->state == P_STOPPED)
+		return;
 	if (p->stop_requested && p->state == P_DRAINING) {
 		set_state(p, P_STOPPED, "second %s: not waiting any longer",
 			  strsignal(signum));
@@ -1093,6 +1093,11 @@ static void on_signal(uv_signal_t *s, int signum)
 	}
 	p->stop_requested = 1;
 	begin_drain(p, strsignal(signum));
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	primary_signal(s->data, signum);
 }
 
 static void on_guest_async(uv_async_t *a)
@@ -1166,8 +1171,10 @@ static void enter_stopped(struct primary *p)
 	close_handle((uv_handle_t *)&p->hb_timer);
 	close_handle((uv_handle_t *)&p->drain_timer);
 	close_handle((uv_handle_t *)&p->listener);
-	close_handle((uv_handle_t *)&p->sigterm);
-	close_handle((uv_handle_t *)&p->sigint);
+	if (!p->promoted) { /* its backup's watchers serve it */
+		close_handle((uv_handle_t *)&p->sigterm);
+		close_handle((uv_handle_t *)&p->sigint);
+	}
 	close_handle((uv_handle_t *)&p->guest_async);
 }
 
@@ -1250,11 +1257,13 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 	uv_timer_init(loop, &p->announce_timer);
 	p->epoch_timer.data = p->hb_timer.data = p->drain_timer.data = p;
 	p->announce_timer.data = p;
-	uv_signal_init(loop, &p->sigterm);
-	uv_signal_init(loop, &p->sigint);
-	p->sigterm.data = p->sigint.data = p;
-	uv_signal_start(&p->sigterm, on_signal, SIGTERM);
-	uv_signal_start(&p->sigint, on_signal, SIGINT);
+	if (!p->promoted) {
+		uv_signal_init(loop, &p->sigterm);
+		uv_signal_init(loop, &p->sigint);
+		p->sigterm.data = p->sigint.data = p;
+		uv_signal_start(&p->sigterm, on_signal, SIGTERM);
+		uv_signal_start(&p->sigint, on_signal, SIGINT);
+	}
 	uv_async_init(loop, &p->guest_async, on_guest_async);
 	p->guest_async.data = p;
 	uv_timer_start(&p->epoch_timer, primary_on_tick, interval_ms,

@@ -179,6 +179,15 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
  * to p; set them before vm_create(), call primary_start() before vm_start(). */
 void primary_console_hooks(struct primary *p, struct vm_config *vc);
 
+/*
+ * SIGTERM or SIGINT: the first drains (a last epoch, acknowledged), a
+ * second while draining stops at once. A fresh primary watches both
+ * signals itself; a promoted one does not, and the backup's own watchers,
+ * which stay open across the promotion, call this (closing them could drop
+ * a signal taken while the promotion ran).
+ */
+void primary_signal(struct primary *p, int signum);
+
 /* Stops at once (the guest could not start): the loop then ends. */
 void primary_abort(struct primary *p, const char *why);
 
