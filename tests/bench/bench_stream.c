@@ -253,5 +253,8 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < NSLOTS; i++)
 		staged_destroy(&b.slots[i]);
 	encoder_destroy(&b.enc);
+	free(b.pfns);
+	munmap(b.image, b.mem_size);
+	munmap(copy, b.mem_size);
 	return 0;
 }
