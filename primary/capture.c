@@ -98,21 +98,24 @@ int staged_reserve(struct staged *s, size_t n, int copies)
 		s->pages = pages;
 		s->pages_bytes = bytes;
 	}
-	/* The frames of n pages, stored (incompressible) or not, and some
-	 * room for state and console: an epoch of up to n pages never grows
-	 * its output (page faults) while it is encoded. */
-	bytes = n * (VM_PAGE_SIZE + 64) + (1u << 20);
-	if (copies && bytes > s->out_cap) {
-		uint8_t *out = realloc(s->out, bytes);
-
-		if (!out)
-			return -ENOMEM;
-		s->out = out;
-		s->out_cap = bytes;
-		if (prefault(out, bytes))
-			return -ENOMEM;
-	}
 	return 0;
+}
+
+int staged_reserve_output(struct staged *s, size_t n)
+{
+	/* The frames of n pages, stored (incompressible) or not, and some
+	 * room for state and console. */
+	size_t bytes = n * (VM_PAGE_SIZE + 64) + (1u << 20);
+	uint8_t *out;
+
+	if (bytes <= s->out_cap)
+		return 0;
+	out = realloc(s->out, bytes);
+	if (!out)
+		return -ENOMEM;
+	s->out = out;
+	s->out_cap = bytes;
+	return prefault(out, bytes);
 }
 
 static void reset(struct staged *s, uint64_t epoch, int precopy)

@@ -53,12 +53,19 @@ int staged_init(struct staged *s);
 void staged_destroy(struct staged *s);
 
 /*
- * Makes room for n pages (pfns and, if copies, prefaulted page copies and
- * encoder output for n pages). Called with copies before the first capture,
- * while no encoder uses s, so that a pause rarely allocates and encoding
- * rarely faults.
+ * Makes room for n pages (pfns and, if copies, prefaulted page copies).
+ * Called with copies before the first capture so that a pause rarely
+ * allocates.
  */
 int staged_reserve(struct staged *s, size_t n, int copies);
+
+/*
+ * Prefaulted encoder output for an epoch of up to n pages, so that
+ * encoding it never grows its output (page faults). Outside any pause, and
+ * while no encoder uses s; the encoder grows it itself when an epoch needs
+ * more. Returns 0 or -ENOMEM.
+ */
+int staged_reserve_output(struct staged *s, size_t n);
 
 /*
  * Captures checkpoint epoch into s (see above). bitmap and carry:

@@ -674,9 +674,9 @@ static void lose_backup(struct primary *p, const char *fmt, ...)
 }
 
 /*
- * Copies for a typical epoch, made outside any pause: at start, before
- * the guest runs, and again (a no-op then) when a backup attaches. Only
- * ever grows: cheap once done.
+ * Copies and encoder output for a typical epoch, made outside any pause:
+ * at start, before the guest runs, and again (a no-op then) when a backup
+ * attaches. Only ever grows: cheap once done.
  */
 static int reserve_slots(struct primary *p)
 {
@@ -685,6 +685,9 @@ static int reserve_slots(struct primary *p)
 
 	for (i = 0; i < p->nslots; i++) {
 		ret = staged_reserve(&p->slots[i].s, STAGE_PREALLOC_PAGES, 1);
+		if (!ret)
+			ret = staged_reserve_output(&p->slots[i].s,
+						    STAGE_PREALLOC_PAGES);
 		if (ret)
 			return ret;
 	}

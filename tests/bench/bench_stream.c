@@ -1,8 +1,8 @@
 /*
  * bench_stream: the sync stream's two ends in one process, without a VM or
  * a socket: the primary's encoder (primary/encoder.c) turning pre-copy
- * epochs of a guest image into frames, and the backup's decode of those
- * frames (wire_decode, replica_add_batch, replica_commit) into a replica.
+ * epochs of a guest image into frames, and the backup taking those frames
+ * in (wire_decode, then its receiver, which applies them to a replica).
  * It shows what page faults cost the backup: one sync into a fresh memfd
  * (filled on demand) and one into the spare that remora-backup prefaults at
  * start (replica.h). Runs anywhere; no KVM, no root.
@@ -12,10 +12,11 @@
  * The image is N MiB (default 1024) of pseudo-random pages, the case of a
  * memstress working set: every page goes RAW, stored where LZ4 cannot
  * shrink it. Epochs are 2048 pages, as remora-primary sends them, encoded
- * into five reused slots whose output was reserved (staged_reserve). After
- * each sync the replica must equal the image byte for byte, or the
- * benchmark fails (exit 2, as on any error). The reference is memcpy over the same bytes,
- * measured in the same run. GB/s are guest page bytes per second.
+ * into five reused slots whose output was reserved, as remora-primary's
+ * are. Every epoch must be acknowledged, and after each sync the replica
+ * must equal the image byte for byte, or the benchmark fails (exit 2, as on
+ * any error). The reference is memcpy over the same bytes, measured in the
+ * same run. GB/s are guest page bytes per second.
  */
 #define BENCH_PROG "bench_stream"
 #define now_ns	   bench_now_ns /* capture.h has its own */
@@ -26,6 +27,7 @@
 
 #include "capture.h"
 #include "encoder.h"
+#include "receiver.h"
 #include "replica.h"
 #include "vm.h"
 #include "wire.h"
@@ -33,6 +35,8 @@
 #define EPOCH_PAGES 2048u
 #define NSLOTS	    5u
 #define DELTA_CACHE (256ull << 20) /* the config's default */
+#define TERM	    1u
+#define CLUSTER	    "bench"
 
 struct run {
 	double encode_gbps, decode_gbps;
@@ -46,6 +50,7 @@ struct bench {
 	struct encoder enc;
 	struct staged slots[NSLOTS];
 	struct replica r;
+	struct receiver rx;
 };
 
 static double gbps(uint64_t bytes, uint64_t ns)
@@ -53,15 +58,39 @@ static double gbps(uint64_t bytes, uint64_t ns)
 	return ns ? (double)bytes / (double)ns : 0.0;
 }
 
-/* Decodes one encoded epoch's frames into the replica, as the backup does. */
+/* One message to the backup's receiver, which must take it; returns what
+ * it says to answer. */
+static enum rx_verdict deliver(struct bench *b, const struct wire_msg *m)
+{
+	struct rx_result res;
+
+	receiver_on_msg(&b->rx, m, &res);
+	if (res.verdict == RX_CLOSE || res.verdict == RX_FATAL)
+		die("the receiver refused a frame: %s", res.why);
+	return res.verdict;
+}
+
+/* A new connection from primary "a": the receiver starts a sync. */
+static void hello(struct bench *b)
+{
+	Remora__Hello h;
+	struct wire_msg m = {.type = WIRE_HELLO};
+
+	receiver_reset(&b->rx);
+	wire_hello_init(&h, TERM, VM_PAGE_SIZE, b->mem_size, CLUSTER, "a",
+			REMORA__ROLE__ROLE_PRIMARY);
+	m.hello = &h;
+	deliver(b, &m);
+}
+
+/* Decodes one encoded epoch's frames as the backup does (wire_decode, then
+ * the receiver, which applies them to the replica); it must be acked. */
 static void decode_epoch(struct bench *b, const struct staged *s)
 {
-	uint64_t pages = 0, checksum = 0;
+	enum rx_verdict v = RX_OK;
 	struct wire_msg m;
 	char err[256];
 
-	if (replica_epoch_begin(&b->r, s->epoch, 1, err, sizeof(err)))
-		die("%s", err);
 	for (size_t f = 0; f < s->nframes; f++) {
 		const uint8_t *fr = s->out + s->frame_off[f];
 
@@ -70,18 +99,12 @@ static void decode_epoch(struct bench *b, const struct staged *s)
 				sizeof(err)))
 			die("epoch %llu frame %zu: %s",
 			    (unsigned long long)s->epoch, f, err);
-		if (m.type == WIRE_PAGE_BATCH &&
-		    replica_add_batch(&b->r, m.batch->batch.data,
-				      m.batch->batch.len, err, sizeof(err)))
-			die("%s", err);
-		if (m.type == WIRE_EPOCH_COMMIT) {
-			pages = m.commit->pages;
-			checksum = m.commit->checksum;
-		}
+		v = deliver(b, &m);
 		wire_msg_free(&m);
 	}
-	if (replica_commit(&b->r, s->epoch, pages, checksum, err, sizeof(err)))
-		die("%s", err);
+	if (v != RX_ACK)
+		die("epoch %llu was not acknowledged",
+		    (unsigned long long)s->epoch);
 }
 
 /* One whole sync of the image; the replica it built must equal it. */
@@ -89,11 +112,9 @@ static void sync_once(struct bench *b, struct run *out)
 {
 	uint64_t enc_ns = 0, dec_ns = 0, wire = 0, t0, t1;
 	size_t nep = (b->npages + EPOCH_PAGES - 1) / EPOCH_PAGES;
-	char err[256];
 
 	encoder_reset(&b->enc);
-	if (replica_sync_begin(&b->r, err, sizeof(err)))
-		die("%s", err);
+	hello(b);
 	for (size_t k = 0; k < nep; k++) {
 		struct staged *s = &b->slots[k % NSLOTS];
 		size_t n = b->npages - k * EPOCH_PAGES;
@@ -190,14 +211,19 @@ int main(int argc, char **argv)
 		t0 = now_ns() - t0;
 		ref_ns = t0 < ref_ns ? t0 : ref_ns;
 	}
-	if (encoder_init(&b.enc, b.mem_size, DELTA_CACHE, 1, accel, 1))
+	if (encoder_init(&b.enc, b.mem_size, DELTA_CACHE, 1, accel, TERM))
 		die("out of memory for the encoder");
 	for (unsigned i = 0; i < NSLOTS; i++)
 		if (staged_init(&b.slots[i]) ||
-		    staged_reserve(&b.slots[i], EPOCH_PAGES, 1))
+		    staged_reserve(&b.slots[i], EPOCH_PAGES, 1) ||
+		    staged_reserve_output(&b.slots[i], EPOCH_PAGES))
 			die("out of memory for epoch slots");
 	if (replica_init(&b.r, b.mem_size, err, sizeof(err)))
 		die("%s", err);
+	b.rx.r = &b.r;
+	b.rx.mem_size = b.mem_size;
+	b.rx.cluster = CLUSTER;
+	b.rx.primary = "a";
 
 	status("sync into a fresh memfd (pages faulted in on demand)");
 	sync_once(&b, &fresh);
