@@ -841,37 +841,31 @@ static void schedule_retry(struct backup *b)
 	uv_timer_start(&b->retry_timer, try_connect, ms, 0);
 }
 
-/* Declares the primary failed once it has been silent for longer than
- * heartbeat_timeout; returns the ms left until then (0: it is). */
-static uint64_t check_silence(struct backup *b)
-{
-	uint64_t quiet = uv_now(b->loop) - b->last_rx_ms;
-
-	if (quiet <= timeout_ms(b))
-		return timeout_ms(b) - quiet + 1;
-	declare_failed(b,
-		       "no frame from %s for %llu ms > heartbeat_timeout %llu "
-		       "ms",
-		       b->rx.known_primary, (unsigned long long)quiet,
-		       (unsigned long long)timeout_ms(b));
-	return 0;
-}
-
 /*
  * The silence deadline: armed by a frame when not running, it fires
  * heartbeat_timeout after the first of them and moves itself on to the
  * latest frame's deadline, so a silence is declared within a millisecond
  * of heartbeat_timeout (not a heartbeat_interval later) at the cost of
- * one timer start per heartbeat_timeout, not per frame. A decision held
- * off (a failed promotion) is retried by on_heartbeat.
+ * one timer start per heartbeat_timeout, not per frame. While the primary
+ * is still watched after a decision (it was held off: no promotion was
+ * possible, or it failed), it fires again every heartbeat_timeout.
  */
 static void on_silence(uv_timer_t *t)
 {
 	struct backup *b = t->data;
-	uint64_t left = check_silence(b);
+	uint64_t quiet = uv_now(b->loop) - b->last_rx_ms;
 
-	if (left)
-		uv_timer_start(t, on_silence, left, 0);
+	if (quiet <= timeout_ms(b)) {
+		uv_timer_start(t, on_silence, timeout_ms(b) - quiet + 1, 0);
+		return;
+	}
+	declare_failed(b,
+		       "no frame from %s for %llu ms > heartbeat_timeout %llu "
+		       "ms",
+		       b->rx.known_primary, (unsigned long long)quiet,
+		       (unsigned long long)timeout_ms(b));
+	if (watching(b))
+		uv_timer_start(t, on_silence, timeout_ms(b), 0);
 }
 
 static void on_heartbeat(uv_timer_t *t)
@@ -879,8 +873,6 @@ static void on_heartbeat(uv_timer_t *t)
 	struct backup *b = t->data;
 	Remora__Heartbeat hb = REMORA__HEARTBEAT__INIT;
 
-	/* The detector first: its line is the decision's evidence. */
-	check_silence(b);
 	if (!b->conn)
 		return;
 	/* A connection that is quiet but not yet failed: also a stuck
