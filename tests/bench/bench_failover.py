@@ -27,7 +27,6 @@ import calendar
 import json
 import os
 import random
-import re
 import signal
 import statistics
 import sys
@@ -36,24 +35,17 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "e2e"))
 from drill import drill_once  # noqa: E402
-from e2e import FakePrimaryCluster  # noqa: E402
+from e2e import SILENCE, FakePrimaryCluster  # noqa: E402
 
 HB_INTERVAL_MS = 50
 HB_TIMEOUT_MS = 300
 EPOCH_MS = 25
 
-# "2026-12-02T12:40:01.123Z remora-backup warn: ... -> promoting ...: no
-# frame from a for 301 ms > heartbeat_timeout 300 ms"
-DECISION = re.compile(
-    r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{3})Z .*-> "
-    r"(?:promoting|fencing) at epoch \d+: no frame from a for (\d+) ms",
-    re.M)
-
-
-def log_time(stamp, ms):
-    """A log line's UTC wall clock as seconds since the epoch."""
-    return calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%S")) + \
-        int(ms) / 1e3
+def log_time(line):
+    """A log line's UTC wall clock ("2026-12-02T12:40:01.123Z ...") as
+    seconds since the epoch."""
+    return calendar.timegm(time.strptime(line[:19], "%Y-%m-%dT%H:%M:%S")) \
+        + int(line[20:23]) / 1e3
 
 
 def detector_once(bindir, fake_bin, rng):
@@ -63,19 +55,17 @@ def detector_once(bindir, fake_bin, rng):
                            hb_timeout=f"{HB_TIMEOUT_MS}ms",
                            interval=f"{EPOCH_MS}ms")
     try:
-        c.start_fake_primary(["--hb-interval-ms", str(HB_INTERVAL_MS),
-                              "--epoch-interval-ms", str(EPOCH_MS)])
-        c.wait_out("listening ")
-        c.start_backup()
-        c.wait_log("b", "replica consistent at epoch", timeout=30)
+        c.start_synced(["--hb-interval-ms", str(HB_INTERVAL_MS),
+                        "--epoch-interval-ms", str(EPOCH_MS)])
         time.sleep(rng.uniform(0.05, 0.5))
         c.procs["a"]._expected = 1
         killed = time.time()
         c.procs["a"].send_signal(signal.SIGKILL)
-        m = c.wait_for("the backup's decision",
-                       lambda: DECISION.search(c.text(c.log("b"))), 30)
-        return int(m.group(3)), (log_time(m.group(1), m.group(2)) -
-                                 killed) * 1e3
+        line = c.wait_for("the backup's decision", lambda: next(
+            (ln for ln in c.text(c.log("b")).splitlines()
+             if SILENCE.search(ln)), None), 30)
+        return (int(SILENCE.search(line)["ms"]),
+                (log_time(line) - killed) * 1e3)
     finally:
         c.cleanup()
 

@@ -7,6 +7,7 @@ Correctness is asserted exactly; time only bounds how long we wait.
 """
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -26,6 +27,12 @@ def skip_without_kvm():
 
 class Failure(Exception):
     pass
+
+
+# The backup's evidence when the primary went silent (backup/main.c).
+SILENCE = re.compile(r"no frame from (?P<node>\S+) for (?P<ms>\d+) ms > "
+                     r"heartbeat_timeout (?P<timeout>\d+) ms; last acked "
+                     r"epoch (?P<epoch>\d+)")
 
 
 class Skip(Exception):
@@ -261,7 +268,8 @@ def main(tests, needs_kvm=True):
     sys.exit(1 if failed else 0)
 
 
-__all__ = ["Cluster", "Failure", "Skip", "ticks", "assert_continuous",
+__all__ = ["Cluster", "FakePrimaryCluster", "Failure", "SILENCE", "Skip",
+           "ticks", "assert_continuous",
            "run_restored", "main", "random"]
 
 
@@ -292,6 +300,15 @@ class FakePrimaryCluster(Cluster):
         out.close()
         err.close()
         return self.procs["a"]
+
+    def start_synced(self, extra=()):
+        """fake_primary (extra: its options), then the backup; returns
+        once the backup holds a consistent replica."""
+        self.start_fake_primary(extra)
+        self.wait_out("listening ")
+        self.start_backup()
+        self.wait_out("synced epoch=", timeout=30)
+        self.wait_log("b", "replica consistent at epoch", timeout=30)
 
     def said(self, name):
         # fake_primary reports its events on stdout
