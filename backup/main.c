@@ -55,6 +55,7 @@
 #include "conn.h"
 #include "ctl.h"
 #include "epoch.h"
+#include "events.h"
 #include "log.h"
 #include "promote.h"
 #include "receiver.h"
@@ -68,7 +69,7 @@
 #define SEND_QUEUE_MAX (1u << 20)
 
 struct opts {
-	const char *config, *node, *snapshot;
+	const char *config, *node, *snapshot, *events;
 	uint64_t ack_delay_ns; /* --inject-ack-delay (tests, drills) */
 	int rejoin, verbose;
 };
@@ -135,6 +136,7 @@ struct backup {
 	int refused_logged;
 	struct command *health, *fence;
 	uint64_t declared_ns, detect_ms;
+	const char *cause;	 /* of the last decision (events) */
 	uint64_t snapshot_epoch; /* the epoch --snapshot last wrote */
 
 	/* promotion */
@@ -174,6 +176,9 @@ static void set_state(struct backup *b, enum backup_state to, const char *fmt,
 	}
 	log_info("%s -> %s at epoch %llu: %s", state_names[b->state],
 		 state_names[to], (unsigned long long)b->r.epoch, why);
+	events_emit("state", EV_S("from", state_names[b->state]),
+		    EV_S("to", state_names[to]), EV_U("epoch", b->r.epoch),
+		    EV_U("term", b->rx.known_term), EV_S("why", why));
 	b->state = to;
 }
 
@@ -182,6 +187,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: " PROG " -c FILE --node NAME [--rejoin] [--snapshot "
 		"FILE]\n"
+		"                     [--events FILE]\n"
 		"\n"
 		"Holds the replica of the workload run by the cluster's "
 		"primary, as node\nNAME, and takes the workload over when the "
@@ -205,6 +211,9 @@ static void usage(FILE *f)
 		"                      hold every Ack this long (tests and "
 		"drills: the\n"
 		"                      primary must hold output meanwhile)\n"
+		"      --events FILE   append one JSON line per state change "
+		"and decision\n"
+		"                      to FILE (docs/design.md lists them)\n"
 		"  -v, --verbose       debug logging (a line per epoch)\n"
 		"  -h, --help          this text\n");
 }
@@ -215,6 +224,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"config", required_argument, NULL, 'c'},
 		{"node", required_argument, NULL, 'n'},
 		{"snapshot", required_argument, NULL, 's'},
+		{"events", required_argument, NULL, 'e'},
 		{"inject-ack-delay", required_argument, NULL, 'd'},
 		{"rejoin", no_argument, NULL, 'r'},
 		{"verbose", no_argument, NULL, 'v'},
@@ -235,6 +245,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 's':
 			o->snapshot = optarg;
+			break;
+		case 'e':
+			o->events = optarg;
 			break;
 		case 'd':
 			if (units_parse_duration(optarg, &o->ack_delay_ns,
@@ -288,6 +301,8 @@ static void write_snapshot(struct backup *b)
 		return;
 	}
 	b->snapshot_epoch = b->r.epoch;
+	events_emit("snapshot", EV_U("epoch", b->r.epoch),
+		    EV_S("path", b->o->snapshot));
 	log_info("replica at epoch %llu written to %s",
 		 (unsigned long long)b->r.epoch, b->o->snapshot);
 }
@@ -366,9 +381,31 @@ static int watching(const struct backup *b)
 		b->state == B_REPLICATING);
 }
 
+/*
+ * The detector's decision as an event: what it saw (cause, the silence so
+ * far) and what it does about it (action: deposing, fencing, promoting, or
+ * held_off with the reason).
+ */
+static void decision_event(struct backup *b, const char *action,
+			   const char *evidence, const char *reason)
+{
+	uint64_t now = uv_now(b->loop);
+
+	events_emit("decision", EV_S("cause", b->cause), EV_S("action", action),
+		    EV_S("primary", b->rx.known_primary),
+		    EV_U("epoch", b->r.epoch), EV_U("term", b->rx.known_term),
+		    EV_I("quiet_ms",
+			 b->last_rx_ms ? (int64_t)(now - b->last_rx_ms) : -1),
+		    EV_U("timeout_ms", timeout_ms(b)),
+		    EV_S("evidence", evidence), EV_S("reason", reason));
+}
+
 /* Fences (if configured), then promotes; evidence opens the log line. */
 static void take_over(struct backup *b, const char *evidence)
 {
+	decision_event(
+		b, *b->cfg->failover.fence_command ? "fencing" : "promoting",
+		evidence, "");
 	if (*b->cfg->failover.fence_command) {
 		set_state(b, B_FENCING,
 			  "%s; last acked epoch %llu; fencing %s first",
@@ -414,6 +451,7 @@ static void depose(struct backup *b, const char *evidence)
 		take_over(b, evidence);
 		return;
 	}
+	decision_event(b, "deposing", evidence, "");
 	set_state(b, B_DEPOSING,
 		  "%s; last acked epoch %llu; asking primary %s to step down "
 		  "first (waiting at most %llu ms)",
@@ -426,10 +464,11 @@ static void depose(struct backup *b, const char *evidence)
  * The primary is declared failed on evidence: promote (after fencing) if
  * the replica can take over without losing or repeating released output.
  */
-static void declare_failed(struct backup *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+static void declare_failed(struct backup *b, const char *cause, const char *fmt,
+			   ...) __attribute__((format(printf, 3, 4)));
 
-static void declare_failed(struct backup *b, const char *fmt, ...)
+static void declare_failed(struct backup *b, const char *cause, const char *fmt,
+			   ...)
 {
 	uint64_t now = uv_now(b->loop);
 	char evidence[512], why[256];
@@ -441,7 +480,9 @@ static void declare_failed(struct backup *b, const char *fmt, ...)
 	vsnprintf(evidence, sizeof(evidence), fmt, ap);
 	va_end(ap);
 	b->hold_off_ms = now + timeout_ms(b);
+	b->cause = cause;
 	if (promote_possible(&b->r, b->rx.released, why, sizeof(why))) {
+		decision_event(b, "held_off", evidence, why);
 		log_warn("%s; but %s; not promoting, still looking for a "
 			 "primary",
 			 evidence, why);
@@ -538,7 +579,8 @@ static void health_done(void *opaque, const struct command_result *r)
 	if (r->exited && r->status == 0)
 		return;
 	command_describe(r, what, sizeof(what));
-	declare_failed(b, "health_check_command failed (%s)", what);
+	declare_failed(b, "health_check", "health_check_command failed (%s)",
+		       what);
 }
 
 static void on_health_timer(uv_timer_t *t)
@@ -635,6 +677,14 @@ static void do_promote(struct backup *b)
 	/* Closing its watcher gave SIGUSR1 back its default (terminate);
 	 * there is no replica to write any more. */
 	signal(SIGUSR1, SIG_IGN);
+	events_emit(
+		"promoted", EV_U("term", b->pm.term), EV_U("epoch", b->r.epoch),
+		EV_U("detect_ms", b->detect_ms),
+		EV_U("timeout_ms", timeout_ms(b)),
+		EV_F("promote_ms", (double)(now_ns() - b->declared_ns) / 1e6),
+		EV_F("vm_ms", (double)b->pm.vm_ns / 1e6),
+		EV_U("console_released", b->pm.console_released),
+		EV_U("console_missing", b->pm.console_missing));
 	set_state(b, B_PRIMARY,
 		  "promoted to primary of term %llu from the replica at "
 		  "epoch %llu: detection %llu ms (heartbeat_timeout %llu ms), "
@@ -649,6 +699,7 @@ static void do_promote(struct backup *b)
 		  b->pm.console_missing ? " (some output was never held here "
 					  "and may be lost)"
 					: "");
+	events_set_role("primary"); /* its own events follow */
 }
 
 /* --- following the primary ------------------------------------------------ */
@@ -751,6 +802,7 @@ static void on_close(struct conn *c, const char *why, void *opaque)
 			 "output up to byte %llu",
 			 b->rx.known_primary, why,
 			 (unsigned long long)b->rx.released);
+		b->cause = "stepped_down";
 		take_over(b, evidence);
 	} else if (b->state == B_SYNCING || b->state == B_REPLICATING) {
 		set_state(b, B_CONNECTING,
@@ -759,7 +811,7 @@ static void on_close(struct conn *c, const char *why, void *opaque)
 			  (unsigned long long)b->r.epoch);
 		if (b->cfg->failover.on_connection_loss ==
 		    CONFIG_CONN_LOSS_PROMOTE)
-			declare_failed(b,
+			declare_failed(b, "connection_lost",
 				       "connection to primary %s lost (%s), "
 				       "on_connection_loss = promote",
 				       b->primary->name, why);
@@ -859,7 +911,7 @@ static void on_silence(uv_timer_t *t)
 		uv_timer_start(t, on_silence, timeout_ms(b) - quiet + 1, 0);
 		return;
 	}
-	declare_failed(b,
+	declare_failed(b, "silence",
 		       "no frame from %s for %llu ms > heartbeat_timeout %llu "
 		       "ms",
 		       b->rx.known_primary, (unsigned long long)quiet,
@@ -1115,6 +1167,11 @@ int main(int argc, char **argv)
 	if (ret)
 		return ret;
 	log_init(PROG, o.node, o.verbose ? LOG_DEBUG : LOG_INFO);
+	if (o.events && (ret = events_init(o.events, o.node, "backup"))) {
+		fprintf(stderr, PROG ": --events %s: %s\n", o.events,
+			strerror(-ret));
+		return 1;
+	}
 	cfg = malloc(sizeof(*cfg));
 	if (!cfg)
 		return 1;
@@ -1139,5 +1196,6 @@ int main(int argc, char **argv)
 		ret = run(cfg, self, &o);
 	}
 	free(cfg);
+	events_close();
 	return ret;
 }

@@ -15,14 +15,6 @@
 #include "capture.h"
 #include "prefault.h"
 
-uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 int staged_init(struct staged *s)
 {
 	memset(s, 0, sizeof(*s));

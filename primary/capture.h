@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clock.h"
 #include "copier.h"
 #include "outbuf.h"
 #include "vm.h"
@@ -99,7 +100,5 @@ size_t capture_list_data(int fd, uint64_t npages, uint64_t *pfns);
 /* Makes s a pre-copy epoch of these n pages (s must have room for n). */
 void staged_set_precopy(struct staged *s, uint64_t epoch, const uint64_t *pfns,
 			size_t n);
-
-uint64_t now_ns(void);
 
 #endif

@@ -20,6 +20,7 @@
 
 #include "ctl.h"
 #include "epoch.h"
+#include "events.h"
 #include "log.h"
 #include "status.h"
 #include "wire.h"
@@ -62,6 +63,15 @@ static const unsigned allowed[] = {
 
 static void enter_stopped(struct primary *p);
 
+/* What a state change did with the held output (an event; returns n). */
+static size_t output_event(const struct primary *p, const char *action,
+			   size_t n)
+{
+	events_emit("output", EV_S("action", action), EV_U("bytes", n),
+		    EV_U("epoch", p->acked));
+	return n;
+}
+
 /* Performs and logs every state change: one line, with the epoch. */
 static void set_state(struct primary *p, enum primary_state to, const char *fmt,
 		      ...) __attribute__((format(printf, 3, 4)));
@@ -85,6 +95,9 @@ static void set_state(struct primary *p, enum primary_state to, const char *fmt,
 	p->state = to;
 	log_info("%s -> %s at epoch %llu: %s", primary_state_name(from),
 		 primary_state_name(to), (unsigned long long)p->acked, why);
+	events_emit("state", EV_S("from", primary_state_name(from)),
+		    EV_S("to", primary_state_name(to)), EV_U("epoch", p->acked),
+		    EV_U("term", p->term), EV_S("why", why));
 	if (to == P_STOPPED)
 		enter_stopped(p);
 }
@@ -609,6 +622,10 @@ static void on_replaced(struct primary *p, const char *node, uint64_t term)
 	p->exit_code = EXIT_REPLACED;
 	held = outbuf_held(&p->ob);
 	outbuf_discard(&p->ob);
+	events_emit("replaced", EV_S("by", *node ? node : ""),
+		    EV_U("term", term), EV_U("own_term", p->term));
+	events_emit("output", EV_S("action", "discarded"), EV_U("bytes", held),
+		    EV_U("epoch", p->acked));
 	set_state(p, P_STOPPED,
 		  "replaced by %s in term %llu (this primary's term: %llu); "
 		  "guest stopped, %zu bytes of held output discarded",
@@ -659,7 +676,7 @@ static void lose_backup(struct primary *p, const char *fmt, ...)
 			  "until a backup attaches (on_backup_loss = pause)",
 			  why, outbuf_held(&p->ob));
 	} else if (releases_unprotected(p)) {
-		size_t n = outbuf_flush(&p->ob);
+		size_t n = output_event(p, "released", outbuf_flush(&p->ob));
 
 		set_state(p, P_DEGRADED,
 			  "%s; unprotected: %zu bytes of held output released, "
@@ -882,7 +899,8 @@ static void on_peer_lost(struct conn *c, const char *why, void *opaque)
 		set_state(p, P_STOPPED,
 			  "backup %s lost while draining (%s); %zu bytes of "
 			  "unacknowledged output discarded",
-			  p->peer_name, why, outbuf_held(&p->ob));
+			  p->peer_name, why,
+			  output_event(p, "discarded", outbuf_held(&p->ob)));
 	else if (p->state == P_SYNCING || p->state == P_PROTECTED)
 		lose_backup(p, "backup %s lost: %s", p->peer_name, why);
 }
@@ -1054,7 +1072,7 @@ static void on_drain_timeout(uv_timer_t *t)
 			  "heartbeat_timeout; %zu bytes of unacknowledged "
 			  "output discarded",
 			  (unsigned long long)p->final_epoch,
-			  outbuf_held(&p->ob));
+			  output_event(p, "discarded", outbuf_held(&p->ob)));
 }
 
 static void begin_drain(struct primary *p, const char *why)
@@ -1075,13 +1093,14 @@ static void begin_drain(struct primary *p, const char *why)
 		set_state(p, P_STOPPED,
 			  "%s while unprotected; %zu bytes of "
 			  "output released",
-			  why, outbuf_flush(&p->ob));
+			  why,
+			  output_event(p, "released", outbuf_flush(&p->ob)));
 	} else if (p->state != P_DRAINING && p->state != P_STOPPED) {
 		set_state(p, P_STOPPED,
 			  "%s while %s; %zu bytes of unacknowledged output "
 			  "discarded",
 			  why, primary_state_name(p->state),
-			  outbuf_held(&p->ob));
+			  output_event(p, "discarded", outbuf_held(&p->ob)));
 	}
 }
 

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "epoch.h"
+#include "events.h"
 #include "log.h"
 #include "main.h"
 
@@ -29,7 +30,8 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: " PROG " -c FILE --node NAME [--stats FILE]\n"
+		"usage: " PROG
+		" -c FILE --node NAME [--stats FILE] [--events FILE]\n"
 		"       " PROG " --standalone ... (see " PROG
 		" --standalone --help)\n"
 		"\n"
@@ -42,6 +44,9 @@ static void usage(FILE *f)
 		"  -n, --node NAME     this node's [node NAME] section\n"
 		"      --stats FILE    at exit, write pipeline statistics "
 		"(JSON) to FILE\n"
+		"      --events FILE   append one JSON line per state change "
+		"and decision\n"
+		"                      to FILE (docs/design.md lists them)\n"
 		"  -v, --verbose       debug logging\n"
 		"  -h, --help          this text\n"
 		"\n"
@@ -50,7 +55,7 @@ static void usage(FILE *f)
 }
 
 struct opts {
-	const char *config, *node, *stats;
+	const char *config, *node, *stats, *events;
 	int verbose;
 };
 
@@ -60,6 +65,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"config", required_argument, NULL, 'c'},
 		{"node", required_argument, NULL, 'n'},
 		{"stats", required_argument, NULL, 's'},
+		{"events", required_argument, NULL, 'e'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -77,6 +83,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 's':
 			o->stats = optarg;
+			break;
+		case 'e':
+			o->events = optarg;
 			break;
 		case 'v':
 			o->verbose = 1;
@@ -217,6 +226,11 @@ int main(int argc, char **argv)
 	if (ret)
 		return ret;
 	log_init(PROG, o.node, o.verbose ? LOG_DEBUG : LOG_INFO);
+	if (o.events && (ret = events_init(o.events, o.node, "primary"))) {
+		fprintf(stderr, PROG ": --events %s: %s\n", o.events,
+			strerror(-ret));
+		return 1;
+	}
 	cfg = malloc(sizeof(*cfg));
 	if (!cfg)
 		return 1;
@@ -233,5 +247,6 @@ int main(int argc, char **argv)
 		ret = run(cfg, self, &o);
 	}
 	free(cfg);
+	events_close();
 	return ret;
 }

@@ -19,9 +19,7 @@
  * same run. GB/s are guest page bytes per second.
  */
 #define BENCH_PROG "bench_stream"
-#define now_ns	   bench_now_ns /* capture.h has its own */
 #include "bench_util.h"
-#undef now_ns
 
 #include <getopt.h>
 
