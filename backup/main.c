@@ -50,13 +50,14 @@
 #include <string.h>
 #include <uv.h>
 
+#include "clock.h"
 #include "command.h"
 #include "config.h"
 #include "conn.h"
 #include "ctl.h"
-#include "epoch.h"
 #include "events.h"
 #include "log.h"
+#include "primary.h"
 #include "promote.h"
 #include "receiver.h"
 #include "replica.h"
@@ -649,7 +650,7 @@ static void do_promote(struct backup *b)
 	/* Kept across failed attempts: a failed start may leave a handle
 	 * of it closing on the loop (the next attempt is timers later). */
 	if (!b->p)
-		b->p = calloc(1, sizeof(*b->p));
+		b->p = primary_alloc();
 	if (!b->p) {
 		ret = -ENOMEM;
 		snprintf(err, sizeof(err), "out of memory");
@@ -671,7 +672,7 @@ static void do_promote(struct backup *b)
 		schedule_retry(b); /* the old primary may come back */
 		return;
 	}
-	b->p->ctl = b->ctl; /* the primary's now: it closes it at its end */
+	primary_set_ctl(b->p, b->ctl); /* it closes it at its end */
 	b->ctl = NULL;
 	close_backup_handles(b, 1);
 	/* Closing its watcher gave SIGUSR1 back its default (terminate);
@@ -1136,8 +1137,8 @@ static int run(const struct config *cfg, const struct config_node *self,
 		log_error("bug: handles left open at exit: %s",
 			  uv_strerror(ret));
 	if (b.state == B_PRIMARY) {
-		ret = b.p->exit_code;
-		promote_finish(&b.pm, b.p);
+		ret = primary_exit_code(b.p);
+		promote_finish(&b.pm);
 		log_info("stopped as primary of term %llu with exit status %d",
 			 (unsigned long long)b.pm.term, ret);
 	} else {
@@ -1147,7 +1148,7 @@ static int run(const struct config *cfg, const struct config_node *self,
 			 (unsigned long long)b.epochs,
 			 (unsigned long long)b.r.epoch);
 	}
-	free(b.p); /* also after failed promotions */
+	primary_free(b.p); /* also after failed promotions */
 	replica_destroy(&b.r);
 	free(b.acks);
 	return ret;

@@ -11,10 +11,7 @@
 
 #include "fdio.h"
 #include "log.h"
-#include "main.h"
-#include "outbuf.h"
 #include "promote.h"
-#include "vm.h"
 
 int promote_possible(const struct replica *r, uint64_t released, char *why,
 		     size_t len)
@@ -69,74 +66,47 @@ int promote(struct promotion *pm, struct primary *p, uv_loop_t *loop,
 	    const struct config *cfg, const struct config_node *self,
 	    const struct replica *r, char *err, size_t errlen)
 {
-	struct vm_config vc = {.mem_size = r->mem_size, .dirty_log = 1};
-	struct primary_opts po = {.term = pm->term, .promoted = 1};
 	const char *sink_path = config_console(cfg, self);
-	uint64_t t0 = now_ns();
+	struct primary_image img = {
+		.mem_fd = r->fd,
+		.mem_size = r->mem_size,
+		.state = r->state,
+		.state_len = r->state_len,
+		.console_offset = replica_console_end(r),
+	};
 	int ret;
 
-	pm->vm = NULL;
 	pm->sink = -1;
 	ret = promote_possible(r, pm->released, err, errlen);
 	if (ret)
 		return ret;
-	primary_console_hooks(p, &vc);
-	ret = vm_create_from_memfd(&pm->vm, &vc, r->fd, err, errlen);
-	if (ret)
-		return ret;
-	ret = vm_state_load(pm->vm, r->state, r->state_len);
-	if (ret) {
-		snprintf(err, errlen, "replica state: %s", vm_error(pm->vm));
-		goto fail;
-	}
-	/* A guest that checks itself after a restore (memstress) does. */
-	vm_request_check(pm->vm);
-	pm->vm_ns = now_ns() - t0;
-
-	pm->sink = outbuf_open_sink(sink_path);
+	pm->sink = primary_open_sink(sink_path);
 	if (pm->sink < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "console sink %s: %s", sink_path,
 			 strerror(errno));
-		goto fail;
+		return ret;
 	}
-	po.console_offset = replica_console_end(r);
-	po.sink_fd = pm->sink;
-	ret = primary_start(p, loop, cfg, self, pm->vm, &po);
+	img.sink_fd = pm->sink;
+	ret = primary_promote(p, loop, cfg, self, pm->term, &img, &pm->vm_ns,
+			      err, errlen);
 	if (ret) {
-		snprintf(err, errlen, "starting the primary: %s",
-			 strerror(-ret));
-		primary_finish(p);
-		goto fail;
+		close(pm->sink);
+		pm->sink = -1;
+		return ret;
 	}
 	/* Only once nothing can fail before the guest runs (a retry must
 	 * not write the tail twice). A sink that fails loses this output,
-	 * as a running primary's does (outbuf.c): said, not fatal. */
+	 * as a running primary's does: said, not fatal. */
 	if (release_tail(pm, r, err, errlen))
 		log_error("%s; the old primary's unreleased output is lost",
 			  err);
-	p->stats.guest_start_ns = now_ns();
-	if (vm_start(pm->vm)) {
-		/* Its handles are open: stopping closes them, the loop ends
-		 * and the daemon exits with this status. */
-		p->exit_code = EXIT_VMM;
-		primary_abort(p, vm_error(pm->vm));
-	}
+	primary_run_guest(p);
 	return 0;
-fail:
-	vm_destroy(pm->vm);
-	pm->vm = NULL;
-	if (pm->sink >= 0)
-		close(pm->sink);
-	pm->sink = -1;
-	return ret;
 }
 
-void promote_finish(struct promotion *pm, struct primary *p)
+void promote_finish(struct promotion *pm)
 {
-	vm_destroy(pm->vm);
-	pm->vm = NULL;
-	primary_finish(p);
 	if (pm->sink >= 0)
 		close(pm->sink);
 	pm->sink = -1;

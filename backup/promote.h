@@ -1,6 +1,6 @@
 /*
- * Promotion: the backup's replica becomes the running workload (DESIGN.md
- * §5). The replica's memfd is mapped into a new VM (no copy), the vCPU and
+ * Promotion: the backup's replica becomes the running workload (docs/design.md,
+ * "Promotion"). The replica's memfd is mapped into a new VM (no copy), the vCPU and
  * device state of its epoch are loaded (with the virtual clock, so guest
  * time never runs backwards), the console output the old primary may not
  * have released is released here, and the primary's pipeline (epoch.c)
@@ -14,14 +14,13 @@
 #include <uv.h>
 
 #include "config.h"
-#include "epoch.h"
+#include "primary.h"
 #include "replica.h"
 
 struct promotion {
 	uint64_t term;	   /* the new term */
 	uint64_t released; /* console offset the old primary released */
 	/* results */
-	struct vm *vm;
 	int sink;		  /* this node's console sink */
 	size_t console_released;  /* bytes of the replica's tail released */
 	uint64_t console_missing; /* bytes never held here (may be lost) */
@@ -45,7 +44,7 @@ int promote(struct promotion *pm, struct primary *p, uv_loop_t *loop,
 	    const struct config *cfg, const struct config_node *self,
 	    const struct replica *r, char *err, size_t errlen);
 
-/* After p's loop has ended. */
-void promote_finish(struct promotion *pm, struct primary *p);
+/* After the promoted primary's loop has ended (primary_free() frees it). */
+void promote_finish(struct promotion *pm);
 
 #endif

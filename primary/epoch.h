@@ -48,6 +48,7 @@
 #include "conn.h"
 #include "encoder.h"
 #include "outbuf.h"
+#include "primary.h"
 #include "vm.h"
 
 enum primary_state {
@@ -98,8 +99,7 @@ struct primary_stats {
 	struct samples pause, ack, harvest, copy;
 };
 
-/* Exit status of a primary replaced by one of a higher term. */
-#define EXIT_REPLACED 3
+#define EXIT_REPLACED PRIMARY_EXIT_REPLACED
 
 /* How a primary starts. */
 struct primary_opts {
@@ -127,6 +127,7 @@ struct primary {
 	enum primary_state state;
 	uint64_t term;
 	int promoted;	  /* started from a replica */
+	int own_vm;	  /* promoted: primary_free() destroys vm */
 	int guest_paused; /* on_backup_loss = pause holds it */
 
 	/* pipeline */

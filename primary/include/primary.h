@@ -1,0 +1,81 @@
+/*
+ * The primary as the rest of remora sees it: the one header outside
+ * primary/ may include. remora-primary (main.c) starts a fresh primary;
+ * the backup starts one from its replica when it promotes itself
+ * (backup/promote.c); both then run the loop and ask for its exit status.
+ * docs/design.md describes the pipeline behind it.
+ */
+#ifndef REMORA_PRIMARY_PRIMARY_H
+#define REMORA_PRIMARY_PRIMARY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+
+struct primary;
+struct ctl;
+struct node_status;
+
+/* Exit status of a primary replaced by one of a higher term. */
+#define PRIMARY_EXIT_REPLACED 3
+
+/* What a promotion starts from: a consistent replica. */
+struct primary_image {
+	int mem_fd;		 /* guest memory (mapped, never copied) */
+	uint64_t mem_size;	 /* its size in bytes */
+	const uint8_t *state;	 /* vCPU and device state of its epoch */
+	size_t state_len;	 /* bytes at state */
+	uint64_t console_offset; /* stream offset of the next console byte */
+	int sink_fd;		 /* released console output goes here */
+};
+
+/*
+ * Opens a node's console sink for appending (what released output goes
+ * to); -1 with errno set on failure.
+ */
+int primary_open_sink(const char *path);
+
+/* A zeroed primary (large: its statistics), or NULL. */
+struct primary *primary_alloc(void);
+
+/*
+ * The promotion entry point: makes a VM on the image's memory, loads its
+ * state and starts the pipeline as primary of term on loop, unprotected
+ * until a backup attaches; the guest does not run yet (primary_run_guest).
+ * vm_ns, if not NULL, gets the time spent making the VM. Returns 0, or a
+ * negative errno with one line in err: then nothing runs, but handles of
+ * p may be closing on the loop, so p is freed only after it has ended
+ * (primary_free); p may be passed to another attempt meanwhile.
+ */
+int primary_promote(struct primary *p, uv_loop_t *loop,
+		    const struct config *cfg, const struct config_node *self,
+		    uint64_t term, const struct primary_image *img,
+		    uint64_t *vm_ns, char *err, size_t errlen);
+
+/*
+ * Runs the guest. A guest that cannot start stops the primary (its loop
+ * then ends with status 70); the reason is logged.
+ */
+void primary_run_guest(struct primary *p);
+
+/* The control socket: the primary closes it when it stops. */
+void primary_set_ctl(struct primary *p, struct ctl *ctl);
+
+/*
+ * SIGTERM or SIGINT: the first drains (a last epoch, acknowledged), a
+ * second stops at once.
+ */
+void primary_signal(struct primary *p, int signum);
+
+/* What remoractl status shows (status.h). */
+void primary_status(struct primary *p, struct node_status *st);
+
+/* After the loop ended: the process's exit status. */
+int primary_exit_code(const struct primary *p);
+
+/* After the loop ended: frees p and all it made (NULL is fine). */
+void primary_free(struct primary *p);
+
+#endif
