@@ -1,7 +1,10 @@
 /*
  * The deployment config (remora.conf). libinih splits the text into
- * sections and KEY = VALUE pairs; this file checks every pair as it arrives
- * and every section as it closes, and stops at the first error.
+ * sections and KEY = VALUE pairs; this file looks each pair up in the key
+ * table (config_keys.c) and has its type's parser (config_value.c) check it
+ * as it arrives, checks every section as it closes (the table's required
+ * keys, then the checks that involve several keys), and stops at the first
+ * error.
  *
  * libinih's handler, as ini.h declares it, is told neither the line number
  * nor when a section starts, and libinih silently splits a line longer than
@@ -14,11 +17,11 @@
  * VALUE, comments and whitespace are left to libinih.
  *
  * libinih reads an indented line after a key as a continuation of that
- * key's value (Python configparser style). Only args, which can outgrow a
- * line, accepts that; anywhere else it is an error, since an indented key
- * would otherwise vanish into the previous value.
+ * key's value (Python configparser style). Only a key flagged
+ * CONFIG_KEY_LINES (args, which can outgrow a line) accepts that; anywhere
+ * else it is an error, since an indented key would otherwise vanish into
+ * the previous value.
  */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -31,87 +34,10 @@
 #include <ini.h>
 
 #include "config.h"
+#include "config_keys.h"
 #include "units.h"
 
 #define CONFIG_FILE_MAX (1u << 20)
-
-enum section {
-	SEC_NONE, /* before the first header */
-	SEC_CLUSTER,
-	SEC_NODE,
-	SEC_WORKLOAD,
-	SEC_REPLICATION,
-	SEC_FAILOVER,
-	SEC_COUNT
-};
-
-static const char *const section_names[SEC_COUNT] = {
-	[SEC_CLUSTER] = "cluster",   [SEC_NODE] = "node",
-	[SEC_WORKLOAD] = "workload", [SEC_REPLICATION] = "replication",
-	[SEC_FAILOVER] = "failover",
-};
-
-enum key {
-	K_CLUSTER_NAME,
-	K_NODE_ADDRESS,
-	K_NODE_SOCKET,
-	K_NODE_ROLE,
-	K_NODE_CONSOLE,
-	K_TYPE,
-	K_GUEST,
-	K_MEMORY,
-	K_ARGS,
-	K_CONSOLE,
-	K_EPOCH_INTERVAL,
-	K_COMPRESSION,
-	K_DELTA,
-	K_MAX_INFLIGHT,
-	K_DELTA_CACHE,
-	K_PRECOPY_ROUNDS,
-	K_PRECOPY_STOP,
-	K_HB_INTERVAL,
-	K_HB_TIMEOUT,
-	K_ON_CONN_LOSS,
-	K_HEALTH_CMD,
-	K_HEALTH_INTERVAL,
-	K_HEALTH_TIMEOUT,
-	K_FENCE_CMD,
-	K_FENCE_TIMEOUT,
-	K_ON_BACKUP_LOSS,
-	K_COUNT
-};
-
-static const struct {
-	enum section sec;
-	const char *name;
-} keys[K_COUNT] = {
-	[K_CLUSTER_NAME] = {SEC_CLUSTER, "name"},
-	[K_NODE_ADDRESS] = {SEC_NODE, "replication_address"},
-	[K_NODE_SOCKET] = {SEC_NODE, "control_socket"},
-	[K_NODE_ROLE] = {SEC_NODE, "role"},
-	[K_NODE_CONSOLE] = {SEC_NODE, "console"},
-	[K_TYPE] = {SEC_WORKLOAD, "type"},
-	[K_GUEST] = {SEC_WORKLOAD, "guest"},
-	[K_MEMORY] = {SEC_WORKLOAD, "memory"},
-	[K_ARGS] = {SEC_WORKLOAD, "args"},
-	[K_CONSOLE] = {SEC_WORKLOAD, "console"},
-	[K_EPOCH_INTERVAL] = {SEC_REPLICATION, "epoch_interval"},
-	[K_COMPRESSION] = {SEC_REPLICATION, "compression"},
-	[K_DELTA] = {SEC_REPLICATION, "delta"},
-	[K_MAX_INFLIGHT] = {SEC_REPLICATION, "max_inflight_epochs"},
-	[K_DELTA_CACHE] = {SEC_REPLICATION, "delta_cache"},
-	[K_PRECOPY_ROUNDS] = {SEC_REPLICATION, "precopy_max_rounds"},
-	[K_PRECOPY_STOP] = {SEC_REPLICATION, "precopy_stop_pages"},
-	[K_HB_INTERVAL] = {SEC_FAILOVER, "heartbeat_interval"},
-	[K_HB_TIMEOUT] = {SEC_FAILOVER, "heartbeat_timeout"},
-	[K_ON_CONN_LOSS] = {SEC_FAILOVER, "on_connection_loss"},
-	[K_HEALTH_CMD] = {SEC_FAILOVER, "health_check_command"},
-	[K_HEALTH_INTERVAL] = {SEC_FAILOVER, "health_check_interval"},
-	[K_HEALTH_TIMEOUT] = {SEC_FAILOVER, "health_check_timeout"},
-	[K_FENCE_CMD] = {SEC_FAILOVER, "fence_command"},
-	[K_FENCE_TIMEOUT] = {SEC_FAILOVER, "fence_timeout"},
-	[K_ON_BACKUP_LOSS] = {SEC_FAILOVER, "on_backup_loss"},
-};
 
 /* What one parse knows besides the config it fills; libinih passes it on. */
 struct ctx {
@@ -126,16 +52,16 @@ struct ctx {
 	size_t line_len;
 	int indented; /* that line starts with white space */
 	int prev_key; /* libinih would continue a key's value */
-	enum key last_key;
+	const struct config_key *last_key;
 
 	/* the open section */
-	enum section sec;
+	enum config_section sec;
 	char header[256]; /* between its brackets */
 	int sec_line;
 	char label[CONFIG_NAME_MAX + 8]; /* "[node a]", for messages */
 	struct config_node *node;	 /* in [node NAME] */
-	int seen[K_COUNT];		 /* line of each key set in it */
-	int headers[SEC_COUNT];		 /* line of each single section */
+	int seen[CONFIG_KEYS_MAX];	 /* line of each key set in it */
+	int headers[CONFIG_SEC_COUNT];	 /* line of each single section */
 
 	char *err;
 	size_t errlen;
@@ -169,513 +95,110 @@ static void fail(struct ctx *x, int line, const char *fmt, ...)
 	va_end(ap);
 }
 
-#define SHOW_MAX 48
-
-/*
- * Text from the file as a message may quote it: at most 40 bytes, control
- * characters as '?', so that the message stays one short line.
- */
-static const char *show(char *buf, const char *s)
+/* The struct that key k fills: the config, or the open [node NAME]. */
+static char *base_of(struct ctx *x, const struct config_key *k)
 {
-	size_t i;
-
-	for (i = 0; s[i] && i < 40; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		buf[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
-	}
-	if (s[i]) {
-		/* Not in the middle of a UTF-8 character. */
-		while (i > 0 && ((unsigned char)s[i] & 0xc0) == 0x80)
-			i--;
-		memcpy(buf + i, "...", 3);
-		i += 3;
-	}
-	buf[i] = '\0';
-	return buf;
-}
-
-/* Decimal digits only: no sign, no space, no trailing junk, no overflow. */
-static int parse_uint(const char *s, uint64_t *v)
-{
-	*v = 0;
-	if (!*s)
-		return -EINVAL;
-	for (; *s; s++) {
-		uint64_t d = (uint64_t)(*s - '0');
-
-		if (*s < '0' || *s > '9')
-			return -EINVAL;
-		if (*v > (UINT64_MAX - d) / 10)
-			return -ERANGE;
-		*v = *v * 10 + d;
-	}
-	return 0;
-}
-
-/* A duration as the operator would write it back: "100ms", "1s". */
-static const char *fmt_duration(char *buf, size_t size, uint64_t ns)
-{
-	static const struct {
-		const char *unit;
-		uint64_t ns;
-	} u[] = {
-		{"h", 3600000000000ull}, {"min", 60000000000ull},
-		{"s", 1000000000ull},	 {"ms", 1000000ull},
-		{"us", 1000ull},
-	};
-
-	for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++)
-		if (ns && ns % u[i].ns == 0) {
-			snprintf(buf, size, "%llu%s",
-				 (unsigned long long)(ns / u[i].ns), u[i].unit);
-			return buf;
-		}
-	snprintf(buf, size, "%lluns", (unsigned long long)ns);
-	return buf;
-}
-
-static int name_ok(const char *s)
-{
-	for (; *s; s++)
-		if (!isalnum((unsigned char)*s) && *s != '.' && *s != '_' &&
-		    *s != '-')
-			return 0;
-	return 1;
-}
-
-/* Cluster and node names: they end up in file names and log lines. */
-static int check_name(struct ctx *x, int line, const char *what, const char *v)
-{
-	char b[SHOW_MAX];
-
-	if (strlen(v) >= CONFIG_NAME_MAX) {
-		fail(x, line, "%s: '%s' is longer than %d characters", what,
-		     show(b, v), CONFIG_NAME_MAX - 1);
-		return -1;
-	}
-	if (!name_ok(v)) {
-		fail(x, line, "%s: '%s' may only contain A-Z a-z 0-9 . _ -",
-		     what, show(b, v));
-		return -1;
-	}
-	return 0;
-}
-
-/* range is "" for a quantity bounded only by its type. */
-static void check_range(struct ctx *x, const char *name, const char *v, int err,
-			uint64_t val, uint64_t lo, uint64_t hi,
-			const char *range)
-{
-	char b[SHOW_MAX];
-
-	if (err && !*range)
-		fail(x, x->lineno, "%s: '%s' is too large", name, show(b, v));
-	else if (err || val < lo || val > hi)
-		fail(x, x->lineno, "%s: '%s' is out of range (%s)", name,
-		     show(b, v), range);
-}
-
-static void set_uint(struct ctx *x, enum key k, const char *v, uint64_t lo,
-		     uint64_t hi, uint64_t *out)
-{
-	char b[SHOW_MAX], range[48] = "";
-	int err = parse_uint(v, out);
-
-	if (err == -EINVAL) {
-		fail(x, x->lineno, "%s: '%s' is not a decimal number",
-		     keys[k].name, show(b, v));
-		return;
-	}
-	if (hi != UINT64_MAX)
-		snprintf(range, sizeof(range), "%llu..%llu",
-			 (unsigned long long)lo, (unsigned long long)hi);
-	check_range(x, keys[k].name, v, err, *out, lo, hi, range);
-}
-
-static void set_size(struct ctx *x, enum key k, const char *v, uint64_t lo,
-		     uint64_t hi, const char *range, uint64_t *out)
-{
-	const char *name = keys[k].name, *why = "";
-	char b[SHOW_MAX];
-	int err = units_parse_size(v, out, &why);
-
-	if (err == -EINVAL)
-		fail(x, x->lineno, "%s: '%s': %s", name, show(b, v), why);
-	else
-		check_range(x, name, v, err, *out, lo, hi, range);
-}
-
-static void set_duration(struct ctx *x, enum key k, const char *v, uint64_t lo,
-			 uint64_t hi, const char *range, const char *example,
-			 uint64_t *out)
-{
-	const char *name = keys[k].name, *why = "";
-	char b[SHOW_MAX];
-	uint64_t n;
-	int err = units_parse_duration(v, out, &why);
-
-	if (err == -EINVAL && parse_uint(v, &n) == 0)
-		fail(x, x->lineno, "%s: '%s' needs a unit, e.g. %s", name,
-		     show(b, v), example);
-	else if (err == -EINVAL)
-		fail(x, x->lineno, "%s: '%s': %s", name, show(b, v), why);
-	else
-		check_range(x, name, v, err, *out, lo, hi, range);
+	return k->sec == CONFIG_SEC_NODE ? (char *)x->node : (char *)x->c;
 }
 
 /*
- * A path from the file, relative ones taken from the file's directory so
- * that the config means the same whatever directory a daemon starts in.
- * "-" (stdout) stays as it is where allowed.
+ * The defaults of the keys outside [node NAME] (node NULL) or of one node's
+ * keys. A default that its own key refuses is a bug in config_keys.c, which
+ * tests/unit/test_config.c catches; this only keeps it from passing quietly.
  */
-static void set_path(struct ctx *x, enum key k, const char *v, int dash_ok,
-		     char *dst, size_t size)
+static void apply_defaults(struct ctx *x, int line, struct config_node *node)
 {
-	const char *dir = x->dir, *sep = "/";
-	char b[SHOW_MAX];
-	int n;
+	char msg[CONFIG_ERR_MAX];
 
-	if (v[0] == '/' || (dash_ok && strcmp(v, "-") == 0) || !dir || !*dir ||
-	    strcmp(dir, ".") == 0)
-		dir = sep = "";
-	else if (dir[strlen(dir) - 1] == '/')
-		sep = "";
-	n = snprintf(dst, size, "%s%s%s", dir, sep, v);
-	if (n < 0 || (size_t)n >= size)
-		fail(x, x->lineno,
-		     "%s: '%s' makes a path of %d bytes (at most %zu)",
-		     keys[k].name, show(b, v), n, size - 1);
+	for (size_t i = 0; i < config_nkeys && !x->failed; i++) {
+		const struct config_key *k = &config_keys[i];
+
+		if ((k->sec == CONFIG_SEC_NODE) != (node != NULL))
+			continue;
+		if (config_key_default(k, base_of(x, k),
+				       node ? node->name : NULL, x->dir, msg,
+				       sizeof(msg)))
+			fail(x, line, "internal error: default %s", msg);
+	}
 }
 
-/* "IPv4:PORT" or "[IPv6]:PORT", numeric only: no name is ever resolved. */
-static void set_address(struct ctx *x, const char *v, struct config_node *n)
+/* The line where the open section set the key called name, or 0. */
+static int seen_at(const struct ctx *x, const char *name)
 {
-	const char *name = keys[K_NODE_ADDRESS].name, *host, *port, *end;
-	unsigned char addr[16];
-	char b[SHOW_MAX], h[64];
-	size_t hl;
-	uint64_t p;
-	int af;
+	const struct config_key *k = config_key_find(x->sec, name);
 
-	if (v[0] == '[') {
-		end = strchr(v, ']');
-		if (!end) {
-			fail(x, x->lineno,
-			     "%s: '%s' has no closing ']', e.g. [::1]:7301",
-			     name, show(b, v));
-			return;
-		}
-		host = v + 1;
-		af = AF_INET6;
-		if (end[1] != ':') {
-			fail(x, x->lineno,
-			     "%s: '%s' has no port, e.g. [::1]:7301", name,
-			     show(b, v));
-			return;
-		}
-		port = end + 2;
-	} else {
-		end = strrchr(v, ':');
-		if (!end) {
-			fail(x, x->lineno,
-			     "%s: '%s' has no port, e.g. 127.0.0.1:7301", name,
-			     show(b, v));
-			return;
-		}
-		if (memchr(v, ':', (size_t)(end - v))) {
-			fail(x, x->lineno,
-			     "%s: '%s': an IPv6 address goes in brackets, e.g. "
-			     "[::1]:7301",
-			     name, show(b, v));
-			return;
-		}
-		host = v;
-		af = AF_INET;
-		port = end + 1;
-	}
-	hl = (size_t)(end - host);
-	if (hl >= sizeof(h) ||
-	    (memcpy(h, host, hl), h[hl] = '\0', inet_pton(af, h, addr) != 1)) {
-		fail(x, x->lineno,
-		     "%s: '%s' is not a numeric %s address and port (names are "
-		     "not resolved)",
-		     name, show(b, v), af == AF_INET ? "IPv4" : "IPv6");
-		return;
-	}
-	if (parse_uint(port, &p) == -EINVAL) {
-		fail(x, x->lineno, "%s: port '%s' is not a decimal number",
-		     name, show(b, port));
-		return;
-	}
-	if (parse_uint(port, &p) || p < 1 || p > 65535) {
-		fail(x, x->lineno, "%s: port '%s' is out of range (1..65535)",
-		     name, show(b, port));
-		return;
-	}
-	/* One spelling per address, so that equal addresses compare equal. */
-	inet_ntop(af, addr, n->host, sizeof(n->host));
-	n->port = (uint16_t)p;
+	return k ? x->seen[k - config_keys] : 0;
 }
 
-static void set_bool(struct ctx *x, enum key k, const char *v, int *out)
+/* A [node NAME] against the nodes before it. */
+static void check_node(struct ctx *x)
 {
-	static const char *const yes[] = {"on", "yes", "true"};
-	static const char *const no[] = {"off", "no", "false"};
-	char b[SHOW_MAX];
-
-	for (size_t i = 0; i < 3; i++) {
-		if (strcmp(v, yes[i]) == 0) {
-			*out = 1;
-			return;
-		}
-		if (strcmp(v, no[i]) == 0) {
-			*out = 0;
-			return;
-		}
-	}
-	fail(x, x->lineno, "%s: '%s' is not on or off", keys[k].name,
-	     show(b, v));
-}
-
-/* A shell command line for /bin/sh -c (empty values never get here). */
-static void set_command(struct ctx *x, enum key k, const char *v, char *out)
-{
-	size_t i, n = strlen(v);
-
-	if (n >= CONFIG_CMD_MAX) {
-		fail(x, x->lineno, "%s: longer than %d bytes", keys[k].name,
-		     CONFIG_CMD_MAX - 1);
-		return;
-	}
-	for (i = 0; i < n; i++) {
-		if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f) {
-			fail(x, x->lineno, "%s: control character at byte %zu",
-			     keys[k].name, i + 1);
-			return;
-		}
-	}
-	memcpy(out, v, n + 1);
-}
-
-static void set_value(struct ctx *x, enum key k, const char *v)
-{
-	struct config *c = x->c;
 	struct config_node *n = x->node;
-	const char *name = keys[k].name;
-	char b[SHOW_MAX];
-	uint64_t u;
 
-	switch (k) {
-	case K_CLUSTER_NAME:
-		if (check_name(x, x->lineno, name, v) == 0)
-			strcpy(c->cluster, v);
-		break;
-	case K_NODE_ADDRESS:
-		set_address(x, v, n);
-		break;
-	case K_NODE_SOCKET:
-		set_path(x, k, v, 0, n->control_socket,
-			 sizeof(n->control_socket));
-		break;
-	case K_NODE_ROLE:
-		if (strcmp(v, "primary") == 0)
-			n->role = CONFIG_ROLE_PRIMARY;
-		else if (strcmp(v, "backup") == 0)
-			n->role = CONFIG_ROLE_BACKUP;
-		else
-			fail(x, x->lineno,
-			     "%s: '%s' is not a role (primary or backup)", name,
-			     show(b, v));
-		break;
-	case K_NODE_CONSOLE:
-		set_path(x, k, v, 1, n->console, sizeof(n->console));
-		break;
-	case K_TYPE:
-		if (strcmp(v, "kvm") == 0)
-			strcpy(c->workload.type, v);
-		else
-			fail(x, x->lineno,
-			     "%s: '%s' is not supported (only kvm)", name,
-			     show(b, v));
-		break;
-	case K_GUEST:
-		set_path(x, k, v, 0, c->workload.guest,
-			 sizeof(c->workload.guest));
-		break;
-	case K_MEMORY:
-		set_size(x, k, v, 4ull << 20, 4ull << 30, "4M..4G",
-			 &c->workload.memory);
-		if (!x->failed && c->workload.memory % (2u << 20))
-			fail(x, x->lineno, "%s: '%s' is not a multiple of 2M",
-			     name, show(b, v));
-		break;
-	case K_ARGS:
-		if (strlen(v) >= sizeof(c->workload.args))
-			fail(x, x->lineno, "%s: longer than %zu bytes", name,
-			     sizeof(c->workload.args) - 1);
-		else
-			strcpy(c->workload.args, v);
-		break;
-	case K_CONSOLE:
-		set_path(x, k, v, 1, c->workload.console,
-			 sizeof(c->workload.console));
-		break;
-	case K_EPOCH_INTERVAL:
-		set_duration(x, k, v, 1000000ull, 600000000000ull, "1ms..10min",
-			     "25ms", &c->replication.epoch_interval_ns);
-		break;
-	case K_COMPRESSION:
-		if (strcmp(v, "lz4") == 0)
-			c->replication.compression = CONFIG_COMPRESSION_LZ4;
-		else if (strcmp(v, "none") == 0)
-			c->replication.compression = CONFIG_COMPRESSION_NONE;
-		else
-			fail(x, x->lineno,
-			     "%s: '%s' is not supported (lz4 or none)", name,
-			     show(b, v));
-		break;
-	case K_DELTA:
-		set_bool(x, k, v, &c->replication.delta);
-		break;
-	case K_MAX_INFLIGHT:
-		set_uint(x, k, v, 1, 64, &u);
-		c->replication.max_inflight_epochs = (uint32_t)u;
-		break;
-	case K_DELTA_CACHE:
-		set_size(x, k, v, 0, UINT64_MAX, "",
-			 &c->replication.delta_cache);
-		break;
-	case K_PRECOPY_ROUNDS:
-		set_uint(x, k, v, 1, 100, &u);
-		c->replication.precopy_max_rounds = (uint32_t)u;
-		break;
-	case K_PRECOPY_STOP:
-		set_uint(x, k, v, 0, UINT64_MAX,
-			 &c->replication.precopy_stop_pages);
-		break;
-	case K_HB_INTERVAL:
-		set_duration(x, k, v, 1000000ull, 60000000000ull, "1ms..1min",
-			     "100ms", &c->failover.heartbeat_interval_ns);
-		break;
-	case K_HB_TIMEOUT:
-		set_duration(x, k, v, 0, UINT64_MAX, "", "1s",
-			     &c->failover.heartbeat_timeout_ns);
-		break;
-	case K_ON_CONN_LOSS:
-		if (strcmp(v, "wait-timeout") == 0)
-			c->failover.on_connection_loss = CONFIG_CONN_LOSS_WAIT;
-		else if (strcmp(v, "promote") == 0)
-			c->failover.on_connection_loss =
-				CONFIG_CONN_LOSS_PROMOTE;
-		else
-			fail(x, x->lineno,
-			     "%s: '%s' is not wait-timeout or promote", name,
-			     show(b, v));
-		break;
-	case K_HEALTH_CMD:
-		set_command(x, k, v, c->failover.health_check_command);
-		break;
-	case K_HEALTH_INTERVAL:
-		set_duration(x, k, v, 10000000ull, 3600000000000ull, "10ms..1h",
-			     "1s", &c->failover.health_check_interval_ns);
-		break;
-	case K_HEALTH_TIMEOUT:
-		set_duration(x, k, v, 1000000ull, 600000000000ull, "1ms..10min",
-			     "2s", &c->failover.health_check_timeout_ns);
-		break;
-	case K_FENCE_CMD:
-		set_command(x, k, v, c->failover.fence_command);
-		break;
-	case K_FENCE_TIMEOUT:
-		set_duration(x, k, v, 1000000ull, 600000000000ull, "1ms..10min",
-			     "10s", &c->failover.fence_timeout_ns);
-		break;
-	case K_ON_BACKUP_LOSS:
-		if (strcmp(v, "continue") == 0)
-			c->failover.on_backup_loss =
-				CONFIG_BACKUP_LOSS_CONTINUE;
-		else if (strcmp(v, "pause") == 0)
-			c->failover.on_backup_loss = CONFIG_BACKUP_LOSS_PAUSE;
-		else
-			fail(x, x->lineno, "%s: '%s' is not continue or pause",
-			     name, show(b, v));
-		break;
-	case K_COUNT:
-		break;
+	for (struct config_node *o = x->c->nodes; o < n; o++) {
+		if (o->role == CONFIG_ROLE_PRIMARY &&
+		    n->role == CONFIG_ROLE_PRIMARY) {
+			fail(x, x->sec_line,
+			     "%s: a second primary (node %s at line %d "
+			     "is primary; one node starts as primary)",
+			     x->label, o->name, o->line);
+			return;
+		}
+		if (o->port == n->port && !strcmp(o->host, n->host)) {
+			fail(x, x->sec_line,
+			     "%s: replication_address is also node "
+			     "%s's (line %d)",
+			     x->label, o->name, o->line);
+			return;
+		}
 	}
 }
 
-/* The checks that need the whole section: required keys, cross-keys. */
+/* heartbeat_timeout > heartbeat_interval, at the line that breaks it. */
+static void check_failover(struct ctx *x)
+{
+	const struct config *c = x->c;
+	char b1[32], b2[32];
+	int timeout_line = seen_at(x, "heartbeat_timeout");
+
+	if (c->failover.heartbeat_timeout_ns >
+	    c->failover.heartbeat_interval_ns)
+		return;
+	units_format_duration(b1, sizeof(b1), c->failover.heartbeat_timeout_ns);
+	units_format_duration(b2, sizeof(b2),
+			      c->failover.heartbeat_interval_ns);
+	if (timeout_line)
+		fail(x, timeout_line,
+		     "heartbeat_timeout: %s must be longer than "
+		     "heartbeat_interval (%s)",
+		     b1, b2);
+	else
+		fail(x, seen_at(x, "heartbeat_interval"),
+		     "heartbeat_interval: %s must be shorter than "
+		     "heartbeat_timeout (%s, the default)",
+		     b2, b1);
+}
+
+/*
+ * The checks that need the whole section: its required keys (those the
+ * table gives no default), then the ones that involve several keys.
+ */
 static void close_section(struct ctx *x)
 {
-	struct config *c = x->c;
-	struct config_node *n = x->node;
-	char b1[32], b2[32];
+	for (size_t i = 0; i < config_nkeys && x->sec != CONFIG_SEC_NONE; i++) {
+		const struct config_key *k = &config_keys[i];
 
-	switch (x->sec) {
-	case SEC_CLUSTER:
-		if (!x->seen[K_CLUSTER_NAME])
-			fail(x, x->sec_line, "[cluster]: name is required");
-		break;
-	case SEC_NODE:
-		if (!x->seen[K_NODE_ADDRESS]) {
-			fail(x, x->sec_line,
-			     "%s: replication_address is required", x->label);
+		if (k->sec == x->sec && !k->def && !x->seen[i]) {
+			fail(x, x->sec_line, "%s: %s is required", x->label,
+			     k->name);
 			break;
 		}
-		if (!x->seen[K_NODE_ROLE]) {
-			fail(x, x->sec_line, "%s: role is required", x->label);
-			break;
-		}
-		if (!x->seen[K_NODE_SOCKET])
-			snprintf(n->control_socket, sizeof(n->control_socket),
-				 "/run/remora/%s.sock", n->name);
-		for (struct config_node *o = c->nodes; o < n; o++) {
-			if (o->role == CONFIG_ROLE_PRIMARY &&
-			    n->role == CONFIG_ROLE_PRIMARY) {
-				fail(x, x->sec_line,
-				     "%s: a second primary (node %s at line %d "
-				     "is primary; one node starts as primary)",
-				     x->label, o->name, o->line);
-				break;
-			}
-			if (o->port == n->port && !strcmp(o->host, n->host)) {
-				fail(x, x->sec_line,
-				     "%s: replication_address is also node "
-				     "%s's (line %d)",
-				     x->label, o->name, o->line);
-				break;
-			}
-		}
-		break;
-	case SEC_WORKLOAD:
-		if (!x->seen[K_GUEST])
-			fail(x, x->sec_line, "[workload]: guest is required");
-		break;
-	case SEC_FAILOVER:
-		if (c->failover.heartbeat_timeout_ns >
-		    c->failover.heartbeat_interval_ns)
-			break;
-		fmt_duration(b1, sizeof(b1), c->failover.heartbeat_timeout_ns);
-		fmt_duration(b2, sizeof(b2), c->failover.heartbeat_interval_ns);
-		if (x->seen[K_HB_TIMEOUT])
-			fail(x, x->seen[K_HB_TIMEOUT],
-			     "heartbeat_timeout: %s must be longer than "
-			     "heartbeat_interval (%s)",
-			     b1, b2);
-		else
-			fail(x, x->seen[K_HB_INTERVAL],
-			     "heartbeat_interval: %s must be shorter than "
-			     "heartbeat_timeout (%s, the default)",
-			     b2, b1);
-		break;
-	case SEC_NONE:
-	case SEC_REPLICATION:
-	case SEC_COUNT:
-		break;
 	}
-	x->sec = SEC_NONE;
+	if (!x->failed && x->sec == CONFIG_SEC_NODE)
+		check_node(x);
+	if (!x->failed && x->sec == CONFIG_SEC_FAILOVER)
+		check_failover(x);
+	x->sec = CONFIG_SEC_NONE;
 	x->node = NULL;
 }
 
@@ -684,28 +207,28 @@ static void open_section(struct ctx *x, const char *h)
 {
 	struct config *c = x->c;
 	const char *nodename;
-	char b[SHOW_MAX], what[SHOW_MAX + 8];
-	enum section s;
+	char b[CONFIG_SHOW_MAX], what[CONFIG_SHOW_MAX + 8], msg[CONFIG_ERR_MAX];
+	enum config_section s;
 
 	close_section(x);
 	if (x->failed)
 		return;
-	for (s = SEC_CLUSTER; s < SEC_COUNT; s++)
-		if (strcmp(h, section_names[s]) == 0)
+	for (s = CONFIG_SEC_CLUSTER; s < CONFIG_SEC_COUNT; s++)
+		if (strcmp(h, config_section_names[s]) == 0)
 			break;
 	if (strncmp(h, "node", 4) == 0 && (h[4] == '\0' || h[4] == ' '))
-		s = SEC_NODE;
-	if (s == SEC_COUNT) {
+		s = CONFIG_SEC_NODE;
+	if (s == CONFIG_SEC_COUNT) {
 		fail(x, x->lineno,
 		     "[%s]: unknown section (expected [cluster], [node NAME], "
 		     "[workload], [replication] or [failover])",
-		     show(b, h));
+		     config_show(b, h));
 		return;
 	}
 	memset(x->seen, 0, sizeof(x->seen));
 	x->sec = s;
 	x->sec_line = x->lineno;
-	if (s != SEC_NODE) {
+	if (s != CONFIG_SEC_NODE) {
 		if (x->headers[s]) {
 			fail(x, x->lineno,
 			     "[%s]: duplicate section (first at line %d)", h,
@@ -713,7 +236,8 @@ static void open_section(struct ctx *x, const char *h)
 			return;
 		}
 		x->headers[s] = x->lineno;
-		snprintf(x->label, sizeof(x->label), "[%s]", section_names[s]);
+		snprintf(x->label, sizeof(x->label), "[%s]",
+			 config_section_names[s]);
 		return;
 	}
 
@@ -723,9 +247,12 @@ static void open_section(struct ctx *x, const char *h)
 		     "[node]: a node needs a name, e.g. [node a]");
 		return;
 	}
-	snprintf(what, sizeof(what), "[node %s]", show(b, nodename));
-	if (check_name(x, x->lineno, what, nodename))
+	snprintf(what, sizeof(what), "[node %s]", config_show(b, nodename));
+	if (config_check_name(what, nodename, CONFIG_NAME_MAX, msg,
+			      sizeof(msg))) {
+		fail(x, x->lineno, "%s", msg);
 		return;
+	}
 	snprintf(x->label, sizeof(x->label), "[node %.*s]", CONFIG_NAME_MAX - 1,
 		 nodename);
 	for (int i = 0; i < c->nnodes; i++)
@@ -744,6 +271,7 @@ static void open_section(struct ctx *x, const char *h)
 	memset(x->node, 0, sizeof(*x->node));
 	strcpy(x->node->name, nodename);
 	x->node->line = x->lineno;
+	apply_defaults(x, x->lineno, x->node);
 }
 
 /*
@@ -756,7 +284,7 @@ static void open_section(struct ctx *x, const char *h)
 static void look_at_line(struct ctx *x, const char *s, size_t n)
 {
 	const char *p = s, *end = s + n, *q;
-	char h[256], b[SHOW_MAX];
+	char h[256], b[CONFIG_SHOW_MAX];
 
 	if (x->lineno == 1 && n >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0)
 		p += 3;
@@ -771,7 +299,7 @@ static void look_at_line(struct ctx *x, const char *s, size_t n)
 	if (q == end || *q != ']') {
 		snprintf(h, sizeof(h), "%.*s", (int)(end - p), p);
 		fail(x, x->lineno, "'%s': section header without a closing ']'",
-		     show(b, h));
+		     config_show(b, h));
 		return;
 	}
 	snprintf(h, sizeof(h), "%.*s", (int)(q - p - 1), p + 1);
@@ -779,7 +307,7 @@ static void look_at_line(struct ctx *x, const char *s, size_t n)
 		;
 	if (q < end && *q != ';' && *q != '#') {
 		fail(x, x->lineno, "[%s]: unexpected text after ']'",
-		     show(b, h));
+		     config_show(b, h));
 		return;
 	}
 	x->prev_key = 0;
@@ -828,10 +356,11 @@ static char *reader(char *str, int num, void *stream)
 /* A line that is not KEY = VALUE: the current one, or libinih's line. */
 static void fail_line(struct ctx *x)
 {
-	char h[256], b[SHOW_MAX];
+	char h[256], b[CONFIG_SHOW_MAX];
 
 	snprintf(h, sizeof(h), "%.*s", (int)x->line_len, x->line);
-	fail(x, x->lineno, "expected KEY = VALUE, found '%s'", show(b, h));
+	fail(x, x->lineno, "expected KEY = VALUE, found '%s'",
+	     config_show(b, h));
 }
 
 /* libinih reports a line it could not split, by number only. */
@@ -853,11 +382,15 @@ static void fail_syntax(struct ctx *x, int line)
 	fail_line(x);
 }
 
-/* An indented line after args: more of the command line, after a space. */
-static void continue_args(struct ctx *x, const char *v)
+/*
+ * An indented line after a key that may span lines (args, a text): more
+ * of its value, after a space.
+ */
+static void continue_value(struct ctx *x, const struct config_key *k,
+			   const char *v)
 {
-	char *args = x->c->workload.args;
-	size_t have = strlen(args), add;
+	char *text = base_of(x, k) + k->off;
+	size_t have = strlen(text), add;
 	const char *end;
 
 	/* libinih 55 leaves inline comments on continuation lines. */
@@ -869,14 +402,23 @@ static void continue_args(struct ctx *x, const char *v)
 	add = (size_t)(end - v);
 	if (!add)
 		return;
-	if (have + 1 + add >= CONFIG_ARGS_MAX) {
-		fail(x, x->lineno, "args: longer than %d bytes",
-		     CONFIG_ARGS_MAX - 1);
+	if (have + 1 + add >= k->size) {
+		fail(x, x->lineno, "%s: longer than %zu bytes", k->name,
+		     k->size - 1);
 		return;
 	}
-	args[have] = ' ';
-	memcpy(args + have + 1, v, add);
-	args[have + 1 + add] = '\0';
+	text[have] = ' ';
+	memcpy(text + have + 1, v, add);
+	text[have + 1 + add] = '\0';
+}
+
+/* Key k's value, by the parser of its type (config_value.c). */
+static void set_value(struct ctx *x, const struct config_key *k, const char *v)
+{
+	char msg[CONFIG_ERR_MAX];
+
+	if (config_key_set(k, base_of(x, k), v, x->dir, msg, sizeof(msg)))
+		fail(x, x->lineno, "%s", msg);
 }
 
 /* libinih's handler: one KEY = VALUE of the current line. */
@@ -884,8 +426,9 @@ static int on_pair(void *user, const char *section, const char *name,
 		   const char *value)
 {
 	struct ctx *x = user;
-	char b[SHOW_MAX], b2[SHOW_MAX];
-	int k;
+	char b[CONFIG_SHOW_MAX], b2[CONFIG_SHOW_MAX];
+	const struct config_key *k;
+	size_t i;
 
 	if (x->failed)
 		return 0;
@@ -893,18 +436,19 @@ static int on_pair(void *user, const char *section, const char *name,
 	if (strncmp(section, x->header, 49) != 0) {
 		fail(x, x->lineno,
 		     "internal error: libinih sees [%s], remora [%s]",
-		     show(b, section), show(b2, x->header));
+		     config_show(b, section), config_show(b2, x->header));
 		return 0;
 	}
 	if (x->indented && x->prev_key) {
-		if (x->last_key == K_ARGS && strcmp(name, "args") == 0)
-			continue_args(x, value);
+		if (x->last_key && (x->last_key->flags & CONFIG_KEY_LINES) &&
+		    strcmp(name, x->last_key->name) == 0)
+			continue_value(x, x->last_key, value);
 		else
 			fail(x, x->lineno,
 			     "%s: indented line is read as more of the value "
 			     "of %s (only args may span lines; remove the "
 			     "indentation)",
-			     show(b, name), b);
+			     config_show(b, name), b);
 		return !x->failed;
 	}
 	x->prev_key = 1;
@@ -912,22 +456,21 @@ static int on_pair(void *user, const char *section, const char *name,
 		fail_line(x);
 		return 0;
 	}
-	if (x->sec == SEC_NONE) {
+	if (x->sec == CONFIG_SEC_NONE) {
 		fail(x, x->lineno, "%s: key outside any section",
-		     show(b, name));
+		     config_show(b, name));
 		return 0;
 	}
-	for (k = 0; k < K_COUNT; k++)
-		if (keys[k].sec == x->sec && strcmp(keys[k].name, name) == 0)
-			break;
-	if (k == K_COUNT) {
-		fail(x, x->lineno, "%s: unknown key in %s", show(b, name),
-		     x->label);
+	k = config_key_find(x->sec, name);
+	if (!k) {
+		fail(x, x->lineno, "%s: unknown key in %s",
+		     config_show(b, name), x->label);
 		return 0;
 	}
-	if (x->seen[k]) {
+	i = (size_t)(k - config_keys);
+	if (x->seen[i]) {
 		fail(x, x->lineno, "%s: duplicate key (first at line %d)", name,
-		     x->seen[k]);
+		     x->seen[i]);
 		return 0;
 	}
 	if (!*value) {
@@ -936,32 +479,10 @@ static int on_pair(void *user, const char *section, const char *name,
 		     name);
 		return 0;
 	}
-	set_value(x, (enum key)k, value);
-	x->seen[k] = x->lineno;
-	x->last_key = (enum key)k;
+	set_value(x, k, value);
+	x->seen[i] = x->lineno;
+	x->last_key = k;
 	return !x->failed;
-}
-
-static void set_defaults(struct config *c)
-{
-	memset(c, 0, sizeof(*c));
-	strcpy(c->workload.type, "kvm");
-	c->workload.memory = 64ull << 20;
-	strcpy(c->workload.console, "-");
-	c->replication.epoch_interval_ns = 25000000ull;
-	c->replication.compression = CONFIG_COMPRESSION_LZ4;
-	c->replication.delta = 1;
-	c->replication.max_inflight_epochs = 4;
-	c->replication.delta_cache = 256ull << 20;
-	c->replication.precopy_max_rounds = 5;
-	c->replication.precopy_stop_pages = 256;
-	c->failover.heartbeat_interval_ns = 100000000ull;
-	c->failover.heartbeat_timeout_ns = 1000000000ull;
-	c->failover.on_connection_loss = CONFIG_CONN_LOSS_WAIT;
-	c->failover.health_check_interval_ns = 1000000000ull;
-	c->failover.health_check_timeout_ns = 2000000000ull;
-	c->failover.fence_timeout_ns = 10000000000ull;
-	c->failover.on_backup_loss = CONFIG_BACKUP_LOSS_CONTINUE;
 }
 
 int config_parse(const char *text, size_t len, const char *name,
@@ -982,7 +503,8 @@ int config_parse(const char *text, size_t len, const char *name,
 		err[0] = '\0';
 	if (!name)
 		x.name = name = "config";
-	set_defaults(c);
+	memset(c, 0, sizeof(*c));
+	apply_defaults(&x, 0, NULL);
 	snprintf(c->path, sizeof(c->path), "%s", name);
 
 	ret = ini_parse_stream(reader, &x, on_pair, &x);
@@ -996,13 +518,13 @@ int config_parse(const char *text, size_t len, const char *name,
 	if (ret > 0 && (!x.failed || ret < x.err_line))
 		fail_syntax(&x, ret);
 
-	if (!x.headers[SEC_CLUSTER])
+	if (!x.headers[CONFIG_SEC_CLUSTER])
 		fail(&x, 0, "[cluster] section is missing");
 	if (!c->nnodes)
 		fail(&x, 0, "no [node NAME] section");
 	if (!config_node_by_role(c, CONFIG_ROLE_PRIMARY))
 		fail(&x, 0, "no node has role = primary");
-	if (!x.headers[SEC_WORKLOAD])
+	if (!x.headers[CONFIG_SEC_WORKLOAD])
 		fail(&x, 0, "[workload] section is missing");
 	return x.failed ? -EINVAL : 0;
 }

@@ -2,7 +2,8 @@
  * The deployment's one config file (remora.conf, INI), parsed with libinih
  * and checked key by key. Every error is one line naming the file, the line
  * and the key: "remora.conf:12: epoch_interval: '25' needs a unit (25ms)".
- * The keys, their defaults and their limits are in docs/configuration.md.
+ * The keys, their defaults and their limits are one table, config_keys.c,
+ * which docs/configuration.md lists.
  *
  * Pure code: no libuv, never exits; it reads the file and nothing else (no
  * name resolution: addresses are numeric).

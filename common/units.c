@@ -1,8 +1,10 @@
 /*
  * Parsing of sizes and durations with units. Strict: no sign, no spaces,
- * no fractions, no overflow; the whole string must be consumed.
+ * no fractions, no overflow; the whole string must be consumed. Formatting
+ * goes the other way, for messages and docs that quote a limit.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "units.h"
@@ -118,4 +120,39 @@ int units_parse_duration(const char *s, uint64_t *ns, const char **why)
 	};
 
 	return parse(s, &k, ns, why);
+}
+
+/* The largest of units (biggest first) that divides v, else the last one. */
+static const char *format(char *buf, size_t size, uint64_t v,
+			  const struct unit *units, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n - 1 && (!v || v % units[i].mul))
+		i++;
+	snprintf(buf, size, "%llu%s", (unsigned long long)(v / units[i].mul),
+		 units[i].suffix);
+	return buf;
+}
+
+const char *units_format_size(char *buf, size_t size, uint64_t bytes)
+{
+	static const struct unit units[] = {
+		{"T", 1ull << 40}, {"G", 1ull << 30}, {"M", 1ull << 20},
+		{"K", 1ull << 10}, {"", 1},
+	};
+
+	return format(buf, size, bytes, units,
+		      sizeof(units) / sizeof(units[0]));
+}
+
+const char *units_format_duration(char *buf, size_t size, uint64_t ns)
+{
+	static const struct unit units[] = {
+		{"h", 3600000000000ull}, {"min", 60000000000ull},
+		{"s", 1000000000ull},	 {"ms", 1000000ull},
+		{"us", 1000ull},	 {"ns", 1},
+	};
+
+	return format(buf, size, ns, units, sizeof(units) / sizeof(units[0]));
 }

@@ -5,6 +5,8 @@
  * message at the right line, the first mistake only. Some tests pin down
  * how Debian's libinih 55 is built (200-byte lines, continuation lines), so
  * that a differently built libinih fails here rather than in the field.
+ * The key table (common/config_keys.h) is checked row by row: a new row
+ * gets these checks without a test of its own.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -19,6 +21,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "config_keys.h"
 
 #define NAME "remora.conf"
 #define DIR  "/etc/remora"
@@ -992,6 +995,118 @@ static void test_lookups(void **state)
 	assert_null(config_node_by_role(&cfg, CONFIG_ROLE_BACKUP));
 }
 
+/*
+ * What the parser trusts of each row of the key table: a section and a name
+ * unique in it, a doc line, a field inside its struct that fits its type,
+ * limits that fit the field, and a default that its own parser accepts.
+ */
+static void test_key_table(void **state)
+{
+	static struct config c;
+	static struct config_node n;
+	char msg[CONFIG_ERR_MAX];
+
+	(void)state;
+	assert_true(config_nkeys > 0 && config_nkeys <= CONFIG_KEYS_MAX);
+	for (size_t i = 0; i < config_nkeys; i++) {
+		const struct config_key *k = &config_keys[i];
+		int node = k->sec == CONFIG_SEC_NODE;
+		size_t whole = node ? sizeof(n) : sizeof(c);
+		void *base = node ? (void *)&n : (void *)&c;
+
+		if (k->sec <= CONFIG_SEC_NONE || k->sec >= CONFIG_SEC_COUNT ||
+		    !k->name || !*k->name)
+			fail_msg("row %zu: no section or no name", i);
+		if (config_key_find(k->sec, k->name) != k)
+			fail_msg("%s: a second row of that name in [%s]",
+				 k->name, config_section_names[k->sec]);
+		if (!k->doc || !*k->doc || strchr(k->doc, '\n'))
+			fail_msg("%s: needs one line of doc", k->name);
+		if (!k->size || k->off + k->size > whole)
+			fail_msg("%s: field outside its struct", k->name);
+		switch (k->type) {
+		case CONFIG_T_UINT:
+			assert_true(k->size == 4 || k->size == 8);
+			assert_true(k->size == 8 || k->hi <= UINT32_MAX);
+			assert_true(k->lo <= k->hi);
+			break;
+		case CONFIG_T_SIZE:
+		case CONFIG_T_DURATION:
+			assert_int_equal(k->size, sizeof(uint64_t));
+			assert_true(k->lo <= k->hi);
+			break;
+		case CONFIG_T_CHOICE:
+		case CONFIG_T_BOOL:
+			assert_int_equal(k->size, sizeof(int));
+			break;
+		case CONFIG_T_ADDRESS:
+			assert_true(k->size >= 46); /* INET6_ADDRSTRLEN */
+			assert_true(k->off2 + sizeof(uint16_t) <= whole);
+			break;
+		default:
+			assert_true(k->size >= 2);
+			break;
+		}
+		if (k->type == CONFIG_T_CHOICE || k->type == CONFIG_T_WORD) {
+			assert_non_null(k->choices);
+			assert_non_null(k->choices[0].word);
+			assert_non_null(k->refusal);
+			for (const struct config_choice *w = k->choices;
+			     w->word; w++)
+				assert_true(k->type == CONFIG_T_CHOICE ||
+					    strlen(w->word) < k->size);
+		}
+		/* continue_value() appends text as it is. */
+		if (k->flags & CONFIG_KEY_LINES)
+			assert_int_equal(k->type, CONFIG_T_TEXT);
+		if (config_key_default(k, base, "a", DIR, msg, sizeof(msg)))
+			fail_msg("%s: default '%s' refused: %s", k->name,
+				 k->def, msg);
+	}
+}
+
+/*
+ * A row is all a key needs: every key parses in its section, and spelling
+ * its default out gives the same config, byte for byte, as leaving it out.
+ */
+static void test_defaults_spelled_out(void **state)
+{
+	static struct config without;
+	char head[512], text[1024], def[256];
+
+	(void)state;
+	for (size_t i = 0; i < config_nkeys; i++) {
+		const struct config_key *k = &config_keys[i];
+		const char *at;
+
+		if (!k->def || !*k->def)
+			continue;
+		/* BASE ends in [workload]; its [node a] cannot repeat keys. */
+		if (k->sec == CONFIG_SEC_NODE)
+			snprintf(head, sizeof(head),
+				 BASE "[node b]\nreplication_address = "
+				      "127.0.0.1:7302\nrole = backup\n");
+		else if (k->sec == CONFIG_SEC_WORKLOAD)
+			snprintf(head, sizeof(head), BASE);
+		else
+			snprintf(head, sizeof(head), BASE "[%s]\n",
+				 config_section_names[k->sec]);
+		at = strstr(k->def, "NAME");
+		if (k->sec == CONFIG_SEC_NODE && at)
+			snprintf(def, sizeof(def), "%.*sb%s",
+				 (int)(at - k->def), k->def, at + 4);
+		else
+			snprintf(def, sizeof(def), "%s", k->def);
+		accepted(head);
+		without = cfg;
+		snprintf(text, sizeof(text), "%s%s = %s\n", head, k->name, def);
+		accepted(text);
+		if (memcmp(&without, &cfg, sizeof(cfg)) != 0)
+			fail_msg("%s = %s differs from leaving it out", k->name,
+				 def);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1013,6 +1128,8 @@ int main(void)
 		cmocka_unit_test(test_load_errors),
 		cmocka_unit_test(test_long_resolved_path),
 		cmocka_unit_test(test_lookups),
+		cmocka_unit_test(test_key_table),
+		cmocka_unit_test(test_defaults_spelled_out),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

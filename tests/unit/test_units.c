@@ -119,6 +119,44 @@ static void test_duration_errors(void **state)
 	}
 }
 
+/* Written back with the largest exact unit, and parsed back the same. */
+static void test_format(void **state)
+{
+	static const struct {
+		uint64_t v;
+		const char *size, *duration;
+	} f[] = {
+		{0, "0", "0ns"},
+		{1, "1", "1ns"},
+		{1000, "1000", "1us"},
+		{1024, "1K", "1024ns"},
+		{2ull << 20, "2M", "2097152ns"},
+		{25000000, "25000000", "25ms"},
+		{4ull << 30, "4G", "4294967296ns"},
+		{600000000000ull, "585937500K", "10min"},
+		{3600000000000ull, "3515625000K", "1h"},
+		{3ull << 40, "3T", "3298534883328ns"},
+		{1500000000ull, "1500000000", "1500ms"},
+		{UINT64_MAX, "18446744073709551615", "18446744073709551615ns"},
+	};
+	const char *why;
+	char buf[32];
+	uint64_t v;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		assert_string_equal(units_format_size(buf, sizeof(buf), f[i].v),
+				    f[i].size);
+		assert_int_equal(units_parse_size(buf, &v, &why), 0);
+		assert_int_equal(v, f[i].v);
+		assert_string_equal(
+			units_format_duration(buf, sizeof(buf), f[i].v),
+			f[i].duration);
+		assert_int_equal(units_parse_duration(buf, &v, &why), 0);
+		assert_int_equal(v, f[i].v);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -126,6 +164,7 @@ int main(void)
 		cmocka_unit_test(test_size_errors),
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_duration_errors),
+		cmocka_unit_test(test_format),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,333 @@
+/*
+ * Every key of remora.conf, one row each: the single place that says what
+ * a key is called, what it holds, what it defaults to, what it accepts and
+ * what it is for. config.c parses and checks files with it, and
+ * tests/unit/config_keys_md.c prints it as the key list in
+ * docs/configuration.md (scripts/gen-config-docs). Adding a key is adding
+ * a row here and its field in config.h; checks that involve several keys
+ * stay code, in config.c's close_section.
+ *
+ * Rows go in the order the docs list them; a section's missing required
+ * keys are reported in that order too.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "config.h"
+#include "config_keys.h"
+
+#define US  1000ull
+#define MS  (1000 * US)
+#define S   (1000 * MS)
+#define MIN (60 * S)
+#define H   (60 * MIN)
+#define MIB (1ull << 20)
+#define GIB (1ull << 30)
+
+/* The field a key fills: in struct config, or (NODE_FIELD) config_node. */
+#define FIELD(f)                           \
+	.off = offsetof(struct config, f), \
+	.size = sizeof(((struct config *)0)->f)
+#define NODE_FIELD(f)                           \
+	.off = offsetof(struct config_node, f), \
+	.size = sizeof(((struct config_node *)0)->f)
+
+#define CHOICES(...)                   \
+	(const struct config_choice[]) \
+	{                              \
+		__VA_ARGS__,           \
+		{                      \
+			NULL, 0        \
+		}                      \
+	}
+
+const char *const config_section_names[CONFIG_SEC_COUNT] = {
+	[CONFIG_SEC_CLUSTER] = "cluster",
+	[CONFIG_SEC_NODE] = "node",
+	[CONFIG_SEC_WORKLOAD] = "workload",
+	[CONFIG_SEC_REPLICATION] = "replication",
+	[CONFIG_SEC_FAILOVER] = "failover",
+};
+
+const struct config_key config_keys[] = {
+	/* [cluster] */
+	{
+		.sec = CONFIG_SEC_CLUSTER,
+		.name = "name",
+		.type = CONFIG_T_NAME,
+		FIELD(cluster),
+		.doc = "The replicated workload's identity; both nodes must "
+		       "agree on it.",
+	},
+
+	/* [node NAME] */
+	{
+		.sec = CONFIG_SEC_NODE,
+		.name = "replication_address",
+		.type = CONFIG_T_ADDRESS,
+		NODE_FIELD(host),
+		.off2 = offsetof(struct config_node, port),
+		.doc = "Where this node listens for, and is reached by, the "
+		       "replication stream and heartbeats.",
+	},
+	{
+		.sec = CONFIG_SEC_NODE,
+		.name = "control_socket",
+		.type = CONFIG_T_PATH,
+		.def = "/run/remora/NAME.sock",
+		NODE_FIELD(control_socket),
+		.doc = "The Unix socket that remoractl talks to on this host.",
+	},
+	{
+		.sec = CONFIG_SEC_NODE,
+		.name = "role",
+		.type = CONFIG_T_CHOICE,
+		.choices = CHOICES({"primary", CONFIG_ROLE_PRIMARY},
+				   {"backup", CONFIG_ROLE_BACKUP}),
+		.refusal = "is not a role (primary or backup)",
+		NODE_FIELD(role),
+		.doc = "The role this node starts in; exactly one node starts "
+		       "as primary.",
+	},
+	{
+		.sec = CONFIG_SEC_NODE,
+		.name = "console",
+		.type = CONFIG_T_SINK,
+		.def = "",
+		NODE_FIELD(console),
+		.doc = "The guest's console sink while it runs on this node; "
+		       "empty: the workload's console.",
+	},
+
+	/* [workload] */
+	{
+		.sec = CONFIG_SEC_WORKLOAD,
+		.name = "type",
+		.type = CONFIG_T_WORD,
+		.def = "kvm",
+		.choices = CHOICES({"kvm", 0}),
+		.refusal = "is not supported (only kvm)",
+		FIELD(workload.type),
+		.doc = "The kind of workload: a remora micro-VM under KVM.",
+	},
+	{
+		.sec = CONFIG_SEC_WORKLOAD,
+		.name = "guest",
+		.type = CONFIG_T_PATH,
+		FIELD(workload.guest),
+		.doc = "The guest program: a static 64-bit ELF built against "
+		       "the guest SDK.",
+	},
+	{
+		.sec = CONFIG_SEC_WORKLOAD,
+		.name = "memory",
+		.type = CONFIG_T_SIZE,
+		.def = "64M",
+		.lo = 4 * MIB,
+		.hi = 4 * GIB,
+		.step = 2 * MIB,
+		FIELD(workload.memory),
+		.doc = "Guest RAM, and the size of the backup's replica.",
+	},
+	{
+		.sec = CONFIG_SEC_WORKLOAD,
+		.name = "args",
+		.type = CONFIG_T_TEXT,
+		.def = "",
+		.flags = CONFIG_KEY_LINES,
+		FIELD(workload.args),
+		.doc = "The guest's command line, passed verbatim.",
+	},
+	{
+		.sec = CONFIG_SEC_WORKLOAD,
+		.name = "console",
+		.type = CONFIG_T_SINK,
+		.def = "-",
+		FIELD(workload.console),
+		.doc = "The guest's console sink: a file, or `-` for the "
+		       "daemon's stdout.",
+	},
+
+	/* [replication] */
+	{
+		.sec = CONFIG_SEC_REPLICATION,
+		.name = "epoch_interval",
+		.type = CONFIG_T_DURATION,
+		.def = "25ms",
+		.lo = 1 * MS,
+		.hi = 10 * MIN,
+		FIELD(replication.epoch_interval_ns),
+		.doc = "How often the primary pauses the guest and captures "
+		       "what changed.",
+	},
+	{
+		.sec = CONFIG_SEC_REPLICATION,
+		.name = "compression",
+		.type = CONFIG_T_CHOICE,
+		.def = "lz4",
+		.choices = CHOICES({"lz4", CONFIG_COMPRESSION_LZ4},
+				   {"none", CONFIG_COMPRESSION_NONE}),
+		.refusal = "is not supported (lz4 or none)",
+		FIELD(replication.compression),
+		.doc = "How page batches are compressed on the wire.",
+	},
+	{
+		.sec = CONFIG_SEC_REPLICATION,
+		.name = "delta",
+		.type = CONFIG_T_BOOL,
+		.def = "on",
+		FIELD(replication.delta),
+		.doc = "Send changed pages as XOR deltas against the backup's "
+		       "copy.",
+	},
+	{
+		.sec = CONFIG_SEC_REPLICATION,
+		.name = "max_inflight_epochs",
+		.type = CONFIG_T_UINT,
+		.def = "4",
+		.lo = 1,
+		.hi = 64,
+		FIELD(replication.max_inflight_epochs),
+		.doc = "Epochs sent but not yet acknowledged before the "
+		       "primary waits (backpressure).",
+	},
+	{
+		.sec = CONFIG_SEC_REPLICATION,
+		.name = "delta_cache",
+		.type = CONFIG_T_SIZE,
+		.def = "256M",
+		.hi = UINT64_MAX,
+		FIELD(replication.delta_cache),
+		.doc = "Primary memory for the pages that deltas are computed "
+		       "against; `0` disables it.",
+	},
+	{
+		.sec = CONFIG_SEC_REPLICATION,
+		.name = "precopy_max_rounds",
+		.type = CONFIG_T_UINT,
+		.def = "5",
+		.lo = 1,
+		.hi = 100,
+		FIELD(replication.precopy_max_rounds),
+		.doc = "Pre-copy rounds, at most, when a backup (re)joins.",
+	},
+	{
+		.sec = CONFIG_SEC_REPLICATION,
+		.name = "precopy_stop_pages",
+		.type = CONFIG_T_UINT,
+		.def = "256",
+		.hi = UINT64_MAX,
+		FIELD(replication.precopy_stop_pages),
+		.doc = "Pre-copy ends once a round leaves this many dirty "
+		       "pages or fewer.",
+	},
+
+	/* [failover] */
+	{
+		.sec = CONFIG_SEC_FAILOVER,
+		.name = "heartbeat_interval",
+		.type = CONFIG_T_DURATION,
+		.def = "100ms",
+		.lo = 1 * MS,
+		.hi = 1 * MIN,
+		FIELD(failover.heartbeat_interval_ns),
+		.doc = "How often each node tells the other it is alive.",
+	},
+	{
+		.sec = CONFIG_SEC_FAILOVER,
+		.name = "heartbeat_timeout",
+		.type = CONFIG_T_DURATION,
+		.def = "1s",
+		.hi = UINT64_MAX,
+		FIELD(failover.heartbeat_timeout_ns),
+		.doc = "Silence after which the backup promotes; longer than "
+		       "heartbeat_interval.",
+	},
+	{
+		.sec = CONFIG_SEC_FAILOVER,
+		.name = "on_connection_loss",
+		.type = CONFIG_T_CHOICE,
+		.def = "wait-timeout",
+		.choices = CHOICES({"wait-timeout", CONFIG_CONN_LOSS_WAIT},
+				   {"promote", CONFIG_CONN_LOSS_PROMOTE}),
+		.refusal = "is not wait-timeout or promote",
+		FIELD(failover.on_connection_loss),
+		.doc = "What the backup does when the connection to the "
+		       "primary breaks.",
+	},
+	{
+		.sec = CONFIG_SEC_FAILOVER,
+		.name = "health_check_command",
+		.type = CONFIG_T_COMMAND,
+		.def = "",
+		FIELD(failover.health_check_command),
+		.doc = "The backup's check of the primary; failing it "
+		       "promotes. Empty: none.",
+	},
+	{
+		.sec = CONFIG_SEC_FAILOVER,
+		.name = "health_check_interval",
+		.type = CONFIG_T_DURATION,
+		.def = "1s",
+		.lo = 10 * MS,
+		.hi = 1 * H,
+		FIELD(failover.health_check_interval_ns),
+		.doc = "How often the backup runs health_check_command.",
+	},
+	{
+		.sec = CONFIG_SEC_FAILOVER,
+		.name = "health_check_timeout",
+		.type = CONFIG_T_DURATION,
+		.def = "2s",
+		.lo = 1 * MS,
+		.hi = 10 * MIN,
+		FIELD(failover.health_check_timeout_ns),
+		.doc = "A health check still running after this has failed.",
+	},
+	{
+		.sec = CONFIG_SEC_FAILOVER,
+		.name = "fence_command",
+		.type = CONFIG_T_COMMAND,
+		.def = "",
+		FIELD(failover.fence_command),
+		.doc = "Run before every promotion, which waits for it to "
+		       "exit 0. Empty: none.",
+	},
+	{
+		.sec = CONFIG_SEC_FAILOVER,
+		.name = "fence_timeout",
+		.type = CONFIG_T_DURATION,
+		.def = "10s",
+		.lo = 1 * MS,
+		.hi = 10 * MIN,
+		FIELD(failover.fence_timeout_ns),
+		.doc = "A fence command still running after this has failed.",
+	},
+	{
+		.sec = CONFIG_SEC_FAILOVER,
+		.name = "on_backup_loss",
+		.type = CONFIG_T_CHOICE,
+		.def = "continue",
+		.choices = CHOICES({"continue", CONFIG_BACKUP_LOSS_CONTINUE},
+				   {"pause", CONFIG_BACKUP_LOSS_PAUSE}),
+		.refusal = "is not continue or pause",
+		FIELD(failover.on_backup_loss),
+		.doc = "What the primary does when it loses its backup.",
+	},
+};
+
+const size_t config_nkeys = sizeof(config_keys) / sizeof(config_keys[0]);
+
+_Static_assert(sizeof(config_keys) / sizeof(config_keys[0]) <= CONFIG_KEYS_MAX,
+	       "raise CONFIG_KEYS_MAX");
+
+const struct config_key *config_key_find(enum config_section sec,
+					 const char *name)
+{
+	for (size_t i = 0; i < config_nkeys; i++)
+		if (config_keys[i].sec == sec &&
+		    strcmp(config_keys[i].name, name) == 0)
+			return &config_keys[i];
+	return NULL;
+}

@@ -1,0 +1,539 @@
+/*
+ * The values of config keys: one parser per type (enum config_type), picked
+ * by the key's row in config_keys.c. A parser reads the text libinih found
+ * after "KEY =", checks it against the row's limits and only then stores
+ * it in the row's field. Defaults go through the same parsers (from the
+ * row's default text), and the docs describe each type from the same
+ * limits, so that a message, a default and the docs cannot disagree.
+ *
+ * Pure code: no libuv, no name resolution (addresses are numeric).
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config_keys.h"
+#include "units.h"
+
+/* One value being parsed: its key, its text, where it goes. */
+struct value {
+	const struct config_key *k;
+	const char *v;
+	char *base;  /* struct config or struct config_node */
+	char *field; /* base + k->off */
+	const char *dir;
+	char *msg;
+	size_t msglen;
+};
+
+static int refuse(const struct value *x, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* "KEY: why" in msg; returns -EINVAL for the parser to pass on. */
+static int refuse(const struct value *x, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!x->msg || !x->msglen)
+		return -EINVAL;
+	n = snprintf(x->msg, x->msglen, "%s: ", x->k->name);
+	if (n >= 0 && (size_t)n < x->msglen) {
+		va_start(ap, fmt);
+		vsnprintf(x->msg + n, x->msglen - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+const char *config_show(char *buf, const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i < 40; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		buf[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+	}
+	if (s[i]) {
+		/* Not in the middle of a UTF-8 character. */
+		while (i > 0 && ((unsigned char)s[i] & 0xc0) == 0x80)
+			i--;
+		memcpy(buf + i, "...", 3);
+		i += 3;
+	}
+	buf[i] = '\0';
+	return buf;
+}
+
+/*
+ * Text into the key's field (it fits), the rest of the field zeroed: the
+ * default it replaces leaves nothing behind, so equal configs are equal
+ * byte for byte.
+ */
+static void put_text(const struct value *x, const char *s, size_t n)
+{
+	memcpy(x->field, s, n);
+	memset(x->field + n, 0, x->k->size - n);
+}
+
+/* Decimal digits only: no sign, no space, no trailing junk, no overflow. */
+static int parse_uint(const char *s, uint64_t *v)
+{
+	*v = 0;
+	if (!*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		uint64_t d = (uint64_t)(*s - '0');
+
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		if (*v > (UINT64_MAX - d) / 10)
+			return -ERANGE;
+		*v = *v * 10 + d;
+	}
+	return 0;
+}
+
+/* --- numbers: integers, sizes, durations ------------------------------ */
+
+/* A number of k's type as the operator writes it: "64", "4M", "25ms". */
+static const char *fmt_number(const struct config_key *k, char *buf,
+			      size_t size, uint64_t v)
+{
+	if (k->type == CONFIG_T_SIZE)
+		return units_format_size(buf, size, v);
+	if (k->type == CONFIG_T_DURATION)
+		return units_format_duration(buf, size, v);
+	snprintf(buf, size, "%llu", (unsigned long long)v);
+	return buf;
+}
+
+/* "1ms..10min"; "" for a number bounded only by its type. */
+static const char *fmt_range(const struct config_key *k, char *buf, size_t size)
+{
+	char lo[32], hi[32];
+
+	if (k->hi == UINT64_MAX && !k->lo)
+		buf[0] = '\0';
+	else if (k->hi == UINT64_MAX)
+		snprintf(buf, size, "at least %s",
+			 fmt_number(k, lo, sizeof(lo), k->lo));
+	else
+		snprintf(buf, size, "%s..%s",
+			 fmt_number(k, lo, sizeof(lo), k->lo),
+			 fmt_number(k, hi, sizeof(hi), k->hi));
+	return buf;
+}
+
+/* What every number has in common once parsed: limits, step, storing. */
+static int set_number(const struct value *x, int err, uint64_t v)
+{
+	const struct config_key *k = x->k;
+	char b[CONFIG_SHOW_MAX], range[80], step[32];
+	uint32_t v32 = (uint32_t)v;
+
+	fmt_range(k, range, sizeof(range));
+	if (err && !*range)
+		return refuse(x, "'%s' is too large", config_show(b, x->v));
+	if (err || v < k->lo || v > k->hi)
+		return refuse(x, "'%s' is out of range (%s)",
+			      config_show(b, x->v), range);
+	if (k->step && v % k->step)
+		return refuse(x, "'%s' is not a multiple of %s",
+			      config_show(b, x->v),
+			      fmt_number(k, step, sizeof(step), k->step));
+	/* A 32-bit field: its row's hi fits (tests/unit/test_config.c). */
+	if (k->size == sizeof(v32))
+		memcpy(x->field, &v32, sizeof(v32));
+	else
+		memcpy(x->field, &v, sizeof(v));
+	return 0;
+}
+
+static int set_uint(const struct value *x)
+{
+	char b[CONFIG_SHOW_MAX];
+	uint64_t v;
+	int err = parse_uint(x->v, &v);
+
+	if (err == -EINVAL)
+		return refuse(x, "'%s' is not a decimal number",
+			      config_show(b, x->v));
+	return set_number(x, err, v);
+}
+
+static int set_size(const struct value *x)
+{
+	const char *why = "";
+	char b[CONFIG_SHOW_MAX];
+	uint64_t v;
+	int err = units_parse_size(x->v, &v, &why);
+
+	if (err == -EINVAL)
+		return refuse(x, "'%s': %s", config_show(b, x->v), why);
+	return set_number(x, err, v);
+}
+
+static int set_duration(const struct value *x)
+{
+	const char *why = "", *def = x->k->def;
+	char b[CONFIG_SHOW_MAX];
+	uint64_t v, n;
+	int err = units_parse_duration(x->v, &v, &why);
+
+	/* A bare number is the likely slip: the default shows a unit. */
+	if (err == -EINVAL && parse_uint(x->v, &n) == 0)
+		return refuse(x, "'%s' needs a unit, e.g. %s",
+			      config_show(b, x->v), def && *def ? def : "1s");
+	if (err == -EINVAL)
+		return refuse(x, "'%s': %s", config_show(b, x->v), why);
+	return set_number(x, err, v);
+}
+
+/* --- words ------------------------------------------------------------ */
+
+static const struct config_choice bool_words[] = {
+	{"on", 1}, {"yes", 1},	 {"true", 1}, {"off", 0},
+	{"no", 0}, {"false", 0}, {NULL, 0},
+};
+#define BOOL_DOC "`on`/`off`, `yes`/`no`, `true`/`false`"
+
+/* One of words: its value into an int (an enum), or the word itself. */
+static int set_word(const struct value *x, const struct config_choice *words,
+		    const char *refusal, int as_text)
+{
+	char b[CONFIG_SHOW_MAX];
+
+	for (const struct config_choice *w = words; w->word; w++) {
+		if (strcmp(x->v, w->word) != 0)
+			continue;
+		/* Every word fits its field: tests/unit/test_config.c. */
+		if (as_text)
+			put_text(x, w->word, strlen(w->word));
+		else
+			memcpy(x->field, &w->value, sizeof(w->value));
+		return 0;
+	}
+	return refuse(x, "'%s' %s", config_show(b, x->v), refusal);
+}
+
+static int set_choice(const struct value *x)
+{
+	return set_word(x, x->k->choices, x->k->refusal, 0);
+}
+
+static int set_word_text(const struct value *x)
+{
+	return set_word(x, x->k->choices, x->k->refusal, 1);
+}
+
+static int set_bool(const struct value *x)
+{
+	return set_word(x, bool_words, "is not on or off", 0);
+}
+
+/* --- text ------------------------------------------------------------- */
+
+int config_check_name(const char *what, const char *v, size_t size, char *msg,
+		      size_t msglen)
+{
+	char b[CONFIG_SHOW_MAX];
+
+	if (strlen(v) >= size) {
+		snprintf(msg, msglen, "%s: '%s' is longer than %zu characters",
+			 what, config_show(b, v), size - 1);
+		return -EINVAL;
+	}
+	for (const char *s = v; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '.' && *s != '_' &&
+		    *s != '-') {
+			snprintf(msg, msglen,
+				 "%s: '%s' may only contain A-Z a-z 0-9 . _ -",
+				 what, config_show(b, v));
+			return -EINVAL;
+		}
+	return 0;
+}
+
+static int set_name(const struct value *x)
+{
+	if (config_check_name(x->k->name, x->v, x->k->size, x->msg, x->msglen))
+		return -EINVAL;
+	put_text(x, x->v, strlen(x->v));
+	return 0;
+}
+
+static int set_text(const struct value *x)
+{
+	size_t n = strlen(x->v);
+
+	if (n >= x->k->size)
+		return refuse(x, "longer than %zu bytes", x->k->size - 1);
+	put_text(x, x->v, n);
+	return 0;
+}
+
+/* A line for /bin/sh -c: a control character in it is a slip. */
+static int set_command(const struct value *x)
+{
+	size_t n = strlen(x->v);
+
+	for (size_t i = 0; i < n && n < x->k->size; i++)
+		if ((unsigned char)x->v[i] < 0x20 || x->v[i] == 0x7f)
+			return refuse(x, "control character at byte %zu",
+				      i + 1);
+	return set_text(x);
+}
+
+/*
+ * A path from the file, relative ones taken from the file's directory so
+ * that the config means the same whatever directory a daemon starts in.
+ * "-" (stdout) stays as it is where allowed.
+ */
+static int set_path_or(const struct value *x, int dash_ok)
+{
+	const char *dir = x->dir, *sep = "/", *v = x->v;
+	char b[CONFIG_SHOW_MAX];
+	int n;
+
+	if (v[0] == '/' || (dash_ok && strcmp(v, "-") == 0) || !dir || !*dir ||
+	    strcmp(dir, ".") == 0)
+		dir = sep = "";
+	else if (dir[strlen(dir) - 1] == '/')
+		sep = "";
+	n = snprintf(NULL, 0, "%s%s%s", dir, sep, v);
+	if (n < 0 || (size_t)n >= x->k->size)
+		return refuse(x, "'%s' makes a path of %d bytes (at most %zu)",
+			      config_show(b, v), n, x->k->size - 1);
+	put_text(x, "", 0);
+	snprintf(x->field, x->k->size, "%s%s%s", dir, sep, v);
+	return 0;
+}
+
+static int set_path(const struct value *x)
+{
+	return set_path_or(x, 0);
+}
+
+static int set_sink(const struct value *x)
+{
+	return set_path_or(x, 1);
+}
+
+/* "IPv4:PORT" or "[IPv6]:PORT", numeric only: no name is ever resolved. */
+static int set_address(const struct value *x)
+{
+	const char *v = x->v, *host, *port, *end;
+	unsigned char addr[16];
+	char b[CONFIG_SHOW_MAX], h[64];
+	uint16_t p16;
+	size_t hl;
+	uint64_t p;
+	int af;
+
+	if (v[0] == '[') {
+		end = strchr(v, ']');
+		if (!end)
+			return refuse(
+				x, "'%s' has no closing ']', e.g. [::1]:7301",
+				config_show(b, v));
+		host = v + 1;
+		af = AF_INET6;
+		if (end[1] != ':')
+			return refuse(x, "'%s' has no port, e.g. [::1]:7301",
+				      config_show(b, v));
+		port = end + 2;
+	} else {
+		end = strrchr(v, ':');
+		if (!end)
+			return refuse(x,
+				      "'%s' has no port, e.g. 127.0.0.1:7301",
+				      config_show(b, v));
+		if (memchr(v, ':', (size_t)(end - v)))
+			return refuse(x,
+				      "'%s': an IPv6 address goes in brackets, "
+				      "e.g. [::1]:7301",
+				      config_show(b, v));
+		host = v;
+		af = AF_INET;
+		port = end + 1;
+	}
+	hl = (size_t)(end - host);
+	if (hl >= sizeof(h) ||
+	    (memcpy(h, host, hl), h[hl] = '\0', inet_pton(af, h, addr) != 1))
+		return refuse(x,
+			      "'%s' is not a numeric %s address and port "
+			      "(names are not resolved)",
+			      config_show(b, v),
+			      af == AF_INET ? "IPv4" : "IPv6");
+	if (parse_uint(port, &p) == -EINVAL)
+		return refuse(x, "port '%s' is not a decimal number",
+			      config_show(b, port));
+	if (parse_uint(port, &p) || p < 1 || p > 65535)
+		return refuse(x, "port '%s' is out of range (1..65535)",
+			      config_show(b, port));
+	/* One spelling per address, so that equal addresses compare equal. */
+	put_text(x, "", 0);
+	inet_ntop(af, addr, x->field, (socklen_t)x->k->size);
+	p16 = (uint16_t)p;
+	memcpy(x->base + x->k->off2, &p16, sizeof(p16));
+	return 0;
+}
+
+/* --- the types, and what the docs say of each -------------------------- */
+
+static const char *allowed_name(const struct config_key *k, char *buf,
+				size_t size)
+{
+	snprintf(buf, size, "1..%zu characters of `A-Z a-z 0-9 . _ -`",
+		 k->size - 1);
+	return buf;
+}
+
+static const char *allowed_address(const struct config_key *k, char *buf,
+				   size_t size)
+{
+	(void)k;
+	snprintf(buf, size,
+		 "numeric `IPv4:PORT` or `[IPv6]:PORT`, port "
+		 "1..65535");
+	return buf;
+}
+
+static const char *allowed_path(const struct config_key *k, char *buf,
+				size_t size)
+{
+	snprintf(buf, size, "%s%zu bytes once resolved",
+		 k->type == CONFIG_T_SINK ? "`-`, or a path of at most "
+					  : "at most ",
+		 k->size - 1);
+	return buf;
+}
+
+static const char *allowed_text(const struct config_key *k, char *buf,
+				size_t size)
+{
+	snprintf(buf, size, "%sat most %zu bytes%s",
+		 k->type == CONFIG_T_COMMAND ? "one line, " : "", k->size - 1,
+		 k->flags & CONFIG_KEY_LINES
+			 ? ", may continue on indented lines"
+			 : "");
+	return buf;
+}
+
+static const char *allowed_choice(const struct config_key *k, char *buf,
+				  size_t size)
+{
+	const struct config_choice *w;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (w = k->choices; w->word && n < size; w++) {
+		const char *sep = w == k->choices ? "" : ", ";
+
+		if (w != k->choices && !w[1].word)
+			sep = " or ";
+		n += (size_t)snprintf(buf + n, size - n, "%s`%s`", sep,
+				      w->word);
+	}
+	return buf;
+}
+
+static const char *allowed_bool(const struct config_key *k, char *buf,
+				size_t size)
+{
+	(void)k;
+	snprintf(buf, size, "%s", BOOL_DOC);
+	return buf;
+}
+
+static const char *allowed_number(const struct config_key *k, char *buf,
+				  size_t size)
+{
+	char range[80], step[32];
+
+	fmt_range(k, range, sizeof(range));
+	if (k->step)
+		snprintf(buf, size, "%s%sa multiple of %s", range,
+			 *range ? ", " : "",
+			 fmt_number(k, step, sizeof(step), k->step));
+	else
+		snprintf(buf, size, "%s", *range ? range : "any");
+	return buf;
+}
+
+static const struct {
+	int (*set)(const struct value *x);
+	const char *doc; /* the type as the docs name it */
+	const char *(*allowed)(const struct config_key *k, char *buf,
+			       size_t size);
+} types[CONFIG_T_COUNT] = {
+	[CONFIG_T_NAME] = {set_name, "name", allowed_name},
+	[CONFIG_T_ADDRESS] = {set_address, "address", allowed_address},
+	[CONFIG_T_PATH] = {set_path, "path", allowed_path},
+	[CONFIG_T_SINK] = {set_sink, "path or `-`", allowed_path},
+	[CONFIG_T_TEXT] = {set_text, "text", allowed_text},
+	[CONFIG_T_COMMAND] = {set_command, "shell command", allowed_text},
+	[CONFIG_T_CHOICE] = {set_choice, "choice", allowed_choice},
+	[CONFIG_T_WORD] = {set_word_text, "choice", allowed_choice},
+	[CONFIG_T_BOOL] = {set_bool, "boolean", allowed_bool},
+	[CONFIG_T_UINT] = {set_uint, "integer", allowed_number},
+	[CONFIG_T_SIZE] = {set_size, "size", allowed_number},
+	[CONFIG_T_DURATION] = {set_duration, "duration", allowed_number},
+};
+
+int config_key_set(const struct config_key *k, void *base, const char *v,
+		   const char *dir, char *msg, size_t msglen)
+{
+	struct value x = {
+		.k = k,
+		.v = v,
+		.base = base,
+		.field = (char *)base + k->off,
+		.dir = dir,
+		.msg = msg,
+		.msglen = msglen,
+	};
+
+	if (msg && msglen)
+		msg[0] = '\0';
+	return types[k->type].set(&x);
+}
+
+int config_key_default(const struct config_key *k, void *base, const char *node,
+		       const char *dir, char *msg, size_t msglen)
+{
+	const char *def = k->def, *at;
+	char text[256];
+	int n;
+
+	memset((char *)base + k->off, 0, k->size);
+	if (!def || !*def)
+		return 0;
+	at = node ? strstr(def, "NAME") : NULL;
+	if (at) {
+		n = snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - def),
+			     def, node, at + 4);
+		if (n < 0 || (size_t)n >= sizeof(text)) {
+			snprintf(msg, msglen, "%s: default too long", k->name);
+			return -EINVAL;
+		}
+		def = text;
+	}
+	return config_key_set(k, base, def, dir, msg, msglen);
+}
+
+const char *config_key_type_doc(const struct config_key *k)
+{
+	return types[k->type].doc;
+}
+
+const char *config_key_allowed(const struct config_key *k, char *buf,
+			       size_t size)
+{
+	return types[k->type].allowed(k, buf, size);
+}
