@@ -174,17 +174,15 @@ static int run(const struct config *cfg, const struct config_node *self,
 	if (*self->control_socket) {
 		if (ctl_start(&ctl, &loop, self->control_socket, status_cb, &p,
 			      err, sizeof(err))) {
-			p.exit_code = 1;
-			primary_abort(&p, err);
+			primary_abort(&p, err, 1);
 		} else {
 			p.ctl = ctl;
 		}
 	}
 	p.stats.guest_start_ns = now_ns();
-	if (p.state != P_STOPPED) {
+	if (p.core.state != PC_STOPPED) {
 		if (vm_start(vm)) {
-			p.exit_code = EXIT_VMM;
-			primary_abort(&p, vm_error(vm));
+			primary_abort(&p, vm_error(vm), EXIT_VMM);
 		} else {
 			log_info("guest %s started (%s)", cfg->workload.guest,
 				 *cfg->workload.args ? cfg->workload.args
@@ -201,8 +199,8 @@ static int run(const struct config *cfg, const struct config_node *self,
 			  uv_strerror(ret));
 	primary_finish(&p);
 	close(sink);
-	log_info("stopped with exit status %d", p.exit_code);
-	return p.exit_code;
+	log_info("stopped with exit status %d", p.core.exit_code);
+	return p.core.exit_code;
 out_vm:
 	vm_destroy(vm);
 	close(sink);

@@ -71,8 +71,7 @@ void primary_run_guest(struct primary *p)
 	if (vm_start(p->vm)) {
 		/* Its handles are open: stopping closes them, the loop ends
 		 * and the daemon exits with this status. */
-		p->exit_code = EXIT_VMM;
-		primary_abort(p, vm_error(p->vm));
+		primary_abort(p, vm_error(p->vm), EXIT_VMM);
 	}
 }
 
@@ -83,7 +82,7 @@ void primary_set_ctl(struct primary *p, struct ctl *ctl)
 
 int primary_exit_code(const struct primary *p)
 {
-	return p->exit_code;
+	return p->core.exit_code;
 }
 
 void primary_free(struct primary *p)

@@ -10,12 +10,12 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <uv.h>
 
 #include "config.h"
 
 struct primary;
 struct ctl;
+struct uv_loop_s; /* uv_loop_t: this header needs no libuv */
 struct node_status;
 
 /* Exit status of a primary replaced by one of a higher term. */
@@ -49,7 +49,7 @@ struct primary *primary_alloc(void);
  * p may be closing on the loop, so p is freed only after it has ended
  * (primary_free); p may be passed to another attempt meanwhile.
  */
-int primary_promote(struct primary *p, uv_loop_t *loop,
+int primary_promote(struct primary *p, struct uv_loop_s *loop,
 		    const struct config *cfg, const struct config_node *self,
 		    uint64_t term, const struct primary_image *img,
 		    uint64_t *vm_ns, char *err, size_t errlen);

@@ -1,0 +1,182 @@
+/*
+ * The micro-VM workload (vmwork.h). Checkpoint copies and encoder output
+ * are reserved outside any pause (reserve(), at start and when a backup
+ * attaches), so that a capture rarely allocates.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "vmwork.h"
+
+/* Pages of copies each slot starts with (it grows when an epoch needs). */
+#define STAGE_PREALLOC_PAGES 2048u
+
+static int vw_capture(void *w, unsigned slot, uint64_t epoch, int final)
+{
+	struct vmwork *v = w;
+	struct staged *s = &v->slots[slot];
+	int ret;
+
+	ret = capture_checkpoint(v->vm, v->ob, &v->copier, v->bitmap, v->carry,
+				 epoch, final, s);
+	if (ret) {
+		log_error("epoch %llu: capture: %s", (unsigned long long)epoch,
+			  vm_error(v->vm));
+		return ret;
+	}
+	v->resumed[epoch % v->nslots] = s->resumed_ns;
+	stats_sample(&v->stats->pause, s->pause_ns);
+	stats_sample(&v->stats->harvest, s->harvest_ns);
+	stats_sample(&v->stats->copy, s->copy_ns);
+	v->stats->dirty_pages += s->npages;
+	return 0;
+}
+
+static long vw_harvest(void *w)
+{
+	struct vmwork *v = w;
+	long n = capture_harvest(v->vm, v->bitmap, v->carry);
+
+	if (n < 0)
+		log_error("harvest: %s", vm_error(v->vm));
+	return n;
+}
+
+static size_t vw_list(void *w, int all)
+{
+	struct vmwork *v = w;
+	uint64_t npages = vm_mem_size(v->vm) / VM_PAGE_SIZE;
+
+	if (all)
+		return capture_list_data(vm_mem_fd(v->vm), npages,
+					 v->round_pfns);
+	return capture_list(v->bitmap, npages, v->round_pfns);
+}
+
+static void vw_defer(void *w)
+{
+	struct vmwork *v = w;
+	size_t i, n = vm_bitmap_bytes(v->vm) / 8;
+
+	for (i = 0; i < n; i++)
+		v->carry[i] |= v->bitmap[i];
+}
+
+static int vw_stage(void *w, unsigned slot, uint64_t epoch, size_t pos,
+		    size_t n)
+{
+	struct vmwork *v = w;
+	struct staged *s = &v->slots[slot];
+	int ret = staged_reserve(s, n, 0);
+
+	if (ret)
+		return ret;
+	staged_set_precopy(s, epoch, v->round_pfns + pos, n);
+	v->resumed[epoch % v->nslots] = 0; /* no pause: no Ack latency */
+	return 0;
+}
+
+/*
+ * Copies and encoder output for a typical epoch, made outside any pause:
+ * at start, before the guest runs, and again (a no-op then) when a backup
+ * attaches. Only ever grows: cheap once done.
+ */
+static int vw_reserve(void *w)
+{
+	struct vmwork *v = w;
+	unsigned i;
+	int ret;
+
+	for (i = 0; i < v->nslots; i++) {
+		ret = staged_reserve(&v->slots[i], STAGE_PREALLOC_PAGES, 1);
+		if (!ret)
+			ret = staged_reserve_output(&v->slots[i],
+						    STAGE_PREALLOC_PAGES);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int vw_pause(void *w)
+{
+	struct vmwork *v = w;
+	int ret = vm_pause(v->vm);
+
+	if (!ret)
+		v->paused = 1;
+	return ret;
+}
+
+static int vw_resume(void *w)
+{
+	struct vmwork *v = w;
+	int ret = vm_resume(v->vm);
+
+	if (!ret)
+		v->paused = 0;
+	return ret;
+}
+
+static const struct workload_ops vmwork_ops = {
+	.capture = vw_capture,
+	.harvest = vw_harvest,
+	.list = vw_list,
+	.defer = vw_defer,
+	.stage = vw_stage,
+	.reserve = vw_reserve,
+	.pause = vw_pause,
+	.resume = vw_resume,
+};
+
+struct workload vmwork_workload(struct vmwork *v)
+{
+	return (struct workload){.ops = &vmwork_ops, .w = v};
+}
+
+int vmwork_init(struct vmwork *v, struct vm *vm, struct outbuf *ob,
+		struct primary_stats *stats, unsigned nslots)
+{
+	unsigned i;
+	int ret;
+
+	memset(v, 0, sizeof(*v));
+	v->vm = vm;
+	v->ob = ob;
+	v->stats = stats;
+	v->nslots = nslots;
+	v->slots = calloc(nslots, sizeof(*v->slots));
+	v->resumed = calloc(nslots, sizeof(*v->resumed));
+	v->bitmap = calloc(1, vm_bitmap_bytes(vm));
+	v->carry = calloc(1, vm_bitmap_bytes(vm));
+	v->round_pfns =
+		malloc(vm_mem_size(vm) / VM_PAGE_SIZE * sizeof(*v->round_pfns));
+	if (!v->slots || !v->resumed || !v->bitmap || !v->carry ||
+	    !v->round_pfns)
+		return -ENOMEM;
+	for (i = 0; i < nslots; i++) {
+		ret = staged_init(&v->slots[i]);
+		if (ret)
+			return ret;
+	}
+	if (copier_start(&v->copier))
+		log_warn("no copy helper thread: pauses copy on one thread");
+	return 0;
+}
+
+void vmwork_destroy(struct vmwork *v)
+{
+	unsigned i;
+
+	for (i = 0; v->slots && i < v->nslots; i++)
+		staged_destroy(&v->slots[i]);
+	free(v->slots);
+	free(v->resumed);
+	free(v->bitmap);
+	free(v->carry);
+	free(v->round_pfns);
+	copier_stop(&v->copier);
+	memset(v, 0, sizeof(*v));
+}
