@@ -49,7 +49,7 @@ static void announce_connected(struct conn *c, void *opaque)
 	struct primary *p = a->p;
 	Remora__Hello h;
 
-	wire_hello_init(&h, p->core.term, VM_PAGE_SIZE, p->cfg->workload.memory,
+	wire_hello_init(&h, p->core.term, p->wl.page_size, p->wl.mem_size,
 			p->cfg->cluster, p->self->name,
 			REMORA__ROLE__ROLE_PRIMARY);
 	if (conn_send_msg(c, WIRE_HELLO, &h.base))

@@ -216,11 +216,12 @@ static int encoding(const struct pcore *c)
 	return 0;
 }
 
-static void take(struct pcore *c, int slot)
+static void take(struct pcore *c, int slot, int precopy)
 {
 	c->slots[slot].st = SLOT_CAPTURED;
 	c->slots[slot].epoch = c->next_epoch++;
 	c->slots[slot].gen = c->gen;
+	slot_act(c, PA_CAPTURED, (unsigned)slot, precopy);
 }
 
 static void take_checkpoint(struct pcore *c, int final)
@@ -237,7 +238,7 @@ static void take_checkpoint(struct pcore *c, int final)
 	}
 	if (final)
 		c->final_epoch = c->next_epoch;
-	take(c, slot);
+	take(c, slot, 0);
 }
 
 /* Ends the sync: what the guest wrote meanwhile goes in the first
@@ -302,7 +303,7 @@ static int sync_step(struct pcore *c)
 		    strerror(-ret));
 		return 0;
 	}
-	take(c, slot);
+	take(c, slot, 1);
 	c->round_pos += n;
 	c->sync_pages += n;
 	{

@@ -106,6 +106,7 @@ enum pcore_act {
 	PA_CLOSE,	/* conn, text: end it at once */
 	PA_FINISH,	/* conn, text: end it once queued frames are out */
 	PA_HEARTBEAT,	/* send a Heartbeat to the backup */
+	PA_CAPTURED,	/* slot holds a new epoch (flag: pre-copy): stats */
 	PA_ENCODE,	/* slot; flag: empty the delta cache first */
 	PA_SEND,	/* slot: queue its frames on the backup's connection */
 	PA_RELEASE,	/* epochs (a, b] acknowledged: release their output */

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "capture.h"
+#include "staged.h"
 
 #define ENCODER_BATCH_PAGES 256u
 

@@ -23,10 +23,6 @@
 #define ENCODER_NICE 5
 /* The connection's write-queue bound: a few of the largest epochs. */
 #define SEND_QUEUE_MAX (512u << 20)
-/* Exit status of a guest that stopped abnormally (main.h's, too). */
-#define EXIT_ABORTED 134
-#define EXIT_CRASHED 139
-#define EXIT_VMM     70
 
 static uint64_t id_of(const struct conn *c)
 {
@@ -36,6 +32,11 @@ static uint64_t id_of(const struct conn *c)
 static struct conn *conn_of(uint64_t id)
 {
 	return (struct conn *)(uintptr_t)id;
+}
+
+static struct staged *staged_of(const struct primary *p, unsigned slot)
+{
+	return p->wl.ops->staged(p->wl.w, slot);
 }
 
 static uint64_t timeout_ms(const struct primary *p)
@@ -64,14 +65,15 @@ static void lower_worker_priority(void)
 static void encode_work(uv_work_t *w)
 {
 	struct encode_job *j = w->data;
-	struct staged *s = &j->p->work.slots[j->slot];
+	const struct workload *wl = &j->p->wl;
+	struct staged *s = wl->ops->staged(wl->w, j->slot);
 	uint64_t t0 = now_ns();
 
 	lower_worker_priority();
 	/* Only this worker touches the encoder, one epoch at a time. */
 	if (j->reset)
 		encoder_reset(&j->p->enc);
-	encoder_run(&j->p->enc, s, vm_mem(j->p->vm));
+	encoder_run(&j->p->enc, s, wl->ops->memory(wl->w));
 	s->encode_ns = now_ns() - t0;
 }
 
@@ -79,7 +81,7 @@ static void encode_done(uv_work_t *w, int status)
 {
 	struct encode_job *j = w->data;
 	struct primary *p = j->p;
-	struct staged *s = &p->work.slots[j->slot];
+	struct staged *s = staged_of(p, j->slot);
 
 	(void)status;
 	if (!s->err)
@@ -122,7 +124,7 @@ static void slot_sent(void *arg)
 /* Queues slot's frames; 0, or -ENOBUFS when the queue has no room yet. */
 static int queue_slot(struct primary *p, unsigned slot)
 {
-	struct staged *s = &p->work.slots[slot];
+	struct staged *s = staged_of(p, slot);
 	struct conn *c = p->peer;
 	uv_buf_t *bufs;
 	size_t i;
@@ -164,7 +166,7 @@ static void count_sent(struct primary *p, const struct staged *s)
 /* Epochs go out in order: one that waits for room holds the later ones. */
 static void do_send(struct primary *p, unsigned slot)
 {
-	count_sent(p, &p->work.slots[slot]);
+	count_sent(p, staged_of(p, slot));
 	if (p->nparked || queue_slot(p, slot))
 		p->parked[p->nparked++] = slot;
 }
@@ -212,8 +214,8 @@ static void send_hello(struct primary *p, struct conn *c)
 {
 	Remora__Hello me;
 
-	wire_hello_init(&me, p->core.term, VM_PAGE_SIZE,
-			p->cfg->workload.memory, p->cfg->cluster, p->self->name,
+	wire_hello_init(&me, p->core.term, p->wl.page_size, p->wl.mem_size,
+			p->cfg->cluster, p->self->name,
 			REMORA__ROLE__ROLE_PRIMARY);
 	if (conn_send_msg(c, WIRE_HELLO, &me.base))
 		conn_close(c, "cannot send Hello");
@@ -231,13 +233,27 @@ static void send_refuse(struct primary *p, struct conn *c, int permanent,
 
 /* --- carrying out actions ------------------------------------------------- */
 
+/* A new epoch in slot: its pause, for the statistics and its Ack latency. */
+static void do_captured(struct primary *p, unsigned slot, int precopy)
+{
+	const struct staged *s = staged_of(p, slot);
+
+	p->resumed[s->epoch % p->core.nslots] = precopy ? 0 : s->resumed_ns;
+	if (precopy)
+		return;
+	stats_sample(&p->stats.pause, s->pause_ns);
+	stats_sample(&p->stats.harvest, s->harvest_ns);
+	stats_sample(&p->stats.copy, s->copy_ns);
+	p->stats.dirty_pages += s->npages;
+}
+
 /* Acknowledged epochs (from, to]: their Ack latency, and their output. */
 static void do_release(struct primary *p, uint64_t from, uint64_t to)
 {
 	uint64_t e, now = now_ns();
 
 	for (e = from + 1; e <= to; e++) {
-		uint64_t t = p->work.resumed[e % p->work.nslots];
+		uint64_t t = p->resumed[e % p->core.nslots];
 
 		if (!t)
 			continue; /* pre-copy */
@@ -371,6 +387,9 @@ static void carry_out(struct primary *p, const struct pcore_action *a)
 		break;
 	case PA_HEARTBEAT:
 		send_heartbeat(p);
+		break;
+	case PA_CAPTURED:
+		do_captured(p, a->slot, a->flag);
 		break;
 	case PA_ENCODE:
 		do_encode(p, a->slot, a->flag);
@@ -556,37 +575,25 @@ static void on_signal(uv_signal_t *s, int signum)
 static void on_guest_async(uv_async_t *a)
 {
 	struct primary *p = a->data;
-	struct vm_status st;
+	char why[256];
 	int code;
 
 	p->stats.guest_end_ns = now_ns();
-	vm_wait(p->vm, 0, &st);
-	if (st.how == VM_EXITED) {
-		code = st.code;
-		log_info("guest exited with code %d", st.code);
-	} else {
-		code = st.how == VM_ABORTED   ? EXIT_ABORTED
-		       : st.how == VM_CRASHED ? EXIT_CRASHED
-					      : EXIT_VMM;
-		log_error("guest stopped: %s", st.msg);
-	}
+	code = p->wl.ops->ended(p->wl.w, why, sizeof(why));
+	if (!*why)
+		log_info("guest exited with code %d", code);
+	else
+		log_error("guest stopped: %s", why);
 	pcore_on_guest_stopped(&p->core, code);
 	primary_run(p);
 }
 
-/* vCPU thread. */
-static void guest_stopped_cb(void *opaque)
+/* Any thread (the vCPU's): the guest ended by itself. */
+static void guest_ended(void *opaque)
 {
 	struct primary *p = opaque;
 
 	uv_async_send(&p->guest_async);
-}
-
-static void console_cb(void *opaque, const uint8_t *buf, size_t len)
-{
-	struct primary *p = opaque;
-
-	outbuf_append(&p->ob, buf, len);
 }
 
 /* --- set-up and the end --------------------------------------------------- */
@@ -618,9 +625,11 @@ static int listen_on(struct primary *p)
 }
 
 int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
-		  const struct config_node *self, struct vm *vm,
+		  const struct config_node *self, const struct workload *wl,
 		  const struct primary_opts *o)
 {
+	struct workload_sink sink = {
+		.ob = &p->ob, .ended = guest_ended, .arg = p};
 	uint64_t interval_ms = cfg->replication.epoch_interval_ns / 1000000;
 	uint64_t hb_ms = cfg->failover.heartbeat_interval_ns / 1000000;
 	unsigned nslots = cfg->replication.max_inflight_epochs + 1;
@@ -629,27 +638,26 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 				.term = o->term,
 				.promoted = o->promoted,
 				.nslots = nslots,
-				.page_size = VM_PAGE_SIZE};
+				.page_size = wl->page_size,
+				.wl = *wl};
 	int ret;
 
 	memset(p, 0, sizeof(*p));
 	p->loop = loop;
 	p->cfg = cfg;
 	p->self = self;
-	p->vm = vm;
+	p->wl = *wl;
 	p->jobs = calloc(nslots, sizeof(*p->jobs));
 	p->parked = calloc(nslots, sizeof(*p->parked));
-	if (!p->jobs || !p->parked)
+	p->resumed = calloc(nslots, sizeof(*p->resumed));
+	if (!p->jobs || !p->parked || !p->resumed)
 		return -ENOMEM;
-	ret = vmwork_init(&p->work, vm, &p->ob, &p->stats, nslots);
-	if (ret)
-		return ret;
-	co.wl = vmwork_workload(&p->work);
+	wl->ops->bind(wl->w, &sink);
 	ret = pcore_init(&p->core, &co);
 	if (ret)
 		return ret;
 	ret = encoder_init(
-		&p->enc, vm_mem_size(vm), cfg->replication.delta_cache,
+		&p->enc, wl->mem_size, cfg->replication.delta_cache,
 		cfg->replication.delta,
 		cfg->replication.compression == CONFIG_COMPRESSION_LZ4 ? 1 : 0,
 		o->term);
@@ -658,7 +666,7 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 	/* Not for a promoted primary: it starts without a backup, and tens
 	 * of MiB of page faults would lengthen the takeover (it reserves
 	 * them when a backup attaches). */
-	if (!o->promoted && (ret = co.wl.ops->reserve(co.wl.w)))
+	if (!o->promoted && (ret = wl->ops->reserve(wl->w)))
 		return ret;
 	ret = outbuf_init(&p->ob, o->sink_fd);
 	if (ret)
@@ -700,22 +708,15 @@ void primary_abort(struct primary *p, const char *why, int exit_code)
 	primary_run(p);
 }
 
-void primary_console_hooks(struct primary *p, struct vm_config *vc)
-{
-	vc->console = console_cb;
-	vc->console_opaque = p;
-	vc->on_stop = guest_stopped_cb;
-	vc->stop_opaque = p;
-}
-
 void primary_finish(struct primary *p)
 {
-	vmwork_destroy(&p->work);
 	pcore_destroy(&p->core);
 	free(p->jobs);
 	free(p->parked);
+	free(p->resumed);
 	p->jobs = NULL;
 	p->parked = NULL;
+	p->resumed = NULL;
 	encoder_destroy(&p->enc);
 	outbuf_destroy(&p->ob);
 }

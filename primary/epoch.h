@@ -19,8 +19,7 @@
 #include "outbuf.h"
 #include "primary.h"
 #include "stats.h"
-#include "vm.h"
-#include "vmwork.h"
+#include "workload.h"
 
 /* An epoch on the encoder's worker. */
 struct encode_job {
@@ -51,15 +50,19 @@ struct primary {
 	uv_loop_t *loop;
 	const struct config *cfg;
 	const struct config_node *self;
-	struct vm *vm;
-	int own_vm; /* promoted: primary_free() destroys vm */
+	struct workload wl;
+	/* What primary_free() must release besides (a promotion's VM). */
+	void (*release)(void *owned);
+	void *owned;
 	struct pcore core;
-	struct vmwork work;
 	struct outbuf ob;
 	struct encoder enc;
 	struct encode_job *jobs; /* one per slot */
 	struct primary_stats stats;
-	int running; /* run() is carrying out actions */
+	/* When epoch e's guest resumed, at [e % nslots] (0: pre-copy), for
+	 * its Ack latency: fewer epochs than slots are ever in flight. */
+	uint64_t *resumed;
+	int running; /* primary_run() is carrying out actions */
 
 	/* connections: the backup (or the one that may become it) is the
 	 * core's peer; extras are being turned away or announce a term */
@@ -76,14 +79,11 @@ struct primary {
 	struct ctl *ctl; /* the control socket: closed when the loop ends */
 };
 
-/* Sets everything up; the guest does not run yet. */
+/* Sets everything up around workload wl (which it binds); the guest does
+ * not run yet (primary_run_guest). */
 int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
-		  const struct config_node *self, struct vm *vm,
+		  const struct config_node *self, const struct workload *wl,
 		  const struct primary_opts *o);
-
-/* The vm_config callbacks that feed console output and the guest's end
- * to p; set them before vm_create(), call primary_start() before vm_start(). */
-void primary_console_hooks(struct primary *p, struct vm_config *vc);
 
 /* Stops at once (set-up failed after start): the loop then ends. */
 void primary_abort(struct primary *p, const char *why, int exit_code);

@@ -24,6 +24,7 @@
 #include "events.h"
 #include "log.h"
 #include "main.h"
+#include "vmwork.h"
 
 #define PROG "remora-primary"
 
@@ -122,10 +123,12 @@ static int run(const struct config *cfg, const struct config_node *self,
 	       const struct opts *o)
 {
 	static struct primary p; /* large (statistics); one per process */
+	static struct vmwork vw;
 	struct primary_opts po = {.term = 1};
 	struct ctl *ctl = NULL;
 	struct vm_config vc = {.dirty_log = 1};
 	const char *sink_path = config_console(cfg, self);
+	struct workload wl;
 	uv_loop_t loop;
 	struct vm *vm;
 	char err[VM_ERR_MAX];
@@ -146,7 +149,7 @@ static int run(const struct config *cfg, const struct config_node *self,
 		return 1;
 	}
 	vc.mem_size = cfg->workload.memory;
-	primary_console_hooks(&p, &vc);
+	vmwork_hooks(&vw, &vc);
 	ret = vm_create(&vm, &vc, err, sizeof(err));
 	if (ret) {
 		log_error("%s", err);
@@ -158,11 +161,20 @@ static int run(const struct config *cfg, const struct config_node *self,
 	free(img);
 	if (ret) {
 		log_error("%s: %s", cfg->workload.guest, vm_error(vm));
+		vm_destroy(vm);
+		close(sink);
+		return 1;
+	}
+	/* vw owns the VM from here on. */
+	ret = vmwork_init(&vw, vm, cfg->replication.max_inflight_epochs + 1);
+	if (ret) {
+		log_error("out of memory for the epoch pipeline");
 		goto out_vm;
 	}
+	wl = vmwork_workload(&vw);
 	uv_loop_init(&loop);
 	po.sink_fd = sink;
-	ret = primary_start(&p, &loop, cfg, self, vm, &po);
+	ret = primary_start(&p, &loop, cfg, self, &wl, &po);
 	if (ret) {
 		uv_run(&loop, UV_RUN_DEFAULT); /* what it opened, closing */
 		uv_loop_close(&loop);
@@ -173,26 +185,22 @@ static int run(const struct config *cfg, const struct config_node *self,
 	 * the loop runs out, and the daemon exits the normal way. */
 	if (*self->control_socket) {
 		if (ctl_start(&ctl, &loop, self->control_socket, status_cb, &p,
-			      err, sizeof(err))) {
+			      err, sizeof(err)))
 			primary_abort(&p, err, 1);
-		} else {
-			p.ctl = ctl;
-		}
+		else
+			primary_set_ctl(&p, ctl);
 	}
-	p.stats.guest_start_ns = now_ns();
 	if (p.core.state != PC_STOPPED) {
-		if (vm_start(vm)) {
-			primary_abort(&p, vm_error(vm), EXIT_VMM);
-		} else {
+		primary_run_guest(&p);
+		if (p.core.state != PC_STOPPED)
 			log_info("guest %s started (%s)", cfg->workload.guest,
 				 *cfg->workload.args ? cfg->workload.args
 						     : "no arguments");
-		}
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
 	if (o->stats && (ret = primary_write_stats(&p, o->stats)))
 		log_error("--stats %s: %s", o->stats, strerror(-ret));
-	vm_destroy(vm);
+	vmwork_destroy(&vw); /* the VM first: it feeds the output buffer */
 	ret = uv_loop_close(&loop);
 	if (ret)
 		log_error("bug: handles left open at exit: %s",
@@ -202,7 +210,7 @@ static int run(const struct config *cfg, const struct config_node *self,
 	log_info("stopped with exit status %d", p.core.exit_code);
 	return p.core.exit_code;
 out_vm:
-	vm_destroy(vm);
+	vmwork_destroy(&vw);
 	close(sink);
 	return 1;
 }

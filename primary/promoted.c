@@ -11,9 +11,7 @@
 #include "epoch.h"
 #include "log.h"
 #include "primary.h"
-
-/* The guest could not run (as remora-primary's exit status says). */
-#define EXIT_VMM 70
+#include "vmwork.h"
 
 int primary_open_sink(const char *path)
 {
@@ -23,6 +21,13 @@ int primary_open_sink(const char *path)
 struct primary *primary_alloc(void)
 {
 	return calloc(1, sizeof(struct primary));
+}
+
+/* A promotion's VM and its workload: the primary owns them. */
+static void free_vmwork(void *owned)
+{
+	vmwork_destroy(owned);
+	free(owned);
 }
 
 int primary_promote(struct primary *p, uv_loop_t *loop,
@@ -35,43 +40,57 @@ int primary_promote(struct primary *p, uv_loop_t *loop,
 				  .promoted = 1,
 				  .console_offset = img->console_offset,
 				  .sink_fd = img->sink_fd};
+	struct vmwork *vw = calloc(1, sizeof(*vw));
 	uint64_t t0 = now_ns();
+	struct workload wl;
 	struct vm *vm;
 	int ret;
 
-	primary_console_hooks(p, &vc);
+	if (!vw) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	vmwork_hooks(vw, &vc);
 	ret = vm_create_from_memfd(&vm, &vc, img->mem_fd, err, errlen);
-	if (ret)
+	if (ret) {
+		free(vw);
 		return ret;
+	}
 	ret = vm_state_load(vm, img->state, img->state_len);
 	if (ret) {
 		snprintf(err, errlen, "replica state: %s", vm_error(vm));
 		vm_destroy(vm);
+		free(vw);
 		return ret;
 	}
 	/* A guest that checks itself after a restore (memstress) does. */
 	vm_request_check(vm);
+	ret = vmwork_init(vw, vm, cfg->replication.max_inflight_epochs + 1);
 	if (vm_ns)
 		*vm_ns = now_ns() - t0;
-	ret = primary_start(p, loop, cfg, self, vm, &po);
+	wl = vmwork_workload(vw);
+	if (!ret)
+		ret = primary_start(p, loop, cfg, self, &wl, &po);
 	if (ret) {
 		snprintf(err, errlen, "starting the primary: %s",
 			 strerror(-ret));
+		free_vmwork(vw);
 		primary_finish(p);
-		vm_destroy(vm);
 		return ret;
 	}
-	p->own_vm = 1;
+	p->release = free_vmwork;
+	p->owned = vw;
 	return 0;
 }
 
 void primary_run_guest(struct primary *p)
 {
 	p->stats.guest_start_ns = now_ns();
-	if (vm_start(p->vm)) {
+	if (p->wl.ops->start(p->wl.w)) {
 		/* Its handles are open: stopping closes them, the loop ends
 		 * and the daemon exits with this status. */
-		primary_abort(p, vm_error(p->vm), EXIT_VMM);
+		primary_abort(p, p->wl.ops->error(p->wl.w),
+			      WORKLOAD_EXIT_FAILED);
 	}
 }
 
@@ -89,8 +108,8 @@ void primary_free(struct primary *p)
 {
 	if (!p)
 		return;
-	if (p->own_vm) {
-		vm_destroy(p->vm);
+	if (p->release) {
+		p->release(p->owned); /* the VM first: it feeds the outbuf */
 		primary_finish(p);
 	}
 	free(p);

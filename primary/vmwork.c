@@ -4,6 +4,7 @@
  * attaches), so that a capture rarely allocates.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,25 +14,82 @@
 /* Pages of copies each slot starts with (it grows when an epoch needs). */
 #define STAGE_PREALLOC_PAGES 2048u
 
+/* vCPU thread: the guest's console bytes, held by the primary. */
+static void console_cb(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct vmwork *v = opaque;
+
+	outbuf_append(v->sink.ob, buf, len);
+}
+
+/* vCPU thread: the guest ended by itself. */
+static void stop_cb(void *opaque)
+{
+	struct vmwork *v = opaque;
+
+	v->sink.ended(v->sink.arg);
+}
+
+void vmwork_hooks(struct vmwork *v, struct vm_config *vc)
+{
+	vc->console = console_cb;
+	vc->console_opaque = v;
+	vc->on_stop = stop_cb;
+	vc->stop_opaque = v;
+}
+
+static void vw_bind(void *w, const struct workload_sink *sink)
+{
+	((struct vmwork *)w)->sink = *sink;
+}
+
+static int vw_start(void *w)
+{
+	return vm_start(((struct vmwork *)w)->vm);
+}
+
+static int vw_ended(void *w, char *why, size_t len)
+{
+	struct vmwork *v = w;
+	struct vm_status st;
+
+	vm_wait(v->vm, 0, &st);
+	if (st.how == VM_EXITED) {
+		*why = '\0';
+		return st.code;
+	}
+	snprintf(why, len, "%s", st.msg);
+	return st.how == VM_ABORTED   ? WORKLOAD_EXIT_ABORTED
+	       : st.how == VM_CRASHED ? WORKLOAD_EXIT_CRASHED
+				      : WORKLOAD_EXIT_FAILED;
+}
+
+static const char *vw_error(void *w)
+{
+	return vm_error(((struct vmwork *)w)->vm);
+}
+
+static struct staged *vw_staged(void *w, unsigned slot)
+{
+	return &((struct vmwork *)w)->slots[slot];
+}
+
+static const uint8_t *vw_memory(void *w)
+{
+	return vm_mem(((struct vmwork *)w)->vm);
+}
+
 static int vw_capture(void *w, unsigned slot, uint64_t epoch, int final)
 {
 	struct vmwork *v = w;
-	struct staged *s = &v->slots[slot];
 	int ret;
 
-	ret = capture_checkpoint(v->vm, v->ob, &v->copier, v->bitmap, v->carry,
-				 epoch, final, s);
-	if (ret) {
+	ret = capture_checkpoint(v->vm, v->sink.ob, &v->copier, v->bitmap,
+				 v->carry, epoch, final, &v->slots[slot]);
+	if (ret)
 		log_error("epoch %llu: capture: %s", (unsigned long long)epoch,
 			  vm_error(v->vm));
-		return ret;
-	}
-	v->resumed[epoch % v->nslots] = s->resumed_ns;
-	stats_sample(&v->stats->pause, s->pause_ns);
-	stats_sample(&v->stats->harvest, s->harvest_ns);
-	stats_sample(&v->stats->copy, s->copy_ns);
-	v->stats->dirty_pages += s->npages;
-	return 0;
+	return ret;
 }
 
 static long vw_harvest(void *w)
@@ -74,7 +132,6 @@ static int vw_stage(void *w, unsigned slot, uint64_t epoch, size_t pos,
 	if (ret)
 		return ret;
 	staged_set_precopy(s, epoch, v->round_pfns + pos, n);
-	v->resumed[epoch % v->nslots] = 0; /* no pause: no Ack latency */
 	return 0;
 }
 
@@ -102,25 +159,21 @@ static int vw_reserve(void *w)
 
 static int vw_pause(void *w)
 {
-	struct vmwork *v = w;
-	int ret = vm_pause(v->vm);
-
-	if (!ret)
-		v->paused = 1;
-	return ret;
+	return vm_pause(((struct vmwork *)w)->vm);
 }
 
 static int vw_resume(void *w)
 {
-	struct vmwork *v = w;
-	int ret = vm_resume(v->vm);
-
-	if (!ret)
-		v->paused = 0;
-	return ret;
+	return vm_resume(((struct vmwork *)w)->vm);
 }
 
 static const struct workload_ops vmwork_ops = {
+	.bind = vw_bind,
+	.start = vw_start,
+	.ended = vw_ended,
+	.error = vw_error,
+	.staged = vw_staged,
+	.memory = vw_memory,
 	.capture = vw_capture,
 	.harvest = vw_harvest,
 	.list = vw_list,
@@ -133,28 +186,26 @@ static const struct workload_ops vmwork_ops = {
 
 struct workload vmwork_workload(struct vmwork *v)
 {
-	return (struct workload){.ops = &vmwork_ops, .w = v};
+	return (struct workload){.ops = &vmwork_ops,
+				 .w = v,
+				 .mem_size = vm_mem_size(v->vm),
+				 .page_size = VM_PAGE_SIZE};
 }
 
-int vmwork_init(struct vmwork *v, struct vm *vm, struct outbuf *ob,
-		struct primary_stats *stats, unsigned nslots)
+int vmwork_init(struct vmwork *v, struct vm *vm, unsigned nslots)
 {
 	unsigned i;
 	int ret;
 
 	memset(v, 0, sizeof(*v));
 	v->vm = vm;
-	v->ob = ob;
-	v->stats = stats;
 	v->nslots = nslots;
 	v->slots = calloc(nslots, sizeof(*v->slots));
-	v->resumed = calloc(nslots, sizeof(*v->resumed));
 	v->bitmap = calloc(1, vm_bitmap_bytes(vm));
 	v->carry = calloc(1, vm_bitmap_bytes(vm));
 	v->round_pfns =
 		malloc(vm_mem_size(vm) / VM_PAGE_SIZE * sizeof(*v->round_pfns));
-	if (!v->slots || !v->resumed || !v->bitmap || !v->carry ||
-	    !v->round_pfns)
+	if (!v->slots || !v->bitmap || !v->carry || !v->round_pfns)
 		return -ENOMEM;
 	for (i = 0; i < nslots; i++) {
 		ret = staged_init(&v->slots[i]);
@@ -170,10 +221,10 @@ void vmwork_destroy(struct vmwork *v)
 {
 	unsigned i;
 
+	vm_destroy(v->vm);
 	for (i = 0; v->slots && i < v->nslots; i++)
 		staged_destroy(&v->slots[i]);
 	free(v->slots);
-	free(v->resumed);
 	free(v->bitmap);
 	free(v->carry);
 	free(v->round_pfns);

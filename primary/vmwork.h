@@ -1,8 +1,9 @@
 /*
  * The micro-VM as the primary's workload (workload.h): captures go through
  * capture.c into the slots' staged copies, pre-copy rounds list the VM's
- * memory, and pause/resume stop and restart its vCPU. Loop thread only;
- * the copier helper thread works inside a capture.
+ * memory, pause/resume stop and restart its vCPU, and the VM's console and
+ * end reach the primary through the sink it binds. Loop thread only, but
+ * for the VM's callbacks (vCPU thread) and the copier inside a capture.
  */
 #ifndef REMORA_PRIMARY_VMWORK_H
 #define REMORA_PRIMARY_VMWORK_H
@@ -10,27 +11,25 @@
 #include <stdint.h>
 
 #include "capture.h"
-#include "stats.h"
 #include "workload.h"
 
 struct vmwork {
 	struct vm *vm;
-	struct outbuf *ob; /* the console: closed at each checkpoint */
-	struct primary_stats *stats;
+	struct workload_sink sink;
 	struct copier copier;
 	struct staged *slots; /* nslots: one per pipeline slot */
 	unsigned nslots;
-	/* When epoch e's guest resumed, at [e % nslots] (0: pre-copy): for
-	 * its Ack latency. Fewer epochs than slots are ever in flight. */
-	uint64_t *resumed;
 	uint64_t *bitmap, *carry;
 	uint64_t *round_pfns; /* the pre-copy round's pages */
-	int paused;	      /* pause() stopped the guest */
 };
 
-/* 0 or -errno; the workload to give the core is vmwork_workload(). */
-int vmwork_init(struct vmwork *v, struct vm *vm, struct outbuf *ob,
-		struct primary_stats *stats, unsigned nslots);
+/* The vm_config callbacks that feed the VM's console and end to v: set
+ * them before vm_create(), call vmwork_init() after. */
+void vmwork_hooks(struct vmwork *v, struct vm_config *vc);
+
+/* 0 or -errno; v owns vm from here on (also on failure). */
+int vmwork_init(struct vmwork *v, struct vm *vm, unsigned nslots);
+/* Destroys the VM first (its vCPU thread feeds the sink), then the rest. */
 void vmwork_destroy(struct vmwork *v);
 struct workload vmwork_workload(struct vmwork *v);
 

@@ -1,9 +1,10 @@
 /*
  * The workload as the epoch engine (core.c) sees it: something that can be
  * paused, captured into a pipeline slot, and listed for the initial sync.
- * The micro-VM (vmwork.c) is one implementation; tests drive the core with
- * a fake one. Every call is synchronous and runs on the loop thread: a
- * checkpoint's pause is exactly the capture call.
+ * The micro-VM (vmwork.c) is one implementation; fake_primary runs the
+ * same pipeline over a synthetic one (tests/e2e), and the core's unit test
+ * over a fake. Every call but memory() is synchronous and runs on the loop
+ * thread: a checkpoint's pause is exactly the capture call.
  */
 #ifndef REMORA_PRIMARY_WORKLOAD_H
 #define REMORA_PRIMARY_WORKLOAD_H
@@ -11,7 +12,40 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct outbuf;
+struct staged;
+
+/* Exit statuses of a guest that did not exit by itself (remora-primary's
+ * too): it aborted, crashed, or the workload failed it. */
+#define WORKLOAD_EXIT_ABORTED 134
+#define WORKLOAD_EXIT_CRASHED 139
+#define WORKLOAD_EXIT_FAILED  70
+
+/* What the primary gives its workload before anything runs. */
+struct workload_sink {
+	/* Console output goes here, held until its epoch is acknowledged;
+	 * a capture closes the epoch's part of it. */
+	struct outbuf *ob;
+	/* The guest ended by itself (from any thread). */
+	void (*ended)(void *arg);
+	void *arg;
+};
+
 struct workload_ops {
+	void (*bind)(void *w, const struct workload_sink *sink);
+	/* Runs the guest: 0, or -errno with error() saying why. */
+	int (*start)(void *w);
+	/* After sink->ended: the process's exit status, and why in one line
+	 * (why is empty for a clean exit). */
+	int (*ended)(void *w, char *why, size_t len);
+	/* The last error, one line. */
+	const char *(*error)(void *w);
+	/* Slot's staged epoch (staged.h), for the encoder and the sender. */
+	struct staged *(*staged)(void *w, unsigned slot);
+	/* The memory pre-copy pages are read from, live (mem_size bytes;
+	 * read by the encoder's worker thread). */
+	const uint8_t *(*memory)(void *w);
+
 	/*
 	 * Captures checkpoint epoch into slot: pause, harvest, copy, resume
 	 * (final: stay paused, it is the last). 0, or a negative errno with
@@ -39,6 +73,8 @@ struct workload_ops {
 struct workload {
 	const struct workload_ops *ops;
 	void *w;
+	uint64_t mem_size;  /* bytes of memory the sync sends */
+	uint32_t page_size; /* its page size, as the wire says */
 };
 
 #endif
