@@ -1,6 +1,6 @@
 /*
- * The part of an epoch that runs while the guest is stopped (DESIGN.md §4,
- * steps 2-4): pause, harvest the dirty log, copy the dirty pages and the
+ * The part of an epoch that runs while the guest is stopped (docs/design.md
+ * §4, "The pause path"): pause, harvest the dirty log, copy the dirty pages and the
  * vCPU state aside, close the epoch's console output, resume. Everything
  * else (encoding, sending) happens after the guest runs again.
  *

@@ -488,23 +488,14 @@ static void on_ack(struct pcore *c, const Remora__Ack *a)
 	struct pcore_action *r;
 
 	if (a->term != c->term) {
-		say(c, PC_ERROR, "backup %s: Ack of term %llu, ours is %llu",
-		    c->peer_name, (unsigned long long)a->term,
-		    (unsigned long long)c->term);
-		conn_act(c, PA_CLOSE, c->peer_conn, 0,
+		conn_act(c, PA_CLOSE, c->peer_conn, PC_ERROR,
 			 "Ack of term %llu, ours is %llu",
 			 (unsigned long long)a->term,
 			 (unsigned long long)c->term);
 		return;
 	}
 	if (a->epoch <= c->acked || a->epoch > c->sent_epoch) {
-		say(c, PC_ERROR,
-		    "backup %s: Ack for epoch %llu, expected "
-		    "%llu..%llu",
-		    c->peer_name, (unsigned long long)a->epoch,
-		    (unsigned long long)c->acked + 1,
-		    (unsigned long long)c->sent_epoch);
-		conn_act(c, PA_CLOSE, c->peer_conn, 0,
+		conn_act(c, PA_CLOSE, c->peer_conn, PC_ERROR,
 			 "Ack for epoch %llu, expected %llu..%llu",
 			 (unsigned long long)a->epoch,
 			 (unsigned long long)c->acked + 1,
@@ -678,8 +669,7 @@ void pcore_on_msg(struct pcore *c, uint64_t conn, const struct wire_msg *m)
 			on_hello(c, conn, m->hello);
 			return;
 		}
-		say(c, PC_ERROR, "%s before Hello", wire_type_name(m->type));
-		conn_act(c, PA_CLOSE, conn, 0, "%s before Hello",
+		conn_act(c, PA_CLOSE, conn, PC_ERROR, "%s before Hello",
 			 wire_type_name(m->type));
 		return;
 	}
@@ -695,16 +685,12 @@ void pcore_on_msg(struct pcore *c, uint64_t conn, const struct wire_msg *m)
 					  m->refuse->term);
 			break;
 		}
-		say(c, PC_ERROR, "backup %s refused: %s", c->peer_name,
-		    m->refuse->reason);
-		conn_act(c, PA_CLOSE, conn, 0, "backup %s refused: %s",
+		conn_act(c, PA_CLOSE, conn, PC_ERROR, "backup %s refused: %s",
 			 c->peer_name, m->refuse->reason);
 		break;
 	default:
-		say(c, PC_ERROR, "%s: unexpected %s from backup", c->peer_name,
-		    wire_type_name(m->type));
-		conn_act(c, PA_CLOSE, conn, 0, "unexpected %s from backup",
-			 wire_type_name(m->type));
+		conn_act(c, PA_CLOSE, conn, PC_ERROR,
+			 "unexpected %s from backup", wire_type_name(m->type));
 		break;
 	}
 }
@@ -772,9 +758,7 @@ void pcore_on_encoded(struct pcore *c, unsigned slot, int err)
 		s->st = SLOT_FREE; /* made for a connection that is gone */
 	} else if (err) {
 		s->st = SLOT_FREE;
-		say(c, PC_ERROR, "encoding epoch %llu failed: %s",
-		    (unsigned long long)s->epoch, strerror(-err));
-		conn_act(c, PA_CLOSE, c->peer_conn, 0,
+		conn_act(c, PA_CLOSE, c->peer_conn, PC_ERROR,
 			 "encoding epoch %llu failed: %s",
 			 (unsigned long long)s->epoch, strerror(-err));
 	} else {

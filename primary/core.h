@@ -103,7 +103,8 @@ enum pcore_act {
 	PA_LOG,		/* level (flag), text */
 	PA_HELLO,	/* conn: send our Hello: the backup is attached */
 	PA_REFUSE,	/* conn, permanent (flag), text: Refuse, then end */
-	PA_CLOSE,	/* conn, text: end it at once */
+	PA_CLOSE,	/* conn, text: end it at once; with a level (flag),
+			   the text is logged too */
 	PA_FINISH,	/* conn, text: end it once queued frames are out */
 	PA_HEARTBEAT,	/* send a Heartbeat to the backup */
 	PA_CAPTURED,	/* slot holds a new epoch (flag: pre-copy): stats */

@@ -251,6 +251,7 @@ static void do_captured(struct primary *p, unsigned slot, int precopy)
 static void do_release(struct primary *p, uint64_t from, uint64_t to)
 {
 	uint64_t e, now = now_ns();
+	size_t n;
 
 	for (e = from + 1; e <= to; e++) {
 		uint64_t t = p->resumed[e % p->core.nslots];
@@ -263,8 +264,11 @@ static void do_release(struct primary *p, uint64_t from, uint64_t to)
 			p->stats.first_ack_ns = now;
 		p->stats.last_ack_ns = now;
 	}
-	if (outbuf_release(&p->ob, to))
+	n = outbuf_release(&p->ob, to);
+	if (n)
 		send_heartbeat(p);
+	if (p->acked_events)
+		events_emit("acked", EV_U("epoch", to), EV_U("released", n));
 }
 
 static void log_progress(struct primary *p, const struct pcore_action *a,
@@ -359,6 +363,13 @@ static void do_state(struct primary *p, const struct pcore_action *a)
 		    EV_S("why", a->text));
 }
 
+static enum log_level log_level(int level)
+{
+	return level == PC_ERROR  ? LOG_ERROR
+	       : level == PC_WARN ? LOG_WARN
+				  : LOG_INFO;
+}
+
 static void carry_out(struct primary *p, const struct pcore_action *a)
 {
 	switch (a->type) {
@@ -366,10 +377,7 @@ static void carry_out(struct primary *p, const struct pcore_action *a)
 		do_state(p, a);
 		break;
 	case PA_LOG:
-		log_msg(a->flag == PC_ERROR  ? LOG_ERROR
-			: a->flag == PC_WARN ? LOG_WARN
-					     : LOG_INFO,
-			__FILE__, __LINE__, "%s", a->text);
+		log_msg(log_level(a->flag), __FILE__, __LINE__, "%s", a->text);
 		break;
 	case PA_HELLO:
 		log_info("backup %s connected from %s", a->text,
@@ -380,6 +388,9 @@ static void carry_out(struct primary *p, const struct pcore_action *a)
 		send_refuse(p, conn_of(a->conn), a->flag, a->text);
 		break;
 	case PA_CLOSE:
+		if (a->flag)
+			log_msg(log_level(a->flag), __FILE__, __LINE__,
+				"%s: %s", conn_peer(conn_of(a->conn)), a->text);
 		conn_close(conn_of(a->conn), a->text);
 		break;
 	case PA_FINISH:
@@ -647,6 +658,7 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 	p->cfg = cfg;
 	p->self = self;
 	p->wl = *wl;
+	p->acked_events = o->acked_events;
 	p->jobs = calloc(nslots, sizeof(*p->jobs));
 	p->parked = calloc(nslots, sizeof(*p->parked));
 	p->resumed = calloc(nslots, sizeof(*p->resumed));
@@ -694,6 +706,8 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 	uv_timer_start(&p->hb_timer, on_heartbeat, hb_ms, hb_ms);
 	if (o->promoted)
 		announce_start(p);
+	events_emit("listening", EV_S("host", self->host),
+		    EV_U("port", self->port), EV_U("term", o->term));
 	log_info("listening on %s:%u for the backup; guest %s, %llu MiB; "
 		 "epochs every %.1f ms",
 		 self->host, self->port, cfg->workload.guest,

@@ -42,6 +42,7 @@ struct primary_opts {
 	int promoted;		 /* start DEGRADED (a replica's guest) */
 	uint64_t console_offset; /* stream offset of the next console byte */
 	int sink_fd;		 /* released console output goes here */
+	int acked_events;	 /* an "acked" event per Ack (tests) */
 };
 
 #define EXTRA_MAX 4
@@ -62,7 +63,8 @@ struct primary {
 	/* When epoch e's guest resumed, at [e % nslots] (0: pre-copy), for
 	 * its Ack latency: fewer epochs than slots are ever in flight. */
 	uint64_t *resumed;
-	int running; /* primary_run() is carrying out actions */
+	int running;	  /* primary_run() is carrying out actions */
+	int acked_events; /* primary_opts.acked_events */
 
 	/* connections: the backup (or the one that may become it) is the
 	 * core's peer; extras are being turned away or announce a term */

@@ -1,7 +1,7 @@
 /*
  * Output commit for the console: bytes the guest writes are held, grouped by
  * the epoch that produced them, and written to the sink only when the backup
- * has acknowledged that epoch (DESIGN.md §1, promise 2).
+ * has acknowledged that epoch (docs/design.md §1, promise 2).
  *
  * The vCPU thread appends; the loop thread closes epochs (while the guest is
  * paused, so an epoch's bytes are exactly those written before its pause)

@@ -1,13 +1,20 @@
 """What the end-to-end tests share: a scratch directory, a config file for a
 two-node loopback deployment, daemons started as real processes with their
-logs captured, and waits with generous timeouts (liveness) whose failures
-say what was awaited and show the logs.
+logs and their structured events captured, and waits with generous
+timeouts (liveness) whose failures say what was awaited and show the logs
+and events.
+
+Tests read what the daemons decided from their events (--events FILE: one
+JSON object per line, common/events.h), never from the wording of log
+lines, which is for humans and may change. A test may make at most one
+explicit check of a log line's wording where that wording is what an
+operator relies on (expect_wording), and never waits on one.
 
 Correctness is asserted exactly; time only bounds how long we wait.
 """
+import json
 import os
 import random
-import re
 import signal
 import socket
 import subprocess
@@ -29,10 +36,101 @@ class Failure(Exception):
     pass
 
 
-# The backup's evidence when the primary went silent (backup/main.c).
-SILENCE = re.compile(r"no frame from (?P<node>\S+) for (?P<ms>\d+) ms > "
-                     r"heartbeat_timeout (?P<timeout>\d+) ms; last acked "
-                     r"epoch (?P<epoch>\d+)")
+def now_ms():
+    """The events' clock: t_ms is CLOCK_MONOTONIC in ms (common/clock.h),
+    the clock of time.monotonic() on Linux."""
+    return time.clock_gettime(time.CLOCK_MONOTONIC) * 1e3
+
+
+def waiting(state):
+    """A primary state without a backup: "waiting", or a more explicit
+    form of it ("waiting-paused")."""
+    return state == "waiting" or state.startswith("waiting-")
+
+
+def _match(ev, event, where, want):
+    """ev is event `event` (None: any) whose fields equal want's values
+    (or satisfy them, for a callable), and where(ev) holds. A trailing
+    underscore is dropped from a key: from_="protected" matches "from"."""
+    if event is not None and ev.get("event") != event:
+        return False
+    for key, w in want.items():
+        key = key[:-1] if key.endswith("_") else key
+        if key not in ev:
+            return False
+        if not (w(ev[key]) if callable(w) else ev[key] == w):
+            return False
+    return where is None or bool(where(ev))
+
+
+def _describe(event, where, want):
+    def one(k, w):
+        if not callable(w):
+            return f"{k.rstrip('_')}={w!r}"
+        name = getattr(w, "__name__", "<lambda>")
+        return (f"{k.rstrip('_')} satisfying "
+                f"{'a predicate' if name == '<lambda>' else name + '()'}")
+    fields = ", ".join(one(k, w) for k, w in want.items())
+    return (f"'{event or 'any'}' event" + (f" with {fields}" if fields
+                                           else "")
+            + (" (and a predicate)" if where else ""))
+
+
+def compact(ev):
+    """One event as one short line, for failure messages."""
+    try:
+        return _compact(ev)
+    except (TypeError, ValueError):
+        return json.dumps(ev)
+
+
+def _compact(ev):
+    skip = {"t_ms", "time", "node", "role", "event"}
+    head = f"{ev.get('t_ms', 0):12.1f} {ev.get('role', '?'):<7} " \
+        f"{ev.get('event', '?')}"
+    if ev.get("event") == "state":
+        skip |= {"from", "to", "why"}
+        head += f" {ev.get('from')} -> {ev.get('to')}"
+    rest = []
+    for k, v in ev.items():
+        if k in skip:
+            continue
+        if isinstance(v, str) and len(v) > 90:
+            v = v[:87] + "..."
+        rest.append(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}")
+    why = ev.get("why") if ev.get("event") == "state" else None
+    line = " ".join([head, *rest])
+    if why:
+        line += f": {why[:100]}{'...' if len(why) > 100 else ''}"
+    return line
+
+
+def parse_events(data, path):
+    """The events in data (bytes of an events file): one dict per
+    complete line; a last line without its newline is being written and
+    left out. Returns (events, bytes used). A complete line that is not a
+    JSON object with an event name is a daemon bug."""
+    end = data.rfind(b"\n") + 1
+    evs = []
+    for line in data[:end].splitlines():
+        try:
+            ev = json.loads(line)
+        except ValueError as e:
+            ev = e
+        if not isinstance(ev, dict) or not isinstance(ev.get("event"), str):
+            raise Failure(f"{path}: an event line is not a JSON object with "
+                          f"an event name ({ev}): {line[:300]!r}")
+        evs.append(ev)
+    return evs, end
+
+
+def read_events(path):
+    """Every complete event in the file at path ([] if there is none)."""
+    try:
+        with open(path, "rb") as f:
+            return parse_events(f.read(), path)[0]
+    except FileNotFoundError:
+        return []
 
 
 class Skip(Exception):
@@ -61,6 +159,7 @@ class Cluster:
         self.snapshot = os.path.join(self.dir, "replica.snap")
         self.config = os.path.join(self.dir, "remora.conf")
         self.procs = {}
+        self._events = {}  # name -> (bytes parsed, [event dicts])
         pa, pb = free_port(), free_port()
         with open(self.config, "w") as f:
             f.write(f"""[cluster]
@@ -98,9 +197,17 @@ heartbeat_timeout = {hb_timeout}
     def log(self, name):
         return os.path.join(self.dir, name + ".log")
 
-    def start(self, name, extra=()):
+    def events_file(self, name):
+        return os.path.join(self.dir, name + ".events")
+
+    def start(self, name, extra=(), wrap=()):
+        """Starts the real daemon of node name (wrap: a command it runs
+        under, such as ip netns exec), its events going to
+        events_file(name) and its log to log(name); a restarted node
+        appends to both."""
         binary = self.primary_bin if name == "a" else self.backup_bin
-        cmd = [binary, "-c", self.config, "--node", name, *extra]
+        cmd = [*wrap, binary, "-c", self.config, "--node", name,
+               "--events", self.events_file(name), *extra]
         out = open(self.log(name), "ab")
         self.procs[name] = subprocess.Popen(cmd, stdout=out, stderr=out)
         out.close()
@@ -111,22 +218,116 @@ heartbeat_timeout = {hb_timeout}
         consistent replica."""
         self.start("b")
         self.start("a")
-        self.wait_log("b", "replica consistent")
+        self.wait_replica()
 
-    def said(self, name):
-        """What node name has said about itself (its log)."""
-        return self.text(self.log(name))
+    def wait_replica(self, count=1, timeout=60.0):
+        """Waits until the backup has held a consistent replica count
+        times (count syncs completed); returns that state event."""
+        return self.wait_event("b", "state", to="replicating", count=count,
+                               timeout=timeout)
+
+    # --- structured events -------------------------------------------------
+
+    def all_events(self, name):
+        """Every event node name has written so far, oldest first: one
+        dict per complete line (a line being written is left for the next
+        call). A complete line that is not a JSON object is a daemon bug."""
+        path = self.events_file(name)
+        done, evs = self._events.get(name, (0, []))
+        try:
+            with open(path, "rb") as f:
+                if os.fstat(f.fileno()).st_size < done:
+                    done, evs = 0, []  # a new file
+                f.seek(done)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        new, end = parse_events(data, path)
+        evs = evs + new
+        self._events[name] = (done + end, evs)
+        return evs
+
+    def events(self, name, event=None, where=None, **want):
+        """Node name's events so far, oldest first: those named event
+        (None: all) whose fields equal want's values, or satisfy them
+        where a value is a callable (to=waiting); where(ev) may test the
+        whole event. A trailing underscore names a keyword: from_=...."""
+        return [ev for ev in self.all_events(name)
+                if _match(ev, event, where, want)]
+
+    def wait_event(self, name, event, timeout=60.0, count=1, where=None,
+                   **want):
+        """Waits until node name has written count events matching as in
+        events(); returns the count-th."""
+        def found():
+            evs = self.events(name, event, where, **want)
+            return evs[count - 1] if len(evs) >= count else None
+        what = _describe(event, where, want)
+        return self.wait_for(f"{count} {what} from {name}" if count > 1
+                             else f"{what} from {name}", found, timeout)
+
+    def last_state(self, name):
+        """Node name's last state event ({} if none yet)."""
+        st = self.events(name, "state")
+        return st[-1] if st else {}
 
     def expect_replaced(self, name, by, term, timeout=60.0):
-        """Node name, an old primary, exits 3 after saying it was
-        replaced by node by in term term."""
+        """Node name, an old primary, stops with exit status 3, having
+        recorded that node by is primary of term term: its last state is
+        stopped."""
         p = self.procs[name]
         p._expected = 1
-        rc = p.wait(timeout)
-        want = f"replaced by {by} in term {term}"
-        if rc != 3 or want not in self.said(name):
-            raise Failure(f"old primary {name}: exit {rc}, expected 3 after "
-                          f"'{want}'\n{self.logs()}")
+        try:
+            rc = p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise Failure(f"old primary {name} still runs {timeout} s "
+                          f"later; expected it replaced by {by} in term "
+                          f"{term}\n{self.logs()}")
+        rep = self.events(name, "replaced")
+        if rc != 3 or len(rep) != 1 or rep[0]["by"] != by or \
+                rep[0]["term"] != term or \
+                self.last_state(name).get("to") != "stopped":
+            raise Failure(f"old primary {name}: exit {rc}, replaced "
+                          f"{rep}; expected exit 3, replaced by {by} in "
+                          f"term {term}, stopped\n{self.logs()}")
+
+    def expect_drained(self, name):
+        """Node name, a primary, drained as it stopped: a last epoch taken
+        after the drain began was acknowledged and nothing held was
+        discarded (a drain timeout or a lost backup discards). Returns
+        the draining -> stopped state event."""
+        st = self.events(name, "state")
+        drain = [e for e in st if e["to"] == "draining"]
+        stop = [e for e in st if e["from"] == "draining" and
+                e["to"] == "stopped"]
+        discarded = self.events(name, "output", action="discarded")
+        if len(drain) != 1 or len(stop) != 1 or discarded or \
+                stop[0]["epoch"] <= drain[0]["epoch"]:
+            raise Failure(f"{name} did not drain: draining {drain}, "
+                          f"stopped {stop}, output discarded "
+                          f"{discarded}\n{self.logs()}")
+        return stop[0]
+
+    def expect_wording(self, want):
+        """The one check a test may make of log wording, where the words
+        are what an operator relies on (the problem and what to change).
+        want: {node: [phrase, ...]}; each must be in that node's log, or
+        for a (phrase, n) pair, at least n times. Never waited on: call
+        it once the events say the line was written."""
+        for name, phrases in want.items():
+            text = self.text(self.log(name))
+            missing = []
+            for ph in phrases:
+                ph, n = ph if isinstance(ph, tuple) else (ph, 1)
+                if text.count(ph) < n:
+                    missing.append(f"{ph!r} x{n}" if n > 1 else repr(ph))
+            if missing:
+                raise Failure(f"operator-facing wording: {name}'s log lacks "
+                              f"{', '.join(missing)}\n{self.logs()}")
+
+    def wait_listening(self, name, timeout=60.0):
+        """Waits until primary name has bound its replication port."""
+        return self.wait_event(name, "listening", timeout)
 
     def start_backup(self, extra=()):
         return self.start("b", ["--snapshot", self.snapshot, *extra])
@@ -142,9 +343,22 @@ heartbeat_timeout = {hb_timeout}
         except FileNotFoundError:
             return ""
 
+    def events_text(self, name):
+        """Node name's events, one compact line each ("" if none)."""
+        try:
+            return "".join(compact(ev) + "\n"
+                           for ev in self.all_events(name))
+        except Failure as e:
+            return f"{e}\n{self.text(self.events_file(name))}"
+
     def logs(self):
-        return "".join(f"--- {n} log ---\n{self.text(self.log(n))}"
-                       for n in ("a", "b"))
+        out = []
+        for n in ("a", "b"):
+            out.append(f"--- {n} log ---\n{self.text(self.log(n))}")
+            ev = self.events_text(n)
+            if ev:
+                out.append(f"--- {n} events ---\n{ev}")
+        return "".join(out)
 
     def wait_for(self, what, cond, timeout=60.0):
         deadline = time.monotonic() + timeout
@@ -160,12 +374,6 @@ heartbeat_timeout = {hb_timeout}
         raise Failure(f"timed out after {timeout} s waiting for {what}\n"
                       f"{self.logs()}")
 
-    def wait_log(self, name, needle, timeout=60.0, count=1):
-        return self.wait_for(
-            f"'{needle}' in {name}'s log",
-            lambda: self.text(self.log(name)).count(needle) >= count,
-            timeout)
-
     def stop(self, name, sig=signal.SIGTERM, timeout=60.0):
         p = self.procs[name]
         p._expected = 1
@@ -179,14 +387,16 @@ heartbeat_timeout = {hb_timeout}
                           f"{signal.Signals(sig).name}\n{self.logs()}")
 
     def snapshot_now(self, timeout=60.0):
-        """Has the backup write its replica; returns the file's bytes."""
+        """Has the backup write its replica; returns the file's bytes once
+        the backup says it is written."""
+        n = len(self.events("b", "snapshot"))
         try:
             os.unlink(self.snapshot)
         except FileNotFoundError:
             pass
         self.procs["b"].send_signal(signal.SIGUSR1)
-        self.wait_for("the replica snapshot",
-                      lambda: os.path.exists(self.snapshot), timeout)
+        self.wait_event("b", "snapshot", count=n + 1, path=self.snapshot,
+                        timeout=timeout)
         with open(self.snapshot, "rb") as f:
             return f.read()
 
@@ -268,64 +478,53 @@ def main(tests, needs_kvm=True):
     sys.exit(1 if failed else 0)
 
 
-__all__ = ["Cluster", "FakePrimaryCluster", "Failure", "SILENCE", "Skip",
-           "ticks", "assert_continuous",
+__all__ = ["Cluster", "FakePrimaryCluster", "Failure", "Skip",
+           "ticks", "assert_continuous", "now_ms", "waiting", "read_events",
            "run_restored", "main", "random"]
 
 
 class FakePrimaryCluster(Cluster):
-    """The same two-node config, with tests/e2e/fake_primary as node a
-    (no VM, so no KVM needed) and the real remora-backup as b.
-    fake_primary's stdout (one line per event) goes to a.out, its stderr
-    to a.log."""
+    """The same two-node config, with tests/e2e/fake_primary as node a:
+    the real primary pipeline over a synthetic workload (no VM, so no KVM
+    needed), writing the primary's events like remora-primary, plus one
+    "acked" event per Ack; the real remora-backup is b. A test fails a
+    with SIGSTOP (hung, its connections up) or SIGKILL (crashed)."""
 
     def __init__(self, bindir, fake_bin, memory="64M", **kw):
         # The backup never runs the guest: the path only has to parse.
         super().__init__(bindir, "/nonexistent/guest.elf", "none",
                          memory=memory, **kw)
         self.fake_bin = fake_bin
-        self.memory = memory
-        self.out_a = os.path.join(self.dir, "a.out")
-        with open(self.config) as f:
-            text = f.read()
-        sec = text.split("[node a]", 1)[1].split("[", 1)[0]
-        self.addr_a = sec.split("replication_address = ", 1)[1].split()[0]
 
     def start_fake_primary(self, extra=()):
-        cmd = [self.fake_bin, "--listen", self.addr_a, "--cluster", "e2e",
-               "--node", "a", "--mem", self.memory, *extra]
-        out = open(self.out_a, "ab")
-        err = open(self.log("a"), "ab")
-        self.procs["a"] = subprocess.Popen(cmd, stdout=out, stderr=err)
+        cmd = [self.fake_bin, "-c", self.config, "--node", "a",
+               "--events", self.events_file("a"), *extra]
+        out = open(self.log("a"), "ab")
+        self.procs["a"] = subprocess.Popen(cmd, stdout=out, stderr=out)
         out.close()
-        err.close()
         return self.procs["a"]
+
+    def acked(self):
+        """The epochs fake_primary saw acknowledged, in order."""
+        return [e["epoch"] for e in self.events("a", "acked")]
+
+    def wait_synced(self, count=1, timeout=30.0):
+        """Waits for the count-th sync to complete: a's first Ack after
+        its count-th move to protected; returns that epoch, the first
+        checkpoint of the sync."""
+        prot = self.wait_event("a", "state", timeout, count=count,
+                               to="protected")
+        first = self.wait_event(
+            "a", "acked", timeout,
+            where=lambda e: e["t_ms"] >= prot["t_ms"] and
+            e["epoch"] > prot["epoch"])
+        return first["epoch"]
 
     def start_synced(self, extra=()):
         """fake_primary (extra: its options), then the backup; returns
         once the backup holds a consistent replica."""
         self.start_fake_primary(extra)
-        self.wait_out("listening ")
+        self.wait_listening("a")
         self.start_backup()
-        self.wait_out("synced epoch=", timeout=30)
-        self.wait_log("b", "replica consistent at epoch", timeout=30)
-
-    def said(self, name):
-        # fake_primary reports its events on stdout
-        return self.text(self.out_a) if name == "a" else super().said(name)
-
-    def out_lines(self):
-        return self.text(self.out_a).splitlines()
-
-    def wait_out(self, prefix, count=1, timeout=60.0):
-        """Waits for count lines of fake_primary's stdout starting with
-        prefix; returns them all."""
-        def found():
-            lines = [ln for ln in self.out_lines() if ln.startswith(prefix)]
-            return lines if len(lines) >= count else None
-        return self.wait_for(f"{count} '{prefix}' line(s) from "
-                             f"fake_primary", found, timeout)
-
-    def logs(self):
-        return (f"--- a stdout ---\n{self.text(self.out_a)}"
-                + super().logs())
+        self.wait_synced()
+        self.wait_replica(timeout=30)

@@ -8,7 +8,7 @@ check.
   test_detector.py BUILD_DIR fake_primary=PATH
 
 - silence: a primary that stops sending is declared failed only after
-  heartbeat_timeout, with the evidence in one line;
+  heartbeat_timeout, with the evidence in the decision event;
 - connection loss, wait-timeout: the clock starts, the decision waits for
   heartbeat_timeout; promote: the decision comes at once;
 - fence_command exiting 1: no promotion, retried; exiting 0: it saw
@@ -21,16 +21,16 @@ check.
 """
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import SILENCE, FakePrimaryCluster, Failure, main  # noqa: E402
+from e2e import FakePrimaryCluster, Failure, main, now_ms  # noqa: E402
 
-DECISION = re.compile(r"-> (deposing|fencing|promoting) at epoch (\d+): (.*)")
+# What a decision does when it is not held off.
+TAKES_OVER = ("deposing", "fencing", "promoting")
 
 
 def cluster(paths, failover="", hb_timeout="300ms"):
@@ -41,52 +41,67 @@ def cluster(paths, failover="", hb_timeout="300ms"):
 
 
 def synced(c):
-    c.start_synced(["--hb-interval-ms", "50"])
+    c.start_synced()
 
 
 def decision(c, timeout=30):
-    return c.wait_for("the backup's decision",
-                      lambda: DECISION.search(c.text(c.log("b"))), timeout)
+    """The backup's first decision to take over (not held off), and the
+    state change it made: (decision event, state event)."""
+    d = c.wait_event("b", "decision", timeout, action=lambda a: a in
+                     TAKES_OVER)
+    st = c.wait_event("b", "state", timeout, to=d["action"])
+    return d, st
 
 
 def after_decision(c):
     """What followed the decision: the promotion where KVM works, else the
-    clear refusal to go on that its absence must give."""
+    clear refusal to go on that its absence must give (the promotion
+    fails, the backup goes back to connecting)."""
     if os.access("/dev/kvm", os.R_OK | os.W_OK):
-        want = r"promoted to primary of term 2"
-    else:
-        want = r"cannot promote: open /dev/kvm: [^\n]+"
-    return c.wait_for(f"'{want}' in b's log", lambda: re.search(
-        want, c.text(c.log("b"))), 30).group(0)
+        ev = c.wait_event("b", "promoted", 30, term=2)
+        return f"promoted to primary of term {ev['term']}"
+    ev = c.wait_event("b", "state", 30, from_="promoting",
+                      to="connecting")
+    # What the operator reads: why it cannot promote.
+    c.expect_wording({"b": ["cannot promote: open /dev/kvm: "]})
+    return f"no KVM: promotion failed at epoch {ev['epoch']}, connecting"
+
+
+def silence_evidence(d, primary="a", timeout_ms=300):
+    """d is a decision on primary's silence longer than timeout_ms."""
+    return d["cause"] == "silence" and d["primary"] == primary and \
+        d["timeout_ms"] == timeout_ms and d["quiet_ms"] > timeout_ms
 
 
 def silence(bindir, paths):
     c = cluster(paths)
     try:
         synced(c)
-        c.procs["a"].send_signal(signal.SIGUSR1)  # hung, link still up
-        t0 = time.monotonic()
-        m = decision(c)
-        waited = (time.monotonic() - t0) * 1e3
-        ev = SILENCE.search(m.group(3))
-        # exact from the last frame (ev); the signal can come up to a
-        # heartbeat after it
-        if not ev or ev["node"] != "a" or int(ev["ms"]) <= 300 or \
+        c.procs["a"].send_signal(signal.SIGSTOP)  # hung, link still up
+        t0 = now_ms()
+        d, st = decision(c)
+        waited = now_ms() - t0
+        # exact from the last frame (quiet_ms); the signal can come up to
+        # a heartbeat after it
+        if not silence_evidence(d) or d["action"] != "promoting" or \
                 waited < 200:
-            raise Failure(f"decision {m.group(0)!r} {waited:.0f} ms after "
-                          f"the primary went silent\n{c.logs()}")
-        if int(ev["epoch"]) != int(m.group(2)) or int(ev["epoch"]) < 2:
-            raise Failure(f"last acked epoch {ev['epoch']} vs replica "
-                          f"epoch {m.group(2)}\n{c.logs()}")
+            raise Failure(f"decision {d} {waited:.0f} ms after the "
+                          f"primary went silent\n{c.logs()}")
+        if st["epoch"] != d["epoch"] or d["epoch"] < 2:
+            raise Failure(f"decided at epoch {d['epoch']}, promoting at "
+                          f"epoch {st['epoch']}\n{c.logs()}")
         then = after_decision(c)
         if not os.access("/dev/kvm", os.R_OK | os.W_OK):
             # The silence goes on: the detector decides again (every
             # heartbeat_timeout) and tries to promote again.
-            c.wait_for("a second decision on the silence", lambda: len(
-                [ln for ln in c.text(c.log("b")).splitlines()
-                 if SILENCE.search(ln) and "-> promoting" in ln]) >= 2, 30)
+            again = c.wait_event("b", "decision", 30, count=2,
+                                 action="promoting", cause="silence")
+            if not silence_evidence(again):
+                raise Failure(f"second decision {again}\n{c.logs()}")
             then += "; decided again"
-        return f"{m.group(3)[:90]}...; then: {then[:90]}"
+        return (f"{d['cause']} of {d['primary']} for {d['quiet_ms']} ms > "
+                f"{d['timeout_ms']} ms at epoch {d['epoch']}: "
+                f"{d['action']}; then: {then[:90]}")
     finally:
         c.cleanup()
 
@@ -96,19 +111,20 @@ def connection_loss_wait(bindir, paths):
     try:
         synced(c)
         c.procs["a"]._expected = 1
-        c.procs["a"].send_signal(signal.SIGUSR2)  # closes, exits
-        t0 = time.monotonic()
-        c.wait_log("b", "primary a lost")
-        m = decision(c)
-        waited = (time.monotonic() - t0) * 1e3
-        ev = SILENCE.search(m.group(3))
-        # exact from the last frame (ev); the signal can come up to a
-        # heartbeat after it
-        if not ev or ev["node"] != "a" or int(ev["ms"]) <= 300 or \
-                waited < 200:
+        c.procs["a"].send_signal(signal.SIGKILL)  # crashed: closed
+        t0 = now_ms()
+        lost = c.wait_event("b", "state", from_="replicating",
+                            to="connecting")
+        d, _ = decision(c)
+        waited = now_ms() - t0
+        # exact from the last frame (quiet_ms); the signal can come up to
+        # a heartbeat after it
+        if not silence_evidence(d) or waited < 200 or \
+                d["t_ms"] <= lost["t_ms"]:
             raise Failure(f"decided {waited:.0f} ms after the connection "
-                          f"broke: {m.group(0)!r}\n{c.logs()}")
-        return f"decided after {ev['ms']} ms of silence, not at the break"
+                          f"broke: {d}\n{c.logs()}")
+        return (f"decided after {d['quiet_ms']} ms of silence, not at the "
+                f"break")
     finally:
         c.cleanup()
 
@@ -118,27 +134,50 @@ def connection_loss_promote(bindir, paths):
     try:
         synced(c)
         c.procs["a"]._expected = 1
-        c.procs["a"].send_signal(signal.SIGUSR2)
-        m = decision(c, timeout=20)
-        if "on_connection_loss = promote" not in m.group(3):
-            raise Failure(f"decision {m.group(0)!r}\n{c.logs()}")
-        return m.group(3)[:100]
+        c.procs["a"].send_signal(signal.SIGKILL)
+        d, _ = decision(c, timeout=20)
+        # at once: long before heartbeat_timeout (30 s)
+        if d["cause"] != "connection_lost" or d["primary"] != "a" or \
+                d["action"] != "promoting" or \
+                not 0 <= d["quiet_ms"] < d["timeout_ms"]:
+            raise Failure(f"decision {d}\n{c.logs()}")
+        return (f"{d['cause']}: {d['action']} after {d['quiet_ms']} ms "
+                f"(heartbeat_timeout {d['timeout_ms']} ms)")
     finally:
         c.cleanup()
 
 
+def fence_calls(path):
+    """How many times fence_command ran (it appends a line each time)."""
+    try:
+        with open(path) as f:
+            return f.read().count("\n")
+    except FileNotFoundError:
+        return 0
+
+
 def fence_fails(bindir, paths):
-    c = cluster(paths, "fence_command = echo no power; exit 1")
+    c = cluster(paths)
+    calls = os.path.join(c.dir, "fence.calls")
+    with open(c.config, "a") as f:  # [failover] is the last section
+        f.write(f"fence_command = echo $REMORA_PEER >> {calls}; "
+                f"echo no power; exit 1\n")
     try:
         synced(c)
-        c.procs["a"].send_signal(signal.SIGUSR1)
-        m = decision(c)
-        if m.group(1) != "fencing":
-            raise Failure(f"decision without fencing: {m.group(0)!r}")
-        c.wait_log("b", "fence_command failed (exit 1: no power)", count=3)
-        log = c.text(c.log("b"))
-        if "-> promoting" in log or "cannot promote" in log:
+        c.procs["a"].send_signal(signal.SIGSTOP)
+        d, _ = decision(c)
+        if d["action"] != "fencing" or not silence_evidence(d):
+            raise Failure(f"decision without fencing: {d}\n{c.logs()}")
+        # A fourth attempt starts only once the third has failed.
+        c.wait_for("four fence attempts", lambda: fence_calls(calls) >= 4,
+                   30)
+        if c.events("b", "state", to="promoting") or \
+                c.events("b", "promoted"):
             raise Failure(f"went on although fencing failed\n{c.logs()}")
+        # What the operator reads: each failure, with the command's
+        # status and output.
+        c.expect_wording({"b": [("fence_command failed (exit 1: no power)",
+                                 3)]})
         return "three failed fence attempts, no promotion"
     finally:
         c.cleanup()
@@ -152,9 +191,12 @@ def fence_ok(bindir, paths):
                 f"{seen}\n")
     try:
         synced(c)
-        c.procs["a"].send_signal(signal.SIGUSR1)
-        c.wait_log("b", "fence_command succeeded")
-        c.wait_log("b", "-> promoting")
+        c.procs["a"].send_signal(signal.SIGSTOP)
+        d, _ = decision(c)
+        if d["action"] != "fencing" or not silence_evidence(d):
+            raise Failure(f"decision without fencing: {d}\n{c.logs()}")
+        # fence_command exited 0: promoting
+        c.wait_event("b", "state", from_="fencing", to="promoting")
         with open(seen) as f:
             got = f.read().split()
         if got != ["a", "1"]:
@@ -173,18 +215,30 @@ def health_check(bindir, paths):
     try:
         synced(c)
         time.sleep(0.3)
-        if DECISION.search(c.text(c.log("b"))):
+        if c.events("b", "decision"):
             raise Failure(f"decided while the check passed\n{c.logs()}")
         open(down, "w").close()
-        m = decision(c, timeout=20)
-        if m.group(1) != "deposing" or \
-                "health_check_command failed (exit 1)" not in m.group(3):
-            raise Failure(f"decision {m.group(0)!r}\n{c.logs()}")
+        d, st = decision(c, timeout=20)
+        # while the primary still talks (heartbeat_timeout is 30 s)
+        if d["action"] != "deposing" or d["cause"] != "health_check" or \
+                d["primary"] != "a" or st["epoch"] != d["epoch"] or \
+                not 0 <= d["quiet_ms"] < d["timeout_ms"]:
+            raise Failure(f"decision {d}\n{c.logs()}")
+        # What the operator reads: the check and how it failed.
+        if "health_check_command failed (exit 1)" not in d["evidence"]:
+            raise Failure(f"decision evidence {d['evidence']!r}\n"
+                          f"{c.logs()}")
         # The primary still talks: it is asked to step down, and does.
         c.expect_replaced("a", "b", 2, timeout=30)
-        c.wait_log("b", "deposing -> promoting at epoch "
-                        f"{m.group(2)}: primary a stepped down")
-        return m.group(3)[:80] + "; a stepped down"
+        down_ev = c.wait_event("b", "decision", cause="stepped_down")
+        step = c.wait_event("b", "state", from_="deposing", to="promoting")
+        if down_ev["action"] != "promoting" or down_ev["primary"] != "a" \
+                or down_ev["epoch"] != d["epoch"] or \
+                step["epoch"] != d["epoch"]:
+            raise Failure(f"deposed at epoch {d['epoch']}, then {down_ev}, "
+                          f"{step}\n{c.logs()}")
+        return (f"{d['cause']} at epoch {d['epoch']}: deposing; a stepped "
+                f"down; promoting at epoch {step['epoch']}")
     finally:
         c.cleanup()
 
@@ -192,18 +246,25 @@ def health_check(bindir, paths):
 def stale_term(bindir, paths):
     c = cluster(paths, hb_timeout="30s")
     try:
-        c.start_fake_primary(["--term", "5", "--hb-interval-ms", "50"])
-        c.wait_out("listening ")
+        c.start_fake_primary(["--term", "5"])
+        c.wait_listening("a")
         c.start_backup()
-        c.wait_out("synced epoch=", timeout=30)
+        c.wait_synced()
         c.stop("a")
         del c.procs["a"]
-        os.unlink(c.out_a)
-        c.start_fake_primary(["--term", "3", "--hb-interval-ms", "50"])
-        c.expect_replaced("a", "a", 5, timeout=30)
-        c.wait_log("b", "is primary of term 3, but a has been primary "
-                        "since term 5")
-        return "a primary of term 3 was told term 5 and stopped"
+        os.unlink(c.events_file("a"))
+        c.start_fake_primary(["--term", "3"])
+        # b's Hello names term 5: a primary of term 3 has been replaced
+        # (a backup's Hello does not say by whom)
+        c.expect_replaced("a", "", 5, timeout=30)
+        # refused at its Hello: b followed only the primary of term 5
+        if len(c.events("b", "state", to="syncing")) != 1 or \
+                c.events("b", "decision"):
+            raise Failure(f"b followed the primary of term 3\n{c.logs()}")
+        # What the operator reads: both terms.
+        c.expect_wording({"a": ["replaced by another node in term 5 "
+                                "(this primary's term: 3)"]})
+        return "a primary of term 3 heard term 5 and stopped"
     finally:
         c.cleanup()
 

@@ -29,8 +29,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from drill import PROMOTED, drill_once  # noqa: E402
-from e2e import Cluster, Failure, Skip, assert_continuous, main, ticks  # noqa
+from drill import drill_once  # noqa: E402
+from e2e import (Cluster, Failure, Skip, assert_continuous, main,  # noqa
+                 now_ms, ticks, waiting)
 
 SEED = int(os.environ.get("E2E_SEED", "5151"))
 
@@ -76,14 +77,14 @@ def backup_killed_continue(bindir, guests):
     try:
         c.start_replicating()
         c.stop("b", signal.SIGKILL)
-        c.wait_log("a", "unprotected")
+        c.wait_event("a", "state", from_="protected", to="degraded")
         n = nlines(c, c.sink_a)
         c.wait_for("output released while unprotected",
                    lambda: nlines(c, c.sink_a) >= n + 20)
         del c.procs["b"]
         c.start("b")
-        c.wait_log("b", "replica consistent")
-        c.wait_log("a", "-> protected", count=2)
+        c.wait_replica(count=2)  # the new backup's
+        c.wait_event("a", "state", to="protected", count=2)
         n = nlines(c, c.sink_a)
         c.wait_for("output released under protection again",
                    lambda: nlines(c, c.sink_a) >= n + 20)
@@ -102,14 +103,15 @@ def backup_killed_pause(bindir, guests):
     try:
         c.start_replicating()
         c.stop("b", signal.SIGKILL)
-        c.wait_log("a", "guest paused")
+        # on_backup_loss = pause: the guest is paused, its output held
+        c.wait_event("a", "state", from_="protected", to=waiting)
         n = len(c.text(c.sink_a))
         time.sleep(1.0)
         if len(c.text(c.sink_a)) != n:
             raise Failure(f"output released while paused\n{c.logs()}")
         del c.procs["b"]
         c.start("b")
-        c.wait_log("b", "replica consistent")
+        c.wait_replica(count=2)  # the new backup's
         c.wait_for("output after a new backup attached",
                    lambda: len(c.text(c.sink_a)) > n)
         if c.stop("a") != 0:
@@ -123,16 +125,39 @@ def backup_killed_pause(bindir, guests):
 
 
 def fence_fails(bindir, guests):
-    c = counter_cluster(bindir, guests, "fence_command = exit 1")
+    c = counter_cluster(bindir, guests)
+    calls = os.path.join(c.dir, "fence.calls")
+    with open(c.config, "a") as f:  # [failover] is the last section
+        f.write(f"fence_command = echo $REMORA_PEER >> {calls}; exit 1\n")
     try:
         c.start_replicating()
         c.stop("a", signal.SIGKILL)
-        c.wait_log("b", "fence_command failed", count=3)
-        if "promoted" in c.text(c.log("b")) or c.text(c.sink_b):
+        d = c.wait_event("b", "decision")
+        if d["action"] != "fencing" or d["cause"] != "silence" or \
+                d["primary"] != "a":
+            raise Failure(f"decision {d}, want fencing a on silence\n"
+                          f"{c.logs()}")
+        c.wait_event("b", "state", to="fencing")
+        # A fourth attempt starts only once the third has failed.
+        c.wait_for("four fence attempts", lambda: fence_calls(calls) >= 4)
+        if fence_calls(calls) != c.text(calls).split().count("a"):
+            raise Failure(f"fence_command was told another peer: "
+                          f"{c.text(calls)!r}")
+        if c.events("b", "promoted") or \
+                c.events("b", "state", to="promoting") or c.text(c.sink_b):
             raise Failure(f"promoted although fencing failed\n{c.logs()}")
         return "three failed fence attempts, no promotion"
     finally:
         c.cleanup()
+
+
+def fence_calls(path):
+    """How many times fence_command ran (it appends a line each time)."""
+    try:
+        with open(path) as f:
+            return f.read().count("\n")
+    except FileNotFoundError:
+        return 0
 
 
 def health_check_fails(bindir, guests):
@@ -145,10 +170,16 @@ def health_check_fails(bindir, guests):
         c.start_replicating()
         c.procs["a"]._expected = 1  # it steps down when b asks
         open(down, "w").close()
-        c.wait_log("b", "health_check_command failed")
-        c.wait_for("b's promotion",
-                   lambda: PROMOTED.search(c.text(c.log("b"))))
-        c.wait_log("b", "deposing -> promoting at epoch")
+        d = c.wait_event("b", "decision", cause="health_check")
+        if d["action"] != "deposing" or d["primary"] != "a":
+            raise Failure(f"decision {d}, want deposing a\n{c.logs()}")
+        pm = c.wait_event("b", "promoted", term=2)
+        # Nothing is applied while deposing: every step at one epoch.
+        st = c.wait_event("b", "state", from_="deposing", to="promoting")
+        if st["epoch"] != d["epoch"] or pm["epoch"] != d["epoch"]:
+            raise Failure(f"deposed at epoch {d['epoch']}, promoting at "
+                          f"{st['epoch']}, promoted at {pm['epoch']}\n"
+                          f"{c.logs()}")
         c.expect_replaced("a", "b", 2)
         c.wait_for("b's output", lambda: nlines(c, c.sink_b) >= 20)
         c.stop("b")
@@ -193,22 +224,26 @@ def partition(bindir, guests):
                       r"\g<1>10.201.0.2:7302", text)
         with open(c.config, "w") as f:
             f.write(text)
-        start_in_ns(c, "b", nb)
-        start_in_ns(c, "a", na)
-        c.wait_log("b", "replica consistent")
+        c.start("b", wrap=("ip", "netns", "exec", nb))
+        c.start("a", wrap=("ip", "netns", "exec", na))
+        c.wait_replica()
         time.sleep(0.5)
-        t_cut = time.monotonic()
+        t_cut = now_ms()
         sh("ip", "-n", na, "link", "set", va, "down")
-        line = c.wait_for("b's promotion",
-                          lambda: PROMOTED.search(c.text(c.log("b"))))
-        waited = (time.monotonic() - t_cut) * 1e3
+        pm = c.wait_event("b", "promoted")
+        waited = now_ms() - t_cut
+        d = c.events("b", "decision")
         # The daemon's own figure counts from the last frame, exactly;
         # the cut can come up to a heartbeat_interval (50 ms) after it.
-        if int(line.group(3)) < 300 or waited < 250:
+        if pm["detect_ms"] < 300 or waited < 250 or len(d) != 1 or \
+                d[0]["cause"] != "silence" or d[0]["primary"] != "a" or \
+                not d[0]["quiet_ms"] > d[0]["timeout_ms"] == 300:
             raise Failure(f"promoted {waited:.0f} ms after the cut "
-                          f"(detection {line.group(3)} ms), before "
-                          f"heartbeat_timeout 300 ms\n{c.logs()}")
-        c.wait_log("a", "guest paused")
+                          f"(detection {pm['detect_ms']} ms, decision "
+                          f"{d}), before heartbeat_timeout 300 ms\n"
+                          f"{c.logs()}")
+        # on_backup_loss = pause: the guest is paused, its output held
+        c.wait_event("a", "state", from_="protected", to=waiting)
         c.wait_for("b's output", lambda: nlines(c, c.sink_b) >= 20)
         sh("ip", "-n", na, "link", "set", va, "up")
         c.expect_replaced("a", "b", 2)
@@ -222,15 +257,6 @@ def partition(bindir, guests):
         sh("ip", "netns", "del", na, check=False)
         sh("ip", "netns", "del", nb, check=False)
 
-
-def start_in_ns(c, name, ns):
-    binary = os.path.join(c.bindir, "primary", "remora-primary") \
-        if name == "a" else c.backup_bin
-    out = open(c.log(name), "ab")
-    c.procs[name] = subprocess.Popen(
-        ["ip", "netns", "exec", ns, binary, "-c", c.config, "--node", name],
-        stdout=out, stderr=out)
-    out.close()
 
 
 if __name__ == "__main__":

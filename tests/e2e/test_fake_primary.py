@@ -1,17 +1,17 @@
 #!/usr/bin/env python3
-"""fake_primary against the real remora-backup: the replication protocol end
-to end with no VM, so it runs where /dev/kvm is missing.
+"""fake_primary (the real primary pipeline over a synthetic workload)
+against the real remora-backup: the replication protocol end to end with
+no VM, so it runs where /dev/kvm is missing.
 
   test_fake_primary.py BUILD_DIR fake_primary=PATH
 
 - sync: the backup syncs from fake_primary (epoch 1 pre-copy, epoch 2 the
   first checkpoint) and acknowledges checkpoints; its replica, written at a
-  clean stop, holds exactly the pages fake_primary's guest had at that
+  clean stop, holds exactly the pages the synthetic guest had at that
   epoch; a restarted backup gets a fresh sync on a new connection; both
   programs stop with status 0 on SIGTERM.
 """
 import os
-import re
 import struct
 import sys
 
@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e import FakePrimaryCluster, Failure, main
 
 PAGE = 4096
-TRACKED = 16  # fake_primary.c: TRACKED, CHANGED, page_fill()
+TRACKED = 16  # synth.h: SYNTH_TRACKED, SYNTH_CHANGED, synth_page_fill()
 CHANGED = 2
 
 
@@ -64,61 +64,63 @@ def check_snapshot(path, mem, epoch):
     return len(want)
 
 
-def acked(lines):
-    return [int(ln.split()[1]) for ln in lines if ln.startswith("acked ")]
-
-
 def sync_and_resync(bindir, paths):
     c = FakePrimaryCluster(bindir, paths["fake_primary"])
     mem = 64 << 20
     try:
         c.start_fake_primary()
-        c.wait_out("listening ")
+        c.wait_listening("a")
         c.start_backup()
-        c.wait_out("synced epoch=", timeout=30)
-        c.wait_out("acked ", count=20, timeout=30)
-        c.wait_log("b", "replica consistent", timeout=30)
-        lines = c.out_lines()
-        hello = [ln for ln in lines if ln.startswith("hello ")]
-        if len(hello) != 1 or not re.fullmatch(
-                r"hello node=b term=\d+ role=backup", hello[0]):
-            raise Failure(f"want one backup Hello from b, got {hello}\n"
+        synced = c.wait_synced()
+        c.wait_event("a", "acked", count=20, timeout=30)
+        first = c.wait_replica(timeout=30)
+        # one backup attached, once
+        att = c.events("a", "state", to="syncing")
+        if len(att) != 1 or not att[0]["why"].startswith("backup b "):
+            raise Failure(f"want one backup attached, b: {att}\n"
                           f"{c.logs()}")
-        if "synced epoch=2" not in lines:
-            raise Failure(f"the first checkpoint is epoch 2: "
-                          f"{[ln for ln in lines if 'synced' in ln]}\n"
-                          f"{c.logs()}")
-        a1 = acked(lines)
+        if synced != 2 or first["epoch"] != 2:
+            raise Failure(f"the first checkpoint is epoch 2: fake_primary "
+                          f"synced at {synced}, replica consistent at "
+                          f"{first['epoch']}\n{c.logs()}")
+        a1 = c.acked()
         if a1 != sorted(set(a1)) or a1[0] > 2:
             raise Failure(f"Acks out of order or missing: {a1[:30]}")
-        if "lost" in lines or "refused" in c.text(c.out_a):
+        if [e["to"] for e in c.events("a", "state")] != ["syncing",
+                                                         "protected"]:
             raise Failure(f"connection trouble while syncing\n{c.logs()}")
 
         if c.stop("b") != 0:
             raise Failure(f"backup exited non-zero\n{c.logs()}")
-        m = re.findall(r"replica at epoch (\d+) written", c.text(c.log("b")))
-        if not m:
+        snaps = c.events("b", "snapshot", path=c.snapshot)
+        if not snaps:
             raise Failure(f"no snapshot at the backup's stop\n{c.logs()}")
-        epoch = int(m[-1])
+        epoch = snaps[-1]["epoch"]
         if epoch < 20:
             raise Failure(f"replica at epoch {epoch} after 20 Acks")
         npages = check_snapshot(c.snapshot, mem, epoch)
-        c.wait_out("lost", timeout=30)
+        # protected before: it runs on unprotected (on_backup_loss
+        # continue)
+        c.wait_event("a", "state", 30, from_="protected", to="degraded")
 
         # A new backup process: a new connection, a fresh sync.
-        last = max(acked(c.out_lines()))
+        last = max(c.acked())
         c.start_backup()
-        synced = c.wait_out("synced epoch=", count=2, timeout=30)
-        again = int(synced[1].split("=")[1])
+        again = c.wait_synced(count=2)
         if again <= last + 1:
             raise Failure(f"resync's first checkpoint {again}, but epoch "
                           f"{last} was acked before: epochs are reused")
-        c.wait_log("b", "replica consistent", count=2, timeout=30)
+        resync = c.wait_replica(count=2, timeout=30)
+        if resync["epoch"] != again:
+            raise Failure(f"resynced replica consistent at epoch "
+                          f"{resync['epoch']}, fake_primary synced {again}"
+                          f"\n{c.logs()}")
         c.wait_for("Acks after the resync",
-                   lambda: max(acked(c.out_lines())) >= again + 5, 30)
+                   lambda: max(c.acked()) >= again + 5, 30)
         if c.stop("b") != 0:
             raise Failure(f"backup exited non-zero\n{c.logs()}")
-        c.wait_out("lost", count=2, timeout=30)
+        c.wait_event("a", "state", 30, count=2, from_="protected",
+                     to="degraded")
         if c.stop("a") != 0:
             raise Failure(f"fake_primary exited non-zero\n{c.logs()}")
         return (f"replica at epoch {epoch} holds the {npages} written "

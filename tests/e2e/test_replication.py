@@ -21,7 +21,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import Cluster, Failure, assert_continuous, main, run_restored, ticks
+from e2e import (Cluster, Failure, assert_continuous, main,  # noqa: E402
+                 run_restored, ticks, waiting)
 
 
 def counter_continuity(bindir, guests):
@@ -30,28 +31,31 @@ def counter_continuity(bindir, guests):
     try:
         c.start_backup()
         c.start_primary()
-        c.wait_log("b", "replica consistent at epoch")
+        c.wait_replica()
         c.wait_for("40 released ticks",
                    lambda: c.text(c.sink_a).count("\n") >= 40)
         if c.stop("a") != 0:
             raise Failure(f"primary exited non-zero\n{c.logs()}")
-        if "acknowledged; all output released" not in c.text(c.log("a")):
-            raise Failure(f"primary did not drain\n{c.logs()}")
+        last = c.expect_drained("a")["epoch"]
         if c.stop("b") != 0:
             raise Failure(f"backup exited non-zero\n{c.logs()}")
         released = ticks(c.text(c.sink_a))
         assert_continuous(released)
-        m = re.findall(r"replica at epoch (\d+) written",
-                       c.text(c.log("b")))
-        if not m:
+        snaps = c.events("b", "snapshot", path=c.snapshot)
+        if not snaps:
             raise Failure(f"no snapshot at exit\n{c.logs()}")
+        # The replica written at exit holds the last epoch of the drain,
+        # which the primary stopped on once the backup acknowledged it.
+        if snaps[-1]["epoch"] != last:
+            raise Failure(f"replica written at epoch {snaps[-1]['epoch']}, "
+                          f"the primary drained at epoch {last}\n"
+                          f"{c.logs()}")
         first = run_restored(c.primary_bin, c.snapshot, 30)[0]
         if first != f"tick {released[-1] + 1}":
             raise Failure(f"sink released tick 1..{released[-1]}, the "
                           f"replica continued with {first!r}\n{c.logs()}")
-        epochs = m[-1]
         return (f"released tick 1..{released[-1]}, replica at epoch "
-                f"{epochs} continued with {first!r}")
+                f"{last} continued with {first!r}")
     finally:
         c.cleanup()
 
@@ -65,13 +69,14 @@ def memstress_snapshots(bindir, guests):
     try:
         c.start_backup()
         c.start_primary()
-        c.wait_log("b", "replica consistent at epoch")
+        c.wait_replica()
         for i in range(12):
             time.sleep(rng.uniform(0.02, 0.4))
             c.snapshot_now()
             keep = os.path.join(c.dir, f"moment{i}.snap")
             shutil.copy(c.snapshot, keep)
             line = run_restored(c.primary_bin, keep, 60)[0]
+            # the restored guest's console output (data, not a log)
             m = re.fullmatch(r"memstress step (\d+) ok", line)
             if not m:
                 raise Failure(f"replica {i} failed its self-check: "
@@ -95,19 +100,21 @@ def output_held_without_ack(bindir, guests):
         # Acks would come after an hour: nothing may be released.
         c.start_backup(["--inject-ack-delay", "1h"])
         c.start_primary()
-        c.wait_log("a", "waiting -> syncing")
+        c.wait_event("a", "state", from_="waiting", to="syncing")
         time.sleep(1.0)  # 200 ticks' worth of output, all held
         c.stop("a")
-        log = c.text(c.log("a"))
-        m = re.search(r"(\d+) bytes of unacknowledged output discarded",
-                      log)
-        if not m or int(m.group(1)) == 0:
-            raise Failure(f"primary did not report held output\n{c.logs()}")
+        # Never protected: stopping discards what it held, and only that.
+        out = c.events("a", "output")
+        if len(out) != 1 or out[0]["action"] != "discarded" or \
+                out[0]["bytes"] == 0 or \
+                c.last_state("a").get("to") != "stopped":
+            raise Failure(f"primary did not report held output as "
+                          f"discarded: {out}\n{c.logs()}")
         if c.text(c.sink_a):
             raise Failure(f"output released without an Ack: "
                           f"{c.text(c.sink_a)[:200]!r}")
         c.stop("b")
-        return f"{m.group(1)} bytes held, none released, without Acks"
+        return f"{out[0]['bytes']} bytes held, none released, without Acks"
     finally:
         c.cleanup()
 
@@ -118,7 +125,7 @@ def output_released_after_late_ack(bindir, guests):
     try:
         c.start_backup(["--inject-ack-delay", "400ms"])
         c.start_primary()
-        c.wait_log("a", "syncing -> protected")
+        c.wait_event("a", "state", from_="syncing", to="protected")
         c.wait_for("released ticks",
                    lambda: c.text(c.sink_a).count("\n") >= 100)
         c.stop("a")
@@ -142,17 +149,17 @@ def backup_reattaches(bindir, guests):
     try:
         c.start_backup()
         c.start_primary()
-        c.wait_log("b", "replica consistent at epoch")
+        c.wait_replica()
         c.wait_for("released ticks",
                    lambda: c.text(c.sink_a).count("\n") >= 20)
         c.stop("b", sig=9)
-        c.wait_log("a", "protected -> waiting")
+        c.wait_event("a", "state", from_="protected", to=waiting)
         held_from = len(ticks(c.text(c.sink_a)))
         time.sleep(0.5)
         if len(ticks(c.text(c.sink_a))) != held_from:
             raise Failure("output released with no backup attached")
         c.start_backup()
-        c.wait_log("b", "replica consistent at epoch")
+        c.wait_replica(count=2)  # the new backup's
         c.wait_for("output released again",
                    lambda: c.text(c.sink_a).count("\n") >= held_from + 60)
         c.stop("a")
@@ -209,8 +216,7 @@ def guest_exit_drains(bindir, guests):
         if released != list(range(1, 301)):
             raise Failure(f"released {len(released)} ticks, want exactly "
                           f"1..300 (the sync takes ~0.2 s of the 3 s)\n{c.logs()}")
-        if "last epoch" not in c.text(c.log("a")):
-            raise Failure(f"no drain\n{c.logs()}")
+        c.expect_drained("a")
         c.stop("b")
         return "tick 1..300 released, primary exited 0 after the last Ack"
     finally:
@@ -221,7 +227,7 @@ def mismatched_backup_refused(bindir, guests):
     c = Cluster(bindir, guests["counter"], "--interval 10 --count 1000000")
     try:
         c.start_primary()
-        c.wait_log("a", "listening on")
+        c.wait_listening("a")
         # The backup's copy of the config disagrees on the guest's memory.
         other = os.path.join(c.dir, "other.conf")
         with open(c.config) as f, open(other, "w") as g:
@@ -231,20 +237,22 @@ def mismatched_backup_refused(bindir, guests):
         c.config = saved
         b._expected = 1
         rc = b.wait(60)
-        blog = c.text(c.log("b"))
-        want = "primary refused: primary a runs a 64 MiB guest"
-        if rc != 1 or want not in blog:
-            raise Failure(f"backup exit {rc}, want 1 and '{want}'\n"
+        # Refused at the Hello: never followed the primary, then stopped.
+        if rc != 1 or c.events("b", "state", to="syncing") or \
+                c.last_state("b").get("to") != "stopped":
+            raise Failure(f"backup exit {rc}; want 1, stopped without "
+                          f"syncing\n{c.logs()}")
+        if c.events("a", "state", to="syncing"):
+            raise Failure(f"the primary synced a refused backup\n"
                           f"{c.logs()}")
-        if "use the same remora.conf on every node" not in \
-                c.text(c.log("a")):
-            raise Failure(f"primary did not say what to change\n"
-                          f"{c.logs()}")
+        # What the operator reads: the problem, and what to change.
+        c.expect_wording({
+            "b": ["primary refused: primary a runs a 64 MiB guest"],
+            "a": ["use the same remora.conf on every node"]})
         if c.procs["a"].poll() is not None:
             raise Failure(f"the primary died of a bad backup\n{c.logs()}")
         c.stop("a")
-        line = [ln for ln in blog.splitlines() if "refused" in ln][0]
-        return f"backup exited 1: {line.split(': ', 1)[1]}"
+        return "backup exited 1, refused for a 128 MiB guest; a runs on"
     finally:
         c.cleanup()
 
