@@ -46,14 +46,8 @@ static const struct conn_ops announce_ops = {
 static void announce_connected(struct conn *c, void *opaque)
 {
 	struct announce *a = opaque;
-	struct primary *p = a->p;
-	Remora__Hello h;
 
-	wire_hello_init(&h, p->core.term, p->wl.page_size, p->wl.mem_size,
-			p->cfg->cluster, p->self->name,
-			REMORA__ROLE__ROLE_PRIMARY);
-	if (conn_send_msg(c, WIRE_HELLO, &h.base))
-		conn_close(c, "cannot send Hello");
+	primary_send_hello(a->p, c);
 }
 
 static void on_announce(uv_timer_t *t)

@@ -210,7 +210,7 @@ static void send_heartbeat(struct primary *p)
 	conn_send_msg(c, WIRE_HEARTBEAT, &hb.base);
 }
 
-static void send_hello(struct primary *p, struct conn *c)
+void primary_send_hello(struct primary *p, struct conn *c)
 {
 	Remora__Hello me;
 
@@ -382,7 +382,7 @@ static void carry_out(struct primary *p, const struct pcore_action *a)
 	case PA_HELLO:
 		log_info("backup %s connected from %s", a->text,
 			 conn_peer(conn_of(a->conn)));
-		send_hello(p, conn_of(a->conn));
+		primary_send_hello(p, conn_of(a->conn));
 		break;
 	case PA_REFUSE:
 		send_refuse(p, conn_of(a->conn), a->flag, a->text);

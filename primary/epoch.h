@@ -96,6 +96,9 @@ void primary_finish(struct primary *p);
 /* Writes the statistics as one JSON object (bench and tests). */
 int primary_write_stats(struct primary *p, const char *path);
 
+/* Says this primary's Hello (its term) on c; closes c if it cannot. */
+void primary_send_hello(struct primary *p, struct conn *c);
+
 /* Carries out the core's queued actions (announce.c calls it too). */
 void primary_run(struct primary *p);
 

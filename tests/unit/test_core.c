@@ -332,6 +332,16 @@ static void to_state(struct t *t, enum pcore_state s)
 	assert_int_equal(t->c.state, s);
 }
 
+/* A protected core whose next checkpoint was just taken: its ENCODE is in
+ * t->act. */
+static void protected_tick(struct t *t)
+{
+	start(t, "continue", 0);
+	to_protected(t);
+	pcore_on_tick(&t->c);
+	drain(t);
+}
+
 /* --- every state meets every event ---------------------------------------- */
 
 enum ev {
@@ -608,10 +618,7 @@ static void encodes_one_at_a_time_in_order(void **state)
 	unsigned s1;
 
 	(void)state;
-	start(&t, "continue", 0);
-	to_protected(&t);
-	pcore_on_tick(&t.c);
-	drain(&t);
+	protected_tick(&t);
 	s1 = only(&t, PA_ENCODE)->slot;
 	assert_int_equal(only(&t, PA_ENCODE)->flag, 0); /* same backup */
 	pcore_on_tick(&t.c);
@@ -631,10 +638,7 @@ static void failed_encoding_closes(void **state)
 	unsigned slot;
 
 	(void)state;
-	start(&t, "continue", 0);
-	to_protected(&t);
-	pcore_on_tick(&t.c);
-	drain(&t);
+	protected_tick(&t);
 	slot = only(&t, PA_ENCODE)->slot;
 	pcore_on_encoded(&t.c, slot, -ENOMEM);
 	drain(&t);
@@ -650,10 +654,7 @@ static void stale_encoding_dropped(void **state)
 	unsigned slot;
 
 	(void)state;
-	start(&t, "continue", 0);
-	to_protected(&t);
-	pcore_on_tick(&t.c);
-	drain(&t);
+	protected_tick(&t);
 	slot = only(&t, PA_ENCODE)->slot;
 	pcore_on_closed(&t.c, BACKUP, "eof");
 	drain(&t);
@@ -692,9 +693,7 @@ static void ack_releases_output(void **state)
 	uint64_t e;
 
 	(void)state;
-	start(&t, "continue", 0);
-	to_protected(&t);
-	pcore_on_tick(&t.c);
+	protected_tick(&t);
 	flow(&t);
 	pcore_on_tick(&t.c);
 	flow(&t);
@@ -714,9 +713,7 @@ static void bad_acks_close(void **state)
 	uint64_t e;
 
 	(void)state;
-	start(&t, "continue", 0);
-	to_protected(&t);
-	pcore_on_tick(&t.c);
+	protected_tick(&t);
 	flow(&t);
 	e = t.c.sent_epoch;
 	ack(&t, e, 2); /* another term */
