@@ -13,29 +13,6 @@
 #include "log.h"
 #include "promote.h"
 
-int promote_possible(const struct replica *r, uint64_t released, char *why,
-		     size_t len)
-{
-	if (!r->epoch) {
-		snprintf(why, len,
-			 "this backup never held a consistent replica: "
-			 "nothing to take over");
-		return -EAGAIN;
-	}
-	if (released > replica_console_end(r)) {
-		snprintf(why, len,
-			 "the primary released console output up to byte "
-			 "%llu and the replica (epoch %llu) ends at %llu: it "
-			 "ran unprotected after losing this backup, and "
-			 "promoting would repeat output",
-			 (unsigned long long)released,
-			 (unsigned long long)r->epoch,
-			 (unsigned long long)replica_console_end(r));
-		return -ESTALE;
-	}
-	return 0;
-}
-
 /*
  * The console bytes of applied epochs past what the old primary said it
  * released: it may have died between an Ack and writing them. Written
@@ -77,7 +54,7 @@ int promote(struct promotion *pm, struct primary *p, uv_loop_t *loop,
 	int ret;
 
 	pm->sink = -1;
-	ret = promote_possible(r, pm->released, err, errlen);
+	ret = replica_can_take_over(r, pm->released, err, errlen);
 	if (ret)
 		return ret;
 	pm->sink = primary_open_sink(sink_path);

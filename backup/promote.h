@@ -28,17 +28,10 @@ struct promotion {
 };
 
 /*
- * 0 if the replica can take over from a primary that reported releasing
- * console output up to released; otherwise -EAGAIN (no consistent replica)
- * or -ESTALE (promoting would repeat output), with why in one line.
- */
-int promote_possible(const struct replica *r, uint64_t released, char *why,
-		     size_t len);
-
-/*
- * Starts p as primary of pm->term on loop with the replica's guest.
- * Returns 0, or a negative errno with one line in err; on failure nothing
- * runs and the replica is untouched.
+ * Starts p as primary of pm->term on loop with the replica's guest, if the
+ * replica can take over (replica_can_take_over()). Returns 0, or a
+ * negative errno with one line in err; on failure nothing runs and the
+ * replica is untouched.
  */
 int promote(struct promotion *pm, struct primary *p, uv_loop_t *loop,
 	    const struct config *cfg, const struct config_node *self,

@@ -442,6 +442,29 @@ uint64_t replica_console_end(const struct replica *r)
 	return r->tail_off + r->tail_len;
 }
 
+int replica_can_take_over(const struct replica *r, uint64_t released, char *why,
+			  size_t len)
+{
+	if (!r->epoch) {
+		snprintf(why, len,
+			 "this backup never held a consistent replica: "
+			 "nothing to take over");
+		return -EAGAIN;
+	}
+	if (released > replica_console_end(r)) {
+		snprintf(why, len,
+			 "the primary released console output up to byte "
+			 "%llu and the replica (epoch %llu) ends at %llu: it "
+			 "ran unprotected after losing this backup, and "
+			 "promoting would repeat output",
+			 (unsigned long long)released,
+			 (unsigned long long)r->epoch,
+			 (unsigned long long)replica_console_end(r));
+		return -ESTALE;
+	}
+	return 0;
+}
+
 int replica_commit(struct replica *r, uint64_t epoch, uint64_t pages,
 		   uint64_t checksum, char *err, size_t errlen)
 {

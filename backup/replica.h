@@ -122,6 +122,16 @@ void replica_console_released(struct replica *r, uint64_t offset);
 /* Stream offset just past the replica's console output (0: none yet). */
 uint64_t replica_console_end(const struct replica *r);
 
+/*
+ * 0 if the replica can take over from a primary that reported releasing
+ * console output up to released; otherwise -EAGAIN (no consistent
+ * replica) or -ESTALE (promoting would repeat output), with why in one
+ * line. The one takeover predicate: the failure detector (standby.c)
+ * decides with it, and promote() checks it again.
+ */
+int replica_can_take_over(const struct replica *r, uint64_t released, char *why,
+			  size_t len);
+
 /* Drops the epoch in staging, if any. */
 void replica_discard(struct replica *r);
 

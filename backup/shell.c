@@ -1,0 +1,560 @@
+/*
+ * The backup's shell (see shell.h): every libuv callback here hands its
+ * event to the core (standby.h) and then carries out what the core queued,
+ * in order, through act(). Carrying out an action can itself cause an
+ * event (conn_close() reports the close at once, a command that cannot
+ * start is reported at once, a promotion reports its result): the core
+ * takes it then, and its actions join the queue behind the ones being
+ * carried out, so actions never nest. What is decided here is only how:
+ * which handle, which message, which log line for a failed write.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "clock.h"
+#include "command.h"
+#include "conn.h"
+#include "ctl.h"
+#include "events.h"
+#include "log.h"
+#include "primary.h"
+#include "shell.h"
+#include "vm.h"
+
+/* Acks and heartbeats only: a small bound. */
+#define SEND_QUEUE_MAX (1u << 20)
+
+static void act(struct backup *b);
+
+static uint64_t now_ms(const struct backup *b)
+{
+	return uv_now(b->loop);
+}
+
+/* --- the connection to the primary ----------------------------------------*/
+
+static void on_msg(struct conn *c, const struct wire_msg *m, void *opaque)
+{
+	struct backup *b = opaque;
+	enum rx_state before = b->rx.st;
+	struct rx_result res;
+
+	(void)c;
+	if (standby_on_frame(&b->sb, now_ms(b), m->type)) {
+		receiver_on_msg(&b->rx, m, &res);
+		if (before == RX_HELLO && b->rx.st == RX_IDLE)
+			standby_on_hello(&b->sb);
+		standby_on_received(&b->sb, now_ms(b), &res);
+	}
+	act(b);
+}
+
+static void on_close(struct conn *c, const char *why, void *opaque)
+{
+	struct backup *b = opaque;
+
+	(void)c;
+	b->conn = NULL;
+	receiver_lost(&b->rx);
+	standby_on_closed(&b->sb, now_ms(b), why);
+	act(b);
+}
+
+static const struct conn_ops ops = {
+	.on_msg = on_msg,
+	.on_close = on_close,
+};
+
+/* Connected (reading has started). */
+static void on_connect(struct conn *c, void *opaque)
+{
+	struct backup *b = opaque;
+
+	(void)c;
+	standby_on_connected(&b->sb);
+	act(b);
+}
+
+static void dial(struct backup *b, const struct config_node *n)
+{
+	int ret;
+
+	b->conn = conn_new(b->loop, CONN_TCP, &ops, b, SEND_QUEUE_MAX);
+	if (!b->conn) {
+		log_error("out of memory for a connection");
+		standby_on_closed(&b->sb, now_ms(b), "out of memory");
+		return;
+	}
+	/* A cut link drops SYNs: give up after heartbeat_timeout. */
+	ret = conn_connect(b->conn, n->host, n->port, b->sb.timeout_ms,
+			   on_connect);
+	if (ret) {
+		log_error("connect to %s:%u: %s", n->host, n->port,
+			  uv_strerror(ret));
+		conn_close(b->conn, uv_strerror(ret));
+	}
+}
+
+/* Says Hello as a backup to n, whose Hello the receiver then expects. */
+static void hello(struct backup *b, const struct config_node *n)
+{
+	Remora__Hello h;
+
+	b->rx.primary = n->name;
+	receiver_reset(&b->rx);
+	wire_hello_init(&h, b->rx.known_term, VM_PAGE_SIZE,
+			b->cfg->workload.memory, b->cfg->cluster, b->self->name,
+			REMORA__ROLE__ROLE_BACKUP);
+	log_debug("connected to %s at %s", n->name, conn_peer(b->conn));
+	if (conn_send_msg(b->conn, WIRE_HELLO, &h.base))
+		conn_close(b->conn, "cannot send Hello");
+}
+
+static void send_ack(struct backup *b, uint64_t epoch, uint64_t term)
+{
+	Remora__Ack a = REMORA__ACK__INIT;
+
+	a.epoch = epoch;
+	a.term = term;
+	if (conn_send_msg(b->conn, WIRE_ACK, &a.base))
+		conn_close(b->conn, "cannot queue an Ack");
+	else
+		b->acked = epoch;
+}
+
+static void send_heartbeat(struct backup *b, uint64_t term, uint64_t epoch)
+{
+	Remora__Heartbeat hb = REMORA__HEARTBEAT__INIT;
+
+	hb.term = term;
+	hb.last_epoch = epoch;
+	conn_send_msg(b->conn, WIRE_HEARTBEAT, &hb.base);
+}
+
+/* A Refuse naming primary; returns what conn_send_msg() did. */
+static int send_refuse(struct backup *b, uint64_t term, const char *primary,
+		       const char *reason)
+{
+	Remora__Refuse f;
+
+	wire_refuse_init(&f, term, primary, reason, 0);
+	return conn_send_msg(b->conn, WIRE_REFUSE, &f.base);
+}
+
+/* --- timers and signals ---------------------------------------------------*/
+
+static void on_retry_timer(uv_timer_t *t)
+{
+	struct backup *b = t->data;
+
+	standby_on_retry(&b->sb);
+	act(b);
+}
+
+static void on_silence_timer(uv_timer_t *t)
+{
+	struct backup *b = t->data;
+
+	standby_on_silence(&b->sb, now_ms(b));
+	act(b);
+}
+
+static void on_ack_timer(uv_timer_t *t)
+{
+	struct backup *b = t->data;
+
+	standby_on_ack_timer(&b->sb, now_ms(b));
+	act(b);
+}
+
+static void on_depose_timer(uv_timer_t *t)
+{
+	struct backup *b = t->data;
+
+	standby_on_depose_timeout(&b->sb);
+	act(b);
+}
+
+static void on_fence_timer(uv_timer_t *t)
+{
+	struct backup *b = t->data;
+
+	standby_on_fence_retry(&b->sb);
+	act(b);
+}
+
+static const uv_timer_cb timer_cbs[SB_NTIMERS] = {
+	[SB_T_RETRY] = on_retry_timer, [SB_T_SILENCE] = on_silence_timer,
+	[SB_T_ACK] = on_ack_timer,     [SB_T_DEPOSE] = on_depose_timer,
+	[SB_T_FENCE] = on_fence_timer,
+};
+
+static void on_heartbeat(uv_timer_t *t)
+{
+	struct backup *b = t->data;
+
+	/* A connection that is quiet but not yet failed (also a stuck
+	 * handshake with something that is not a primary) is closed: its
+	 * close is the event then. */
+	if (!b->conn || !conn_check_alive(b->conn, b->sb.timeout_ms,
+					  standby_primary(&b->sb)->name))
+		standby_on_heartbeat(&b->sb);
+	act(b);
+}
+
+static void on_health_timer(uv_timer_t *t)
+{
+	struct backup *b = t->data;
+
+	standby_on_health_tick(&b->sb);
+	act(b);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	struct backup *b = s->data;
+
+	standby_on_signal(&b->sb, signum, strsignal(signum));
+	act(b);
+}
+
+/* --- operator commands ----------------------------------------------------*/
+
+/* The variables fence and health-check commands see. */
+static void command_env(struct backup *b, char buf[4][96], const char *env[5])
+{
+	snprintf(buf[0], 96, "REMORA_NODE=%s", b->self->name);
+	snprintf(buf[1], 96, "REMORA_PEER=%s",
+		 *b->rx.known_primary ? b->rx.known_primary
+				      : standby_primary(&b->sb)->name);
+	snprintf(buf[2], 96, "REMORA_TERM=%llu",
+		 (unsigned long long)b->rx.known_term);
+	snprintf(buf[3], 96, "REMORA_EPOCH=%llu",
+		 (unsigned long long)b->r.epoch);
+	for (int i = 0; i < 4; i++)
+		env[i] = buf[i];
+	env[4] = NULL;
+}
+
+static enum standby_outcome outcome(const struct command_result *r)
+{
+	return r->exited && r->status == 0 ? SB_PASSED : SB_FAILED;
+}
+
+static void fence_done(void *opaque, const struct command_result *r)
+{
+	struct backup *b = opaque;
+	char what[384];
+
+	b->fence = NULL;
+	command_describe(r, what, sizeof(what));
+	standby_on_fence_result(&b->sb, now_ms(b), outcome(r), r->elapsed_ms,
+				what);
+	act(b);
+}
+
+static void health_done(void *opaque, const struct command_result *r)
+{
+	struct backup *b = opaque;
+	char what[384];
+
+	b->health = NULL;
+	command_describe(r, what, sizeof(what));
+	standby_on_health_result(&b->sb, now_ms(b), outcome(r), what);
+	act(b);
+}
+
+static void run_fence(struct backup *b)
+{
+	const struct config *cfg = b->cfg;
+	char buf[4][96];
+	const char *env[5];
+	int ret;
+
+	command_env(b, buf, env);
+	ret = command_run(&b->fence, b->loop, cfg->failover.fence_command,
+			  cfg->failover.fence_timeout_ns / 1000000, env,
+			  fence_done, b);
+	if (ret) {
+		b->fence = NULL;
+		standby_on_fence_result(&b->sb, now_ms(b), SB_NOT_RUN, 0,
+					strerror(-ret));
+	}
+}
+
+static void run_health(struct backup *b)
+{
+	const struct config *cfg = b->cfg;
+	char buf[4][96];
+	const char *env[5];
+	int ret;
+
+	command_env(b, buf, env);
+	ret = command_run(&b->health, b->loop,
+			  cfg->failover.health_check_command,
+			  cfg->failover.health_check_timeout_ns / 1000000, env,
+			  health_done, b);
+	if (ret) {
+		b->health = NULL;
+		standby_on_health_result(&b->sb, now_ms(b), SB_NOT_RUN,
+					 strerror(-ret));
+	}
+}
+
+/* --- snapshots, handles, promotion ---------------------------------------*/
+
+static void write_snapshot(struct backup *b)
+{
+	char err[512];
+
+	if (!b->snapshot)
+		return;
+	if (replica_write_snapshot(&b->r, b->snapshot, err, sizeof(err))) {
+		log_error("snapshot: %s", err);
+		return;
+	}
+	b->snapshot_epoch = b->r.epoch;
+	events_emit("snapshot", EV_U("epoch", b->r.epoch),
+		    EV_S("path", b->snapshot));
+	log_info("replica at epoch %llu written to %s",
+		 (unsigned long long)b->r.epoch, b->snapshot);
+}
+
+static void close_handle(uv_handle_t *h)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+/* The backup's own handles, when it stops or once the primary's code runs
+ * the loop (promoted). */
+static void close_backup_handles(struct backup *b, int promoted)
+{
+	for (int i = 0; i < SB_NTIMERS; i++)
+		close_handle((uv_handle_t *)&b->timers[i]);
+	close_handle((uv_handle_t *)&b->hb_timer);
+	close_handle((uv_handle_t *)&b->health_timer);
+	close_handle((uv_handle_t *)&b->sigusr1);
+	if (promoted) {
+		/* They serve the primary now (SB_A_FORWARD): a SIGTERM
+		 * taken during the promotion is queued for them, and closing
+		 * them would drop it. They no longer keep the loop alive;
+		 * shell_finish() closes them once it has ended. */
+		uv_unref((uv_handle_t *)&b->sigterm);
+		uv_unref((uv_handle_t *)&b->sigint);
+		return;
+	}
+	close_handle((uv_handle_t *)&b->sigterm);
+	close_handle((uv_handle_t *)&b->sigint);
+}
+
+void shell_finish(struct backup *b)
+{
+	close_handle((uv_handle_t *)&b->sigterm);
+	close_handle((uv_handle_t *)&b->sigint);
+}
+
+static void promote_now(struct backup *b, const struct standby_action *a)
+{
+	char err[512], summary[SB_TEXT_MAX];
+	double promote_ms;
+	int ret;
+
+	if (!b->p)
+		b->p = primary_alloc();
+	if (!b->p) {
+		ret = -ENOMEM;
+		snprintf(err, sizeof(err), "out of memory");
+	} else {
+		b->pm = (struct promotion){.term = a->term,
+					   .released = a->released};
+		ret = promote(&b->pm, b->p, b->loop, b->cfg, b->self, &b->r,
+			      err, sizeof(err));
+	}
+	if (ret) {
+		standby_on_promote_failed(&b->sb, now_ms(b), err);
+		return;
+	}
+	primary_set_ctl(b->p, b->ctl); /* it closes it at its end */
+	b->ctl = NULL;
+	close_backup_handles(b, 1);
+	/* Closing its watcher gave SIGUSR1 back its default (terminate);
+	 * there is no replica to write any more. */
+	signal(SIGUSR1, SIG_IGN);
+	promote_ms = (double)(now_ns() - b->declared_ns) / 1e6;
+	events_emit("promoted", EV_U("term", b->pm.term),
+		    EV_U("epoch", b->r.epoch),
+		    EV_U("detect_ms", b->sb.detect_ms),
+		    EV_U("timeout_ms", b->sb.timeout_ms),
+		    EV_F("promote_ms", promote_ms),
+		    EV_F("vm_ms", (double)b->pm.vm_ns / 1e6),
+		    EV_U("console_released", b->pm.console_released),
+		    EV_U("console_missing", b->pm.console_missing));
+	snprintf(summary, sizeof(summary),
+		 "promoted to primary of term %llu from the replica at epoch "
+		 "%llu: detection %llu ms (heartbeat_timeout %llu ms), "
+		 "promote %.1f ms (VM %.1f ms); %zu bytes of console output "
+		 "released for the old primary%s",
+		 (unsigned long long)b->pm.term, (unsigned long long)b->r.epoch,
+		 (unsigned long long)b->sb.detect_ms,
+		 (unsigned long long)b->sb.timeout_ms, promote_ms,
+		 (double)b->pm.vm_ns / 1e6, b->pm.console_released,
+		 b->pm.console_missing ? " (some output was never held here "
+					 "and may be lost)"
+				       : "");
+	standby_on_promoted(&b->sb, summary);
+}
+
+static void stop_handles(struct backup *b)
+{
+	uv_cancel((uv_req_t *)&b->spare_work); /* if it has not started */
+	if (b->ctl) {
+		ctl_close(b->ctl);
+		b->ctl = NULL;
+	}
+	close_backup_handles(b, 0);
+}
+
+/* --- carrying out the core's actions -------------------------------------*/
+
+static void carry_out(struct backup *b, const struct standby_action *a)
+{
+	uv_timer_t *t = &b->timers[a->timer];
+
+	switch (a->type) {
+	case SB_A_STATE:
+		log_info("%s -> %s at epoch %llu: %s",
+			 standby_state_name(a->from), standby_state_name(a->to),
+			 (unsigned long long)a->epoch, a->text);
+		events_emit("state", EV_S("from", standby_state_name(a->from)),
+			    EV_S("to", standby_state_name(a->to)),
+			    EV_U("epoch", a->epoch), EV_U("term", a->term),
+			    EV_S("why", a->text));
+		if (a->to == SB_PRIMARY)
+			events_set_role("primary"); /* its own events follow */
+		break;
+	case SB_A_LOG:
+		log_msg(a->level, a->file, a->line, "%s", a->text);
+		break;
+	case SB_A_DECISION:
+		events_emit("decision", EV_S("cause", a->cause),
+			    EV_S("action", a->action), EV_S("primary", a->name),
+			    EV_U("epoch", a->epoch), EV_U("term", a->term),
+			    EV_I("quiet_ms", a->quiet_ms),
+			    EV_U("timeout_ms", a->timeout_ms),
+			    EV_S("evidence", a->text),
+			    EV_S("reason", a->reason));
+		break;
+	case SB_A_MARK:
+		b->declared_ns = now_ns();
+		break;
+	case SB_A_DIAL:
+		dial(b, b->sb.cands[a->cand]);
+		break;
+	case SB_A_HELLO:
+		if (b->conn)
+			hello(b, b->sb.cands[a->cand]);
+		break;
+	case SB_A_ACK:
+		if (b->conn)
+			send_ack(b, a->epoch, a->term);
+		break;
+	case SB_A_HEARTBEAT:
+		if (b->conn)
+			send_heartbeat(b, a->term, a->epoch);
+		break;
+	case SB_A_REFUSE:
+		if (b->conn) {
+			send_refuse(b, a->term, a->name, a->text);
+			conn_finish(b->conn, a->text);
+		}
+		break;
+	case SB_A_STEP_DOWN:
+		if (b->conn && send_refuse(b, a->term, a->name, a->text))
+			standby_on_step_down_unsent(&b->sb, now_ms(b));
+		break;
+	case SB_A_CLOSE:
+		if (b->conn)
+			conn_close(b->conn, a->text);
+		break;
+	case SB_A_ARM:
+		if (!uv_is_closing((uv_handle_t *)t))
+			uv_timer_start(t, timer_cbs[a->timer], a->ms, 0);
+		break;
+	case SB_A_DISARM:
+		uv_timer_stop(t);
+		break;
+	case SB_A_RUN_FENCE:
+		run_fence(b);
+		break;
+	case SB_A_CANCEL_FENCE:
+		if (b->fence)
+			command_cancel(b->fence);
+		break;
+	case SB_A_RUN_HEALTH:
+		run_health(b);
+		break;
+	case SB_A_CANCEL_HEALTH:
+		if (b->health)
+			command_cancel(b->health);
+		break;
+	case SB_A_PROMOTE:
+		promote_now(b, a);
+		break;
+	case SB_A_SNAPSHOT:
+		if (!a->flag || b->snapshot_epoch != b->r.epoch)
+			write_snapshot(b);
+		break;
+	case SB_A_FORWARD:
+		primary_signal(b->p, a->signum);
+		break;
+	case SB_A_STOP:
+		stop_handles(b);
+		break;
+	}
+}
+
+/* Carries out the queued actions, in order; an event caused by one of
+ * them queues its own behind, for this same loop. */
+static void act(struct backup *b)
+{
+	const struct standby_action *a;
+
+	if (b->acting)
+		return;
+	b->acting = 1;
+	while ((a = standby_next(&b->sb)))
+		carry_out(b, a);
+	b->acting = 0;
+}
+
+void shell_start(struct backup *b)
+{
+	const struct config *cfg = b->cfg;
+	uint64_t hb_ms = cfg->failover.heartbeat_interval_ns / 1000000;
+	uint64_t health_ms = cfg->failover.health_check_interval_ns / 1000000;
+
+	for (int i = 0; i < SB_NTIMERS; i++) {
+		uv_timer_init(b->loop, &b->timers[i]);
+		b->timers[i].data = b;
+	}
+	uv_timer_init(b->loop, &b->hb_timer);
+	uv_timer_init(b->loop, &b->health_timer);
+	b->hb_timer.data = b->health_timer.data = b;
+	uv_signal_init(b->loop, &b->sigterm);
+	uv_signal_init(b->loop, &b->sigint);
+	uv_signal_init(b->loop, &b->sigusr1);
+	b->sigterm.data = b->sigint.data = b->sigusr1.data = b;
+	uv_signal_start(&b->sigterm, on_signal, SIGTERM);
+	uv_signal_start(&b->sigint, on_signal, SIGINT);
+	uv_signal_start(&b->sigusr1, on_signal, SIGUSR1);
+	uv_timer_start(&b->hb_timer, on_heartbeat, hb_ms, hb_ms);
+	if (*cfg->failover.health_check_command)
+		uv_timer_start(&b->health_timer, on_health_timer, health_ms,
+			       health_ms);
+	/* The first dial, as if the retry timer had fired. */
+	standby_on_retry(&b->sb);
+	act(b);
+}
