@@ -33,8 +33,8 @@
 
 #include "clock.h"
 #include "config.h"
+#include "daemon.h"
 #include "ctl.h"
-#include "events.h"
 #include "log.h"
 #include "primary.h"
 #include "shell.h"
@@ -322,25 +322,17 @@ int main(int argc, char **argv)
 	struct opts o;
 	int ret;
 
-	/* A peer that resets makes a write fail with EPIPE, not kill us. */
-	signal(SIGPIPE, SIG_IGN);
 	ret = parse_opts(argc, argv, &o);
 	if (ret)
 		return ret;
-	log_init(PROG, o.node, o.verbose ? LOG_DEBUG : LOG_INFO);
-	if (o.events && (ret = events_init(o.events, o.node, "backup"))) {
-		fprintf(stderr, PROG ": --events %s: %s\n", o.events,
-			strerror(-ret));
-		return 1;
-	}
-	cfg = malloc(sizeof(*cfg));
+	cfg = daemon_start(&(struct daemon_opts){.prog = PROG,
+						 .node = o.node,
+						 .config = o.config,
+						 .events = o.events,
+						 .role = "backup",
+						 .verbose = o.verbose});
 	if (!cfg)
 		return 1;
-	if (config_load(o.config, cfg, err, sizeof(err))) {
-		fprintf(stderr, PROG ": %s\n", err);
-		free(cfg);
-		return 1;
-	}
 	if (o.rejoin) {
 		self = config_node(cfg, o.node);
 		if (!self)
@@ -356,7 +348,6 @@ int main(int argc, char **argv)
 	} else {
 		ret = run(cfg, self, &o);
 	}
-	free(cfg);
-	events_close();
+	daemon_finish(cfg);
 	return ret;
 }

@@ -370,10 +370,13 @@ static void promote_now(struct backup *b, const struct standby_action *a)
 	} else {
 		b->pm = (struct promotion){.term = a->term,
 					   .released = a->released};
+		/* The primary's own events (listening) come from here on. */
+		events_set_role("primary");
 		ret = promote(&b->pm, b->p, b->loop, b->cfg, b->self, &b->r,
 			      err, sizeof(err));
 	}
 	if (ret) {
+		events_set_role("backup");
 		standby_on_promote_failed(&b->sb, now_ms(b), err);
 		return;
 	}
@@ -432,8 +435,6 @@ static void carry_out(struct backup *b, const struct standby_action *a)
 			    EV_S("to", standby_state_name(a->to)),
 			    EV_U("epoch", a->epoch), EV_U("term", a->term),
 			    EV_S("why", a->text));
-		if (a->to == SB_PRIMARY)
-			events_set_role("primary"); /* its own events follow */
 		break;
 	case SB_A_LOG:
 		log_msg(a->level, a->file, a->line, "%s", a->text);

@@ -19,9 +19,9 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "ctl.h"
 #include "epoch.h"
-#include "events.h"
 #include "log.h"
 #include "main.h"
 #include "vmwork.h"
@@ -226,25 +226,17 @@ int main(int argc, char **argv)
 	for (i = 1; i < argc && strcmp(argv[i], "--"); i++)
 		if (strcmp(argv[i], "--standalone") == 0)
 			return standalone_main(argc, argv);
-	/* A peer that resets makes a write fail with EPIPE, not kill us. */
-	signal(SIGPIPE, SIG_IGN);
 	ret = parse_opts(argc, argv, &o);
 	if (ret)
 		return ret;
-	log_init(PROG, o.node, o.verbose ? LOG_DEBUG : LOG_INFO);
-	if (o.events && (ret = events_init(o.events, o.node, "primary"))) {
-		fprintf(stderr, PROG ": --events %s: %s\n", o.events,
-			strerror(-ret));
-		return 1;
-	}
-	cfg = malloc(sizeof(*cfg));
+	cfg = daemon_start(&(struct daemon_opts){.prog = PROG,
+						 .node = o.node,
+						 .config = o.config,
+						 .events = o.events,
+						 .role = "primary",
+						 .verbose = o.verbose});
 	if (!cfg)
 		return 1;
-	if (config_load(o.config, cfg, err, sizeof(err))) {
-		fprintf(stderr, PROG ": %s\n", err);
-		free(cfg);
-		return 1;
-	}
 	self = config_self(cfg, o.node, CONFIG_ROLE_PRIMARY, err, sizeof(err));
 	if (!self) {
 		fprintf(stderr, PROG ": %s\n", err);
@@ -252,7 +244,6 @@ int main(int argc, char **argv)
 	} else {
 		ret = run(cfg, self, &o);
 	}
-	free(cfg);
-	events_close();
+	daemon_finish(cfg);
 	return ret;
 }

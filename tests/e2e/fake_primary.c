@@ -29,9 +29,9 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "ctl.h"
 #include "epoch.h"
-#include "events.h"
 #include "log.h"
 #include "synth.h"
 
@@ -200,28 +200,20 @@ int main(int argc, char **argv)
 {
 	const struct config_node *self;
 	struct config *cfg;
-	char err[CONFIG_ERR_MAX];
 	struct opts o;
 	int ret;
 
-	signal(SIGPIPE, SIG_IGN);
 	ret = parse_opts(argc, argv, &o);
 	if (ret)
 		return ret;
-	log_init(PROG, o.node, o.verbose ? LOG_DEBUG : LOG_INFO);
-	if (o.events && (ret = events_init(o.events, o.node, "primary"))) {
-		fprintf(stderr, PROG ": --events %s: %s\n", o.events,
-			strerror(-ret));
-		return 1;
-	}
-	cfg = malloc(sizeof(*cfg));
+	cfg = daemon_start(&(struct daemon_opts){.prog = PROG,
+						 .node = o.node,
+						 .config = o.config,
+						 .events = o.events,
+						 .role = "primary",
+						 .verbose = o.verbose});
 	if (!cfg)
 		return 1;
-	if (config_load(o.config, cfg, err, sizeof(err))) {
-		fprintf(stderr, PROG ": %s\n", err);
-		free(cfg);
-		return 1;
-	}
 	self = config_node(cfg, o.node);
 	if (!self) {
 		fprintf(stderr, PROG ": %s: no [node %s]\n", cfg->path, o.node);
@@ -229,7 +221,6 @@ int main(int argc, char **argv)
 	} else {
 		ret = run(cfg, self, &o);
 	}
-	free(cfg);
-	events_close();
+	daemon_finish(cfg);
 	return ret;
 }
