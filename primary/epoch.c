@@ -476,10 +476,11 @@ static void on_close(struct conn *c, const char *why, void *opaque)
 
 	if (forget_extra(p, c))
 		return;
-	if (c == p->peer)
-		p->peer = NULL;
 	pcore_on_closed(&p->core, id_of(c), why);
-	drop_parked(p);
+	if (c == p->peer) {
+		p->peer = NULL;
+		drop_parked(p); /* only ever the backup's epochs */
+	}
 	primary_run(p);
 }
 

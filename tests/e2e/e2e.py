@@ -137,6 +137,15 @@ class Skip(Exception):
     """A test that cannot run here (its reason says what is missing)."""
 
 
+def fence_calls(path):
+    """How many times fence_command ran (it appends a line each time)."""
+    try:
+        with open(path) as f:
+            return f.read().count("\n")
+    except FileNotFoundError:
+        return 0
+
+
 def free_port():
     """A loopback TCP port nobody listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -478,7 +487,7 @@ def main(tests, needs_kvm=True):
     sys.exit(1 if failed else 0)
 
 
-__all__ = ["Cluster", "FakePrimaryCluster", "Failure", "Skip",
+__all__ = ["Cluster", "FakePrimaryCluster", "Failure", "Skip", "fence_calls",
            "ticks", "assert_continuous", "now_ms", "waiting", "read_events",
            "run_restored", "main", "random"]
 

@@ -27,7 +27,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import FakePrimaryCluster, Failure, main, now_ms  # noqa: E402
+from e2e import (FakePrimaryCluster, Failure, fence_calls, main,  # noqa: E402
+                 now_ms)
 
 # What a decision does when it is not held off.
 TAKES_OVER = ("deposing", "fencing", "promoting")
@@ -145,15 +146,6 @@ def connection_loss_promote(bindir, paths):
                 f"(heartbeat_timeout {d['timeout_ms']} ms)")
     finally:
         c.cleanup()
-
-
-def fence_calls(path):
-    """How many times fence_command ran (it appends a line each time)."""
-    try:
-        with open(path) as f:
-            return f.read().count("\n")
-    except FileNotFoundError:
-        return 0
 
 
 def fence_fails(bindir, paths):

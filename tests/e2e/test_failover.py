@@ -30,8 +30,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from drill import drill_once  # noqa: E402
-from e2e import (Cluster, Failure, Skip, assert_continuous, main,  # noqa
-                 now_ms, ticks, waiting)
+from e2e import (Cluster, Failure, Skip, assert_continuous, fence_calls,  # noqa
+                 main, now_ms, ticks, waiting)
 
 SEED = int(os.environ.get("E2E_SEED", "5151"))
 
@@ -149,15 +149,6 @@ def fence_fails(bindir, guests):
         return "three failed fence attempts, no promotion"
     finally:
         c.cleanup()
-
-
-def fence_calls(path):
-    """How many times fence_command ran (it appends a line each time)."""
-    try:
-        with open(path) as f:
-            return f.read().count("\n")
-    except FileNotFoundError:
-        return 0
 
 
 def health_check_fails(bindir, guests):
