@@ -70,7 +70,7 @@
 #include "bench_util.h"
 #include "bench_memstress.h"
 #include "bench_vm.h"
-#include "capture.h"
+#include "console_capture.h"
 #include "vm.h"
 
 #define PAGE VM_PAGE_SIZE

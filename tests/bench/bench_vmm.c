@@ -57,7 +57,7 @@
 #include "bench_memstress.h"
 #include "bench_vm.h"
 #include "abi.h"
-#include "capture.h"
+#include "console_capture.h"
 #include "snapshot.h"
 #include "vm.h"
 

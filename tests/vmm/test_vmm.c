@@ -26,7 +26,7 @@
 #include <cmocka.h>
 
 #include "abi.h"
-#include "capture.h"
+#include "console_capture.h"
 #include "snapshot.h"
 #include "vm.h"
 

@@ -3,8 +3,8 @@
  * that run guests in-process: cap_console() is the vm_config console
  * callback (called by the vCPU thread), cap_find() waits for a line.
  */
-#ifndef REMORA_TEST_CAPTURE_H
-#define REMORA_TEST_CAPTURE_H
+#ifndef REMORA_TEST_CONSOLE_CAPTURE_H
+#define REMORA_TEST_CONSOLE_CAPTURE_H
 
 #include <errno.h>
 #include <pthread.h>
