@@ -308,7 +308,9 @@ const struct config_key config_keys[] = {
 		.sec = CONFIG_SEC_FAILOVER,
 		.name = "on_backup_loss",
 		.type = CONFIG_T_CHOICE,
-		.def = "continue",
+		/* pause: never two histories without an arbiter (continue
+		 * forks them when the link, not the backup, is cut) */
+		.def = "pause",
 		.choices = CHOICES({"continue", CONFIG_BACKUP_LOSS_CONTINUE},
 				   {"pause", CONFIG_BACKUP_LOSS_PAUSE}),
 		.refusal = "is not continue or pause",

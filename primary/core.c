@@ -388,7 +388,7 @@ static void enter_stopped(struct pcore *c)
 static int releases_unprotected(const struct pcore *c)
 {
 	return c->cfg->failover.on_backup_loss == CONFIG_BACKUP_LOSS_CONTINUE &&
-	       (c->checkpoints || c->promoted);
+	       (c->checkpoints || c->promoted) && !c->suspect;
 }
 
 /* No backup any more (lost, or never there): what on_backup_loss says. */
@@ -411,7 +411,11 @@ static void lose_backup(struct pcore *c, const char *why)
 			 why);
 	} else {
 		core_set(c, PC_WAITING, PO_KEEP,
-			 "%s; output held until a backup holds a replica", why);
+			 "%s; output held until a backup holds a replica%s",
+			 why,
+			 c->suspect ? " (this primary stalled: its backup may "
+				      "have taken over)"
+				    : "");
 	}
 }
 
@@ -464,6 +468,22 @@ void pcore_on_tick(struct pcore *c)
 		c->waits++; /* the pipeline is full: this epoch waits */
 	c->due = 1;
 	pump(c);
+}
+
+void pcore_on_stalled(struct pcore *c, uint64_t stalled_ms)
+{
+	if (c->state == PC_STOPPED || c->peer != PEER_ATTACHED || c->suspect)
+		return;
+	c->suspect = 1;
+	c->suspect_epoch = c->sent_epoch;
+	say(c, PC_WARN,
+	    "this primary did not run for %llu ms > heartbeat_timeout %llu "
+	    "ms: backup %s may have taken over; nothing held is released "
+	    "unless it is heard from again",
+	    (unsigned long long)stalled_ms,
+	    (unsigned long long)(c->cfg->failover.heartbeat_timeout_ns /
+				 1000000),
+	    c->peer_name);
 }
 
 void pcore_on_heartbeat_tick(struct pcore *c)
@@ -602,6 +622,7 @@ static void attach(struct pcore *c, uint64_t conn, const Remora__Hello *h)
 	}
 	snprintf(c->peer_name, sizeof(c->peer_name), "%s", h->node);
 	c->peer = PEER_ATTACHED;
+	c->suspect = 0; /* a backup of this term: nobody took over */
 	c->gen++;
 	c->acked = c->sent_epoch = c->encode_epoch = c->next_epoch - 1;
 	c->gen_first = c->next_epoch;
@@ -672,6 +693,16 @@ void pcore_on_msg(struct pcore *c, uint64_t conn, const struct wire_msg *m)
 		conn_act(c, PA_CLOSE, conn, PC_ERROR, "%s before Hello",
 			 wire_type_name(m->type));
 		return;
+	}
+	if (c->suspect && m->type == WIRE_ACK &&
+	    m->ack->epoch > c->suspect_epoch && m->ack->term == c->term) {
+		/* It acknowledged an epoch sent after the stall: it still
+		 * follows this primary, it did not take over. */
+		c->suspect = 0;
+		say(c, PC_INFO,
+		    "backup %s acknowledged epoch %llu after the stall: it "
+		    "still follows this primary",
+		    c->peer_name, (unsigned long long)m->ack->epoch);
 	}
 	switch (m->type) {
 	case WIRE_ACK:

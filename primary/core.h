@@ -186,6 +186,17 @@ struct pcore {
 	int due;
 	uint64_t waits;	      /* ticks that found the pipeline full */
 	uint64_t checkpoints; /* checkpoint epochs acknowledged, ever */
+	/*
+	 * This primary's own loop stalled past heartbeat_timeout (frozen,
+	 * swapped out, SIGSTOPped) while a backup protected it: the backup
+	 * may have taken over meanwhile, so losing it now releases nothing
+	 * until the backup is heard from again (or a new one attaches).
+	 * Heard from means an Ack of an epoch sent after the stall (past
+	 * suspect_epoch): what it sent before sat unread in the socket and
+	 * proves nothing. Data: it changes only what a loss releases.
+	 */
+	int suspect;
+	uint64_t suspect_epoch;
 
 	/* the initial sync */
 	unsigned round;	     /* pre-copy round, from 0 */
@@ -213,6 +224,9 @@ const struct pcore_action *pcore_next(struct pcore *c);
 void pcore_on_tick(struct pcore *c);
 /* The heartbeat timer (the shell checked connections' liveness first). */
 void pcore_on_heartbeat_tick(struct pcore *c);
+/* The shell's loop did not run for stalled_ms > heartbeat_timeout: what
+ * the peer sent meanwhile is not read yet (see suspect). */
+void pcore_on_stalled(struct pcore *c, uint64_t stalled_ms);
 
 /*
  * A connection was accepted. Returns 1 if it is the backup candidate

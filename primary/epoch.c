@@ -462,10 +462,30 @@ static int forget_extra(struct primary *p, struct conn *c)
 	return 0;
 }
 
+/*
+ * Whether this loop stalled: the heartbeat timer wakes it at least every
+ * heartbeat_interval, so a gap longer than heartbeat_timeout since it last
+ * ran means the process did not run (frozen, stopped, starved). Checked
+ * first in every callback that feeds the core: after a stall, what the
+ * backup sent meanwhile is read before any timer runs, and must be judged
+ * knowing that (core.h, suspect). Returns 1 after a stall.
+ */
+static int stall_check(struct primary *p)
+{
+	uint64_t now = uv_now(p->loop), last = p->alive_ms;
+
+	p->alive_ms = now;
+	if (!last || now - last <= timeout_ms(p))
+		return 0;
+	pcore_on_stalled(&p->core, now - last);
+	return 1;
+}
+
 static void on_msg(struct conn *c, const struct wire_msg *m, void *opaque)
 {
 	struct primary *p = opaque;
 
+	stall_check(p);
 	pcore_on_msg(&p->core, id_of(c), m);
 	primary_run(p);
 }
@@ -476,6 +496,7 @@ static void on_close(struct conn *c, const char *why, void *opaque)
 
 	if (forget_extra(p, c))
 		return;
+	stall_check(p);
 	pcore_on_closed(&p->core, id_of(c), why);
 	if (c == p->peer) {
 		p->peer = NULL;
@@ -521,6 +542,7 @@ static void on_connection(uv_stream_t *server, int status)
 	}
 	if (pcore_on_accept(&p->core, id_of(c))) {
 		p->peer = c;
+		p->peer_since = uv_now(p->loop);
 		log_info("connection from %s; waiting for its Hello",
 			 conn_peer(c));
 		return;
@@ -531,6 +553,7 @@ static void on_connection(uv_stream_t *server, int status)
 	for (i = 0; i < EXTRA_MAX; i++)
 		if (!p->extra[i]) {
 			p->extra[i] = c;
+			p->extra_since[i] = uv_now(p->loop);
 			return;
 		}
 	log_warn("refusing %s: too many connections at once", conn_peer(c));
@@ -541,6 +564,7 @@ static void on_tick(uv_timer_t *t)
 {
 	struct primary *p = t->data;
 
+	stall_check(p);
 	if (pcore_releases_now(&p->core))
 		outbuf_flush(&p->ob); /* unprotected: out as it comes */
 	pcore_on_tick(&p->core);
@@ -550,8 +574,25 @@ static void on_tick(uv_timer_t *t)
 static void on_heartbeat(uv_timer_t *t)
 {
 	struct primary *p = t->data;
+	uint64_t now = uv_now(p->loop);
 	unsigned i;
 
+	if (stall_check(p)) {
+		/* What the peers sent meanwhile is not read yet: their
+		 * silence is this process's own. Judge them next time. */
+		pcore_on_heartbeat_tick(&p->core);
+		primary_run(p);
+		return;
+	}
+	/* A connection that has not said Hello within heartbeat_timeout is
+	 * closed: a trickle of bytes must not hold the backup's place. */
+	for (i = 0; i < EXTRA_MAX; i++)
+		if (p->extra[i] && now - p->extra_since[i] > timeout_ms(p))
+			conn_close(p->extra[i], "no Hello within "
+						"heartbeat_timeout");
+	if (p->peer && !pcore_backup(&p->core) &&
+	    now - p->peer_since > timeout_ms(p))
+		conn_close(p->peer, "no Hello within heartbeat_timeout");
 	/* Quiet connections are closed (on_close tells the core). */
 	for (i = 0; i < EXTRA_MAX; i++)
 		if (p->extra[i])
@@ -707,6 +748,13 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 	uv_timer_start(&p->hb_timer, on_heartbeat, hb_ms, hb_ms);
 	if (o->promoted)
 		announce_start(p);
+	if (cfg->failover.on_backup_loss == CONFIG_BACKUP_LOSS_CONTINUE)
+		log_warn("on_backup_loss = continue: if the link to the backup "
+			 "is "
+			 "cut rather than the backup dead, the backup promotes "
+			 "and both nodes release output; use pause, or a "
+			 "fence_command that cuts this node off "
+			 "(docs/failover.md)");
 	events_emit("listening", EV_S("host", self->host),
 		    EV_U("port", self->port), EV_U("term", o->term));
 	log_info("listening on %s:%u for the backup; guest %s, %llu MiB; "

@@ -71,7 +71,10 @@ struct primary {
 	uv_tcp_t listener;
 	struct conn *peer;
 	struct conn *extra[EXTRA_MAX];
-	unsigned *parked; /* slots waiting for room on the connection */
+	/* when each was accepted: its Hello is due within heartbeat_timeout */
+	uint64_t peer_since, extra_since[EXTRA_MAX];
+	uint64_t alive_ms; /* the loop last ran (stall_check) */
+	unsigned *parked;  /* slots waiting for room on the connection */
 	unsigned nparked;
 
 	struct announce announce[CONFIG_NODES_MAX];

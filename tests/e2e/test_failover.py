@@ -249,6 +249,36 @@ def partition(bindir, guests):
         sh("ip", "netns", "del", nb, check=False)
 
 
+def frozen_primary(bindir, guests):
+    """The primary is frozen (SIGSTOP) past heartbeat_timeout with
+    on_backup_loss = continue; the backup takes over. Resumed, the old
+    primary must release nothing of what it held (the promoted node
+    releases those ticks): one continuous history, three times."""
+    out = []
+    for i in range(3):
+        c = counter_cluster(bindir, guests, "on_backup_loss = continue")
+        try:
+            c.start_replicating()
+            time.sleep(0.2 + 0.1 * i)
+            c.procs["a"].send_signal(signal.SIGSTOP)
+            c.wait_event("b", "promoted", term=2)
+            c.wait_for("b's output", lambda: nlines(c, c.sink_b) >= 5)
+            c.procs["a"].send_signal(signal.SIGCONT)
+            c.expect_replaced("a", "b", 2)
+            c.wait_for("b's output", lambda: nlines(c, c.sink_b) >= 20)
+            c.stop("b")
+            rel = c.events("a", "output", action="released")
+            # one history: what a released and what b released after it
+            got = ticks(c.text(c.sink_a)) + ticks(c.text(c.sink_b))
+            assert_continuous(got)
+            if rel:
+                raise Failure(f"the resumed old primary released held "
+                              f"output: {rel}\n{c.logs()}")
+            out.append(got[-1])
+        finally:
+            c.cleanup()
+    return f"3 freezes: nothing released twice (tick 1..{out})"
+
 
 if __name__ == "__main__":
     main([("random_kills_counter", random_kills_counter),
@@ -257,4 +287,5 @@ if __name__ == "__main__":
           ("backup_killed_pause", backup_killed_pause),
           ("fence_fails", fence_fails),
           ("health_check_fails", health_check_fails),
+          ("frozen_primary", frozen_primary),
           ("partition", partition)])

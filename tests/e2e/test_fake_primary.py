@@ -99,9 +99,9 @@ def sync_and_resync(bindir, paths):
         if epoch < 20:
             raise Failure(f"replica at epoch {epoch} after 20 Acks")
         npages = check_snapshot(c.snapshot, mem, epoch)
-        # protected before: it runs on unprotected (on_backup_loss
-        # continue)
-        c.wait_event("a", "state", 30, from_="protected", to="degraded")
+        # on_backup_loss = pause (the default): it waits, paused
+        c.wait_event("a", "state", 30, from_="protected",
+                     to="waiting-paused")
 
         # A new backup process: a new connection, a fresh sync.
         last = max(c.acked())
@@ -120,7 +120,7 @@ def sync_and_resync(bindir, paths):
         if c.stop("b") != 0:
             raise Failure(f"backup exited non-zero\n{c.logs()}")
         c.wait_event("a", "state", 30, count=2, from_="protected",
-                     to="degraded")
+                     to="waiting-paused")
         if c.stop("a") != 0:
             raise Failure(f"fake_primary exited non-zero\n{c.logs()}")
         return (f"replica at epoch {epoch} holds the {npages} written "

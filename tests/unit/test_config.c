@@ -205,8 +205,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.failover.health_check_timeout_ns, 2000 * MS);
 	assert_string_equal(cfg.failover.fence_command, "");
 	assert_int_equal(cfg.failover.fence_timeout_ns, 10000 * MS);
-	assert_int_equal(cfg.failover.on_backup_loss,
-			 CONFIG_BACKUP_LOSS_CONTINUE);
+	assert_int_equal(cfg.failover.on_backup_loss, CONFIG_BACKUP_LOSS_PAUSE);
 }
 
 /* Every key set to something other than its default, at its limits. */

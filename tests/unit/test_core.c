@@ -356,12 +356,13 @@ enum ev {
 	E_DRAIN_TIMEOUT,
 	E_REPLACED,
 	E_ABORT,
+	E_STALLED,
 	NEV
 };
 
 static const char *const ev_names[] = {
-	"tick",	  "heartbeat", "accept",	"hello",    "ack",  "closed",
-	"signal", "guest end", "drain timeout", "replaced", "abort"};
+	"tick",	  "heartbeat", "accept",	"hello",    "ack",   "closed",
+	"signal", "guest end", "drain timeout", "replaced", "abort", "stalled"};
 
 static void fire(struct t *t, enum ev e)
 {
@@ -405,6 +406,9 @@ static void fire(struct t *t, enum ev e)
 	case E_ABORT:
 		pcore_on_abort(&t->c, "test", 5);
 		break;
+	case E_STALLED:
+		pcore_on_stalled(&t->c, 1000);
+		break;
 	case NEV:
 		break;
 	}
@@ -425,18 +429,18 @@ static void fire(struct t *t, enum ev e)
 #define ST PC_STOPPED
 static const enum pcore_state next[PC_NSTATES][NEV] = {
 	/*            tick hb accept hello ack closed signal guest drain-to
-	   replaced abort */
-	[PC_WAITING] = {W, W, W, SY, W, W, ST, ST, W, ST, ST},
-	[PC_PAUSED] = {PS, PS, PS, SY, PS, PS, ST, ST, PS, ST, ST},
-	[PC_DEGRADED] = {D, D, D, SY, D, D, ST, ST, D, ST, ST},
+	   replaced abort stalled */
+	[PC_WAITING] = {W, W, W, SY, W, W, ST, ST, W, ST, ST, W},
+	[PC_PAUSED] = {PS, PS, PS, SY, PS, PS, ST, ST, PS, ST, ST, PS},
+	[PC_DEGRADED] = {D, D, D, SY, D, D, ST, ST, D, ST, ST, D},
 	/* syncing: the Ack of round 0 ends the sync */
-	[PC_SYNCING] = {SY, SY, SY, SY, PR, W, ST, ST, SY, ST, ST},
+	[PC_SYNCING] = {SY, SY, SY, SY, PR, W, ST, ST, SY, ST, ST, SY},
 	/* protected: closed: continue, but protected before: degraded */
-	[PC_PROTECTED] = {PR, PR, PR, PR, PR, D, DR, DR, PR, ST, ST},
+	[PC_PROTECTED] = {PR, PR, PR, PR, PR, D, DR, DR, PR, ST, ST, PR},
 	/* draining: the flow() after the signal got the last epoch out;
 	   its Ack stops */
-	[PC_DRAINING] = {DR, DR, DR, DR, ST, ST, ST, DR, ST, ST, ST},
-	[PC_STOPPED] = {ST, ST, ST, ST, ST, ST, ST, ST, ST, ST, ST},
+	[PC_DRAINING] = {DR, DR, DR, DR, ST, ST, ST, DR, ST, ST, ST, DR},
+	[PC_STOPPED] = {ST, ST, ST, ST, ST, ST, ST, ST, ST, ST, ST, ST},
 };
 
 static void every_state_every_event(void **state)
@@ -952,6 +956,72 @@ static void reattach_continues_epochs(void **state)
 	stop_fixture(&t);
 }
 
+/* --- a primary that stalled ---------------------------------------------- */
+
+/*
+ * Frozen past heartbeat_timeout, then the backup's connection ends: the
+ * backup may have taken over, so nothing held is released, whatever the
+ * policy; what it sent before the stall (an Ack read late) proves nothing.
+ */
+static void stalled_primary_releases_nothing(void **state)
+{
+	struct t t;
+	uint64_t before;
+
+	(void)state;
+	start(&t, "continue", 0);
+	to_protected(&t);
+	pcore_on_tick(&t.c);
+	flow(&t); /* an epoch out, its Ack not read yet */
+	before = t.c.sent_epoch;
+	pcore_on_stalled(&t.c, 1016);
+	drain(&t);
+	assert_int_equal(t.c.suspect, 1);
+	only(&t, PA_LOG);
+	ack(&t, before, 1); /* sent before the stall: read only now */
+	drain(&t);
+	assert_int_equal(t.c.suspect, 1);
+	pcore_on_closed(&t.c, BACKUP, "eof");
+	drain(&t);
+	assert_int_equal(t.c.state, PC_WAITING);
+	assert_int_equal(only(&t, PA_STATE)->out, PO_KEEP);
+	assert_non_null(strstr(only(&t, PA_STATE)->text, "stalled"));
+	/* A later backup of this term attaches: trust comes back. */
+	to_syncing(&t);
+	assert_int_equal(t.c.suspect, 0);
+	stop_fixture(&t);
+}
+
+/* The backup acknowledges an epoch sent after the stall: it still
+ * follows, and losing it later is an ordinary loss. */
+static void stall_cleared_by_a_later_ack(void **state)
+{
+	struct t t;
+
+	(void)state;
+	start(&t, "continue", 0);
+	to_protected(&t);
+	pcore_on_stalled(&t.c, 500);
+	drain(&t);
+	pcore_on_tick(&t.c);
+	flow(&t);
+	ack(&t, t.c.sent_epoch, 1);
+	drain(&t);
+	assert_int_equal(t.c.suspect, 0);
+	pcore_on_closed(&t.c, BACKUP, "eof");
+	drain(&t);
+	assert_int_equal(t.c.state, PC_DEGRADED);
+	assert_int_equal(only(&t, PA_STATE)->out, PO_RELEASE);
+	stop_fixture(&t);
+
+	/* without a backup there is nobody to have taken over */
+	start(&t, "continue", 1);
+	pcore_on_stalled(&t.c, 500);
+	assert_int_equal(drain(&t), 0);
+	assert_int_equal(t.c.suspect, 0);
+	stop_fixture(&t);
+}
+
 /* --- stopping ------------------------------------------------------------- */
 
 static void drain_then_stop(void **state)
@@ -1063,6 +1133,8 @@ int main(void)
 		cmocka_unit_test(terms),
 		cmocka_unit_test(lost_backup_policies),
 		cmocka_unit_test(reattach_continues_epochs),
+		cmocka_unit_test(stalled_primary_releases_nothing),
+		cmocka_unit_test(stall_cleared_by_a_later_ack),
 		cmocka_unit_test(drain_then_stop),
 		cmocka_unit_test(guest_end_drains_with_its_status),
 		cmocka_unit_test(stop_unprotected_releases),
