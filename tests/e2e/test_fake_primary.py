@@ -12,8 +12,11 @@ no VM, so it runs where /dev/kvm is missing.
   programs stop with status 0 on SIGTERM.
 """
 import os
+import socket
 import struct
 import sys
+import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e import FakePrimaryCluster, Failure, main
@@ -129,5 +132,52 @@ def sync_and_resync(bindir, paths):
         c.cleanup()
 
 
+def trickle_cannot_hold_the_slot(bindir, paths):
+    """A client that connects first and sends a Hello one byte every 100
+    ms (never a whole frame) is closed once heartbeat_timeout passes
+    without its Hello, and the real backup attaches after it."""
+    c = FakePrimaryCluster(bindir, paths["fake_primary"],
+                           hb_interval="50ms", hb_timeout="300ms")
+    stop = threading.Event()
+    closed = []
+
+    def trickle(sock):
+        # a Hello header announcing 1000 bytes, then its payload, slowly
+        data = struct.pack("<IB", 1000, 1) + bytes(1000)
+        t0 = time.monotonic()
+        for b in data:
+            if stop.is_set():
+                return
+            try:
+                sock.sendall(bytes([b]))
+            except OSError:
+                closed.append(time.monotonic() - t0)
+                return
+            time.sleep(0.1)
+
+    try:
+        c.start_fake_primary()
+        ev = c.wait_listening("a")
+        sock = socket.create_connection((ev["host"], ev["port"]))
+        th = threading.Thread(target=trickle, args=(sock,), daemon=True)
+        th.start()
+        time.sleep(0.2)  # the trickle holds the backup's place now
+        c.start_backup()
+        c.wait_synced(timeout=20)
+        c.wait_replica(timeout=20)
+        c.wait_for("the trickle to be cut off", lambda: closed, 20)
+        stop.set()
+        sock.close()
+        if c.stop("b") != 0 or c.stop("a") != 0:
+            raise Failure(f"non-zero exit\n{c.logs()}")
+        return (f"the trickling client was cut off after {closed[0]:.1f} "
+                f"s; the backup attached")
+    finally:
+        stop.set()
+        c.cleanup()
+
+
 if __name__ == "__main__":
-    main([("sync_and_resync", sync_and_resync)], needs_kvm=False)
+    main([("sync_and_resync", sync_and_resync),
+          ("trickle_cannot_hold_the_slot", trickle_cannot_hold_the_slot)],
+         needs_kvm=False)
