@@ -10,6 +10,10 @@
  * sync); its number is the primary's to choose, and each later one is
  * exactly one more. Pre-copy epochs stop at the first checkpoint.
  *
+ * An epoch may carry at most epoch_frames_max() frames; its console
+ * output is bounded by the replica (replica_add_console()). Past either, the
+ * epoch is discarded and the connection closed, naming the bound.
+ *
  * Terms: every message after Hello carries the primary's term, which may not
  * change on a connection. A primary whose term is below the highest one
  * heard of (on any connection) has been replaced: it is refused, with that
@@ -22,6 +26,20 @@
 
 #include "receiver.h"
 #include "vm.h"
+
+/*
+ * The frames one epoch may carry, EpochBegin to EpochCommit (Heartbeats
+ * between them are not the epoch's): a PageBatch carries at least one page
+ * and no page twice, so at most one per guest page; as many console
+ * DeviceState frames (a primary sends one per 4 MiB, WIRE_CONSOLE_MAX, of
+ * output bounded by the guest memory size; empty ones cost nothing else,
+ * so only this stops an endless epoch of them); EpochBegin, CpuState and
+ * EpochCommit.
+ */
+static uint64_t epoch_frames_max(uint64_t mem_size)
+{
+	return 2 * (mem_size / VM_PAGE_SIZE) + 3;
+}
 
 void receiver_reset(struct receiver *rx)
 {
@@ -51,10 +69,15 @@ static void verdict(struct rx_result *out, enum rx_verdict v, const char *fmt,
 	va_end(ap);
 }
 
-/* An epoch-scoped message must name the epoch in progress. */
+/*
+ * An epoch-scoped message must name the epoch in progress, and the epoch
+ * must not pass its bound on frames.
+ */
 static int in_epoch(struct receiver *rx, const struct wire_msg *m,
 		    uint64_t epoch, struct rx_result *out)
 {
+	uint64_t max = epoch_frames_max(rx->mem_size);
+
 	if (rx->st != RX_EPOCH || epoch != rx->r->stg.epoch) {
 		replica_discard(rx->r);
 		if (rx->st == RX_EPOCH)
@@ -69,6 +92,19 @@ static int in_epoch(struct receiver *rx, const struct wire_msg *m,
 				"epoch",
 				wire_type_name(m->type),
 				(unsigned long long)epoch);
+		return 0;
+	}
+	if (++rx->frames > max) {
+		replica_discard(rx->r);
+		verdict(out, RX_CLOSE,
+			"epoch %llu: more than %llu frames, the bound for "
+			"%llu MiB of guest memory (a page batch and a console "
+			"frame per guest page, EpochBegin, CpuState, "
+			"EpochCommit); epoch discarded, replica stays at "
+			"epoch %llu",
+			(unsigned long long)epoch, (unsigned long long)max,
+			(unsigned long long)(rx->mem_size >> 20),
+			(unsigned long long)rx->r->epoch);
 		return 0;
 	}
 	return 1;
@@ -191,6 +227,7 @@ static void on_begin(struct receiver *rx, const Remora__EpochBegin *b,
 		return;
 	}
 	rx->st = RX_EPOCH;
+	rx->frames = 1;
 	out->verdict = RX_OK;
 }
 
@@ -221,7 +258,7 @@ static void on_commit(struct receiver *rx, const Remora__EpochCommit *c,
 void receiver_on_msg(struct receiver *rx, const struct wire_msg *m,
 		     struct rx_result *out)
 {
-	char err[256];
+	char err[384];
 
 	memset(out, 0, sizeof(*out));
 	if (m->type == WIRE_REFUSE) {
@@ -296,7 +333,10 @@ void receiver_on_msg(struct receiver *rx, const struct wire_msg *m,
 					       m->device->data.len, err,
 					       sizeof(err))) {
 			replica_discard(rx->r);
-			verdict(out, RX_CLOSE, "%s; epoch discarded", err);
+			verdict(out, RX_CLOSE,
+				"%s; epoch discarded, replica stays at epoch "
+				"%llu",
+				err, (unsigned long long)rx->r->epoch);
 		}
 		break;
 	case WIRE_EPOCH_COMMIT:

@@ -4,7 +4,10 @@
  * feeds the replica, and says what to answer. Anything out of order,
  * malformed or failing its checksum discards the epoch in progress and ends
  * the connection (the primary then resyncs); the replica stays at its last
- * good epoch. No libuv: the daemon (main.c) and the protocol tests drive it.
+ * good epoch. So does an epoch that passes a bound on what the backup holds
+ * (docs/wire.md, "What the backup holds"): the console bound is the
+ * replica's, the bound on frames per epoch is here. No libuv: the daemon
+ * (main.c) and the protocol tests drive it.
  */
 #ifndef REMORA_BACKUP_RECEIVER_H
 #define REMORA_BACKUP_RECEIVER_H
@@ -28,6 +31,9 @@ struct receiver {
 	const char *primary; /* expected primary node name */
 	enum rx_state st;
 	uint64_t last; /* last epoch committed on this connection */
+	/* Frames of the epoch in progress, EpochBegin included; at most 2 per
+	 * guest page + 3 (receiver.c: epoch_frames_max()). */
+	uint64_t frames;
 	int synced;    /* a checkpoint committed on this connection */
 	uint64_t term; /* the primary's, on this connection */
 

@@ -78,6 +78,7 @@ int replica_init(struct replica *r, uint64_t mem_size, char *err, size_t errlen)
 	r->fd = r->next_fd = r->spare_fd = -1;
 	r->mem_size = mem_size;
 	r->npages = mem_size / VM_PAGE_SIZE;
+	r->console_max = mem_size;
 	ret = make_mem(mem_size, &r->fd, &r->mem);
 	if (ret)
 		return fail(err, errlen, ret, "replica memory (%llu MiB): %s",
@@ -215,7 +216,9 @@ int replica_epoch_begin(struct replica *r, uint64_t epoch, int precopy,
 	return 0;
 }
 
-static int stage_reserve(struct replica_stage *s, size_t n, int pages_too)
+/* Room for n pages (n <= max, the guest's pages: never more than that). */
+static int stage_reserve(struct replica_stage *s, size_t n, int pages_too,
+			 size_t max)
 {
 	size_t cap = s->cap ? s->cap : 1024;
 	uint64_t *pfns;
@@ -225,6 +228,8 @@ static int stage_reserve(struct replica_stage *s, size_t n, int pages_too)
 		return 0;
 	while (cap < n)
 		cap *= 2;
+	if (cap > max)
+		cap = max;
 	if (cap > s->cap) {
 		pfns = realloc(s->pfns, cap * sizeof(*pfns));
 		if (!pfns)
@@ -273,7 +278,15 @@ int replica_add_batch(struct replica *r, const uint8_t *batch, size_t len,
 		return fail(err, errlen, ret, "epoch %llu: bad page batch: %s",
 			    (unsigned long long)s->epoch,
 			    why ? why : strerror(-ret));
-	ret = stage_reserve(s, s->n + rd.count, !s->precopy);
+	/* Each page at most once per epoch: no more than the guest has. */
+	if (s->n + rd.count > r->npages)
+		return fail(
+			err, errlen, -EBADMSG,
+			"epoch %llu: %zu pages and a batch of %u, more than "
+			"the guest's %llu pages: a page is sent twice",
+			(unsigned long long)s->epoch, s->n, rd.count,
+			(unsigned long long)r->npages);
+	ret = stage_reserve(s, s->n + rd.count, !s->precopy, r->npages);
 	if (ret)
 		return fail(err, errlen, ret, "epoch %llu: out of memory",
 			    (unsigned long long)s->epoch);
@@ -337,6 +350,20 @@ int replica_set_state(struct replica *r, const uint8_t *blob, size_t len,
 	return 0;
 }
 
+/*
+ * A buffer's next capacity for need bytes: doubling from 4 KiB, but not
+ * past max (the bound on the bytes it holds), so that the bound holds for
+ * the memory too.
+ */
+static size_t grow_cap(size_t cap, size_t need, uint64_t max)
+{
+	if (!cap)
+		cap = 4096;
+	while (cap < need)
+		cap *= 2;
+	return cap > max && max >= need ? (size_t)max : cap;
+}
+
 int replica_add_console(struct replica *r, uint64_t offset, const uint8_t *data,
 			size_t len, char *err, size_t errlen)
 {
@@ -352,13 +379,26 @@ int replica_add_console(struct replica *r, uint64_t offset, const uint8_t *data,
 			(unsigned long long)s->epoch,
 			(unsigned long long)offset,
 			(unsigned long long)(s->console_off + s->console_len));
+	/* Both are held at once until the commit: they share the bound. A
+	 * primary that reports its releases keeps at most
+	 * max_inflight_epochs epochs' output in the tail. */
+	if ((uint64_t)r->tail_len + s->console_len + len > r->console_max)
+		return fail(err, errlen, -ENOBUFS,
+			    "epoch %llu: console output held for the primary "
+			    "would pass %llu MiB, the guest memory size "
+			    "(workload.memory): %zu bytes of this epoch, %zu "
+			    "more in this frame, %zu of applied epochs it has "
+			    "not reported released (Heartbeat.released), from "
+			    "byte %llu",
+			    (unsigned long long)s->epoch,
+			    (unsigned long long)(r->console_max >> 20),
+			    s->console_len, len, r->tail_len,
+			    (unsigned long long)r->tail_off);
 	if (s->console_len + len > s->console_cap) {
-		size_t cap = s->console_cap ? s->console_cap : 4096;
-		uint8_t *p;
+		size_t cap = grow_cap(s->console_cap, s->console_len + len,
+				      r->console_max);
+		uint8_t *p = realloc(s->console, cap);
 
-		while (cap < s->console_len + len)
-			cap *= 2;
-		p = realloc(s->console, cap);
 		if (!p)
 			return fail(err, errlen, -ENOMEM, "out of memory");
 		s->console = p;
@@ -373,19 +413,16 @@ int replica_add_console(struct replica *r, uint64_t offset, const uint8_t *data,
 	return 0;
 }
 
-/* Room for len more tail bytes, made before a commit's one step. */
+/* Room for len more tail bytes, made before a commit's one step (within
+ * console_max: replica_add_console() checked). */
 static int tail_reserve(struct replica *r, size_t len)
 {
 	size_t need = r->tail_len + len, cap;
 	uint8_t *p;
 
-	if (need > REPLICA_TAIL_MAX)
-		need = REPLICA_TAIL_MAX > len ? REPLICA_TAIL_MAX : len;
 	if (need <= r->tail_cap)
 		return 0;
-	cap = r->tail_cap ? r->tail_cap : 4096;
-	while (cap < need)
-		cap *= 2;
+	cap = grow_cap(r->tail_cap, need, r->console_max);
 	p = realloc(r->tail, cap);
 	if (!p)
 		return -ENOMEM;
@@ -406,20 +443,11 @@ static void tail_drop(struct replica *r, size_t n)
 static void tail_append(struct replica *r, uint64_t off, const uint8_t *data,
 			size_t len)
 {
-	size_t over;
-
 	if (r->tail_off + r->tail_len != off) {
 		/* Not where the tail ends (the first epoch, or a gap the
 		 * primary's offsets say it released): start over here. */
 		r->tail_len = 0;
 		r->tail_off = off;
-	}
-	if (r->tail_len + len > REPLICA_TAIL_MAX) {
-		over = r->tail_len + len - REPLICA_TAIL_MAX;
-		if (over > r->tail_len)
-			over = r->tail_len;
-		r->tail_dropped += over;
-		tail_drop(r, over);
 	}
 	if (len)
 		memcpy(r->tail + r->tail_len, data, len);

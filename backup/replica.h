@@ -13,6 +13,13 @@
  * epochs; it replaces the current replica when its first checkpoint epoch
  * commits, so the last good replica survives a sync that never finishes.
  *
+ * What a primary can make it hold is bounded by the guest memory size
+ * (docs/wire.md, "What the backup holds"): an epoch's pages by the guest's
+ * pages (each at most once), its vCPU state by VM_STATE_MAX, and console
+ * output -- the epoch in staging plus the tail of applied epochs the primary
+ * has not reported released -- by console_max. Past a bound the epoch is
+ * refused with the bound named, and the replica is untouched.
+ *
  * No libuv, never exits: every function returns 0 or a negative errno with
  * one line in err.
  */
@@ -22,8 +29,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <xxhash.h>
-
-#define REPLICA_TAIL_MAX (16u << 20)
 
 struct replica_stage {
 	int open;
@@ -59,13 +64,17 @@ struct replica {
 	/*
 	 * Console output of applied epochs (each checkpoint's DeviceState
 	 * "console") that the primary has not said it released: stream
-	 * offsets tail_off.. up to the end of the replica's epoch. A promoted backup releases it (the primary may have died
-	 * between an Ack and writing that output). At most REPLICA_TAIL_MAX
-	 * bytes: the oldest go first, counted in tail_dropped.
+	 * offsets tail_off.. up to the end of the replica's epoch. A promoted
+	 * backup releases it (the primary may have died between an Ack and
+	 * writing that output), so none of it may be dropped: a primary that
+	 * would make it pass console_max is refused instead.
 	 */
 	uint8_t *tail;
 	size_t tail_len, tail_cap;
-	uint64_t tail_off, tail_dropped;
+	uint64_t tail_off;
+	/* The bound on console output held for the primary: tail_len plus
+	 * the console bytes in staging. The guest memory size. */
+	uint64_t console_max;
 	struct replica_stage stg;
 	uint8_t *scratch; /* a decompressed batch body */
 	size_t scratch_cap;
@@ -105,7 +114,11 @@ int replica_add_batch(struct replica *r, const uint8_t *batch, size_t len,
 int replica_set_state(struct replica *r, const uint8_t *blob, size_t len,
 		      char *err, size_t errlen);
 
-/* Appends console bytes; offsets must continue each other. */
+/*
+ * Appends console bytes; offsets must continue each other. -ENOBUFS if the
+ * tail and the epoch's console bytes would pass console_max (err names the
+ * bound and what holds it).
+ */
 int replica_add_console(struct replica *r, uint64_t offset, const uint8_t *data,
 			size_t len, char *err, size_t errlen);
 

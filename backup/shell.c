@@ -185,10 +185,18 @@ static void on_fence_timer(uv_timer_t *t)
 	act(b);
 }
 
+static void on_handshake_timer(uv_timer_t *t)
+{
+	struct backup *b = t->data;
+
+	standby_on_handshake_timeout(&b->sb);
+	act(b);
+}
+
 static const uv_timer_cb timer_cbs[SB_NTIMERS] = {
 	[SB_T_RETRY] = on_retry_timer, [SB_T_SILENCE] = on_silence_timer,
 	[SB_T_ACK] = on_ack_timer,     [SB_T_DEPOSE] = on_depose_timer,
-	[SB_T_FENCE] = on_fence_timer,
+	[SB_T_FENCE] = on_fence_timer, [SB_T_HANDSHAKE] = on_handshake_timer,
 };
 
 static void on_heartbeat(uv_timer_t *t)
@@ -454,6 +462,14 @@ static void carry_out(struct backup *b, const struct standby_action *a)
 	case SB_A_DIAL:
 		dial(b, b->sb.cands[a->cand]);
 		break;
+	case SB_A_HANDSHAKE_TIMEOUT: {
+		const struct config_node *n = b->sb.cands[a->cand];
+
+		events_emit("handshake_timeout", EV_S("primary", n->name),
+			    EV_S("address", b->conn ? conn_peer(b->conn) : "?"),
+			    EV_U("timeout_ms", a->ms));
+		break;
+	}
 	case SB_A_HELLO:
 		if (b->conn)
 			hello(b, b->sb.cands[a->cand]);

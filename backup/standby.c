@@ -413,6 +413,10 @@ void standby_on_connected(struct standby *s)
 	s->link = SB_LINK_HELLO;
 	s->waiting_logged = 0;
 	push(s, SB_A_HELLO)->cand = s->cand;
+	/* A deadline of its own, whatever the shell's liveness check counts:
+	 * a peer that accepts and then trickles its Hello, or says nothing,
+	 * must not hold this backup away from the real primary. */
+	arm(s, SB_T_HANDSHAKE, s->timeout_ms);
 }
 
 int standby_on_frame(struct standby *s, uint64_t now, enum wire_type type)
@@ -439,6 +443,8 @@ void standby_on_hello(struct standby *s)
 		return;
 	s->link = SB_LINK_FOLLOWING;
 	s->refused_logged = 0;
+	s->handshake_logged = 0;
+	disarm(s, SB_T_HANDSHAKE);
 	if (called_off) {
 		/* The fence must not kill the primary this backup follows
 		 * again. */
@@ -586,6 +592,8 @@ void standby_on_closed(struct standby *s, uint64_t now, const char *why)
 		    standby_state_name(s->state));
 		return;
 	}
+	if (s->link == SB_LINK_HELLO)
+		disarm(s, SB_T_HANDSHAKE);
 	s->link = SB_LINK_NONE;
 	s->closing = 0;
 	if (s->nacks) {
@@ -699,6 +707,35 @@ void standby_on_depose_timeout(struct standby *s)
 		return;
 	/* standby_on_closed() goes on with the takeover. */
 	close_link(s, "no answer to the step-down within %llu ms",
+		   (unsigned long long)s->timeout_ms);
+}
+
+/*
+ * Connected, our Hello out, and no Hello accepted within heartbeat_timeout:
+ * whatever answers there (a primary too slow to answer, or something that
+ * accepts and trickles bytes) is given up for the next candidate, so that it
+ * cannot hold this backup away from the real primary. Said at warning level
+ * once until a primary accepts us, then quietly: it repeats every round.
+ */
+void standby_on_handshake_timeout(struct standby *s)
+{
+	const struct config_node *n = standby_primary(s);
+	struct standby_action *a;
+
+	if (s->link != SB_LINK_HELLO || s->closing)
+		return; /* accepted, or closing, as it fired */
+	a = push(s, SB_A_HANDSHAKE_TIMEOUT);
+	a->cand = s->cand;
+	a->ms = s->timeout_ms;
+	say(s, s->handshake_logged ? LOG_DEBUG : LOG_WARN,
+	    "%s at %s:%u accepted the connection but gave no Hello within "
+	    "heartbeat_timeout %llu ms; not a primary that answers: trying "
+	    "the next node",
+	    n->name, n->host, n->port, (unsigned long long)s->timeout_ms);
+	s->handshake_logged = 1;
+	/* That says why no primary answers: not again every round. */
+	s->waiting_logged = 1;
+	close_link(s, "no Hello within heartbeat_timeout %llu ms",
 		   (unsigned long long)s->timeout_ms);
 }
 

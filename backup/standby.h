@@ -71,7 +71,10 @@
  * primary accepted us), and NONE again when the shell reports it closed
  * (standby_on_closed: every connection ends with it, whoever closed it).
  * Once the core has asked for the close, `closing` is set: no frame may
- * come any more, and the core does not ask twice.
+ * come any more, and the core does not ask twice. HELLO lasts at most
+ * heartbeat_timeout (SB_T_HANDSHAKE): a peer that accepts and then says
+ * nothing, or trickles its Hello, is closed and the next candidate dialled,
+ * so it cannot hold the backup away from the real primary.
  */
 #ifndef REMORA_BACKUP_STANDBY_H
 #define REMORA_BACKUP_STANDBY_H
@@ -111,8 +114,10 @@ enum standby_timer {
 	SB_T_ACK,     /* the next delayed Ack is due */
 	SB_T_DEPOSE,  /* the deposed primary had its time to step down */
 	SB_T_FENCE,   /* run fence_command again */
+	/* the handshake deadline: connected, our Hello out, theirs due */
+	SB_T_HANDSHAKE,
 };
-#define SB_NTIMERS (SB_T_FENCE + 1)
+#define SB_NTIMERS (SB_T_HANDSHAKE + 1)
 
 enum standby_act {
 	/* from, to, epoch, term, text (why): the log line "from -> to at
@@ -133,6 +138,9 @@ enum standby_act {
 	/* ask the primary to step down: Refuse(term, name = us, text); if
 	 * it cannot be queued, say so with standby_on_step_down_unsent() */
 	SB_A_STEP_DOWN,
+	/* cands[cand] gave no Hello within ms of connecting: the
+	 * "handshake_timeout" event (the close follows) */
+	SB_A_HANDSHAKE_TIMEOUT,
 	SB_A_CLOSE,	   /* close the connection at once (why: text) */
 	SB_A_ARM,	   /* start timer, to fire once in ms */
 	SB_A_DISARM,	   /* stop timer */
@@ -159,8 +167,8 @@ struct standby_action {
 	const char *file;	     /* LOG */
 	int line;		     /* LOG */
 	enum standby_timer timer;    /* ARM, DISARM */
-	uint64_t ms;		     /* ARM */
-	int cand;		     /* DIAL, HELLO: index in cands */
+	uint64_t ms;		     /* ARM, HANDSHAKE_TIMEOUT */
+	int cand;		     /* DIAL, HELLO, HANDSHAKE_TIMEOUT */
 	int flag;		     /* SNAPSHOT */
 	int signum;		     /* FORWARD */
 	/* STATE, DECISION, ACK, HEARTBEAT, REFUSE, STEP_DOWN, PROMOTE */
@@ -248,8 +256,9 @@ struct standby {
 
 	/* Log lines said once, until something changes: data, they change
 	 * nothing but the log. */
-	int waiting_logged; /* "no primary answers yet" this round */
-	int refused_logged; /* "...; told it so" since the last Hello */
+	int waiting_logged;   /* "no primary answers yet" this round */
+	int refused_logged;   /* "...; told it so" since the last Hello */
+	int handshake_logged; /* a handshake timed out since the last Hello */
 
 	struct standby_ack *acks; /* delayed, oldest first */
 	size_t nacks, ack_cap;
@@ -300,6 +309,9 @@ void standby_on_silence(struct standby *s, uint64_t now);
 void standby_on_ack_timer(struct standby *s, uint64_t now);
 /* SB_T_DEPOSE fired. */
 void standby_on_depose_timeout(struct standby *s);
+/* SB_T_HANDSHAKE fired: no Hello accepted within heartbeat_timeout of
+ * connecting. */
+void standby_on_handshake_timeout(struct standby *s);
 /* SB_T_FENCE fired. */
 void standby_on_fence_retry(struct standby *s);
 /* The heartbeat interval (the shell checked the connection's liveness). */

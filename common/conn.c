@@ -221,6 +221,9 @@ static int on_frame(void *opaque, uint8_t type, const uint8_t *payload,
 
 	if (c->closing)
 		return -ECANCELED;
+	/* Liveness counts whole frames: a peer trickling bytes (a Hello one
+	 * byte at a time) must not look alive. */
+	c->last_rx_ms = uv_now(c->h.handle.loop);
 	if (wire_decode(type, payload, len, &m, err, sizeof(err))) {
 		snprintf(why, sizeof(why), "bad frame from %s: %s", c->peer,
 			 err);
@@ -260,7 +263,6 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		conn_close(c, why);
 		return;
 	}
-	c->last_rx_ms = uv_now(s->loop);
 	c->rx_bytes += (uint64_t)nread;
 	ret = frame_feed(&c->rd, c->rbuf, (size_t)nread, on_frame, c);
 	if (ret && !c->closing) {

@@ -83,13 +83,17 @@ int conn_send_msg(struct conn *c, enum wire_type type,
 size_t conn_queued(const struct conn *c);
 size_t conn_max_queued(const struct conn *c);
 
-/* uv_now() of the last byte received (liveness). */
+/*
+ * uv_now() of the last whole frame received, or of conn_start() (liveness).
+ * Bytes of a frame still incomplete do not count: a peer that trickles a
+ * frame is as quiet as a silent one.
+ */
 uint64_t conn_last_rx_ms(const struct conn *c);
 
 /*
- * The heartbeat watchdog: if nothing came from the peer (called name in the
- * log) for more than timeout_ms, closes the connection saying so and what
- * to change, and returns -ETIMEDOUT; else 0.
+ * The heartbeat watchdog: if no whole frame came from the peer (called name
+ * in the log) for more than timeout_ms, closes the connection saying so and
+ * what to change, and returns -ETIMEDOUT; else 0.
  */
 int conn_check_alive(struct conn *c, uint64_t timeout_ms, const char *name);
 

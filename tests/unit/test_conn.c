@@ -11,9 +11,10 @@
  * nothing after the fault. Writing: the queue bound (-ENOBUFS, with the done
  * callback run exactly once either way), a close cancelling a queued write,
  * and conn_finish() delivering a large queued frame whole before the peer
- * sees the end of the stream. Every test ends by running the loop until no
- * handle is left and checking that uv_loop_close() succeeds, which catches
- * leaked handles.
+ * sees the end of the stream. Liveness: the watchdog counts whole frames, so
+ * a peer trickling a frame a byte at a time is closed as silent. Every test
+ * ends by running the loop until no handle is left and checking that
+ * uv_loop_close() succeeds, which catches leaked handles.
  */
 #include <errno.h>
 #include <malloc.h>
@@ -684,6 +685,68 @@ static void test_check_alive(void **state)
 	t_finish(&t);
 }
 
+/* Sleeps ms, then lets the loop see the time. */
+static void t_sleep(struct t *t, unsigned ms)
+{
+	usleep(ms * 1000u);
+	uv_update_time(&t->loop);
+}
+
+/*
+ * Liveness counts whole frames, not bytes: a peer that trickles a Hello one
+ * byte every 20 ms is closed by a 100 ms watchdog long before the frame is
+ * whole, while one whose frames come every 20 ms stays alive however long
+ * it goes on.
+ */
+static void test_trickle_is_not_alive(void **state)
+{
+	struct stream s;
+	size_t i, hello;
+	struct conn *c;
+	struct t t;
+
+	(void)state;
+	stream_make(&s, 300);
+	hello = s.flen[0];
+	assert_true(hello > 20);
+
+	/* Whole frames (the Heartbeat) every 20 ms for 300 ms: alive. */
+	t_init(&t, 1 << 20);
+	for (i = 0; i < 15; i++) {
+		peer_write(&t, s.p + s.off[6], s.flen[6]);
+		assert_int_not_equal(uv_run(&t.loop, UV_RUN_ONCE), 0);
+		t_sleep(&t, 20);
+		assert_int_equal(conn_check_alive(t.c, 100, "peer"), 0);
+	}
+	assert_int_equal(t.nmsg, 15);
+	t_finish(&t);
+
+	/* The Hello one byte at a time: every byte read, none alive. */
+	t_init(&t, 1 << 20);
+	c = t.c; /* lives until the loop has closed its handle */
+	for (i = 0; i + 1 < hello; i++) {
+		peer_write(&t, s.p + i, 1);
+		assert_int_not_equal(uv_run(&t.loop, UV_RUN_ONCE), 0);
+		t_sleep(&t, 20);
+		if (conn_check_alive(t.c, 100, "peer") == -ETIMEDOUT)
+			break;
+	}
+	if (i + 1 == hello)
+		fail_msg("a Hello trickled over %zu ms (a byte per 20 ms) kept "
+			 "a 100 ms watchdog happy",
+			 20 * i);
+	/* Closed after 100 ms, within a few bytes of scheduling noise. */
+	assert_true(i >= 3);
+	assert_int_equal(conn_rx_bytes(c), i + 1);
+	assert_int_equal(t.closed, 1);
+	assert_int_equal(t.nmsg, 0);
+	assert_why(&t, "no frame from peer for ");
+	assert_why(&t, "ms > heartbeat_timeout 100 ms");
+	t.c = NULL;
+	t_finish(&t);
+	free(s.p);
+}
+
 /* A queued write is cancelled by a close: its done runs once. */
 static void test_close_cancels_queued(void **state)
 {
@@ -924,6 +987,7 @@ int main(void)
 		cmocka_unit_test(test_send_after_close),
 		cmocka_unit_test(test_close_cancels_queued),
 		cmocka_unit_test(test_check_alive),
+		cmocka_unit_test(test_trickle_is_not_alive),
 		cmocka_unit_test(test_finish_flushes),
 		cmocka_unit_test(test_connect),
 		cmocka_unit_test(test_connect_timeout),

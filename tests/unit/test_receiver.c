@@ -19,6 +19,13 @@
  * a pre-copy epoch of a resync. Each must end the connection with its own
  * reason and leave the replica byte for byte as it was (memory, epoch, vCPU
  * state, console), and a fresh connection must then sync correctly.
+ *
+ * The bounds on what a primary can make the backup hold (docs/wire.md,
+ * "What the backup holds"): console output streamed inside one epoch, a
+ * console tail never reported released, an epoch padded with empty frames
+ * and one with more pages than the guest are each refused naming the bound,
+ * with the replica untouched and no more held than the bound; a primary
+ * that reports its releases runs on.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -197,7 +204,8 @@ struct epoch {
 	uint64_t pages, checksum;
 	uint8_t state[STATE_CAP];
 	size_t state_len;
-	char console[128];
+	char line[128];	     /* the usual console output */
+	const char *console; /* line, or epoch_opts.big */
 	size_t console_len;
 	uint64_t console_off;
 };
@@ -353,6 +361,9 @@ struct epoch_opts {
 	int precopy;
 	int stored;  /* batches stored, not LZ4-compressed */
 	int console; /* checkpoint: some console output, in two frames */
+	/* checkpoint: this console output instead (big_len bytes) */
+	const char *big;
+	size_t big_len;
 };
 
 /* Cuts a buffer of whole frames into e's list, keeping each batch's bytes. */
@@ -439,11 +450,16 @@ static void fake_epoch(struct fake *fk, struct epoch *e,
 		spec.state = e->state;
 		spec.state_len = e->state_len;
 	}
-	if (!o->precopy && o->console) {
-		e->console_len =
-			(size_t)snprintf(e->console, sizeof(e->console),
-					 "guest: epoch %llu done\n",
-					 (unsigned long long)e->epoch);
+	if (!o->precopy && o->big) {
+		e->console = o->big;
+		e->console_len = o->big_len;
+	} else if (!o->precopy && o->console) {
+		e->console = e->line;
+		e->console_len = (size_t)snprintf(e->line, sizeof(e->line),
+						  "guest: epoch %llu done\n",
+						  (unsigned long long)e->epoch);
+	}
+	if (e->console_len) {
 		e->console_off = fk->console_off;
 		spec.console = e->console;
 		spec.console_len = e->console_len;
@@ -1655,6 +1671,287 @@ static void test_console_empty_chunk(void **state)
 	env_free(v);
 }
 
+/* ---- bounds on what the primary can make the backup hold ---------------- */
+
+/* The bounds of docs/wire.md, "What the backup holds", for MEM. */
+#define CONSOLE_MAX	 MEM /* console output held: the guest memory */
+#define EPOCH_FRAMES_MAX (2 * NPAGES + 3)
+
+/* Reads the console bound's refusal: its bound, what held it, the replica. */
+static void assert_console_refusal(const struct rx_result *out,
+				   uint64_t replica_epoch)
+{
+	char stays[64];
+
+	snprintf(stays, sizeof(stays),
+		 "; epoch discarded, replica stays at epoch %llu",
+		 (unsigned long long)replica_epoch);
+	if (out->verdict != RX_CLOSE ||
+	    !strstr(out->why,
+		    "console output held for the primary would pass "
+		    "8 MiB, the guest memory size (workload.memory)") ||
+	    !strstr(out->why, stays))
+		fail_msg("verdict %s (\"%s\"), want CLOSE naming the console "
+			 "bound and \"%s\"",
+			 verdict_name(out->verdict), out->why, stays);
+}
+
+/*
+ * A primary that streams console output inside one epoch (4 MiB frames, or
+ * any size) is refused once the epoch's bytes would pass the bound; the
+ * backup has held no more than that, and its replica is untouched.
+ */
+static void test_console_flood(void **state)
+{
+	const size_t chunk = 1u << 20;
+	char *junk = malloc(chunk);
+	struct env *v = env_new(500);
+	struct rx_result out = {0};
+	uint64_t off, tail;
+	size_t at, taken = 0;
+	struct snap s;
+	struct epoch e;
+
+	(void)state;
+	assert_non_null(junk);
+	memset(junk, 'x', chunk);
+	full_sync(v, 1, 1, 2);
+	tail = v->r.tail_len; /* the synced checkpoints' output */
+	assert_true(tail > 0);
+	fake_touch(&v->fk, 40);
+	snap_take(&s, &v->r);
+	fake_epoch(&v->fk, &e, &checkpoint);
+	at = ep_find(&e, WIRE_DEVICE_STATE, 0);
+	for (size_t i = 0; i < at; i++)
+		expect(v, &e.f[i], RX_OK, NULL);
+	/* Four times the guest memory, unless the backup stops it. */
+	off = e.console_off;
+	for (size_t i = 0; i < 4 * CONSOLE_MAX / chunk; i++) {
+		struct frame f = f_dev(e.epoch, "console", off, junk, chunk);
+
+		feed(v, &f, &out);
+		free(f.p);
+		if (out.verdict != RX_OK)
+			break;
+		taken += chunk;
+		off += chunk;
+	}
+	if (out.verdict == RX_OK)
+		fail_msg("took %zu bytes of console output in one epoch, the "
+			 "guest memory being %u",
+			 taken, MEM);
+	assert_console_refusal(&out, s.epoch);
+	/* Everything it could take, and no more. */
+	assert_int_equal(taken, (CONSOLE_MAX - tail) / chunk * chunk);
+	assert_true(v->r.stg.console_cap <= CONSOLE_MAX);
+	assert_untouched(&s, &v->r);
+	assert_needs_hello(v);
+	ep_free(&e);
+	snap_free(&s);
+	free(junk);
+	/* The primary reconnects with a sane epoch: served. */
+	full_sync(v, 1, 1, 2);
+	env_free(v);
+}
+
+/* A heartbeat saying the primary released its output up to offset. */
+static void released(struct env *v, uint64_t offset)
+{
+	Remora__Heartbeat hb = REMORA__HEARTBEAT__INIT;
+	struct frame f;
+
+	hb.term = TERM;
+	hb.released = offset;
+	f = enc(WIRE_HEARTBEAT, &hb.base);
+	expect(v, &f, RX_OK, NULL);
+	free(f.p);
+}
+
+/*
+ * The console tail of applied epochs is kept until the primary reports it
+ * released: one that never does while its guest keeps writing fills it up
+ * and is refused, saying how much it never reported; none of the tail is
+ * dropped (a promotion owes all of it). One that reports its releases runs
+ * on indefinitely with the same output.
+ */
+static void test_console_never_released(void **state)
+{
+	const size_t mib = 1u << 20;
+	char *big = malloc(mib);
+	struct env *v = env_new(501);
+	struct epoch_opts chatty = {.big = big, .big_len = mib};
+	struct rx_result out;
+	uint64_t start;
+	struct snap s;
+	struct epoch e;
+	size_t at;
+
+	(void)state;
+	assert_non_null(big);
+	for (size_t i = 0; i < mib; i++)
+		big[i] = (char)('a' + i % 26);
+	full_sync(v, 1, 1, 1);
+	released(v, replica_console_end(&v->r));
+	assert_int_equal(v->r.tail_len, 0);
+	start = replica_console_end(&v->r);
+
+	/* Eight epochs of 1 MiB, never reported: exactly the bound. */
+	for (int i = 0; i < 8; i++) {
+		fake_touch(&v->fk, 10);
+		run_epoch(v, &chatty, 0);
+	}
+	assert_int_equal(v->r.tail_len, CONSOLE_MAX);
+	assert_int_equal(v->r.tail_off, start);
+
+	/* The ninth: refused at its first console byte. */
+	fake_touch(&v->fk, 10);
+	snap_take(&s, &v->r);
+	fake_epoch(&v->fk, &e, &chatty);
+	at = ep_find(&e, WIRE_DEVICE_STATE, 0);
+	for (size_t i = 0; i < at; i++)
+		expect(v, &e.f[i], RX_OK, NULL);
+	feed(v, &e.f[at], &out);
+	assert_console_refusal(&out, s.epoch);
+	{
+		char want[160];
+
+		snprintf(want, sizeof(want),
+			 "%u of applied epochs it has not reported released "
+			 "(Heartbeat.released), from byte %llu",
+			 CONSOLE_MAX, (unsigned long long)start);
+		if (!strstr(out.why, want))
+			fail_msg("\"%s\" does not say \"%s\"", out.why, want);
+	}
+	assert_untouched(&s, &v->r);
+	ep_free(&e);
+	snap_free(&s);
+
+	/* It comes back and reports its releases: 3 x the bound goes by. */
+	new_connection(v, 1);
+	released(v, replica_console_end(&v->r));
+	run_epoch(v, &precopy, 0);
+	run_epoch(v, &chatty, 1);
+	for (int i = 0; i < 24; i++) {
+		released(v, replica_console_end(&v->r));
+		fake_touch(&v->fk, 10);
+		run_epoch(v, &chatty, 0);
+		assert_true(v->r.tail_len <= mib);
+	}
+	assert_true(v->r.tail_cap <= CONSOLE_MAX);
+	free(big);
+	env_free(v);
+}
+
+/* A batch of ZERO pages first..first + n - 1, as a PageBatch frame. */
+static struct frame f_zero_batch(uint64_t epoch, uint64_t first, size_t n)
+{
+	size_t cap = pack_body_bound(n, PS), out_cap = pack_batch_bound(cap);
+	uint8_t *body = malloc(cap), *out = malloc(out_cap);
+	struct pack_writer w;
+	struct frame f;
+	long len;
+
+	assert_true(body && out);
+	assert_int_equal(pack_init(&w, body, cap, PS), 0);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(pack_add(&w, first + i, CODEC_ZERO, NULL, 0),
+				 0);
+	len = pack_finish(&w, 1, out, out_cap);
+	assert_true(len > 0);
+	f = f_batch(epoch, out, (size_t)len);
+	free(body);
+	free(out);
+	return f;
+}
+
+/*
+ * Pages: each at most once per epoch, so an epoch stages no more than the
+ * guest's pages. A batch that would take it past them is refused before
+ * anything is reserved for it.
+ */
+static void test_epoch_pages(void **state)
+{
+	struct env *v = env_new(503);
+	struct snap s;
+	char want[160];
+
+	(void)state;
+	full_sync(v, 1, 1, 2);
+	snap_take(&s, &v->r);
+	new_connection(v, 1);
+	feed_expect(v, f_begin(1, 1), RX_OK, NULL);
+	feed_expect(v, f_zero_batch(1, 0, NPAGES / 2), RX_OK, NULL);
+	feed_expect(v, f_zero_batch(1, NPAGES / 2, NPAGES / 2), RX_OK, NULL);
+	assert_true(v->r.stg.cap <= NPAGES);
+	snprintf(want, sizeof(want),
+		 "epoch 1: %u pages and a batch of 1, more than the guest's "
+		 "%u pages: a page is sent twice",
+		 NPAGES, NPAGES);
+	feed_expect(v, f_zero_batch(1, 5, 1), RX_CLOSE, want);
+	assert_true(v->r.stg.cap <= NPAGES);
+	assert_untouched(&s, &v->r);
+	assert_needs_hello(v);
+	snap_free(&s);
+	full_sync(v, 1, 1, 1);
+	env_free(v);
+}
+
+/* e with empty console frames where its output starts, to n frames. */
+static void pad_frames(struct epoch *e, size_t n)
+{
+	size_t at = ep_find(e, WIRE_DEVICE_STATE, 0);
+
+	while (e->n < n)
+		ep_insert(e, at,
+			  f_dev(e->epoch, "console", e->console_off, NULL, 0));
+}
+
+/*
+ * Frames per epoch: empty console frames cost the backup nothing to hold,
+ * so only the bound on frames ends an epoch made of them. An epoch of
+ * exactly the bound is applied; one frame more is refused.
+ */
+static void test_epoch_frames(void **state)
+{
+	struct env *v = env_new(502);
+	struct rx_result out;
+	char want[160];
+	struct snap s;
+	struct epoch e;
+
+	(void)state;
+	full_sync(v, 1, 1, 2);
+	fake_touch(&v->fk, 40);
+	fake_epoch(&v->fk, &e, &checkpoint);
+	pad_frames(&e, EPOCH_FRAMES_MAX);
+	deliver(v, &e, 0);
+	fake_acked(&v->fk, &e);
+	assert_replica(v, &e);
+	ep_free(&e);
+
+	fake_touch(&v->fk, 40);
+	snap_take(&s, &v->r);
+	fake_epoch(&v->fk, &e, &checkpoint);
+	pad_frames(&e, EPOCH_FRAMES_MAX + 1);
+	for (size_t i = 0; i + 1 < e.n; i++)
+		expect(v, &e.f[i], RX_OK, NULL);
+	feed(v, &e.f[e.n - 1], &out);
+	snprintf(want, sizeof(want),
+		 "epoch %llu: more than %u frames, the bound for 8 MiB of "
+		 "guest memory",
+		 (unsigned long long)e.epoch, EPOCH_FRAMES_MAX);
+	if (out.verdict != RX_CLOSE || !strstr(out.why, want) ||
+	    !strstr(out.why, "replica stays at epoch"))
+		fail_msg("verdict %s (\"%s\"), want CLOSE with \"%s\"",
+			 verdict_name(out.verdict), out.why, want);
+	assert_untouched(&s, &v->r);
+	assert_needs_hello(v);
+	ep_free(&e);
+	snap_free(&s);
+	full_sync(v, 1, 1, 1);
+	env_free(v);
+}
+
 /* ---- lost connections --------------------------------------------------- */
 
 /* Half an epoch, then the connection drops; a new one works. */
@@ -1783,6 +2080,10 @@ int main(void)
 		cmocka_unit_test(test_refuse_then_epoch),
 		cmocka_unit_test(test_terms),
 		cmocka_unit_test(test_console_empty_chunk),
+		cmocka_unit_test(test_console_flood),
+		cmocka_unit_test(test_console_never_released),
+		cmocka_unit_test(test_epoch_frames),
+		cmocka_unit_test(test_epoch_pages),
 		cmocka_unit_test(test_lost_mid_epoch),
 		cmocka_unit_test(test_sync_dies_halfway),
 		cmocka_unit_test(test_spare),

@@ -16,7 +16,7 @@
  * heartbeat_timeout, held-off decisions and their re-arm, deposing,
  * fencing (success, failure, called off), health checks, connection loss
  * under both policies, promotion failure, signals in every state, the
- * refusal paths, candidates, delayed Acks.
+ * refusal paths, candidates, the handshake deadline, delayed Acks.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -479,6 +479,7 @@ enum ev {
 	E_PROMOTE_FAILED,
 	E_SIGTERM,
 	E_SIGUSR1,
+	E_HANDSHAKE_TIMEOUT,
 	E_COUNT,
 };
 
@@ -491,6 +492,7 @@ static const char *const ev_names[E_COUNT] = {
 	"heartbeat",	  "health tick",      "health failed",
 	"fence passed",	  "fence failed",     "promoted",
 	"promote failed", "SIGTERM",	      "SIGUSR1",
+	"handshake",
 };
 
 static void fire(struct fx *f, enum ev e)
@@ -578,6 +580,9 @@ static void fire(struct fx *f, enum ev e)
 	case E_SIGUSR1:
 		standby_on_signal(&f->s, SIGUSR1, "User defined signal 1");
 		break;
+	case E_HANDSHAKE_TIMEOUT:
+		standby_on_handshake_timeout(&f->s);
+		break;
 	case E_COUNT:
 		break;
 	}
@@ -593,18 +598,23 @@ static void fire(struct fx *f, enum ev e)
  *   retry connected frame hello | applied synced close-verdict refused |
  *   fatal closed step-down-unsent silence | ack-timer depose-timeout
  *   fence-retry heartbeat | health-tick health-failed fence-passed
- *   fence-failed | promoted promote-failed SIGTERM SIGUSR1
+ *   fence-failed | promoted promote-failed SIGTERM SIGUSR1 |
+ *   handshake-timeout
+ *
+ * The handshake deadline changes no state: where a Hello is awaited
+ * (seeking, connecting, fencing) it closes the connection and the next
+ * candidate is dialled; elsewhere it came too late and does nothing.
  */
 static const char *const matrix[SB_NSTATES] = {
-	[SB_SEEKING] = "=!=s !!== S=!! ==== =!!! !!S=",
-	[SB_CONNECTING] = "=!=s !!== S=!p ==== =!!! !!S=",
-	[SB_SYNCING] = "=!=! =rcc Sc!= ==== =!!! !!S=",
-	[SB_REPLICATING] = "=!=! =!cc Sc!p ==== =!!! !!S=",
-	[SB_DEPOSING] = "=!=! ==== =pp= =p== =!!! !!S=",
-	[SB_FENCING] = "=!=s !!== S=!! ==== =!p= !!S=",
-	[SB_PROMOTING] = "=!!! !!!! !!!! ==== =!!! PcS=",
-	[SB_PRIMARY] = "=!!! !!!! !!!! ==== =!!! !!==",
-	[SB_STOPPED] = "=!!! !!!! !!!! ==== =!!! !!==",
+	[SB_SEEKING] = "=!=s !!== S=!! ==== =!!! !!S= =",
+	[SB_CONNECTING] = "=!=s !!== S=!p ==== =!!! !!S= =",
+	[SB_SYNCING] = "=!=! =rcc Sc!= ==== =!!! !!S= =",
+	[SB_REPLICATING] = "=!=! =!cc Sc!p ==== =!!! !!S= =",
+	[SB_DEPOSING] = "=!=! ==== =pp= =p== =!!! !!S= =",
+	[SB_FENCING] = "=!=s !!== S=!! ==== =!p= !!S= =",
+	[SB_PROMOTING] = "=!!! !!!! !!!! ==== =!!! PcS= =",
+	[SB_PRIMARY] = "=!!! !!!! !!!! ==== =!!! !!== =",
+	[SB_STOPPED] = "=!!! !!!! !!!! ==== =!!! !!== =",
 };
 
 static char state_letter(enum standby_state st)
@@ -1155,6 +1165,110 @@ static void test_candidates(void **state)
 	fx_free(f);
 }
 
+/*
+ * The handshake deadline: connected, our Hello out, the primary's Hello
+ * must be accepted within heartbeat_timeout. Something that accepts and
+ * then says nothing (or trickles a Hello: its bytes never reach the core as
+ * a frame) is closed at the deadline, with an event and a warning said once
+ * until a primary accepts us, and the next candidate is dialled.
+ */
+static void test_handshake_deadline(void **state)
+{
+	struct setup o = {.third_node = 1};
+	struct fx *f = fx_new(&o);
+	const struct standby_action *a;
+
+	(void)state;
+	/* armed with our Hello, for heartbeat_timeout */
+	dial(f);
+	assert_true(pos(f, SB_A_HELLO) < pos(f, SB_A_ARM));
+	assert_int_equal(armed(f, SB_T_HANDSHAKE)->ms, TIMEOUT);
+
+	/* it fires: given up, with the event before the close */
+	f->now += TIMEOUT;
+	clear(f);
+	standby_on_handshake_timeout(&f->s);
+	settle(f);
+	a = find(f, SB_A_HANDSHAKE_TIMEOUT);
+	assert_non_null(a);
+	assert_int_equal(a->cand, 0);
+	assert_int_equal(a->ms, TIMEOUT);
+	assert_true(logged(f, LOG_WARN,
+			   "a at 127.0.0.1:7301 accepted the connection but "
+			   "gave no Hello within heartbeat_timeout 300 ms; "
+			   "not a primary that answers: trying the next "
+			   "node"));
+	assert_string_equal(find(f, SB_A_CLOSE)->text,
+			    "no Hello within heartbeat_timeout 300 ms");
+	assert_true(pos(f, SB_A_HANDSHAKE_TIMEOUT) < pos(f, SB_A_CLOSE));
+	assert_int_equal(count(f, SB_A_STATE), 0);
+	assert_state(f, SB_SEEKING);
+	assert_int_equal(f->s.link, SB_LINK_NONE);
+	assert_true(disarmed(f, SB_T_HANDSHAKE));
+	/* the next candidate, after the usual pause */
+	assert_int_equal(armed(f, SB_T_RETRY)->ms, RETRY);
+	assert_string_equal(standby_primary(&f->s)->name, "c");
+
+	/* the same there: the warning is not said twice */
+	dial(f);
+	assert_int_equal(find(f, SB_A_DIAL)->cand, 1);
+	clear(f);
+	standby_on_handshake_timeout(&f->s);
+	settle(f);
+	assert_int_equal(find(f, SB_A_HANDSHAKE_TIMEOUT)->cand, 1);
+	assert_false(logged(f, LOG_WARN, "gave no Hello"));
+	assert_true(logged(f, LOG_DEBUG,
+			   "c at 127.0.0.1:7303 accepted the connection but "
+			   "gave no Hello"));
+	/* the end of a round: the warning said why, not once a round */
+	assert_false(logged(f, LOG_INFO, "no primary answers yet"));
+	assert_non_null(find(f, SB_A_CLOSE));
+	assert_string_equal(standby_primary(&f->s)->name, "a");
+
+	/* a peer that closes first: the deadline goes with it */
+	dial(f);
+	clear(f);
+	standby_on_closed(&f->s, f->now, "reset by peer");
+	settle(f);
+	assert_true(disarmed(f, SB_T_HANDSHAKE));
+	assert_null(armed(f, SB_T_HANDSHAKE));
+
+	/* a primary that answers in time: disarmed, and a late firing does
+	 * nothing */
+	while (strcmp(standby_primary(&f->s)->name, "a")) {
+		dial(f);
+		standby_on_closed(&f->s, f->now, "reset by peer");
+		settle(f);
+	}
+	dial(f);
+	f->now += TIMEOUT - 1;
+	accepted(f);
+	assert_state(f, SB_SYNCING);
+	assert_true(disarmed(f, SB_T_HANDSHAKE));
+	assert_null(armed(f, SB_T_HANDSHAKE));
+	clear(f);
+	standby_on_handshake_timeout(&f->s);
+	settle(f);
+	assert_int_equal(f->n, 0);
+	assert_int_equal(f->s.link, SB_LINK_FOLLOWING);
+
+	/* lost, redialled: the deadline holds in connecting too, and the
+	 * warning is said again after a primary accepted us */
+	standby_on_closed(&f->s, f->now, "reset by peer");
+	f->rx.st = RX_HELLO;
+	settle(f);
+	assert_state(f, SB_CONNECTING);
+	dial(f);
+	assert_int_equal(armed(f, SB_T_HANDSHAKE)->ms, TIMEOUT);
+	clear(f);
+	standby_on_handshake_timeout(&f->s);
+	settle(f);
+	assert_true(logged(f, LOG_WARN, "gave no Hello"));
+	assert_non_null(find(f, SB_A_CLOSE));
+	assert_state(f, SB_CONNECTING);
+	fx_free(f);
+}
+
 /* The receiver's verdicts: close, refuse (said once until a primary is
  * followed again), fatal. */
 static void test_refusals(void **state)
@@ -1558,6 +1672,7 @@ int main(void)
 		cmocka_unit_test(test_connection_lost_wait),
 		cmocka_unit_test(test_connection_lost_promote),
 		cmocka_unit_test(test_candidates),
+		cmocka_unit_test(test_handshake_deadline),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_promotion),
 		cmocka_unit_test(test_promotion_fails),
