@@ -14,6 +14,10 @@
  * with its evidence. A backup promotes only from a consistent replica that
  * holds every byte of console output the primary said it released.
  *
+ * What a promotion will need is checked at start (paths.h: the console
+ * sink, the --snapshot directory, the shell of the failover commands), so
+ * that a wrong path stops the backup when it starts, not the failover.
+ *
  * This file is the process: options, set-up, the loop and the exit status.
  * The states and every decision are standby.c's (no I/O, unit-tested);
  * shell.c carries them out on the loop; promote.c starts the primary's
@@ -29,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "clock.h"
@@ -36,6 +41,7 @@
 #include "daemon.h"
 #include "ctl.h"
 #include "log.h"
+#include "paths.h"
 #include "primary.h"
 #include "shell.h"
 #include "status.h"
@@ -247,9 +253,27 @@ static int run(const struct config *cfg, const struct config_node *self,
 	const struct config_node *first;
 	struct backup backup, *b = &backup;
 	uv_loop_t loop;
-	char err[512];
-	int ret;
+	char err[512], line[1024];
+	int ret, sink;
 
+	/*
+	 * What a promotion needs, checked now rather than when the primary
+	 * fails (paths.h). The console sink stays open until the end: for a
+	 * FIFO, so that its reader does not see an end of file before a
+	 * promoted guest writes; promote.c opens it again by its path.
+	 */
+	sink = paths_open_console(cfg, self, line, sizeof(line));
+	if (sink < 0) {
+		log_error("%s", line);
+		return 1;
+	}
+	if ((o->snapshot &&
+	     paths_check_snapshot(o->snapshot, line, sizeof(line))) ||
+	    paths_check_commands(cfg, line, sizeof(line))) {
+		log_error("%s", line);
+		close(sink);
+		return 1;
+	}
 	memset(b, 0, sizeof(*b));
 	b->cfg = cfg;
 	b->self = self;
@@ -305,12 +329,14 @@ static int run(const struct config *cfg, const struct config_node *self,
 	primary_free(b->p); /* also after failed promotions */
 	replica_destroy(&b->r);
 	standby_destroy(&b->sb);
+	close(sink);
 	return ret;
 
 err_replica:
 	replica_destroy(&b->r);
 err_standby:
 	standby_destroy(&b->sb);
+	close(sink);
 	return 1;
 }
 

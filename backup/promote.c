@@ -11,6 +11,7 @@
 
 #include "fdio.h"
 #include "log.h"
+#include "paths.h"
 #include "promote.h"
 
 /*
@@ -43,7 +44,6 @@ int promote(struct promotion *pm, struct primary *p, uv_loop_t *loop,
 	    const struct config *cfg, const struct config_node *self,
 	    const struct replica *r, char *err, size_t errlen)
 {
-	const char *sink_path = config_console(cfg, self);
 	struct primary_image img = {
 		.mem_fd = r->fd,
 		.mem_size = r->mem_size,
@@ -57,13 +57,12 @@ int promote(struct promotion *pm, struct primary *p, uv_loop_t *loop,
 	ret = replica_can_take_over(r, pm->released, err, errlen);
 	if (ret)
 		return ret;
-	pm->sink = primary_open_sink(sink_path);
-	if (pm->sink < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "console sink %s: %s", sink_path,
-			 strerror(errno));
+	/* Checked at start with the same call (main.c); opened again here,
+	 * so a sink rotated meanwhile is followed. */
+	ret = paths_open_console(cfg, self, err, errlen);
+	if (ret < 0)
 		return ret;
-	}
+	pm->sink = ret;
 	img.sink_fd = pm->sink;
 	ret = primary_promote(p, loop, cfg, self, pm->term, &img, &pm->vm_ns,
 			      err, errlen);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "command.h"
+#include "paths.h"
 
 extern char **environ;
 
@@ -295,7 +296,7 @@ static int spawn(struct command *c, uv_loop_t *loop, const char *cmdline,
 	stdio[2].flags = UV_INHERIT_FD;
 	stdio[2].data.fd = fds[1];
 	o.exit_cb = on_proc_exit;
-	o.file = "/bin/sh";
+	o.file = PATHS_SHELL;
 	o.args = args;
 	o.env = envp;
 	o.stdio = stdio;

@@ -35,6 +35,7 @@
 
 #include "config.h"
 #include "config_keys.h"
+#include "paths.h"
 #include "units.h"
 
 #define CONFIG_FILE_MAX (1u << 20)
@@ -531,15 +532,17 @@ int config_parse(const char *text, size_t len, const char *name,
 
 int config_load(const char *path, struct config *c, char *err, size_t errlen)
 {
-	char *text, *dir, *slash;
+	char *text, *dir, *slash, why[96];
 	size_t len = 0;
 	ssize_t r;
 	int fd, ret;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* A FIFO or a device would block or never end: regular files only. */
+	fd = paths_open_regular(path, why, sizeof(why));
 	if (fd < 0) {
-		ret = -errno;
-		goto err_open;
+		if (err && errlen)
+			snprintf(err, errlen, "%s: %s", path, why);
+		return fd;
 	}
 	/* One byte more than allowed, to tell a full file from a big one. */
 	text = malloc(CONFIG_FILE_MAX + 1);

@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "events.h"
+#include "paths.h"
 
 static int ev_fd = -1;
 static char ev_node[64];
@@ -21,10 +22,11 @@ static char ev_role[16];
 
 int events_init(const char *path, const char *node, const char *role)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	/* A FIFO without a reader fails (ENXIO) instead of hanging. */
+	int fd = paths_open_sink(path);
 
 	if (fd < 0)
-		return -errno;
+		return fd;
 	events_close();
 	ev_fd = fd;
 	snprintf(ev_node, sizeof(ev_node), "%s", node ? node : "");

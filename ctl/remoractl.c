@@ -202,6 +202,14 @@ static ssize_t read_reply(int fd, const struct config_node *n, char *buf,
 			return (ssize_t)got;
 		if (k < 0 && errno == EINTR)
 			continue;
+		/*
+		 * A daemon that refuses us (too many clients) sends its line
+		 * and closes without reading our request: the close of a
+		 * socket with unread data ends our side with ECONNRESET
+		 * instead of EOF, after what it sent.
+		 */
+		if (k < 0 && got > 0 && (errno == ECONNRESET || errno == EPIPE))
+			return (ssize_t)got;
 		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			fprintf(stderr,
 				PROG ": node %s did not answer within %d s "
@@ -292,14 +300,28 @@ int main(int argc, char **argv)
 		return EXIT_FAIL;
 	req = o.json ? "status json\n" : "status\n";
 	if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
-		fprintf(stderr,
-			PROG ": node %s: control socket %s: sending the "
-			     "request: %s\n",
-			n->name, n->control_socket, strerror(errno));
-		close(fd);
-		return EXIT_FAIL;
+		/*
+		 * A daemon that refused us may have closed before our request
+		 * came (EPIPE, ECONNRESET), its reason already on its way to
+		 * us: that line, if any, says more than the error.
+		 */
+		int e = errno;
+
+		len = e == EPIPE || e == ECONNRESET
+			      ? read_reply(fd, n, reply, sizeof(reply))
+			      : 0;
+		if (len == 0)
+			fprintf(stderr,
+				PROG ": node %s: control socket %s: sending "
+				     "the request: %s\n",
+				n->name, n->control_socket, strerror(e));
+		if (len <= 0) {
+			close(fd);
+			return EXIT_FAIL;
+		}
+	} else {
+		len = read_reply(fd, n, reply, sizeof(reply));
 	}
-	len = read_reply(fd, n, reply, sizeof(reply));
 	close(fd);
 	if (len < 0 || check_reply(n, reply, (size_t)len, o.json))
 		return EXIT_FAIL;

@@ -24,6 +24,7 @@
 #include "epoch.h"
 #include "log.h"
 #include "main.h"
+#include "paths.h"
 #include "vmwork.h"
 
 #define PROG "remora-primary"
@@ -127,24 +128,25 @@ static int run(const struct config *cfg, const struct config_node *self,
 	struct primary_opts po = {.term = 1};
 	struct ctl *ctl = NULL;
 	struct vm_config vc = {.dirty_log = 1};
-	const char *sink_path = config_console(cfg, self);
 	struct workload wl;
 	uv_loop_t loop;
 	struct vm *vm;
-	char err[VM_ERR_MAX];
+	char err[VM_ERR_MAX], why[96], line[1024];
 	uint8_t *img;
 	size_t len;
 	int ret, sink;
 
-	ret = read_file(cfg->workload.guest, &img, &len);
+	ret = read_file(cfg->workload.guest, &img, &len, why, sizeof(why));
 	if (ret) {
-		log_error("guest %s: %s (workload guest in %s)",
-			  cfg->workload.guest, strerror(-ret), cfg->path);
+		log_error("guest %s in %s: %s; change [workload] guest",
+			  cfg->workload.guest, cfg->path, why);
 		return 1;
 	}
-	sink = outbuf_open_sink(sink_path);
+	/* As a promoted backup opens its own (paths.h): same checks, same
+	 * line. */
+	sink = paths_open_console(cfg, self, line, sizeof(line));
 	if (sink < 0) {
-		log_error("console sink %s: %s", sink_path, strerror(errno));
+		log_error("%s", line);
 		free(img);
 		return 1;
 	}

@@ -5,7 +5,6 @@
  * wins over a ring.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,6 +12,7 @@
 #include "fdio.h"
 #include "log.h"
 #include "outbuf.h"
+#include "paths.h"
 
 int outbuf_init(struct outbuf *o, int sink_fd)
 {
@@ -120,9 +120,13 @@ static void write_out(struct outbuf *o, size_t n)
 
 int outbuf_open_sink(const char *path)
 {
-	if (strcmp(path, "-") == 0)
-		return dup(STDOUT_FILENO);
-	return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	int fd = paths_open_sink(path);
+
+	if (fd < 0) {
+		errno = -fd;
+		return -1;
+	}
+	return fd;
 }
 
 size_t outbuf_release(struct outbuf *o, uint64_t acked)

@@ -32,7 +32,10 @@ struct outbuf {
 
 int outbuf_init(struct outbuf *o, int sink_fd);
 
-/* Opens a console sink for appending ("-": a dup of stdout); fd or -1. */
+/*
+ * Opens a console sink for appending ("-": a dup of stdout; a FIFO only
+ * with a reader, see paths_open_sink()); fd, or -1 with errno set.
+ */
 int outbuf_open_sink(const char *path);
 void outbuf_destroy(struct outbuf *o);
 

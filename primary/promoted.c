@@ -13,11 +13,6 @@
 #include "primary.h"
 #include "vmwork.h"
 
-int primary_open_sink(const char *path)
-{
-	return outbuf_open_sink(path);
-}
-
 struct primary *primary_alloc(void)
 {
 	return calloc(1, sizeof(struct primary));

@@ -19,6 +19,7 @@
 
 #include "fdio.h"
 #include "main.h"
+#include "paths.h"
 #include "snapshot.h"
 #include "units.h"
 #include "vm.h"
@@ -179,20 +180,23 @@ static void console_stdout(void *opaque, const uint8_t *buf, size_t len)
 	fd_write_all(STDOUT_FILENO, buf, len);
 }
 
-int read_file(const char *path, uint8_t **buf, size_t *len)
+int read_file(const char *path, uint8_t **buf, size_t *len, char *why,
+	      size_t whylen)
 {
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = paths_open_regular(path, why, whylen);
 	size_t got = 0;
 
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (fstat(fd, &st) || st.st_size > (1 << 28)) {
+		snprintf(why, whylen, "larger than 256 MiB");
 		close(fd);
 		return -EFBIG;
 	}
 	*buf = malloc((size_t)st.st_size + 1);
 	if (!*buf) {
+		snprintf(why, whylen, "%s", strerror(ENOMEM));
 		close(fd);
 		return -ENOMEM;
 	}
@@ -233,7 +237,7 @@ int standalone_main(int argc, char **argv)
 	struct vm_status st;
 	struct opts o;
 	struct vm *vm = NULL;
-	char err[VM_ERR_MAX];
+	char err[VM_ERR_MAX], why[96];
 	uint8_t *img = NULL;
 	size_t len = 0;
 	int ret;
@@ -257,10 +261,9 @@ int standalone_main(int argc, char **argv)
 			o.restore, (unsigned long long)(vm_mem_size(vm) >> 20),
 			split[0] / 1e6, split[1] / 1e6);
 	} else {
-		ret = read_file(o.guest, &img, &len);
+		ret = read_file(o.guest, &img, &len, why, sizeof(why));
 		if (ret) {
-			fprintf(stderr, PROG ": guest %s: %s\n", o.guest,
-				strerror(-ret));
+			fprintf(stderr, PROG ": guest %s: %s\n", o.guest, why);
 			return 1;
 		}
 		cfg.mem_size = o.mem;

@@ -31,12 +31,6 @@ struct primary_image {
 	int sink_fd;		 /* released console output goes here */
 };
 
-/*
- * Opens a node's console sink for appending (what released output goes
- * to); -1 with errno set on failure.
- */
-int primary_open_sink(const char *path);
-
 /* A zeroed primary (large: its statistics), or NULL. */
 struct primary *primary_alloc(void);
 

@@ -16,8 +16,9 @@
  * socket someone else put at the path is left alone at close. Every loop
  * test ends with ctl_close(), the loop running dry, uv_loop_close() == 0
  * and the socket path gone. remoractl: --help, usage errors, a node that
- * is not running (exit 1 and the message), and a real status through a
- * server in this process.
+ * is not running (exit 1 and the message), a real status through a
+ * server in this process, and the daemon's refusal when every client slot
+ * is taken (its line, not EPIPE or ECONNRESET).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -1015,22 +1016,24 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
 static void spawn_remoractl(struct t *t, struct run *r, int json)
 {
 	char conf[160], outp[] = "/tmp/remora-test-ctl-out-XXXXXX";
+	char errp[] = "/tmp/remora-test-ctl-err-XXXXXX";
 	char *args[] = {
 		(char *)remoractl,	"-c", conf, "--node", "a", "status",
 		json ? "--json" : NULL, NULL};
 	uv_stdio_container_t stdio[3];
 	uv_process_options_t opt = {0};
 	struct spawn s = {.t = t, .status = -1};
-	int out = mkstemp(outp);
+	int out = mkstemp(outp), err = mkstemp(errp);
 
-	assert_true(out >= 0);
+	assert_true(out >= 0 && err >= 0);
 	unlink(outp);
+	unlink(errp);
 	snprintf(conf, sizeof(conf), "%s/remora.conf", t->dir);
 	stdio[0].flags = UV_IGNORE;
 	stdio[1].flags = UV_INHERIT_FD;
 	stdio[1].data.fd = out;
 	stdio[2].flags = UV_INHERIT_FD;
-	stdio[2].data.fd = STDERR_FILENO;
+	stdio[2].data.fd = err;
 	opt.file = remoractl;
 	opt.args = args;
 	opt.stdio = stdio;
@@ -1041,6 +1044,7 @@ static void spawn_remoractl(struct t *t, struct run *r, int json)
 	assert_int_equal(uv_run(&t->loop, UV_RUN_DEFAULT), 0);
 	r->status = s.term_signal ? 128 + s.term_signal : (int)s.status;
 	slurp(out, r->out, sizeof(r->out));
+	slurp(err, r->err, sizeof(r->err));
 }
 
 static void test_remoractl_status(void **state)
@@ -1068,6 +1072,45 @@ static void test_remoractl_status(void **state)
 	t_cleanup(&t);
 }
 
+/*
+ * Every slot held by a client that has not asked yet: remoractl is told
+ * there are too many clients and says so, however its request and the
+ * daemon's close cross (a close before the request makes the send fail
+ * with EPIPE; a close with the request unread ends the read with
+ * ECONNRESET); five rounds, since which happens is up to the scheduler.
+ */
+static void test_remoractl_refused(void **state)
+{
+	static struct t t;
+	static struct run r;
+	int fd[CTL_CLIENTS_MAX];
+
+	(void)state;
+	t_init(&t);
+	write_config(&t);
+	for (int round = 0; round < 5; round++) {
+		t_start(&t);
+		/* Queued before remoractl connects: accepted first. */
+		for (int i = 0; i < CTL_CLIENTS_MAX; i++) {
+			fd[i] = client_connect(t.path);
+			assert_true(fd[i] >= 0);
+		}
+		spawn_remoractl(&t, &r, round % 2);
+		for (int i = 0; i < CTL_CLIENTS_MAX; i++)
+			close(fd[i]);
+		assert_int_equal(r.status, 1);
+		assert_string_equal(r.out, "");
+		assert_string_equal(r.err,
+				    "remoractl: node a answered: error: too "
+				    "many control clients at once; try "
+				    "again\n");
+	}
+	assert_int_equal(t.calls, 0);
+	assert_int_equal(uv_loop_close(&t.loop), 0);
+	assert_false(path_exists(t.path));
+	t_cleanup(&t);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -1090,6 +1133,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_remoractl_usage),
 		cmocka_unit_test(test_remoractl_not_running),
 		cmocka_unit_test(test_remoractl_status),
+		cmocka_unit_test(test_remoractl_refused),
 	};
 
 	if (argc != 2) {

@@ -1,0 +1,297 @@
+/*
+ * Opening and checking the files a daemon is told about (see paths.h).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "paths.h"
+
+/* What a file is, for "X, not a regular file". */
+static const char *kind(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+		return "a regular file";
+	case S_IFDIR:
+		return "a directory";
+	case S_IFIFO:
+		return "a FIFO";
+	case S_IFSOCK:
+		return "a socket";
+	case S_IFCHR:
+		return "a character device";
+	case S_IFBLK:
+		return "a block device";
+	case S_IFLNK:
+		return "a symbolic link";
+	}
+	return "a special file";
+}
+
+/* Clears O_NONBLOCK: the caller reads and writes as on any blocking fd. */
+static int make_blocking(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+int paths_open_regular(const char *path, char *why, size_t whylen)
+{
+	struct stat st;
+	int fd, ret;
+
+	/* O_NONBLOCK: a FIFO without a writer would block open(2). */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(why, whylen, "%s", strerror(errno));
+		return ret;
+	}
+	if (fstat(fd, &st)) {
+		ret = -errno;
+		snprintf(why, whylen, "%s", strerror(errno));
+		close(fd);
+		return ret;
+	}
+	ret = S_ISREG(st.st_mode) ? 0 : S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	if (ret == -EISDIR)
+		snprintf(why, whylen, "%s", strerror(EISDIR));
+	else if (ret)
+		snprintf(why, whylen, "%s, not a regular file",
+			 kind(st.st_mode));
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	ret = make_blocking(fd);
+	if (ret) {
+		snprintf(why, whylen, "%s", strerror(-ret));
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+int paths_open_sink(const char *path)
+{
+	int fd, ret;
+
+	if (strcmp(path, "-") == 0) {
+		fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0);
+		return fd < 0 ? -errno : fd;
+	}
+	/*
+	 * O_NONBLOCK: a FIFO without a reader fails with ENXIO instead of
+	 * blocking until one comes. Writes then block as they always did
+	 * (outbuf.c writes whole epochs with fd_write_all()).
+	 */
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_CLOEXEC,
+		  0644);
+	if (fd < 0)
+		return -errno;
+	ret = make_blocking(fd);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+/* The key that set node n's console: what the operator changes. */
+static void console_key(const struct config_node *n, char *buf, size_t len)
+{
+	if (n->console[0])
+		snprintf(buf, len, "[node %s] console", n->name);
+	else
+		snprintf(buf, len, "[workload] console");
+}
+
+int paths_open_console(const struct config *cfg, const struct config_node *n,
+		       char *err, size_t errlen)
+{
+	const char *path = config_console(cfg, n);
+	char key[CONFIG_NAME_MAX + 32];
+	struct stat st;
+	int fd;
+
+	fd = paths_open_sink(path);
+	if (fd >= 0)
+		return fd;
+	console_key(n, key, sizeof(key));
+	/* ENXIO: a FIFO without a reader, or a socket (open(2) cannot open
+	 * one). Which of the two is only said, not acted on. */
+	if (fd == -ENXIO && !stat(path, &st) && S_ISFIFO(st.st_mode)) {
+		snprintf(err, errlen,
+			 "console FIFO %s of node %s in %s has no reader; "
+			 "start the reader first, or change %s",
+			 path, n->name, cfg->path, key);
+		return fd;
+	}
+	if (fd == -ENXIO && !stat(path, &st)) {
+		snprintf(err, errlen,
+			 "console %s of node %s in %s is %s; name a file or a "
+			 "FIFO in %s",
+			 path, n->name, cfg->path, kind(st.st_mode), key);
+		return fd;
+	}
+	snprintf(err, errlen, "console %s of node %s in %s: %s; %s %s", path,
+		 n->name, cfg->path, strerror(-fd),
+		 fd == -ENOENT ? "create the directory or change"
+		 : fd == -EACCES || fd == -EPERM || fd == -EROFS
+			 ? "make it writable or change"
+			 : "change",
+		 key);
+	return fd;
+}
+
+/* The directory part of path ("." for none), in buf. */
+static void dir_of(const char *path, char *buf, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		snprintf(buf, len, ".");
+	else if (slash == path)
+		snprintf(buf, len, "/");
+	else
+		snprintf(buf, len, "%.*s", (int)(slash - path), path);
+}
+
+int paths_check_snapshot(const char *path, char *err, size_t errlen)
+{
+	char dir[CONFIG_PATH_MAX];
+	struct stat st;
+	int ret;
+
+	if (!*path || path[strlen(path) - 1] == '/') {
+		snprintf(err, errlen,
+			 "--snapshot '%s': not a file name; give the file to "
+			 "write",
+			 path);
+		return -EINVAL;
+	}
+	dir_of(path, dir, sizeof(dir));
+	ret = stat(dir, &st) ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	if (ret) {
+		snprintf(err, errlen,
+			 "--snapshot %s: directory %s: %s; create it or change "
+			 "--snapshot",
+			 path, dir, strerror(-ret));
+		return ret;
+	}
+	/* snapshot.c creates PATH.tmp there and renames it over path. */
+	if (access(dir, W_OK | X_OK)) {
+		ret = -errno;
+		snprintf(err, errlen,
+			 "--snapshot %s: directory %s: %s; make it writable or "
+			 "change --snapshot",
+			 path, dir, strerror(errno));
+		return ret;
+	}
+	if (!lstat(path, &st) && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+		snprintf(err, errlen,
+			 "--snapshot %s is %s, which a snapshot would replace; "
+			 "name a file",
+			 path, kind(st.st_mode));
+		return -EEXIST;
+	}
+	return 0;
+}
+
+/* 0 when path is a regular file we may execute, else a negative errno. */
+static int executable(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st))
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EACCES;
+	return access(path, X_OK) ? -errno : 0;
+}
+
+/*
+ * The first word of cmd when it is a plain path: a '/' and only characters
+ * the shell takes literally (no variables, quotes, globs or assignments).
+ */
+static int first_path(const char *cmd, char *buf, size_t len)
+{
+	size_t n = 0;
+	int slash = 0;
+
+	while (isspace((unsigned char)*cmd))
+		cmd++;
+	for (; *cmd && !isspace((unsigned char)*cmd); cmd++) {
+		if (!isalnum((unsigned char)*cmd) && !strchr("/._+-,:@%", *cmd))
+			return 0;
+		if (n + 1 >= len)
+			return 0;
+		slash |= *cmd == '/';
+		buf[n++] = *cmd;
+	}
+	buf[n] = '\0';
+	return slash;
+}
+
+static int check_command(const struct config *cfg, const char *key,
+			 const char *cmd, char *err, size_t errlen)
+{
+	char word[CONFIG_CMD_MAX];
+	const char *p = cmd;
+	int ret;
+
+	if (!*cmd)
+		return 0; /* none */
+	while (isspace((unsigned char)*p))
+		p++;
+	if (!*p) {
+		snprintf(err, errlen,
+			 "%s in %s is blank; give the command, or remove the "
+			 "line for none",
+			 key, cfg->path);
+		return -EINVAL;
+	}
+	ret = executable(PATHS_SHELL);
+	if (ret) {
+		snprintf(err, errlen,
+			 "%s in %s cannot run: %s: %s; install a POSIX shell "
+			 "there (remora runs the command with %s -c)",
+			 key, cfg->path, PATHS_SHELL,
+			 ret == -EACCES ? "not an executable file"
+					: strerror(-ret),
+			 PATHS_SHELL);
+		return ret;
+	}
+	if (first_path(p, word, sizeof(word)) && (ret = executable(word))) {
+		snprintf(err, errlen,
+			 "%s in %s cannot run: %s: %s; install it or change "
+			 "[failover] %s",
+			 key, cfg->path, word,
+			 ret == -EACCES ? "not an executable file"
+					: strerror(-ret),
+			 key);
+		return ret;
+	}
+	return 0;
+}
+
+int paths_check_commands(const struct config *cfg, char *err, size_t errlen)
+{
+	int ret;
+
+	ret = check_command(cfg, "fence_command", cfg->failover.fence_command,
+			    err, errlen);
+	if (ret)
+		return ret;
+	return check_command(cfg, "health_check_command",
+			     cfg->failover.health_check_command, err, errlen);
+}
