@@ -525,16 +525,24 @@ static void on_ack(struct pcore *c, const Remora__Ack *a)
 	c->acked = a->epoch;
 	if (c->state == PC_PROTECTED || c->state == PC_DRAINING)
 		c->checkpoints += a->epoch - from;
-	r = push(c, PA_RELEASE);
-	if (r) {
-		r->a = from;
-		r->b = a->epoch;
+	/* Suspect: an Ack read late may predate a takeover whose new
+	 * primary released that output itself; it waits (core.h). */
+	if (!c->suspect) {
+		r = push(c, PA_RELEASE);
+		if (r) {
+			r->a = c->released;
+			r->b = a->epoch;
+		}
+		c->released = a->epoch;
 	}
 	if (c->state == PC_DRAINING && c->final_epoch &&
 	    c->acked >= c->final_epoch) {
-		core_set(c, PC_STOPPED, PO_RELEASE,
-			 "last epoch %llu acknowledged; all output released",
-			 (unsigned long long)c->final_epoch);
+		core_set(c, PC_STOPPED, c->suspect ? PO_DISCARD : PO_RELEASE,
+			 "last epoch %llu acknowledged; %s",
+			 (unsigned long long)c->final_epoch,
+			 c->suspect ? "its output not released: this primary "
+				      "stalled, its backup may have taken over"
+				    : "all output released");
 		return;
 	}
 	pump(c);
@@ -625,6 +633,7 @@ static void attach(struct pcore *c, uint64_t conn, const Remora__Hello *h)
 	c->suspect = 0; /* a backup of this term: nobody took over */
 	c->gen++;
 	c->acked = c->sent_epoch = c->encode_epoch = c->next_epoch - 1;
+	c->released = c->acked;
 	c->gen_first = c->next_epoch;
 	c->round = 0;
 	c->round_n = c->round_pos = 0;
@@ -750,6 +759,7 @@ void pcore_on_closed(struct pcore *c, uint64_t conn, const char *why)
 	 * unacknowledged epochs waits for the next backup's first checkpoint
 	 * (or is released, unprotected). */
 	c->acked = c->sent_epoch = c->encode_epoch = c->next_epoch - 1;
+	c->released = c->acked;
 	push(c, PA_REOPEN);
 	if (was == PEER_HELLO) {
 		say(c, PC_WARN,

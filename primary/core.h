@@ -177,6 +177,7 @@ struct pcore {
 	uint64_t next_epoch;   /* the next epoch number */
 	uint64_t sent_epoch;   /* last epoch handed to the connection */
 	uint64_t acked;	       /* last epoch acknowledged */
+	uint64_t released;     /* last epoch whose output was released */
 	uint64_t encode_epoch; /* last epoch handed to the encoder */
 	uint64_t gen_first;    /* first epoch of this attachment */
 	uint64_t final_epoch;  /* DRAINING: the last epoch, 0 until taken */
@@ -193,7 +194,10 @@ struct pcore {
 	 * until the backup is heard from again (or a new one attaches).
 	 * Heard from means an Ack of an epoch sent after the stall (past
 	 * suspect_epoch): what it sent before sat unread in the socket and
-	 * proves nothing. Data: it changes only what a loss releases.
+	 * proves nothing. Meanwhile Acks release nothing either: the
+	 * backup acknowledged those epochs before taking over, and a
+	 * promoted backup releases their output itself. Data: it changes
+	 * only what is released.
 	 */
 	int suspect;
 	uint64_t suspect_epoch;

@@ -981,6 +981,9 @@ static void stalled_primary_releases_nothing(void **state)
 	ack(&t, before, 1); /* sent before the stall: read only now */
 	drain(&t);
 	assert_int_equal(t.c.suspect, 1);
+	/* and its output waits: the backup may have released it itself */
+	assert_int_equal(count(&t, PA_RELEASE, NULL), 0);
+	assert_int_equal(t.c.acked, before);
 	pcore_on_closed(&t.c, BACKUP, "eof");
 	drain(&t);
 	assert_int_equal(t.c.state, PC_WAITING);
@@ -997,17 +1000,27 @@ static void stalled_primary_releases_nothing(void **state)
 static void stall_cleared_by_a_later_ack(void **state)
 {
 	struct t t;
+	const struct pcore_action *r;
+	uint64_t held;
 
 	(void)state;
 	start(&t, "continue", 0);
 	to_protected(&t);
-	pcore_on_stalled(&t.c, 500);
-	drain(&t);
 	pcore_on_tick(&t.c);
 	flow(&t);
-	ack(&t, t.c.sent_epoch, 1);
+	held = t.c.sent_epoch; /* sent before the stall */
+	pcore_on_stalled(&t.c, 500);
+	drain(&t);
+	ack(&t, held, 1); /* read late: held back */
+	pcore_on_tick(&t.c);
+	flow(&t);
+	assert_int_equal(count(&t, PA_RELEASE, NULL), 0);
+	ack(&t, t.c.sent_epoch, 1); /* sent after: it still follows */
 	drain(&t);
 	assert_int_equal(t.c.suspect, 0);
+	r = only(&t, PA_RELEASE); /* everything acknowledged, at last */
+	assert_int_equal(r->a, held - 1);
+	assert_int_equal(r->b, t.c.sent_epoch);
 	pcore_on_closed(&t.c, BACKUP, "eof");
 	drain(&t);
 	assert_int_equal(t.c.state, PC_DEGRADED);
@@ -1019,6 +1032,27 @@ static void stall_cleared_by_a_later_ack(void **state)
 	pcore_on_stalled(&t.c, 500);
 	assert_int_equal(drain(&t), 0);
 	assert_int_equal(t.c.suspect, 0);
+	stop_fixture(&t);
+}
+
+/* Draining when the stall came: the last epoch's Ack, read late, releases
+ * nothing. */
+static void stalled_drain_releases_nothing(void **state)
+{
+	struct t t;
+
+	(void)state;
+	start(&t, "continue", 0);
+	to_protected(&t);
+	pcore_on_signal(&t.c, "Terminated");
+	flow(&t);
+	pcore_on_stalled(&t.c, 900);
+	drain(&t);
+	ack(&t, t.c.final_epoch, 1);
+	drain(&t);
+	assert_int_equal(t.c.state, PC_STOPPED);
+	assert_int_equal(only(&t, PA_STATE)->out, PO_DISCARD);
+	assert_int_equal(count(&t, PA_RELEASE, NULL), 0);
 	stop_fixture(&t);
 }
 
@@ -1135,6 +1169,7 @@ int main(void)
 		cmocka_unit_test(reattach_continues_epochs),
 		cmocka_unit_test(stalled_primary_releases_nothing),
 		cmocka_unit_test(stall_cleared_by_a_later_ack),
+		cmocka_unit_test(stalled_drain_releases_nothing),
 		cmocka_unit_test(drain_then_stop),
 		cmocka_unit_test(guest_end_drains_with_its_status),
 		cmocka_unit_test(stop_unprotected_releases),
