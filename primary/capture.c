@@ -103,7 +103,8 @@ resume:
 	return ret;
 }
 
-long capture_harvest(struct vm *vm, uint64_t *bitmap, uint64_t *carry)
+long capture_harvest(struct vm *vm, uint64_t *bitmap, uint64_t *carry,
+		     int stay_paused)
 {
 	long dirty;
 	int ret, paused;
@@ -113,7 +114,7 @@ long capture_harvest(struct vm *vm, uint64_t *bitmap, uint64_t *carry)
 	if (ret && ret != -ESRCH)
 		return ret;
 	dirty = harvest(vm, bitmap, carry);
-	if (paused) {
+	if (paused && !stay_paused) {
 		ret = vm_resume(vm);
 		if (ret) {
 			if (dirty >= 0)

@@ -33,10 +33,12 @@ int capture_checkpoint(struct vm *vm, struct outbuf *ob, struct copier *cp,
 		       int stay_paused, struct staged *s);
 
 /*
- * Pre-copy: pauses only to harvest into bitmap (with carry, as above).
+ * Pre-copy: pauses only to harvest into bitmap (with carry, as above), and
+ * resumes unless stay_paused (a guest that was stopped stays stopped).
  * Returns the number of dirty pages or a negative errno.
  */
-long capture_harvest(struct vm *vm, uint64_t *bitmap, uint64_t *carry);
+long capture_harvest(struct vm *vm, uint64_t *bitmap, uint64_t *carry,
+		     int stay_paused);
 
 /* Lists the set bits of bitmap (npages bits) into pfns; returns how many. */
 size_t capture_list(const uint64_t *bitmap, uint64_t npages, uint64_t *pfns);

@@ -560,6 +560,37 @@ static void on_connection(uv_stream_t *server, int status)
 	send_refuse(p, c, 0, "primary is busy");
 }
 
+/*
+ * Output commit's bound: held output may not grow without end (nothing is
+ * released while no backup acknowledges, and the backup holds at most the
+ * guest memory size of it: docs/wire.md). At a quarter of guest memory the
+ * guest is held stopped until its output is down to an eighth; checked
+ * every tick, so it overshoots by at most one epoch interval's output.
+ */
+static void backpressure(struct primary *p)
+{
+	size_t held = outbuf_held(&p->ob);
+	uint64_t max = p->wl.mem_size / 4;
+
+	if (!p->output_held && held > max) {
+		p->output_held = 1;
+		p->wl.ops->hold(p->wl.w, 1);
+		events_emit("backpressure", EV_U("held", 1),
+			    EV_U("bytes", held), EV_U("max", max));
+		log_warn("%zu bytes of output held, over %llu (a quarter of "
+			 "guest memory): the guest waits until a backup "
+			 "acknowledges them",
+			 held, (unsigned long long)max);
+	} else if (p->output_held && held <= max / 2) {
+		p->output_held = 0;
+		p->wl.ops->hold(p->wl.w, 0);
+		events_emit("backpressure", EV_U("held", 0),
+			    EV_U("bytes", held), EV_U("max", max));
+		log_info("output held down to %zu bytes: the guest runs on",
+			 held);
+	}
+}
+
 static void on_tick(uv_timer_t *t)
 {
 	struct primary *p = t->data;
@@ -567,6 +598,7 @@ static void on_tick(uv_timer_t *t)
 	stall_check(p);
 	if (pcore_releases_now(&p->core))
 		outbuf_flush(&p->ob); /* unprotected: out as it comes */
+	backpressure(p);
 	pcore_on_tick(&p->core);
 	primary_run(p);
 }

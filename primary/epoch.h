@@ -65,6 +65,7 @@ struct primary {
 	uint64_t *resumed;
 	int running;	  /* primary_run() is carrying out actions */
 	int acked_events; /* primary_opts.acked_events */
+	int output_held;  /* the guest is held: its output is at the bound */
 
 	/* connections: the backup (or the one that may become it) is the
 	 * core's peer; extras are being turned away or announce a term */

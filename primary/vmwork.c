@@ -84,8 +84,11 @@ static int vw_capture(void *w, unsigned slot, uint64_t epoch, int final)
 	struct vmwork *v = w;
 	int ret;
 
+	if (final)
+		v->stopped = 1; /* the last epoch: the guest stays stopped */
 	ret = capture_checkpoint(v->vm, v->sink.ob, &v->copier, v->bitmap,
-				 v->carry, epoch, final, &v->slots[slot]);
+				 v->carry, epoch, v->stopped || v->held,
+				 &v->slots[slot]);
 	if (ret)
 		log_error("epoch %llu: capture: %s", (unsigned long long)epoch,
 			  vm_error(v->vm));
@@ -95,7 +98,8 @@ static int vw_capture(void *w, unsigned slot, uint64_t epoch, int final)
 static long vw_harvest(void *w)
 {
 	struct vmwork *v = w;
-	long n = capture_harvest(v->vm, v->bitmap, v->carry);
+	long n = capture_harvest(v->vm, v->bitmap, v->carry,
+				 v->stopped || v->held);
 
 	if (n < 0)
 		log_error("harvest: %s", vm_error(v->vm));
@@ -159,12 +163,28 @@ static int vw_reserve(void *w)
 
 static int vw_pause(void *w)
 {
-	return vm_pause(((struct vmwork *)w)->vm);
+	struct vmwork *v = w;
+
+	v->stopped = 1;
+	return vm_pause(v->vm);
 }
 
 static int vw_resume(void *w)
 {
-	return vm_resume(((struct vmwork *)w)->vm);
+	struct vmwork *v = w;
+
+	v->stopped = 0;
+	return v->held ? 0 : vm_resume(v->vm);
+}
+
+static int vw_hold(void *w, int on)
+{
+	struct vmwork *v = w;
+
+	v->held = on;
+	if (on)
+		return vm_pause(v->vm);
+	return v->stopped ? 0 : vm_resume(v->vm);
 }
 
 static const struct workload_ops vmwork_ops = {
@@ -182,6 +202,7 @@ static const struct workload_ops vmwork_ops = {
 	.reserve = vw_reserve,
 	.pause = vw_pause,
 	.resume = vw_resume,
+	.hold = vw_hold,
 };
 
 struct workload vmwork_workload(struct vmwork *v)

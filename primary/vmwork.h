@@ -21,6 +21,10 @@ struct vmwork {
 	unsigned nslots;
 	uint64_t *bitmap, *carry;
 	uint64_t *round_pfns; /* the pre-copy round's pages */
+	/* Why the guest is stopped between captures: the core paused it
+	 * (pause(), or the last epoch), or its output is held at the bound
+	 * (hold()). It runs when neither holds. */
+	int stopped, held;
 };
 
 /* The vm_config callbacks that feed the VM's console and end to v: set

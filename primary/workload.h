@@ -68,6 +68,13 @@ struct workload_ops {
 	/* Stops / restarts the guest (0 or -errno; stopping twice is fine). */
 	int (*pause)(void *w);
 	int (*resume)(void *w);
+	/*
+	 * Holds the guest stopped while on, whatever pause() and resume()
+	 * say, and releases it (if nothing else stops it) when off: output
+	 * commit's backpressure, the held output being at its bound. A
+	 * capture or a harvest leaves a held guest stopped.
+	 */
+	int (*hold)(void *w, int on);
 };
 
 struct workload {

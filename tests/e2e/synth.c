@@ -65,7 +65,7 @@ static int sy_capture(void *w, unsigned slot, uint64_t epoch, int final)
 	int ret;
 
 	staged_begin(st, epoch, 0);
-	if (!s->paused)
+	if (!s->paused && !s->held)
 		step(s, epoch);
 	ret = staged_reserve(st, s->ntracked, 1);
 	if (ret)
@@ -167,6 +167,12 @@ static int sy_resume(void *w)
 	return 0;
 }
 
+static int sy_hold(void *w, int on)
+{
+	((struct synth *)w)->held = on;
+	return 0;
+}
+
 static void sy_bind(void *w, const struct workload_sink *sink)
 {
 	((struct synth *)w)->sink = *sink;
@@ -217,6 +223,7 @@ static const struct workload_ops synth_ops = {
 	.reserve = sy_reserve,
 	.pause = sy_pause,
 	.resume = sy_resume,
+	.hold = sy_hold,
 };
 
 struct workload synth_workload(struct synth *s)

@@ -11,7 +11,12 @@ guest to a real remora-backup over loopback.
   run as a VM, passes memstress's self-check (no torn epoch).
 - output commit: a backup that never acknowledges gets nothing released;
   one that acknowledges late gets every byte, in order.
+- a guest printing flat out with no backup is held once its output
+  reaches a quarter of guest memory, so the first checkpoint a backup
+  then receives fits the backup's bound: it syncs, and the stream is
+  continuous.
 """
+import json
 import os
 import random
 import re
@@ -257,6 +262,38 @@ def mismatched_backup_refused(bindir, guests):
         c.cleanup()
 
 
+def chatty_guest_waits_for_its_backup(bindir, guests):
+    c = Cluster(bindir, guests["counter"], "--interval 0 --count 0",
+                memory="4M")
+    try:
+        c.start("a")
+        ev = c.wait_event("a", "backpressure", 120, held=1)
+        time.sleep(1.0)  # held: nothing more piles up
+        ctl = os.path.join(bindir, "ctl", "remoractl")
+        p = subprocess.run([ctl, "-c", c.config, "--node", "a", "status",
+                            "--json"], capture_output=True, text=True,
+                           timeout=30)
+        held = json.loads(p.stdout)["held_output_bytes"]
+        # at most one epoch interval's output over the bound
+        if ev["max"] != (4 << 20) // 4 or held > ev["max"] + (64 << 10):
+            raise Failure(f"held {held} bytes, bound {ev['max']}: {ev}\n"
+                          f"{c.logs()}")
+        c.start("b")
+        c.wait_replica()
+        c.wait_event("a", "backpressure", 60, held=0)
+        c.wait_for("output after the release",
+                   lambda: len(c.text(c.sink_a)) > held + 100000)
+        if c.stop("a") != 0:
+            raise Failure(f"primary exited non-zero\n{c.logs()}")
+        c.stop("b")
+        got = ticks(c.text(c.sink_a))
+        assert_continuous(got)
+        return (f"held at {held} bytes (bound {ev['max']}); synced; "
+                f"tick 1..{got[-1]} continuous")
+    finally:
+        c.cleanup()
+
+
 if __name__ == "__main__":
     main([
         ("counter_continuity", counter_continuity),
@@ -267,4 +304,6 @@ if __name__ == "__main__":
         ("mismatched_backup_refused", mismatched_backup_refused),
         ("guest_exit_drains", guest_exit_drains),
         ("wrong_role_refused", wrong_role_refused),
+        ("chatty_guest_waits_for_its_backup",
+         chatty_guest_waits_for_its_backup),
     ])
