@@ -19,10 +19,22 @@ time) to the first line b released.
 
   drill.py BUILD_DIR [--iterations N] [--workload counter|memstress]
            [--seed N] [--memory SIZE] [--json]
+           [--chaos [--chaos-rate R] [--chaos-kinds delay,drop,...]]
+
+--chaos: the backup dials a fault-injection proxy (chaos.py) instead of
+the primary (its copy of the config gives node a the proxy's address);
+each drill lets the cluster run under faults for a random 1..3 s without
+waiting for a replica, then SIGKILLs the primary and checks the same
+continuity (a's sink then b's is tick 1..M). A backup that never held a
+consistent replica cannot promote: counted as "no replica at the kill",
+not a violation, but then a must have released nothing (output only
+leaves a primary once a backup acknowledged it). The faults injected are
+counted, and logged per drill in chaos.log beside the daemons' logs.
 
 scripts/drill and scripts/demo run this; the e2e suite imports drill_once.
 """
 import argparse
+import collections
 import json
 import os
 import random
@@ -34,7 +46,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e import (Cluster, Failure, assert_continuous, now_ms,  # noqa: E402
-                 ticks)
+                 ticks, free_port)
+import chaos  # noqa: E402
 
 WORKLOADS = {
     # A tick every 10 ms: a gap or a repeat shows at once.
@@ -128,6 +141,162 @@ def drill_once(bindir, rng, workload="counter", memory="64M",
             c.cleanup()
 
 
+class ChaosResult(Result):
+    def __init__(self):
+        super().__init__()
+        self.outcome = None  # promoted, no-replica, promoted-early
+        self.faults = {}
+        self.run_s = None
+        self.a_rc = None
+        self.replica = False  # b held a consistent replica at some point
+        self.seed = None
+        self.dir = None
+
+    def as_dict(self):
+        d = super().as_dict()
+        d.update(outcome=self.outcome, faults=self.faults,
+                 run_s=self.run_s, a_rc=self.a_rc, seed=self.seed)
+        return d
+
+
+def _backup_config(c, proxy_port):
+    """A copy of c's config in which node a (the primary b dials) is the
+    proxy; the rest, cluster name and nodes included, stays the same."""
+    text = c.text(c.config)
+    head, sep, rest = text.partition("[node a]\n")
+    line, nl, tail = rest.partition("\n")
+    if not line.startswith("replication_address = "):
+        raise Failure(f"unexpected config layout: {line!r}")
+    path = os.path.join(c.dir, "remora-b.conf")
+    with open(path, "w") as f:
+        f.write(head + sep + f"replication_address = 127.0.0.1:"
+                f"{proxy_port}" + nl + tail)
+    return path
+
+
+def chaos_once(bindir, rng, rate=0.01, kinds=chaos.KINDS, memory="64M",
+               hb_interval="50ms", hb_timeout="300ms", keep=False):
+    """One chaos drill (counter workload): b dials a through a ChaosProxy;
+    faults for a random 1..3 s, then a is SIGKILLed. Returns a
+    ChaosResult (violation set on a failed check); raises Failure when
+    something other than continuity goes wrong (b has a replica but does
+    not promote, a daemon exits unexpectedly)."""
+    workload = "counter"
+    c = Cluster(bindir, guest_path(bindir, workload), WORKLOADS[workload],
+                memory=memory, interval="25ms", hb_interval=hb_interval,
+                hb_timeout=hb_timeout)
+    res = ChaosResult()
+    res.dir = c.dir
+    res.seed = rng.randrange(1 << 32)
+    real = c.text(c.config).split("[node a]\n")[1].split("\n")[0]
+    a_port = int(real.rsplit(":", 1)[1])
+    proxy = chaos.ChaosProxy(free_port(), ("127.0.0.1", a_port),
+                             seed=res.seed, rate=rate, kinds=kinds,
+                             log_path=os.path.join(c.dir, "chaos.log"))
+    failed = True
+    try:
+        proxy.start()
+        conf_b = _backup_config(c, proxy.port)
+        own = c.config
+        c.config = conf_b
+        try:
+            c.start("b")
+        finally:
+            c.config = own
+        c.start("a")
+        # Under faults either may end on its own (a replaced by a promoted
+        # b after a long stall, b refused): judged below, not here.
+        c.procs["a"]._expected = 1
+        c.procs["b"]._expected = 1
+        c.wait_event("a", "listening", timeout=60)
+        res.run_s = rng.uniform(1.0, 3.0)
+        time.sleep(res.run_s)
+        a = c.procs["a"]
+        if a.poll() is None:
+            a.send_signal(signal.SIGKILL)
+        res.a_rc = a.wait(30)
+        t_kill = time.monotonic()
+        hb_ms = float(hb_timeout.rstrip("ms"))
+        settle = 2.0 + 4 * hb_ms / 1e3  # stalled frames (<= 1 s) included
+
+        def settled():
+            if c.events("b", "promoted"):
+                return "promoted"
+            if c.procs["b"].poll() is not None:
+                return "b exited"
+            if time.monotonic() - t_kill > settle and \
+                    not c.events("b", "state", to="replicating"):
+                return "no replica"
+            return None
+        how = c.wait_for("b's promotion (it held a replica)", settled, 60)
+        res.replica = bool(c.events("b", "state", to="replicating"))
+        if how == "b exited":
+            raise Failure(f"b exited ({c.procs['b'].returncode}) after a "
+                          f"was killed\n{c.logs()}")
+        if how == "promoted":
+            ev = c.events("b", "promoted")[0]
+            res.term, res.epoch = ev["term"], ev["epoch"]
+            res.detect_ms = ev["detect_ms"]
+            res.promote_ms = ev["promote_ms"]
+            res.outcome = "promoted" if res.a_rc == -signal.SIGKILL \
+                else "promoted-early"
+            c.wait_for("20 lines released by b",
+                       lambda: c.text(c.sink_b).count("\n") >= 20, 60)
+            rc = c.stop("b")
+            if rc != 0:
+                raise Failure(f"promoted b exited {rc}\n{c.logs()}")
+            check_counter(c, res)
+        else:
+            res.outcome = "no-replica"
+            rc = c.stop("b")
+            if rc != 0:
+                raise Failure(f"b exited {rc} on SIGTERM\n{c.logs()}")
+            check_counter(c, res)
+            if not res.violation and res.released_a:
+                res.violation = (f"a released {res.released_a} ticks but "
+                                 f"b never held a consistent replica "
+                                 f"(nothing was acknowledged)")
+        failed = False
+        return res
+    finally:
+        proxy.stop()
+        res.faults = dict(proxy.counts)
+        if res.violation:
+            res.violation += f" [chaos seed {res.seed}]"
+            if keep:
+                res.violation += f" (logs kept in {c.dir})"
+        if not (keep and (res.violation or failed)):
+            c.cleanup()
+        else:
+            for p in c.procs.values():
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+
+
+def chaos_summary(results, hb_timeout_ms, rate, failures):
+    out = [summary([r for r in results if r.outcome != "no-replica"],
+                   hb_timeout_ms).rsplit("\ndrills", 1)[0]]
+    outcomes = collections.Counter(r.outcome for r in results)
+    faults = collections.Counter()
+    for r in results:
+        faults.update(r.faults)
+    out.append(f"chaos drills {len(results) + len(failures)}, rate {rate}"
+               f" per frame, heartbeat_timeout {hb_timeout_ms} ms")
+    out.append("outcomes: " + ", ".join(
+        f"{k} {outcomes.get(k, 0)}" for k in
+        ("promoted", "promoted-early", "no-replica")) +
+        f", failed {len(failures)}")
+    out.append(f"{'fault':<12}{'injected':>10}")
+    out += [f"{k:<12}{faults.get(k, 0):>10}" for k in chaos.KINDS]
+    out.append(f"{'total':<12}{sum(faults.values()):>10}")
+    bad = [r for r in results if r.violation]
+    out.append(f"continuity violations {len(bad)}")
+    out += [f"  violation: {r.violation}" for r in bad]
+    out += [f"  failed: {f}" for f in failures]
+    return "\n".join(out)
+
+
 def summary(results, hb_timeout_ms):
     def col(name):
         v = [getattr(r, name) for r in results
@@ -159,6 +328,12 @@ def main():
     ap.add_argument("--heartbeat-timeout-ms", type=int, default=300,
                     help="the cluster's heartbeat_timeout (default 300)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--chaos", action="store_true",
+                    help="b dials a through a fault-injection proxy")
+    ap.add_argument("--chaos-rate", type=float, default=0.01,
+                    help="faults per frame (default 0.01)")
+    ap.add_argument("--chaos-kinds", default=",".join(chaos.KINDS),
+                    help="faults to pick from (default: all)")
     o = ap.parse_args()
     if o.iterations < 1:
         ap.error("--iterations must be at least 1")
@@ -169,6 +344,8 @@ def main():
               "(needs KVM and root)", file=sys.stderr)
         return 77
     rng = random.Random(o.seed)
+    if o.chaos:
+        return chaos_main(o, rng)
     results = []
     for i in range(o.iterations):
         try:
@@ -192,6 +369,41 @@ def main():
         print(f"seed {o.seed}, workload {o.workload}")
         print(summary(results, o.heartbeat_timeout_ms))
     return 1 if any(r.violation for r in results) else 0
+
+
+def chaos_main(o, rng):
+    if o.workload != "counter":
+        print("drill: --chaos runs the counter workload", file=sys.stderr)
+        return 2
+    kinds = o.chaos_kinds.split(",")
+    results, failures = [], []
+    for i in range(o.iterations):
+        try:
+            r = chaos_once(o.bindir, rng, o.chaos_rate, kinds, o.memory,
+                           hb_timeout=f"{o.heartbeat_timeout_ms}ms",
+                           keep=True)
+        except Failure as e:
+            msg = str(e)
+            print(f"chaos drill {i + 1}/{o.iterations}: FAILED: {msg}",
+                  file=sys.stderr, flush=True)
+            failures.append(f"drill {i + 1}: {msg.splitlines()[0]}")
+            continue
+        results.append(r)
+        faults = ", ".join(f"{k} {v}" for k, v in sorted(r.faults.items()))
+        print(f"chaos drill {i + 1}/{o.iterations}: {r.outcome} after "
+              f"{r.run_s:.2f} s (a exit {r.a_rc}), faults [{faults or '-'}]"
+              f", a released {r.released_a} lines, b {r.released_b}: "
+              f"{'VIOLATION ' + r.violation if r.violation else 'ok'}",
+              file=sys.stderr, flush=True)
+    if o.json:
+        print(json.dumps({"seed": o.seed, "chaos_rate": o.chaos_rate,
+                          "drills": [r.as_dict() for r in results],
+                          "failures": failures}))
+    else:
+        print(f"seed {o.seed}, workload counter, chaos")
+        print(chaos_summary(results, o.heartbeat_timeout_ms, o.chaos_rate,
+                            failures))
+    return 1 if failures or any(r.violation for r in results) else 0
 
 
 if __name__ == "__main__":
