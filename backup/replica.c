@@ -522,6 +522,14 @@ int replica_commit(struct replica *r, uint64_t epoch, uint64_t pages,
 	}
 	if (!s->precopy)
 		XXH3_64bits_update(s->hash, s->state, s->state_len);
+	if (s->console_len) {
+		uint8_t le[8];
+
+		for (int i = 0; i < 8; i++)
+			le[i] = (uint8_t)(s->console_off >> (8 * i));
+		XXH3_64bits_update(s->hash, le, sizeof(le));
+		XXH3_64bits_update(s->hash, s->console, s->console_len);
+	}
 	sum = XXH3_64bits_digest(s->hash);
 	if (sum != checksum) {
 		replica_discard(r);

@@ -245,7 +245,17 @@ int encoder_run(struct encoder *e, struct staged *s, const uint8_t *mem)
 		XXH3_64bits_update(h, s->state, s->state_len);
 		ret = put_msg(s, WIRE_CPU_STATE, &cpu.base);
 	}
-	/* The epoch's console bytes, in frames of at most WIRE_CONSOLE_MAX. */
+	/* The epoch's console bytes, in frames of at most WIRE_CONSOLE_MAX;
+	 * the checksum covers them too, with their stream offset (they are
+	 * what a promotion releases). */
+	if (!ret && s->console_len) {
+		uint8_t off[8];
+
+		for (i = 0; i < 8; i++)
+			off[i] = (uint8_t)(s->console_off >> (8 * i));
+		XXH3_64bits_update(h, off, sizeof(off));
+		XXH3_64bits_update(h, s->console, s->console_len);
+	}
 	for (i = 0; !ret && i < s->console_len; i += WIRE_CONSOLE_MAX) {
 		size_t n = s->console_len - i;
 

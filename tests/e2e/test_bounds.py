@@ -28,7 +28,7 @@ from e2e import Cluster, Failure, main  # noqa: E402
 
 MIB = 1 << 20
 PAGE = 4096
-PROTOCOL = 1
+PROTOCOL = 2  # common/wire.h: WIRE_PROTOCOL_VERSION
 TERM = 1
 # docs/wire.md: frame types.
 HELLO, EPOCH_BEGIN, DEVICE_STATE, EPOCH_COMMIT, ACK = 1, 2, 5, 6, 7

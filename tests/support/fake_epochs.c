@@ -114,7 +114,9 @@ void fake_buf_free(struct fake_buf *b)
 
 int fake_epochs_checksum(const struct fake_page *pages, size_t npages,
 			 size_t page_size, const uint8_t *state,
-			 size_t state_len, uint64_t *sum)
+			 size_t state_len, const uint8_t *console,
+			 size_t console_len, uint64_t console_off,
+			 uint64_t *sum)
 {
 	XXH3_state_t *h = XXH3_createState();
 	uint8_t le[8];
@@ -129,6 +131,11 @@ int fake_epochs_checksum(const struct fake_page *pages, size_t npages,
 	}
 	if (state_len)
 		XXH3_64bits_update(h, state, state_len);
+	if (console_len) {
+		put_le64(le, console_off);
+		XXH3_64bits_update(h, le, sizeof(le));
+		XXH3_64bits_update(h, console, console_len);
+	}
 	*sum = XXH3_64bits_digest(h);
 	XXH3_freeState(h);
 	return 0;
@@ -285,9 +292,10 @@ int fake_epochs_build(const struct fake_epoch_spec *s, struct fake_buf *out,
 	if (!ret && s->console_len)
 		ret = put_console(s, out);
 	if (!ret)
-		ret = fake_epochs_checksum(s->pages, s->npages, s->page_size,
-					   s->state, s->state_len,
-					   &commit.checksum);
+		ret = fake_epochs_checksum(
+			s->pages, s->npages, s->page_size, s->state,
+			s->state_len, (const uint8_t *)s->console,
+			s->console_len, s->console_off, &commit.checksum);
 	if (!ret) {
 		commit.epoch = s->epoch;
 		commit.term = s->term;

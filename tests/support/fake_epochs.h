@@ -87,11 +87,14 @@ struct fake_epoch_spec {
 /*
  * The EpochCommit checksum into *sum: XXH3-64 over (pfn as le64, data) for
  * each page in order, then the state blob (none for a pre-copy epoch:
- * NULL, 0). Returns 0 or -ENOMEM.
+ * NULL, 0), then, if there are console bytes, their stream offset as le64
+ * and the bytes. Returns 0 or -ENOMEM.
  */
 int fake_epochs_checksum(const struct fake_page *pages, size_t npages,
 			 size_t page_size, const uint8_t *state,
-			 size_t state_len, uint64_t *sum);
+			 size_t state_len, const uint8_t *console,
+			 size_t console_len, uint64_t console_off,
+			 uint64_t *sum);
 
 /*
  * Appends the epoch's frames to out and stores the commit's checksum in

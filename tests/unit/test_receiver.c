@@ -835,8 +835,8 @@ static void test_hello_mismatch(void **state)
 		uint64_t mem;
 		const char *cluster, *node, *why;
 	} c[] = {
-		{2, PS, MEM, CLUSTER, PRIMARY,
-		 "speaks protocol 2, this backup 1"},
+		{WIRE_PROTOCOL_VERSION + 1, PS, MEM, CLUSTER, PRIMARY,
+		 "speaks protocol 3, this backup 2"},
 		{WIRE_PROTOCOL_VERSION, PS, 2 * MEM, CLUSTER, PRIMARY,
 		 "runs 16 MiB of guest memory"},
 		{WIRE_PROTOCOL_VERSION, PS, MEM - PS, CLUSTER, PRIMARY,
@@ -1216,6 +1216,28 @@ static size_t m_console_overlap(struct env *v, struct epoch *e, char *want,
 	return at;
 }
 
+/* One console byte flipped in flight (the frame itself well-formed): the
+ * checksum covers console bytes (protocol 2), so the epoch is refused. */
+static size_t m_console_flip(struct env *v, struct epoch *e, char *want,
+			     size_t wlen)
+{
+	size_t at = ep_find(e, WIRE_DEVICE_STATE, 1);
+	size_t half = e->console_len / 2;
+	char *bad = malloc(e->console_len - half);
+
+	(void)v;
+	assert_non_null(bad);
+	memcpy(bad, e->console + half, e->console_len - half);
+	bad[0] ^= 0x20;
+	ep_replace(e, at,
+		   f_dev(e->epoch, "console", e->console_off + half, bad,
+			 e->console_len - half));
+	free(bad);
+	snprintf(want, wlen, "primary says %016llx",
+		 (unsigned long long)e->checksum);
+	return e->n - 1;
+}
+
 static size_t m_console_in_precopy(struct env *v, struct epoch *e, char *want,
 				   size_t wlen)
 {
@@ -1393,6 +1415,7 @@ static const struct attack attacks[] = {
 	ATTACK(cpu_in_precopy, .places = 1u << AT_SYNC_PC),
 	ATTACK(console_gap, .places = CP),
 	ATTACK(console_overlap, .places = CP),
+	ATTACK(console_flip, .places = CP, .at_commit = 1),
 	ATTACK(console_in_precopy, .places = 1u << AT_SYNC_PC),
 	ATTACK(unknown_device, .places = ALL),
 	ATTACK(begin_inside, .places = ALL),

@@ -618,7 +618,8 @@ static void test_round_trip_every_type(void **state)
 		Remora__Hello h = valid_hello();
 
 		round_trip(WIRE_HELLO, &h, &m);
-		assert_int_equal(m.hello->protocol_version, 1);
+		assert_int_equal(m.hello->protocol_version,
+				 WIRE_PROTOCOL_VERSION);
 		assert_int_equal(m.hello->term, 7);
 		assert_int_equal(m.hello->page_size, 4096);
 		assert_true(m.hello->guest_mem_bytes == 256ull << 20);
