@@ -312,7 +312,7 @@ static int sync_step(struct pcore *c)
 		if (a) {
 			a->a = c->round_pos;
 			a->b = c->round_n;
-			a->slot = c->round;
+			a->flag = (int)c->round;
 		}
 	}
 	return 1;

@@ -114,7 +114,8 @@ enum pcore_act {
 	PA_REOPEN,	/* no unacknowledged epoch ever will be: their output
 			   goes back to the open epoch */
 	PA_DRAIN_TIMER, /* arm the drain deadline (heartbeat_timeout) */
-	PA_PROGRESS,	/* a chunk of the sync was staged (a: pages of b) */
+	PA_PROGRESS,	/* a chunk of the sync was staged (a: pages of b;
+			   flag: the round) */
 	PA_REPLACED,	/* node (text) is primary of term a: an event */
 	PA_STOP,	/* close every handle: the loop ends */
 };

@@ -281,9 +281,9 @@ static void log_progress(struct primary *p, const struct pcore_action *a,
 	if (!force && now - p->stats.last_progress_ns < 1000000000ull)
 		return;
 	p->stats.last_progress_ns = now;
-	log_info("sync round %u: %.0f%% of %llu pages staged, %.1f MB queued, "
+	log_info("sync round %d: %.0f%% of %llu pages staged, %.1f MB queued, "
 		 "%.1f MB/s",
-		 a->slot, a->b ? 100.0 * (double)a->a / (double)a->b : 100.0,
+		 a->flag, a->b ? 100.0 * (double)a->a / (double)a->b : 100.0,
 		 (unsigned long long)a->b, mb, secs > 0 ? mb / secs : 0.0);
 }
 

@@ -91,6 +91,16 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 		  const struct config_node *self, const struct workload *wl,
 		  const struct primary_opts *o);
 
+/*
+ * Runs p around wl on a loop of its own until it stops (serve.c): starts
+ * it, its control socket and the guest. Returns the exit status, or -1 if
+ * it could not start (p is finished then). Otherwise the caller frees the
+ * workload (a VM first: it feeds the output buffer), then primary_finish().
+ */
+int primary_serve(struct primary *p, const struct config *cfg,
+		  const struct config_node *self, const struct workload *wl,
+		  const struct primary_opts *o);
+
 /* Stops at once (set-up failed after start): the loop then ends. */
 void primary_abort(struct primary *p, const char *why, int exit_code);
 

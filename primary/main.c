@@ -20,7 +20,6 @@
 
 #include "config.h"
 #include "daemon.h"
-#include "ctl.h"
 #include "epoch.h"
 #include "log.h"
 #include "main.h"
@@ -115,26 +114,19 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-static void status_cb(void *opaque, struct node_status *st)
-{
-	primary_status(opaque, st);
-}
-
 static int run(const struct config *cfg, const struct config_node *self,
 	       const struct opts *o)
 {
 	static struct primary p; /* large (statistics); one per process */
 	static struct vmwork vw;
 	struct primary_opts po = {.term = 1};
-	struct ctl *ctl = NULL;
 	struct vm_config vc = {.dirty_log = 1};
 	struct workload wl;
-	uv_loop_t loop;
 	struct vm *vm;
 	char err[VM_ERR_MAX], why[96], line[1024];
 	uint8_t *img;
 	size_t len;
-	int ret, sink;
+	int ret, sink, code;
 
 	ret = read_file(cfg->workload.guest, &img, &len, why, sizeof(why));
 	if (ret) {
@@ -174,43 +166,17 @@ static int run(const struct config *cfg, const struct config_node *self,
 		goto out_vm;
 	}
 	wl = vmwork_workload(&vw);
-	uv_loop_init(&loop);
 	po.sink_fd = sink;
-	ret = primary_start(&p, &loop, cfg, self, &wl, &po);
-	if (ret) {
-		uv_run(&loop, UV_RUN_DEFAULT); /* what it opened, closing */
-		uv_loop_close(&loop);
-		primary_finish(&p);
+	code = primary_serve(&p, cfg, self, &wl, &po);
+	if (code < 0)
 		goto out_vm;
-	}
-	/* From here on a failure stops the pipeline, whose handles close as
-	 * the loop runs out, and the daemon exits the normal way. */
-	if (*self->control_socket) {
-		if (ctl_start(&ctl, &loop, self->control_socket, status_cb, &p,
-			      err, sizeof(err)))
-			primary_abort(&p, err, 1);
-		else
-			primary_set_ctl(&p, ctl);
-	}
-	if (p.core.state != PC_STOPPED) {
-		primary_run_guest(&p);
-		if (p.core.state != PC_STOPPED)
-			log_info("guest %s started (%s)", cfg->workload.guest,
-				 *cfg->workload.args ? cfg->workload.args
-						     : "no arguments");
-	}
-	uv_run(&loop, UV_RUN_DEFAULT);
 	if (o->stats && (ret = primary_write_stats(&p, o->stats)))
 		log_error("--stats %s: %s", o->stats, strerror(-ret));
 	vmwork_destroy(&vw); /* the VM first: it feeds the output buffer */
-	ret = uv_loop_close(&loop);
-	if (ret)
-		log_error("bug: handles left open at exit: %s",
-			  uv_strerror(ret));
 	primary_finish(&p);
 	close(sink);
-	log_info("stopped with exit status %d", p.core.exit_code);
-	return p.core.exit_code;
+	log_info("stopped with exit status %d", code);
+	return code;
 out_vm:
 	vmwork_destroy(&vw);
 	close(sink);

@@ -30,9 +30,9 @@
 
 #include "config.h"
 #include "daemon.h"
-#include "ctl.h"
 #include "epoch.h"
 #include "log.h"
+#include "paths.h"
 #include "synth.h"
 
 #define PROG	   "fake_primary"
@@ -134,66 +134,36 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-static void status_cb(void *opaque, struct node_status *st)
-{
-	primary_status(opaque, st);
-}
-
 static int run(const struct config *cfg, const struct config_node *self,
 	       const struct opts *o)
 {
 	static struct primary p; /* large (statistics) */
 	static struct synth s;
 	struct primary_opts po = {.term = o->term, .acked_events = 1};
-	const char *sink_path = config_console(cfg, self);
-	struct ctl *ctl = NULL;
 	struct workload wl;
-	char err[512];
-	uv_loop_t loop;
+	char err[1024];
 	int ret;
 
-	po.sink_fd = outbuf_open_sink(sink_path);
+	/* The same sink, checked the same way, as the daemons'. */
+	po.sink_fd = paths_open_console(cfg, self, err, sizeof(err));
 	if (po.sink_fd < 0) {
-		log_error("console sink %s: %s", sink_path, strerror(errno));
+		log_error("%s", err);
 		return 1;
 	}
 	ret = synth_init(&s, cfg->workload.memory, o->ticks,
 			 cfg->replication.max_inflight_epochs + 1);
 	if (ret) {
 		log_error("synthetic guest: %s", strerror(-ret));
-		synth_destroy(&s);
-		close(po.sink_fd);
-		return 1;
+		ret = -1;
+	} else {
+		wl = synth_workload(&s);
+		ret = primary_serve(&p, cfg, self, &wl, &po);
+		if (ret >= 0)
+			primary_finish(&p);
 	}
-	wl = synth_workload(&s);
-	uv_loop_init(&loop);
-	ret = primary_start(&p, &loop, cfg, self, &wl, &po);
-	if (ret) {
-		uv_run(&loop, UV_RUN_DEFAULT); /* what it opened, closing */
-		uv_loop_close(&loop);
-		primary_finish(&p);
-		synth_destroy(&s);
-		close(po.sink_fd);
-		return 1;
-	}
-	if (*self->control_socket) {
-		if (ctl_start(&ctl, &loop, self->control_socket, status_cb, &p,
-			      err, sizeof(err)))
-			primary_abort(&p, err, 1);
-		else
-			primary_set_ctl(&p, ctl);
-	}
-	if (p.core.state != PC_STOPPED)
-		primary_run_guest(&p);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	ret = uv_loop_close(&loop);
-	if (ret)
-		log_error("bug: handles left open at exit: %s",
-			  uv_strerror(ret));
-	primary_finish(&p);
 	synth_destroy(&s);
 	close(po.sink_fd);
-	return p.core.exit_code;
+	return ret < 0 ? 1 : ret;
 }
 
 int main(int argc, char **argv)

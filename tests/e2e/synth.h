@@ -38,7 +38,7 @@ struct synth {
 	struct staged *slots;
 	unsigned nslots;
 	struct workload_sink sink;
-	int running, paused, held;
+	int paused, held; /* pause() and hold(): no steps while either */
 };
 
 /* A page's content at a version: text lines; every fourth version zero. */
