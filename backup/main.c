@@ -249,6 +249,7 @@ static int run(const struct config *cfg, const struct config_node *self,
 		.cfg = cfg,
 		.self = self,
 		.ack_delay_ms = o->ack_delay_ns / 1000000,
+		.debug = o->verbose,
 	};
 	const struct config_node *first;
 	struct backup backup, *b = &backup;

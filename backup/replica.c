@@ -525,8 +525,7 @@ int replica_commit(struct replica *r, uint64_t epoch, uint64_t pages,
 	if (s->console_len) {
 		uint8_t le[8];
 
-		for (int i = 0; i < 8; i++)
-			le[i] = (uint8_t)(s->console_off >> (8 * i));
+		put_le64(le, s->console_off);
 		XXH3_64bits_update(s->hash, le, sizeof(le));
 		XXH3_64bits_update(s->hash, s->console, s->console_len);
 	}

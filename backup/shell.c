@@ -145,59 +145,34 @@ static int send_refuse(struct backup *b, uint64_t term, const char *primary,
 
 /* --- timers and signals ---------------------------------------------------*/
 
-static void on_retry_timer(uv_timer_t *t)
+/* The core's timers, told apart by their slot in b->timers. */
+static void on_timer(uv_timer_t *t)
 {
 	struct backup *b = t->data;
+	uint64_t now = now_ms(b);
 
-	standby_on_retry(&b->sb);
+	switch ((enum standby_timer)(t - b->timers)) {
+	case SB_T_RETRY:
+		standby_on_retry(&b->sb);
+		break;
+	case SB_T_SILENCE:
+		standby_on_silence(&b->sb, now);
+		break;
+	case SB_T_ACK:
+		standby_on_ack_timer(&b->sb, now);
+		break;
+	case SB_T_DEPOSE:
+		standby_on_depose_timeout(&b->sb);
+		break;
+	case SB_T_FENCE:
+		standby_on_fence_retry(&b->sb);
+		break;
+	case SB_T_HANDSHAKE:
+		standby_on_handshake_timeout(&b->sb);
+		break;
+	}
 	act(b);
 }
-
-static void on_silence_timer(uv_timer_t *t)
-{
-	struct backup *b = t->data;
-
-	standby_on_silence(&b->sb, now_ms(b));
-	act(b);
-}
-
-static void on_ack_timer(uv_timer_t *t)
-{
-	struct backup *b = t->data;
-
-	standby_on_ack_timer(&b->sb, now_ms(b));
-	act(b);
-}
-
-static void on_depose_timer(uv_timer_t *t)
-{
-	struct backup *b = t->data;
-
-	standby_on_depose_timeout(&b->sb);
-	act(b);
-}
-
-static void on_fence_timer(uv_timer_t *t)
-{
-	struct backup *b = t->data;
-
-	standby_on_fence_retry(&b->sb);
-	act(b);
-}
-
-static void on_handshake_timer(uv_timer_t *t)
-{
-	struct backup *b = t->data;
-
-	standby_on_handshake_timeout(&b->sb);
-	act(b);
-}
-
-static const uv_timer_cb timer_cbs[SB_NTIMERS] = {
-	[SB_T_RETRY] = on_retry_timer, [SB_T_SILENCE] = on_silence_timer,
-	[SB_T_ACK] = on_ack_timer,     [SB_T_DEPOSE] = on_depose_timer,
-	[SB_T_FENCE] = on_fence_timer, [SB_T_HANDSHAKE] = on_handshake_timer,
-};
 
 static void on_heartbeat(uv_timer_t *t)
 {
@@ -258,8 +233,7 @@ static void fence_done(void *opaque, const struct command_result *r)
 
 	b->fence = NULL;
 	command_describe(r, what, sizeof(what));
-	standby_on_fence_result(&b->sb, now_ms(b), outcome(r), r->elapsed_ms,
-				what);
+	standby_on_fence_result(&b->sb, outcome(r), r->elapsed_ms, what);
 	act(b);
 }
 
@@ -287,8 +261,7 @@ static void run_fence(struct backup *b)
 			  fence_done, b);
 	if (ret) {
 		b->fence = NULL;
-		standby_on_fence_result(&b->sb, now_ms(b), SB_NOT_RUN, 0,
-					strerror(-ret));
+		standby_on_fence_result(&b->sb, SB_NOT_RUN, 0, strerror(-ret));
 	}
 }
 
@@ -498,7 +471,7 @@ static void carry_out(struct backup *b, const struct standby_action *a)
 		break;
 	case SB_A_ARM:
 		if (!uv_is_closing((uv_handle_t *)t))
-			uv_timer_start(t, timer_cbs[a->timer], a->ms, 0);
+			uv_timer_start(t, on_timer, a->ms, 0);
 		break;
 	case SB_A_DISARM:
 		uv_timer_stop(t);

@@ -118,9 +118,12 @@ static void say_at(struct standby *s, const char *file, int line,
 static void say_at(struct standby *s, const char *file, int line,
 		   enum log_level level, const char *fmt, ...)
 {
-	struct standby_action *a = push(s, SB_A_LOG);
+	struct standby_action *a;
 	va_list ap;
 
+	if (level == LOG_DEBUG && !s->debug)
+		return; /* not formatted per epoch only to be dropped */
+	a = push(s, SB_A_LOG);
 	a->level = level;
 	a->file = file;
 	a->line = line;
@@ -236,6 +239,7 @@ int standby_init(struct standby *s, const struct standby_opts *o)
 	s->self = o->self;
 	s->rx = o->rx;
 	s->ack_delay_ms = o->ack_delay_ms;
+	s->debug = o->debug;
 	s->timeout_ms = cfg->failover.heartbeat_timeout_ns / 1000000;
 	s->retry_ms = retry < 50 ? 50 : retry > 1000 ? 1000 : retry;
 	s->bug = invariant_broken;
@@ -781,11 +785,9 @@ void standby_on_health_result(struct standby *s, uint64_t now,
 			"health_check_command failed (%.400s)", what);
 }
 
-void standby_on_fence_result(struct standby *s, uint64_t now,
-			     enum standby_outcome o, uint64_t elapsed_ms,
-			     const char *what)
+void standby_on_fence_result(struct standby *s, enum standby_outcome o,
+			     uint64_t elapsed_ms, const char *what)
 {
-	(void)now;
 	if (!s->fence_running) {
 		bug(s, "a fence ended that was not running");
 		return;

@@ -200,6 +200,9 @@ struct standby_opts {
 	const struct config_node *self;
 	const struct receiver *rx; /* the shell's; read only */
 	uint64_t ack_delay_ms;	   /* --inject-ack-delay; 0: Ack at once */
+	/* --verbose: queue LOG_DEBUG lines (one per epoch applied), which
+	 * are otherwise not even formatted */
+	int debug;
 };
 
 /* A delayed Ack. */
@@ -215,6 +218,7 @@ struct standby {
 	/* between dials: heartbeat_interval, within 50 ms..1 s */
 	uint64_t retry_ms;
 	uint64_t ack_delay_ms; /* 0: Ack at once */
+	int debug;	       /* LOG_DEBUG lines are queued */
 	/*
 	 * A broken invariant: a transition the table forbids, or an event
 	 * that contradicts what the core knows (a frame without a
@@ -322,9 +326,8 @@ void standby_on_health_tick(struct standby *s);
 /* A command the core asked for ended (what: one line; elapsed: run time). */
 void standby_on_health_result(struct standby *s, uint64_t now,
 			      enum standby_outcome o, const char *what);
-void standby_on_fence_result(struct standby *s, uint64_t now,
-			     enum standby_outcome o, uint64_t elapsed_ms,
-			     const char *what);
+void standby_on_fence_result(struct standby *s, enum standby_outcome o,
+			     uint64_t elapsed_ms, const char *what);
 
 /* SB_A_PROMOTE's result: the guest runs (summary: the log line's why),
  * or nothing runs (err: one line). */

@@ -251,8 +251,7 @@ int encoder_run(struct encoder *e, struct staged *s, const uint8_t *mem)
 	if (!ret && s->console_len) {
 		uint8_t off[8];
 
-		for (i = 0; i < 8; i++)
-			off[i] = (uint8_t)(s->console_off >> (8 * i));
+		put_le64(off, s->console_off);
 		XXH3_64bits_update(h, off, sizeof(off));
 		XXH3_64bits_update(h, s->console, s->console_len);
 	}

@@ -611,6 +611,16 @@ static void assert_replica(const struct env *v, const struct epoch *e)
 	}
 }
 
+/* Delivers checkpoint e (perhaps altered by the caller), checks the
+ * replica against it and frees it. */
+static void apply_checkpoint(struct env *v, struct epoch *e, int synced_now)
+{
+	deliver(v, e, synced_now);
+	fake_acked(&v->fk, e);
+	assert_replica(v, e);
+	ep_free(e);
+}
+
 /* Builds, delivers and checks one epoch. */
 static void run_epoch(struct env *v, const struct epoch_opts *o, int synced_now)
 {
@@ -774,10 +784,7 @@ static void test_happy_path(void **state)
 	fake_touch(&v->fk, 40);
 	fake_epoch(&v->fk, &e, &checkpoint);
 	ep_insert(&e, 2, f_heartbeat(e.epoch - 1));
-	deliver(v, &e, 0);
-	fake_acked(&v->fk, &e);
-	assert_replica(v, &e);
-	ep_free(&e);
+	apply_checkpoint(v, &e, 0);
 
 	/*
 	 * A new connection resyncs, numbering its epochs from wherever it
@@ -819,10 +826,7 @@ static void test_empty_epochs(void **state)
 	/* A checkpoint without pages: only the vCPU state. */
 	fake_epoch(&v->fk, &e, &checkpoint);
 	assert_int_equal(e.pages, 0);
-	deliver(v, &e, 1);
-	fake_acked(&v->fk, &e);
-	assert_replica(v, &e);
-	ep_free(&e);
+	apply_checkpoint(v, &e, 1);
 	env_free(v);
 }
 
@@ -1673,10 +1677,7 @@ static void test_console_empty_chunk(void **state)
 	fake_epoch(&v->fk, &e, &checkpoint);
 	at = ep_find(&e, WIRE_DEVICE_STATE, 0);
 	ep_insert(&e, at, f_dev(e.epoch, "console", e.console_off, NULL, 0));
-	deliver(v, &e, 0);
-	fake_acked(&v->fk, &e);
-	assert_replica(v, &e);
-	ep_free(&e);
+	apply_checkpoint(v, &e, 0);
 
 	/* An empty chunk elsewhere in the stream, then the real bytes. */
 	fake_touch(&v->fk, 40);
@@ -1947,10 +1948,7 @@ static void test_epoch_frames(void **state)
 	fake_touch(&v->fk, 40);
 	fake_epoch(&v->fk, &e, &checkpoint);
 	pad_frames(&e, EPOCH_FRAMES_MAX);
-	deliver(v, &e, 0);
-	fake_acked(&v->fk, &e);
-	assert_replica(v, &e);
-	ep_free(&e);
+	apply_checkpoint(v, &e, 0);
 
 	fake_touch(&v->fk, 40);
 	snap_take(&s, &v->r);
