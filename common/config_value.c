@@ -80,24 +80,6 @@ static void put_text(const struct value *x, const char *s, size_t n)
 	memset(x->field + n, 0, x->k->size - n);
 }
 
-/* Decimal digits only: no sign, no space, no trailing junk, no overflow. */
-static int parse_uint(const char *s, uint64_t *v)
-{
-	*v = 0;
-	if (!*s)
-		return -EINVAL;
-	for (; *s; s++) {
-		uint64_t d = (uint64_t)(*s - '0');
-
-		if (*s < '0' || *s > '9')
-			return -EINVAL;
-		if (*v > (UINT64_MAX - d) / 10)
-			return -ERANGE;
-		*v = *v * 10 + d;
-	}
-	return 0;
-}
-
 /* --- numbers: integers, sizes, durations ------------------------------ */
 
 /* A number of k's type as the operator writes it: "64", "4M", "25ms". */
@@ -158,7 +140,7 @@ static int set_uint(const struct value *x)
 {
 	char b[CONFIG_SHOW_MAX];
 	uint64_t v;
-	int err = parse_uint(x->v, &v);
+	int err = units_parse_uint(x->v, &v);
 
 	if (err == -EINVAL)
 		return refuse(x, "'%s' is not a decimal number",
@@ -186,7 +168,7 @@ static int set_duration(const struct value *x)
 	int err = units_parse_duration(x->v, &v, &why);
 
 	/* A bare number is the likely slip: the default shows a unit. */
-	if (err == -EINVAL && parse_uint(x->v, &n) == 0)
+	if (err == -EINVAL && units_parse_uint(x->v, &n) == 0)
 		return refuse(x, "'%s' needs a unit, e.g. %s",
 			      config_show(b, x->v), def && *def ? def : "1s");
 	if (err == -EINVAL)
@@ -333,7 +315,7 @@ static int set_address(const struct value *x)
 	uint16_t p16;
 	size_t hl;
 	uint64_t p;
-	int af;
+	int af, err;
 
 	if (v[0] == '[') {
 		end = strchr(v, ']');
@@ -370,10 +352,11 @@ static int set_address(const struct value *x)
 			      "(names are not resolved)",
 			      config_show(b, v),
 			      af == AF_INET ? "IPv4" : "IPv6");
-	if (parse_uint(port, &p) == -EINVAL)
+	err = units_parse_uint(port, &p);
+	if (err == -EINVAL)
 		return refuse(x, "port '%s' is not a decimal number",
 			      config_show(b, port));
-	if (parse_uint(port, &p) || p < 1 || p > 65535)
+	if (err || p < 1 || p > 65535)
 		return refuse(x, "port '%s' is out of range (1..65535)",
 			      config_show(b, port));
 	/* One spelling per address, so that equal addresses compare equal. */

@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "events.h"
+#include "fdio.h"
 #include "paths.h"
 
 static int ev_fd = -1;
@@ -175,7 +176,9 @@ void events_emitv(const char *event, const struct ev_field *f, size_t nf)
 		 (double)now_ns() / 1e6, when, ts.tv_nsec / 1000000, node,
 		 role);
 	n = format(buf, sizeof(buf), prefix, event, f, nf);
-	/* One write per line (O_APPEND): lines never interleave. */
-	if (write(ev_fd, buf, n) < 0)
-		return;
+	/*
+	 * One write per line (O_APPEND): lines never interleave. An event
+	 * that cannot be written is lost; the daemon goes on.
+	 */
+	(void)fd_write_all(ev_fd, (const uint8_t *)buf, n);
 }

@@ -53,32 +53,26 @@ int paths_open_regular(const char *path, char *why, size_t whylen)
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		ret = -errno;
-		snprintf(why, whylen, "%s", strerror(errno));
-		return ret;
+		goto err;
 	}
 	if (fstat(fd, &st)) {
 		ret = -errno;
-		snprintf(why, whylen, "%s", strerror(errno));
-		close(fd);
-		return ret;
-	}
-	ret = S_ISREG(st.st_mode) ? 0 : S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-	if (ret == -EISDIR)
-		snprintf(why, whylen, "%s", strerror(EISDIR));
-	else if (ret)
+	} else if (S_ISDIR(st.st_mode)) {
+		ret = -EISDIR;
+	} else if (!S_ISREG(st.st_mode)) {
 		snprintf(why, whylen, "%s, not a regular file",
 			 kind(st.st_mode));
-	if (ret) {
 		close(fd);
-		return ret;
+		return -EINVAL;
+	} else {
+		ret = make_blocking(fd);
+		if (!ret)
+			return fd;
 	}
-	ret = make_blocking(fd);
-	if (ret) {
-		snprintf(why, whylen, "%s", strerror(-ret));
-		close(fd);
-		return ret;
-	}
-	return fd;
+	close(fd);
+err:
+	snprintf(why, whylen, "%s", strerror(-ret));
+	return ret;
 }
 
 int paths_open_sink(const char *path)
@@ -129,18 +123,18 @@ int paths_open_console(const struct config *cfg, const struct config_node *n,
 	console_key(n, key, sizeof(key));
 	/* ENXIO: a FIFO without a reader, or a socket (open(2) cannot open
 	 * one). Which of the two is only said, not acted on. */
-	if (fd == -ENXIO && !stat(path, &st) && S_ISFIFO(st.st_mode)) {
-		snprintf(err, errlen,
-			 "console FIFO %s of node %s in %s has no reader; "
-			 "start the reader first, or change %s",
-			 path, n->name, cfg->path, key);
-		return fd;
-	}
 	if (fd == -ENXIO && !stat(path, &st)) {
-		snprintf(err, errlen,
-			 "console %s of node %s in %s is %s; name a file or a "
-			 "FIFO in %s",
-			 path, n->name, cfg->path, kind(st.st_mode), key);
+		if (S_ISFIFO(st.st_mode))
+			snprintf(err, errlen,
+				 "console FIFO %s of node %s in %s has no "
+				 "reader; start the reader first, or change %s",
+				 path, n->name, cfg->path, key);
+		else
+			snprintf(err, errlen,
+				 "console %s of node %s in %s is %s; name a "
+				 "file or a FIFO in %s",
+				 path, n->name, cfg->path, kind(st.st_mode),
+				 key);
 		return fd;
 	}
 	snprintf(err, errlen, "console %s of node %s in %s: %s; %s %s", path,

@@ -29,6 +29,14 @@ static const char *digits(const char *s, uint64_t *v, int *err)
 	return s;
 }
 
+int units_parse_uint(const char *s, uint64_t *out)
+{
+	int err;
+	const char *rest = digits(s, out, &err);
+
+	return err ? err : *rest ? -EINVAL : 0;
+}
+
 static int scale(uint64_t v, uint64_t mul, uint64_t *out, const char **why)
 {
 	if (mul && v > UINT64_MAX / mul) {

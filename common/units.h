@@ -9,6 +9,12 @@
 #include <stdint.h>
 
 /*
+ * A plain count: decimal digits only (no sign, space, unit or trailing
+ * junk). Returns 0, -EINVAL (malformed) or -ERANGE (over 2^64-1).
+ */
+int units_parse_uint(const char *s, uint64_t *out);
+
+/*
  * A size: digits, then an optional binary suffix K, M, G or T (optionally
  * followed by "iB" or "B"); no suffix means bytes. Returns 0, or -EINVAL
  * (malformed) / -ERANGE (over 2^64-1) with a short reason in *why.

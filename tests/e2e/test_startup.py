@@ -118,6 +118,9 @@ def primary(s):
     return [s.primary, "-c", s.config, "--node", "a"]
 
 
+DAEMON = {"backup": backup, "primary": primary}
+
+
 def case(fn):
     """Runs fn(setup-maker) and removes what it made."""
     def wrapped(bindir, paths):
@@ -134,24 +137,35 @@ def case(fn):
     return wrapped
 
 
-@case
-def backup_console_dir_missing(setup):
-    s = setup(console_b="nodir/b.console")
-    sink = s.path("nodir/b.console")
-    return expect_refusal(
-        backup(s), f"console {sink} of node b in {s.config}: No such file "
-        f"or directory; create the directory or change [node b] console",
-        "backup whose console directory is missing")
+def console_dir_missing(role):
+    """role's daemon whose console directory is missing."""
+    node = "b" if role == "backup" else "a"
+
+    @case
+    def test(setup):
+        s = setup(**{f"console_{node}": "nodir/console"})
+        return expect_refusal(
+            DAEMON[role](s), f"console {s.path('nodir/console')} of node "
+            f"{node} in {s.config}: No such file or directory; create the "
+            f"directory or change [node {node}] console",
+            f"{role} whose console directory is missing")
+    return test
 
 
-@case
-def backup_console_fifo_without_reader(setup):
-    s = setup()
-    sink = s.fifo("b.console")
-    return expect_refusal(
-        backup(s), f"console FIFO {sink} of node b in {s.config} has no "
-        f"reader; start the reader first, or change [node b] console",
-        "backup whose console is a FIFO without a reader")
+def console_fifo_without_reader(role):
+    """role's daemon whose console is a FIFO nobody reads."""
+    node = "b" if role == "backup" else "a"
+
+    @case
+    def test(setup):
+        s = setup()
+        sink = s.fifo(f"{node}.console")
+        return expect_refusal(
+            DAEMON[role](s), f"console FIFO {sink} of node {node} in "
+            f"{s.config} has no reader; start the reader first, or change "
+            f"[node {node}] console",
+            f"{role} whose console is a FIFO without a reader")
+    return test
 
 
 @case
@@ -216,7 +230,9 @@ def backup_shell_missing(setup):
         pass
     unshare = shutil.which("unshare")
     if not unshare:
-        raise Skip("no unshare(1) to hide /bin/sh in a mount namespace")
+        # util-linux, which scripts/setup installs: not a reason to skip.
+        raise Failure("no unshare(1) to hide /bin/sh in a mount namespace; "
+                      "run scripts/setup")
     wrap = [unshare, "--mount", "--propagation", "private", "/bin/sh", "-c",
             'mount --bind "$0" /bin/sh && exec "$@"', blank]
     probe = subprocess.run(wrap + ["/bin/true"], stdout=subprocess.DEVNULL,
@@ -235,26 +251,6 @@ def backup_shell_missing(setup):
         f"/bin/sh: not an executable file; install a POSIX shell there "
         f"(remora runs the command with /bin/sh -c)",
         "backup whose shell for health_check_command is not executable")
-
-
-@case
-def primary_console_dir_missing(setup):
-    s = setup(console_a="nodir/a.console")
-    sink = s.path("nodir/a.console")
-    return expect_refusal(
-        primary(s), f"console {sink} of node a in {s.config}: No such file "
-        f"or directory; create the directory or change [node a] console",
-        "primary whose console directory is missing")
-
-
-@case
-def primary_console_fifo_without_reader(setup):
-    s = setup()
-    sink = s.fifo("a.console")
-    return expect_refusal(
-        primary(s), f"console FIFO {sink} of node a in {s.config} has no "
-        f"reader; start the reader first, or change [node a] console",
-        "primary whose console is a FIFO without a reader")
 
 
 @case
@@ -285,17 +281,17 @@ def config_fifo(setup):
 
 
 if __name__ == "__main__":
-    main([("backup_console_dir_missing", backup_console_dir_missing),
+    main([("backup_console_dir_missing", console_dir_missing("backup")),
           ("backup_console_fifo_without_reader",
-           backup_console_fifo_without_reader),
+           console_fifo_without_reader("backup")),
           ("backup_starts_with_what_it_needs",
            backup_starts_with_what_it_needs),
           ("backup_snapshot_dir_missing", backup_snapshot_dir_missing),
           ("backup_fence_program_missing", backup_fence_program_missing),
           ("backup_shell_missing", backup_shell_missing),
-          ("primary_console_dir_missing", primary_console_dir_missing),
+          ("primary_console_dir_missing", console_dir_missing("primary")),
           ("primary_console_fifo_without_reader",
-           primary_console_fifo_without_reader),
+           console_fifo_without_reader("primary")),
           ("primary_guest_fifo", primary_guest_fifo),
           ("config_fifo", config_fifo)],
          needs_kvm=False)
