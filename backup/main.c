@@ -51,9 +51,10 @@
 #define EXIT_USAGE 2
 
 struct opts {
-	const char *config, *node, *snapshot, *events;
+	struct daemon_opts d; /* -c, --node, --events, -v */
+	const char *snapshot;
 	uint64_t ack_delay_ns; /* --inject-ack-delay (tests, drills) */
-	int rejoin, verbose;
+	int rejoin;
 };
 
 static void usage(FILE *f)
@@ -109,19 +110,21 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	int c;
 
 	memset(o, 0, sizeof(*o));
+	o->d.prog = PROG;
+	o->d.role = "backup";
 	while ((c = getopt_long(argc, argv, "c:n:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			o->config = optarg;
+			o->d.config = optarg;
 			break;
 		case 'n':
-			o->node = optarg;
+			o->d.node = optarg;
 			break;
 		case 's':
 			o->snapshot = optarg;
 			break;
 		case 'e':
-			o->events = optarg;
+			o->d.events = optarg;
 			break;
 		case 'd':
 			if (units_parse_duration(optarg, &o->ack_delay_ns,
@@ -136,7 +139,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->rejoin = 1;
 			break;
 		case 'v':
-			o->verbose = 1;
+			o->d.verbose = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -151,7 +154,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			argv[optind]);
 		return EXIT_USAGE;
 	}
-	if (!o->config || !o->node) {
+	if (!o->d.config || !o->d.node) {
 		fprintf(stderr,
 			PROG ": -c FILE and --node NAME are required\n");
 		return EXIT_USAGE;
@@ -249,7 +252,7 @@ static int run(const struct config *cfg, const struct config_node *self,
 		.cfg = cfg,
 		.self = self,
 		.ack_delay_ms = o->ack_delay_ns / 1000000,
-		.debug = o->verbose,
+		.debug = o->d.verbose,
 	};
 	const struct config_node *first;
 	struct backup backup, *b = &backup;
@@ -352,21 +355,16 @@ int main(int argc, char **argv)
 	ret = parse_opts(argc, argv, &o);
 	if (ret)
 		return ret;
-	cfg = daemon_start(&(struct daemon_opts){.prog = PROG,
-						 .node = o.node,
-						 .config = o.config,
-						 .events = o.events,
-						 .role = "backup",
-						 .verbose = o.verbose});
+	cfg = daemon_start(&o.d);
 	if (!cfg)
 		return 1;
 	if (o.rejoin) {
-		self = config_node(cfg, o.node);
+		self = config_node(cfg, o.d.node);
 		if (!self)
 			snprintf(err, sizeof(err), "%.256s: no [node %.64s]",
-				 cfg->path, o.node);
+				 cfg->path, o.d.node);
 	} else {
-		self = config_self(cfg, o.node, CONFIG_ROLE_BACKUP, err,
+		self = config_self(cfg, o.d.node, CONFIG_ROLE_BACKUP, err,
 				   sizeof(err));
 	}
 	if (!self) {

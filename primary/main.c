@@ -56,8 +56,8 @@ static void usage(FILE *f)
 }
 
 struct opts {
-	const char *config, *node, *stats, *events;
-	int verbose;
+	struct daemon_opts d; /* -c, --node, --events, -v */
+	const char *stats;
 };
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -74,22 +74,24 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	int c;
 
 	memset(o, 0, sizeof(*o));
+	o->d.prog = PROG;
+	o->d.role = "primary";
 	while ((c = getopt_long(argc, argv, "c:n:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			o->config = optarg;
+			o->d.config = optarg;
 			break;
 		case 'n':
-			o->node = optarg;
+			o->d.node = optarg;
 			break;
 		case 's':
 			o->stats = optarg;
 			break;
 		case 'e':
-			o->events = optarg;
+			o->d.events = optarg;
 			break;
 		case 'v':
-			o->verbose = 1;
+			o->d.verbose = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -106,7 +108,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			argv[optind]);
 		return EXIT_USAGE;
 	}
-	if (!o->config || !o->node) {
+	if (!o->d.config || !o->d.node) {
 		fprintf(stderr, PROG ": -c FILE and --node NAME are required "
 				     "(or --standalone)\n");
 		return EXIT_USAGE;
@@ -197,15 +199,11 @@ int main(int argc, char **argv)
 	ret = parse_opts(argc, argv, &o);
 	if (ret)
 		return ret;
-	cfg = daemon_start(&(struct daemon_opts){.prog = PROG,
-						 .node = o.node,
-						 .config = o.config,
-						 .events = o.events,
-						 .role = "primary",
-						 .verbose = o.verbose});
+	cfg = daemon_start(&o.d);
 	if (!cfg)
 		return 1;
-	self = config_self(cfg, o.node, CONFIG_ROLE_PRIMARY, err, sizeof(err));
+	self = config_self(cfg, o.d.node, CONFIG_ROLE_PRIMARY, err,
+			   sizeof(err));
 	if (!self) {
 		fprintf(stderr, PROG ": %s\n", err);
 		ret = 1;

@@ -41,9 +41,8 @@
 #define TICKS_MAX  100000ull
 
 struct opts {
-	const char *config, *node, *events;
+	struct daemon_opts d; /* -c, --node, --events, -v */
 	uint64_t term, ticks;
-	int verbose;
 };
 
 static void usage(FILE *f)
@@ -86,16 +85,18 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	int c, ret = 0;
 
 	memset(o, 0, sizeof(*o));
+	o->d.prog = PROG;
+	o->d.role = "primary";
 	o->term = 1;
 	o->ticks = 1;
 	while (!ret &&
 	       (c = getopt_long(argc, argv, "c:n:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			o->config = optarg;
+			o->d.config = optarg;
 			break;
 		case 'n':
-			o->node = optarg;
+			o->d.node = optarg;
 			break;
 		case 't':
 			ret = parse_num("--term", optarg, 1, TERM_MAX,
@@ -106,10 +107,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 					TICKS_MAX, &o->ticks);
 			break;
 		case 'e':
-			o->events = optarg;
+			o->d.events = optarg;
 			break;
 		case 'v':
-			o->verbose = 1;
+			o->d.verbose = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -126,7 +127,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			argv[optind]);
 		return EXIT_USAGE;
 	}
-	if (!o->config || !o->node) {
+	if (!o->d.config || !o->d.node) {
 		fprintf(stderr,
 			PROG ": -c FILE and --node NAME are required\n");
 		return EXIT_USAGE;
@@ -176,17 +177,13 @@ int main(int argc, char **argv)
 	ret = parse_opts(argc, argv, &o);
 	if (ret)
 		return ret;
-	cfg = daemon_start(&(struct daemon_opts){.prog = PROG,
-						 .node = o.node,
-						 .config = o.config,
-						 .events = o.events,
-						 .role = "primary",
-						 .verbose = o.verbose});
+	cfg = daemon_start(&o.d);
 	if (!cfg)
 		return 1;
-	self = config_node(cfg, o.node);
+	self = config_node(cfg, o.d.node);
 	if (!self) {
-		fprintf(stderr, PROG ": %s: no [node %s]\n", cfg->path, o.node);
+		fprintf(stderr, PROG ": %s: no [node %s]\n", cfg->path,
+			o.d.node);
 		ret = 1;
 	} else {
 		ret = run(cfg, self, &o);
