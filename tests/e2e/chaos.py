@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A fault-injection TCP proxy for the replication link (stdlib only).
+"""A fault-injection TCP proxy for the replication link (stdlib and e2e.py).
 
 It listens on a loopback port and forwards every connection to the
 primary's replication address, both directions, reading the frame stream
@@ -39,6 +39,8 @@ import struct
 import sys
 import threading
 import time
+
+from e2e import now_ms
 
 KINDS = ("delay", "drop", "duplicate", "reorder", "truncate", "corrupt",
          "stall")
@@ -113,7 +115,7 @@ class ChaosProxy:
     # --- internals ----------------------------------------------------------
 
     def _note(self, conn, direction, idx, ftype, length, kind, detail=""):
-        t = time.clock_gettime(time.CLOCK_MONOTONIC) * 1e3
+        t = now_ms()  # the daemons' events' clock
         with self.lock:
             self.counts[kind] += 1
             if self.log:

@@ -45,8 +45,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import (Cluster, Failure, assert_continuous, now_ms,  # noqa: E402
-                 ticks, free_port)
+from e2e import (Cluster, Failure, assert_continuous,  # noqa: E402
+                 free_port, have_kvm, now_ms, ticks)
 import chaos  # noqa: E402
 
 WORKLOADS = {
@@ -63,6 +63,18 @@ class Result:
         self.epoch = self.term = None
         self.released_a = self.released_b = 0
         self.violation = None
+
+    def promoted(self, ev):
+        """Takes the figures of b's "promoted" event ev."""
+        self.term, self.epoch = ev["term"], ev["epoch"]
+        self.detect_ms = ev["detect_ms"]
+        self.promote_ms = ev["promote_ms"]
+
+    def released(self):
+        """What each node released, and the verdict, for a progress line."""
+        return (f"a released {self.released_a} lines, b {self.released_b}: "
+                + ("VIOLATION " + self.violation if self.violation
+                   else "ok"))
 
     def as_dict(self):
         return dict(detect_ms=self.detect_ms, promote_ms=self.promote_ms,
@@ -99,6 +111,11 @@ def check_memstress(c, res):
                          f"{(bad or lines)[:3]!r}")
 
 
+def wait_b_released(c, lines=20):
+    c.wait_for(f"{lines} lines released by b",
+               lambda: c.text(c.sink_b).count("\n") >= lines, 60)
+
+
 def drill_once(bindir, rng, workload="counter", memory="64M",
                hb_interval="50ms", hb_timeout="300ms", extra_failover="",
                keep=False):
@@ -115,16 +132,13 @@ def drill_once(bindir, rng, workload="counter", memory="64M",
         c.procs["a"].send_signal(signal.SIGKILL)
         c.procs["a"].wait(30)
         ev = c.wait_event("b", "promoted", timeout=60)
-        res.term, res.epoch = ev["term"], ev["epoch"]
-        res.detect_ms = ev["detect_ms"]
-        res.promote_ms = ev["promote_ms"]
+        res.promoted(ev)
         start_b = len(c.text(c.sink_b))
         if workload == "counter":
             c.wait_for("b's first released line",
                        lambda: len(c.text(c.sink_b)) > start_b, 30)
             res.first_output_ms = now_ms() - ev["t_ms"]
-            c.wait_for("20 lines released by b",
-                       lambda: c.text(c.sink_b).count("\n") >= 20, 60)
+            wait_b_released(c)
         else:
             c.wait_for("the promoted guest's self-check",
                        lambda: "memstress step" in c.text(c.sink_b), 60)
@@ -148,9 +162,7 @@ class ChaosResult(Result):
         self.faults = {}
         self.run_s = None
         self.a_rc = None
-        self.replica = False  # b held a consistent replica at some point
         self.seed = None
-        self.dir = None
 
     def as_dict(self):
         d = super().as_dict()
@@ -163,14 +175,13 @@ def _backup_config(c, proxy_port):
     """A copy of c's config in which node a (the primary b dials) is the
     proxy; the rest, cluster name and nodes included, stays the same."""
     text = c.text(c.config)
-    head, sep, rest = text.partition("[node a]\n")
-    line, nl, tail = rest.partition("\n")
-    if not line.startswith("replication_address = "):
-        raise Failure(f"unexpected config layout: {line!r}")
+    real = f"replication_address = 127.0.0.1:{c.ports['a']}\n"
+    if text.count(real) != 1:
+        raise Failure(f"unexpected config layout: no {real!r}")
     path = os.path.join(c.dir, "remora-b.conf")
     with open(path, "w") as f:
-        f.write(head + sep + f"replication_address = 127.0.0.1:"
-                f"{proxy_port}" + nl + tail)
+        f.write(text.replace(real, f"replication_address = 127.0.0.1:"
+                                   f"{proxy_port}\n"))
     return path
 
 
@@ -186,23 +197,14 @@ def chaos_once(bindir, rng, rate=0.01, kinds=chaos.KINDS, memory="64M",
                 memory=memory, interval="25ms", hb_interval=hb_interval,
                 hb_timeout=hb_timeout)
     res = ChaosResult()
-    res.dir = c.dir
     res.seed = rng.randrange(1 << 32)
-    real = c.text(c.config).split("[node a]\n")[1].split("\n")[0]
-    a_port = int(real.rsplit(":", 1)[1])
-    proxy = chaos.ChaosProxy(free_port(), ("127.0.0.1", a_port),
+    proxy = chaos.ChaosProxy(free_port(), ("127.0.0.1", c.ports["a"]),
                              seed=res.seed, rate=rate, kinds=kinds,
                              log_path=os.path.join(c.dir, "chaos.log"))
     failed = True
     try:
         proxy.start()
-        conf_b = _backup_config(c, proxy.port)
-        own = c.config
-        c.config = conf_b
-        try:
-            c.start("b")
-        finally:
-            c.config = own
+        c.start("b", config=_backup_config(c, proxy.port))
         c.start("a")
         # Under faults either may end on its own (a replaced by a promoted
         # b after a long stall, b refused): judged below, not here.
@@ -229,19 +231,14 @@ def chaos_once(bindir, rng, rate=0.01, kinds=chaos.KINDS, memory="64M",
                 return "no replica"
             return None
         how = c.wait_for("b's promotion (it held a replica)", settled, 60)
-        res.replica = bool(c.events("b", "state", to="replicating"))
         if how == "b exited":
             raise Failure(f"b exited ({c.procs['b'].returncode}) after a "
                           f"was killed\n{c.logs()}")
         if how == "promoted":
-            ev = c.events("b", "promoted")[0]
-            res.term, res.epoch = ev["term"], ev["epoch"]
-            res.detect_ms = ev["detect_ms"]
-            res.promote_ms = ev["promote_ms"]
+            res.promoted(c.events("b", "promoted")[0])
             res.outcome = "promoted" if res.a_rc == -signal.SIGKILL \
                 else "promoted-early"
-            c.wait_for("20 lines released by b",
-                       lambda: c.text(c.sink_b).count("\n") >= 20, 60)
+            wait_b_released(c)
             rc = c.stop("b")
             if rc != 0:
                 raise Failure(f"promoted b exited {rc}\n{c.logs()}")
@@ -339,7 +336,7 @@ def main():
         ap.error("--iterations must be at least 1")
     if o.heartbeat_timeout_ms < 100:
         ap.error("--heartbeat-timeout-ms must be at least 100")
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+    if not have_kvm():
         print("drill: /dev/kvm is not usable here; drills run real guests "
               "(needs KVM and root)", file=sys.stderr)
         return 77
@@ -358,9 +355,8 @@ def main():
             return 1
         results.append(r)
         print(f"drill {i + 1}/{o.iterations}: detection {r.detect_ms} ms, "
-              f"promote {r.promote_ms} ms, epoch {r.epoch}, a released "
-              f"{r.released_a} lines, b {r.released_b}: "
-              f"{'VIOLATION ' + r.violation if r.violation else 'ok'}",
+              f"promote {r.promote_ms} ms, epoch {r.epoch}, "
+              f"{r.released()}",
               file=sys.stderr, flush=True)
     if o.json:
         print(json.dumps({"seed": o.seed, "workload": o.workload,
@@ -392,8 +388,7 @@ def chaos_main(o, rng):
         faults = ", ".join(f"{k} {v}" for k, v in sorted(r.faults.items()))
         print(f"chaos drill {i + 1}/{o.iterations}: {r.outcome} after "
               f"{r.run_s:.2f} s (a exit {r.a_rc}), faults [{faults or '-'}]"
-              f", a released {r.released_a} lines, b {r.released_b}: "
-              f"{'VIOLATION ' + r.violation if r.violation else 'ok'}",
+              f", {r.released()}",
               file=sys.stderr, flush=True)
     if o.json:
         print(json.dumps({"seed": o.seed, "chaos_rate": o.chaos_rate,

@@ -25,8 +25,13 @@ import time
 SKIP = 77
 
 
+def have_kvm():
+    """Whether /dev/kvm is usable here (a guest can run)."""
+    return os.access("/dev/kvm", os.R_OK | os.W_OK)
+
+
 def skip_without_kvm():
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+    if not have_kvm():
         print("SKIP: /dev/kvm is not usable here; the replication tests "
               "need KVM and root")
         sys.exit(SKIP)
@@ -170,6 +175,7 @@ class Cluster:
         self.procs = {}
         self._events = {}  # name -> (bytes parsed, [event dicts])
         pa, pb = free_port(), free_port()
+        self.ports = {"a": pa, "b": pb}  # replication_address, 127.0.0.1
         with open(self.config, "w") as f:
             f.write(f"""[cluster]
 name = e2e
@@ -209,13 +215,19 @@ heartbeat_timeout = {hb_timeout}
     def events_file(self, name):
         return os.path.join(self.dir, name + ".events")
 
-    def start(self, name, extra=(), wrap=()):
+    def append_failover(self, text):
+        """Adds text (whole lines) to the config's [failover] section, the
+        last one; before the daemons start."""
+        with open(self.config, "a") as f:
+            f.write(text if text.endswith("\n") else text + "\n")
+
+    def start(self, name, extra=(), wrap=(), config=None):
         """Starts the real daemon of node name (wrap: a command it runs
-        under, such as ip netns exec), its events going to
-        events_file(name) and its log to log(name); a restarted node
-        appends to both."""
+        under, such as ip netns exec; config: another config file than
+        the cluster's), its events going to events_file(name) and its log
+        to log(name); a restarted node appends to both."""
         binary = self.primary_bin if name == "a" else self.backup_bin
-        cmd = [*wrap, binary, "-c", self.config, "--node", name,
+        cmd = [*wrap, binary, "-c", config or self.config, "--node", name,
                "--events", self.events_file(name), *extra]
         out = open(self.log(name), "ab")
         self.procs[name] = subprocess.Popen(cmd, stdout=out, stderr=out)
@@ -255,6 +267,15 @@ heartbeat_timeout = {hb_timeout}
         evs = evs + new
         self._events[name] = (done + end, evs)
         return evs
+
+    def reset_events(self, name):
+        """Removes node name's events file (its next process starts a new
+        one) and forgets what was read of it."""
+        try:
+            os.unlink(self.events_file(name))
+        except FileNotFoundError:
+            pass
+        self._events.pop(name, None)
 
     def events(self, name, event=None, where=None, **want):
         """Node name's events so far, oldest first: those named event
@@ -300,6 +321,22 @@ heartbeat_timeout = {hb_timeout}
                           f"{rep}; expected exit 3, replaced by {by} in "
                           f"term {term}, stopped\n{self.logs()}")
 
+    def expect_fencing_retried(self, calls, attempts=4, timeout=60.0):
+        """fence_command (which appends $REMORA_PEER to the file calls,
+        then fails) runs again and again, always told a, and b does not
+        go on to promote. A fourth attempt starts only once the third has
+        failed."""
+        self.wait_for(f"{attempts} fence attempts",
+                      lambda: fence_calls(calls) >= attempts, timeout)
+        if fence_calls(calls) != self.text(calls).split().count("a"):
+            raise Failure(f"fence_command was told another peer: "
+                          f"{self.text(calls)!r}")
+        if self.events("b", "promoted") or \
+                self.events("b", "state", to="promoting") or \
+                self.text(self.sink_b):
+            raise Failure(f"promoted although fencing failed\n"
+                          f"{self.logs()}")
+
     def expect_drained(self, name):
         """Node name, a primary, drained as it stopped: a last epoch taken
         after the drain began was acknowledged and nothing held was
@@ -338,8 +375,20 @@ heartbeat_timeout = {hb_timeout}
         """Waits until primary name has bound its replication port."""
         return self.wait_event(name, "listening", timeout)
 
-    def start_backup(self, extra=()):
-        return self.start("b", ["--snapshot", self.snapshot, *extra])
+    def status(self, name):
+        """remoractl status --json of node name, as a dict."""
+        ctl = os.path.join(self.bindir, "ctl", "remoractl")
+        p = subprocess.run([ctl, "-c", self.config, "--node", name,
+                            "status", "--json"], capture_output=True,
+                           text=True, timeout=30)
+        if p.returncode != 0:
+            raise Failure(f"remoractl --node {name} status: exit "
+                          f"{p.returncode}: {p.stderr}\n{self.logs()}")
+        return json.loads(p.stdout)
+
+    def start_backup(self, extra=(), config=None):
+        return self.start("b", ["--snapshot", self.snapshot, *extra],
+                          config=config)
 
     def start_primary(self, extra=()):
         return self.start("a", ["--stats", os.path.join(self.dir, "stats"),
@@ -438,6 +487,16 @@ def assert_continuous(nums, first=1):
         raise Failure(f"ticks not continuous: {nums[:10]}...")
 
 
+def expect_replica_continues(c, released, seconds=30):
+    """The backup's snapshot (c.snapshot), run standalone, prints exactly
+    the tick after released[-1], the last one the sink released."""
+    first = run_restored(c.primary_bin, c.snapshot, seconds)[0]
+    if first != f"tick {released[-1] + 1}":
+        raise Failure(f"sink released tick 1..{released[-1]}, the replica "
+                      f"continued with {first!r}\n{c.logs()}")
+    return first
+
+
 def run_restored(primary_bin, snapshot, seconds, lines=1):
     """Runs a snapshot standalone; returns its first stdout lines."""
     p = subprocess.Popen([primary_bin, "--standalone", "--restore",
@@ -489,7 +548,8 @@ def main(tests, needs_kvm=True):
 
 __all__ = ["Cluster", "FakePrimaryCluster", "Failure", "Skip", "fence_calls",
            "ticks", "assert_continuous", "now_ms", "waiting", "read_events",
-           "run_restored", "main", "random"]
+           "have_kvm", "expect_replica_continues", "run_restored", "main",
+           "random"]
 
 
 class FakePrimaryCluster(Cluster):

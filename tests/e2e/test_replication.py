@@ -16,7 +16,6 @@ guest to a real remora-backup over loopback.
   then receives fits the backup's bound: it syncs, and the stream is
   continuous.
 """
-import json
 import os
 import random
 import re
@@ -26,8 +25,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import (Cluster, Failure, assert_continuous, main,  # noqa: E402
-                 run_restored, ticks, waiting)
+from e2e import (Cluster, Failure, assert_continuous,  # noqa: E402
+                 expect_replica_continues, main, run_restored, ticks,
+                 waiting)
 
 
 def counter_continuity(bindir, guests):
@@ -55,10 +55,7 @@ def counter_continuity(bindir, guests):
             raise Failure(f"replica written at epoch {snaps[-1]['epoch']}, "
                           f"the primary drained at epoch {last}\n"
                           f"{c.logs()}")
-        first = run_restored(c.primary_bin, c.snapshot, 30)[0]
-        if first != f"tick {released[-1] + 1}":
-            raise Failure(f"sink released tick 1..{released[-1]}, the "
-                          f"replica continued with {first!r}\n{c.logs()}")
+        first = expect_replica_continues(c, released)
         return (f"released tick 1..{released[-1]}, replica at epoch "
                 f"{last} continued with {first!r}")
     finally:
@@ -137,10 +134,7 @@ def output_released_after_late_ack(bindir, guests):
         c.stop("b")
         released = ticks(c.text(c.sink_a))
         assert_continuous(released)
-        first = run_restored(c.primary_bin, c.snapshot, 30)[0]
-        if first != f"tick {released[-1] + 1}":
-            raise Failure(f"released 1..{released[-1]}, replica "
-                          f"continued with {first!r}")
+        expect_replica_continues(c, released)
         return f"tick 1..{released[-1]} released with Acks 400 ms late"
     finally:
         c.cleanup()
@@ -171,10 +165,7 @@ def backup_reattaches(bindir, guests):
         c.stop("b")
         released = ticks(c.text(c.sink_a))
         assert_continuous(released)
-        first = run_restored(c.primary_bin, c.snapshot, 30)[0]
-        if first != f"tick {released[-1] + 1}":
-            raise Failure(f"released 1..{released[-1]}, replica "
-                          f"continued with {first!r}")
+        expect_replica_continues(c, released)
         return (f"held at tick {held_from} without a backup; resynced; "
                 f"tick 1..{released[-1]} continuous")
     finally:
@@ -237,9 +228,7 @@ def mismatched_backup_refused(bindir, guests):
         other = os.path.join(c.dir, "other.conf")
         with open(c.config) as f, open(other, "w") as g:
             g.write(f.read().replace("memory = 64M", "memory = 128M"))
-        c.config, saved = other, c.config
-        b = c.start_backup()
-        c.config = saved
+        b = c.start_backup(config=other)
         b._expected = 1
         rc = b.wait(60)
         # Refused at the Hello: never followed the primary, then stopped.
@@ -269,11 +258,7 @@ def chatty_guest_waits_for_its_backup(bindir, guests):
         c.start("a")
         ev = c.wait_event("a", "backpressure", 120, held=1)
         time.sleep(1.0)  # held: nothing more piles up
-        ctl = os.path.join(bindir, "ctl", "remoractl")
-        p = subprocess.run([ctl, "-c", c.config, "--node", "a", "status",
-                            "--json"], capture_output=True, text=True,
-                           timeout=30)
-        held = json.loads(p.stdout)["held_output_bytes"]
+        held = c.status("a")["held_output_bytes"]
         # at most one epoch interval's output over the bound
         if ev["max"] != (4 << 20) // 4 or held > ev["max"] + (64 << 10):
             raise Failure(f"held {held} bytes, bound {ev['max']}: {ev}\n"
