@@ -162,6 +162,13 @@ static void check_failover(struct ctx *x)
 	char b1[32], b2[32];
 	int timeout_line = seen_at(x, "heartbeat_timeout");
 
+	if (c->failover.arbiter == CONFIG_ARBITER_ETCD &&
+	    !c->failover.etcd_endpoints[0]) {
+		fail(x, seen_at(x, "arbiter"),
+		     "arbiter: etcd needs etcd_endpoints (e.g. "
+		     "etcd_endpoints = http://127.0.0.1:2379)");
+		return;
+	}
 	if (c->failover.heartbeat_timeout_ns >
 	    c->failover.heartbeat_interval_ns)
 		return;

@@ -21,6 +21,7 @@
 #define CONFIG_ARGS_MAX	 3072 /* guest arguments (fit the boot page) */
 #define CONFIG_ERR_MAX	 512
 #define CONFIG_CMD_MAX	 200 /* fence and health-check command lines */
+#define CONFIG_URLS_MAX	 256 /* etcd_endpoints, normalised */
 
 enum config_role {
 	CONFIG_ROLE_PRIMARY = 1,
@@ -48,6 +49,12 @@ enum config_conn_loss {
 	CONFIG_CONN_LOSS_PROMOTE,  /* promote at once */
 };
 
+/* Who decides which node may release output (docs/design.md, "Arbiter"). */
+enum config_arbiter {
+	CONFIG_ARBITER_NONE = 0, /* the two nodes alone (and fence_command) */
+	CONFIG_ARBITER_ETCD,	 /* a lease in etcd */
+};
+
 /* What a primary does when it loses its backup. */
 enum config_backup_loss {
 	CONFIG_BACKUP_LOSS_CONTINUE = 0, /* release held output, run on */
@@ -59,6 +66,8 @@ struct config {
 
 	/* [cluster] */
 	char cluster[CONFIG_NAME_MAX]; /* name: the workload identity */
+	/* the pre-shared key authenticating every frame; "" = none */
+	char key_file[CONFIG_PATH_MAX];
 
 	/* [node NAME], in file order */
 	struct config_node nodes[CONFIG_NODES_MAX];
@@ -97,6 +106,10 @@ struct config {
 		char fence_command[CONFIG_CMD_MAX]; /* "" = none */
 		uint64_t fence_timeout_ns;	    /* 1ms..10min */
 		enum config_backup_loss on_backup_loss;
+		enum config_arbiter arbiter;
+		/* "http://ADDR:PORT[,...]": required with arbiter = etcd */
+		char etcd_endpoints[CONFIG_URLS_MAX];
+		uint64_t lease_ttl_ns; /* whole seconds, 1s..1min */
 	} failover;
 };
 

@@ -60,6 +60,16 @@ const struct config_key config_keys[] = {
 		.doc = "The replicated workload's identity; both nodes must "
 		       "agree on it.",
 	},
+	{
+		.sec = CONFIG_SEC_CLUSTER,
+		.name = "key_file",
+		.type = CONFIG_T_PATH,
+		.def = "",
+		FIELD(key_file),
+		.doc = "The cluster's pre-shared key (32..4096 bytes, mode "
+		       "0600): every replication frame is authenticated with "
+		       "it. Empty: frames are not authenticated.",
+	},
 
 	/* [node NAME] */
 	{
@@ -316,6 +326,40 @@ const struct config_key config_keys[] = {
 		.refusal = "is not continue or pause",
 		FIELD(failover.on_backup_loss),
 		.doc = "What the primary does when it loses its backup.",
+	},
+	{
+		.sec = CONFIG_SEC_FAILOVER,
+		.name = "arbiter",
+		.type = CONFIG_T_CHOICE,
+		.def = "none",
+		.choices = CHOICES({"none", CONFIG_ARBITER_NONE},
+				   {"etcd", CONFIG_ARBITER_ETCD}),
+		.refusal = "is not none or etcd",
+		FIELD(failover.arbiter),
+		.doc = "etcd: the primary releases output only while it holds "
+		       "the cluster's lease, and a backup promotes only once "
+		       "it won it.",
+	},
+	{
+		.sec = CONFIG_SEC_FAILOVER,
+		.name = "etcd_endpoints",
+		.type = CONFIG_T_URLS,
+		.def = "",
+		FIELD(failover.etcd_endpoints),
+		.doc = "The etcd cluster holding the lease (v3 API); required "
+		       "with arbiter = etcd.",
+	},
+	{
+		.sec = CONFIG_SEC_FAILOVER,
+		.name = "lease_ttl",
+		.type = CONFIG_T_DURATION,
+		.def = "2s",
+		.lo = 1 * S,
+		.hi = 1 * MIN,
+		.step = 1 * S,
+		FIELD(failover.lease_ttl_ns),
+		.doc = "How long the lease outlives the last keep-alive of a "
+		       "primary that stopped: a failover waits for it.",
 	},
 };
 

@@ -30,6 +30,7 @@ extern const char *const config_section_names[CONFIG_SEC_COUNT];
 enum config_type {
 	CONFIG_T_NAME,	   /* A-Z a-z 0-9 . _ -; char[] */
 	CONFIG_T_ADDRESS,  /* numeric IPv4:PORT or [IPv6]:PORT; see off2 */
+	CONFIG_T_URLS,	   /* http://ADDRESS:PORT, comma-separated; char[] */
 	CONFIG_T_PATH,	   /* from the file's directory; char[] */
 	CONFIG_T_SINK,	   /* a path, or "-" for stdout; char[] */
 	CONFIG_T_TEXT,	   /* verbatim; char[] */

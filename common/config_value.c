@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config.h"
 #include "config_keys.h"
 #include "units.h"
 
@@ -306,13 +307,16 @@ static int set_sink(const struct value *x)
 	return set_path_or(x, 1);
 }
 
-/* "IPv4:PORT" or "[IPv6]:PORT", numeric only: no name is ever resolved. */
-static int set_address(const struct value *x)
+/*
+ * "IPv4:PORT" or "[IPv6]:PORT", numeric only: no name is ever resolved.
+ * The host goes to h (in its one canonical spelling), the port to *port.
+ */
+static int parse_address(const struct value *x, const char *v, char *h,
+			 size_t hsize, uint16_t *port16)
 {
-	const char *v = x->v, *host, *port, *end;
+	const char *host, *port, *end;
 	unsigned char addr[16];
-	char b[CONFIG_SHOW_MAX], h[64];
-	uint16_t p16;
+	char b[CONFIG_SHOW_MAX], t[64];
 	size_t hl;
 	uint64_t p;
 	int af, err;
@@ -345,8 +349,8 @@ static int set_address(const struct value *x)
 		port = end + 1;
 	}
 	hl = (size_t)(end - host);
-	if (hl >= sizeof(h) ||
-	    (memcpy(h, host, hl), h[hl] = '\0', inet_pton(af, h, addr) != 1))
+	if (hl >= sizeof(t) ||
+	    (memcpy(t, host, hl), t[hl] = '\0', inet_pton(af, t, addr) != 1))
 		return refuse(x,
 			      "'%s' is not a numeric %s address and port "
 			      "(names are not resolved)",
@@ -360,10 +364,76 @@ static int set_address(const struct value *x)
 		return refuse(x, "port '%s' is out of range (1..65535)",
 			      config_show(b, port));
 	/* One spelling per address, so that equal addresses compare equal. */
-	put_text(x, "", 0);
-	inet_ntop(af, addr, x->field, (socklen_t)x->k->size);
-	p16 = (uint16_t)p;
+	inet_ntop(af, addr, h, (socklen_t)hsize);
+	*port16 = (uint16_t)p;
+	return 0;
+}
+
+static int set_address(const struct value *x)
+{
+	char h[64];
+	uint16_t p16;
+	int err = parse_address(x, x->v, h, sizeof(h), &p16);
+
+	if (err)
+		return err;
+	put_text(x, h, strlen(h));
 	memcpy(x->base + x->k->off2, &p16, sizeof(p16));
+	return 0;
+}
+
+/*
+ * "http://ADDRESS:PORT[,http://ADDRESS:PORT...]": the etcd endpoints,
+ * numeric like every address, stored in the same spelling with the IPv6
+ * ones in brackets.
+ */
+#define URLS_MAX 8
+static int set_urls(const struct value *x)
+{
+	static const char scheme[] = "http://";
+	char out[CONFIG_URLS_MAX], one[96], h[64], b[CONFIG_SHOW_MAX];
+	const char *v = x->v, *comma;
+	size_t used = 0, n;
+	uint16_t port;
+	int count = 0, w, err;
+
+	if (!*v)
+		return refuse(x, "is empty (e.g. http://127.0.0.1:2379)");
+	for (;; v = comma + 1) {
+		comma = strchr(v, ',');
+		n = comma ? (size_t)(comma - v) : strlen(v);
+		while (n && (*v == ' ' || *v == '\t'))
+			v++, n--;
+		while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+			n--;
+		if (n < sizeof(scheme) - 1 || n >= sizeof(one) ||
+		    strncmp(v, scheme, sizeof(scheme) - 1) != 0) {
+			snprintf(one, sizeof(one), "%.*s",
+				 (int)(n < 80 ? n : 80), v);
+			return refuse(x,
+				      "'%s' is not http://ADDRESS:PORT (e.g. "
+				      "http://127.0.0.1:2379)",
+				      config_show(b, one));
+		}
+		memcpy(one, v + sizeof(scheme) - 1, n - (sizeof(scheme) - 1));
+		one[n - (sizeof(scheme) - 1)] = '\0';
+		err = parse_address(x, one, h, sizeof(h), &port);
+		if (err)
+			return err;
+		if (++count > URLS_MAX)
+			return refuse(x, "more than %d endpoints", URLS_MAX);
+		w = snprintf(out + used, sizeof(out) - used,
+			     strchr(h, ':') ? "%s%s[%s]:%u" : "%s%s%s:%u",
+			     used ? "," : "", scheme, h, (unsigned)port);
+		if (w < 0 || (size_t)w >= sizeof(out) - used ||
+		    used + (size_t)w >= x->k->size)
+			return refuse(x, "longer than %zu bytes",
+				      x->k->size - 1);
+		used += (size_t)w;
+		if (!comma)
+			break;
+	}
+	put_text(x, out, used);
 	return 0;
 }
 
@@ -384,6 +454,17 @@ static const char *allowed_address(const struct config_key *k, char *buf,
 	snprintf(buf, size,
 		 "numeric `IPv4:PORT` or `[IPv6]:PORT`, port "
 		 "1..65535");
+	return buf;
+}
+
+static const char *allowed_urls(const struct config_key *k, char *buf,
+				size_t size)
+{
+	(void)k;
+	snprintf(buf, size,
+		 "1..%d of `http://IPv4:PORT` or `http://[IPv6]:PORT`, "
+		 "comma-separated",
+		 URLS_MAX);
 	return buf;
 }
 
@@ -457,6 +538,7 @@ static const struct {
 } types[CONFIG_T_COUNT] = {
 	[CONFIG_T_NAME] = {set_name, "name", allowed_name},
 	[CONFIG_T_ADDRESS] = {set_address, "address", allowed_address},
+	[CONFIG_T_URLS] = {set_urls, "URL list", allowed_urls},
 	[CONFIG_T_PATH] = {set_path, "path", allowed_path},
 	[CONFIG_T_SINK] = {set_sink, "path or `-`", allowed_path},
 	[CONFIG_T_TEXT] = {set_text, "text", allowed_text},

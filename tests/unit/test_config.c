@@ -1106,6 +1106,53 @@ static void test_defaults_spelled_out(void **state)
 	}
 }
 
+/* The arbiter's keys and the cluster key: spellings kept, slips named. */
+static void test_arbiter_keys(void **state)
+{
+	(void)state;
+	accepted(BASE "[failover]\n");
+	assert_int_equal(cfg.failover.arbiter, CONFIG_ARBITER_NONE);
+	assert_string_equal(cfg.failover.etcd_endpoints, "");
+	assert_int_equal(cfg.failover.lease_ttl_ns, 2000 * MS);
+	assert_string_equal(cfg.key_file, "");
+
+	accepted("[cluster]\nname = demo\nkey_file = keys/demo.key\n"
+		 "[node a]\nreplication_address = 127.0.0.1:7301\n"
+		 "role = primary\n[workload]\nguest = counter.elf\n"
+		 "[failover]\narbiter = etcd\n"
+		 "etcd_endpoints = http://127.0.0.1:2379 , "
+		 "http://[0:0::1]:2380,http://10.0.0.9:1\n"
+		 "lease_ttl = 1min\n");
+	assert_string_equal(cfg.key_file, DIR "/keys/demo.key");
+	assert_int_equal(cfg.failover.arbiter, CONFIG_ARBITER_ETCD);
+	assert_string_equal(cfg.failover.etcd_endpoints,
+			    "http://127.0.0.1:2379,http://[::1]:2380,"
+			    "http://10.0.0.9:1");
+	assert_int_equal(cfg.failover.lease_ttl_ns, 60000 * MS);
+
+	refused(BASE "[failover]\narbiter = etcd\n",
+		NAME ":9: arbiter: etcd needs etcd_endpoints (e.g. "
+		     "etcd_endpoints = http://127.0.0.1:2379)");
+	refused(BASE "[failover]\narbiter = zookeeper\n",
+		NAME ":9: arbiter: 'zookeeper' is not none or etcd");
+	refused(BASE "[failover]\netcd_endpoints = 127.0.0.1:2379\n",
+		NAME ":9: etcd_endpoints: '127.0.0.1:2379' is not "
+		     "http://ADDRESS:PORT (e.g. http://127.0.0.1:2379)");
+	refused(BASE "[failover]\netcd_endpoints = http://etcd:2379\n",
+		NAME ":9: etcd_endpoints: 'etcd:2379' is not a numeric IPv4 "
+		     "address and port (names are not resolved)");
+	refused(BASE "[failover]\netcd_endpoints = http://1.2.3.4:0\n",
+		NAME ":9: etcd_endpoints: port '0' is out of range "
+		     "(1..65535)");
+	refused(BASE "[failover]\netcd_endpoints = http://1.2.3.4:1,\n",
+		NAME ":9: etcd_endpoints: '' is not http://ADDRESS:PORT "
+		     "(e.g. http://127.0.0.1:2379)");
+	refused(BASE "[failover]\nlease_ttl = 1500ms\n",
+		NAME ":9: lease_ttl: '1500ms' is not a multiple of 1s");
+	refused(BASE "[failover]\nlease_ttl = 500ms\n",
+		NAME ":9: lease_ttl: '500ms' is out of range (1s..1min)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1129,6 +1176,7 @@ int main(void)
 		cmocka_unit_test(test_lookups),
 		cmocka_unit_test(test_key_table),
 		cmocka_unit_test(test_defaults_spelled_out),
+		cmocka_unit_test(test_arbiter_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
