@@ -6,12 +6,16 @@
  * their owner when the kernel has them.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
+#include "bytes.h"
 #include "conn.h"
 #include "frame.h"
+#include "log.h"
 
 #define CONN_READ_BUF (256u << 10)
 /* How long conn_finish() waits for its last frames to go out. */
@@ -20,9 +24,19 @@
 struct conn_write {
 	uv_write_t req;
 	struct conn *c;
-	size_t len;
+	size_t len; /* bytes, tags included */
 	void (*done)(void *arg);
 	void *arg;
+	struct conn_write *next; /* held before the peer's Challenge */
+	unsigned nin, nout;	 /* the caller's bufs; what is written */
+	uv_buf_t *in, *out;	 /* both point into this allocation */
+	uint8_t (*tags)[AUTH_TAG_BYTES];
+};
+
+enum conn_auth {
+	AUTH_OFF,  /* no key: frames as they are */
+	AUTH_WAIT, /* our Challenge sent, the peer's not yet received */
+	AUTH_ON,   /* every frame tagged and checked */
 };
 
 struct conn {
@@ -49,6 +63,17 @@ struct conn {
 	int timer_on;	  /* timer is initialised */
 	int handles;	  /* open libuv handles; freed at 0 */
 	char peer[64];
+
+	/* authentication (auth.h): NULL key, AUTH_OFF without */
+	const struct auth_key *key;
+	int dialer;
+	enum conn_auth auth;
+	uint8_t nonce[AUTH_NONCE_BYTES]; /* our Challenge's */
+	struct auth_session sess;
+	struct conn_write *held, **held_tail;
+	/* conn_finish() while frames are held: still reading, for the
+	 * peer's Challenge only, so that they can be sealed and sent */
+	int finish_pending;
 };
 
 struct conn *conn_new(uv_loop_t *loop, enum conn_kind kind,
@@ -77,6 +102,7 @@ struct conn *conn_new(uv_loop_t *loop, enum conn_kind kind,
 	c->opaque = opaque;
 	c->max_queued = max_queued;
 	c->last_rx_ms = uv_now(loop);
+	c->held_tail = &c->held;
 	snprintf(c->peer, sizeof(c->peer), "%s",
 		 kind == CONN_TCP ? "(not connected)" : "pipe");
 	frame_reader_init(&c->rd, wire_type_max);
@@ -119,13 +145,32 @@ static void on_closed(uv_handle_t *h)
 
 	if (--c->handles)
 		return;
+	auth_wipe(&c->sess, sizeof(c->sess));
 	frame_reader_free(&c->rd);
 	free(c->rbuf);
 	free(c);
 }
 
+/* Frames held for the peer's Challenge are cancelled: done runs, as for a
+ * write cancelled by the close. */
+static void drop_held(struct conn *c)
+{
+	struct conn_write *w;
+
+	while ((w = c->held)) {
+		c->held = w->next;
+		c->queued -= w->len;
+		if (w->done)
+			w->done(w->arg);
+		free(w);
+	}
+	c->held_tail = &c->held;
+}
+
 static void close_all(struct conn *c)
 {
+	c->finish_pending = 0;
+	drop_held(c);
 	if (!uv_is_closing(&c->h.handle))
 		uv_close(&c->h.handle, on_closed);
 	if (c->timer_on && !uv_is_closing((uv_handle_t *)&c->timer))
@@ -159,6 +204,17 @@ static void on_finish_timeout(uv_timer_t *t)
 	close_all(t->data);
 }
 
+/* Stops reading and closes once the queued writes are out. */
+static void start_shutdown(struct conn *c)
+{
+	uv_read_stop(&c->h.stream);
+	c->shutdown.data = c;
+	if (ensure_timer(c) == 0)
+		uv_timer_start(&c->timer, on_finish_timeout, CONN_FINISH_MS, 0);
+	if (uv_shutdown(&c->shutdown, &c->h.stream, on_shutdown))
+		close_all(c);
+}
+
 /*
  * Closes once: reading stops, then either the stream closes now (pending
  * writes complete with UV_ECANCELED and free their buffers) or, with flush,
@@ -173,15 +229,19 @@ static void shut(struct conn *c, const char *why, int flush)
 		return;
 	c->closing = 1;
 	snprintf(reason, sizeof(reason), "%s", why);
-	uv_read_stop(&c->h.stream);
-	if (flush) {
-		c->shutdown.data = c;
+	if (flush && c->held && c->auth == AUTH_WAIT) {
+		/* Held frames (a Refuse) go out once the peer's Challenge
+		 * is here: keep reading for it, for CONN_FINISH_MS. */
+		c->finish_pending = 1;
 		if (ensure_timer(c) == 0)
 			uv_timer_start(&c->timer, on_finish_timeout,
 				       CONN_FINISH_MS, 0);
-		if (uv_shutdown(&c->shutdown, &c->h.stream, on_shutdown))
+		else
 			close_all(c);
+	} else if (flush) {
+		start_shutdown(c);
 	} else {
+		uv_read_stop(&c->h.stream);
 		close_all(c);
 	}
 	if (c->ops->on_close)
@@ -212,6 +272,185 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)c->rbuf, CONN_READ_BUF);
 }
 
+static int write_now(struct conn *c, struct conn_write *w);
+
+/*
+ * Seals the caller's bufs of w (whole frames, found by their headers) into
+ * w->out: each frame's bytes, then its tag. Uses up one sequence number per
+ * frame, so it runs in write order.
+ */
+static void seal(struct conn *c, struct conn_write *w)
+{
+	struct auth_mac m;
+	uint8_t hdr[FRAME_HEADER_SIZE];
+	size_t hgot = 0, left = 0, take;
+	unsigned i, nt = 0;
+
+	w->nout = 0;
+	for (i = 0; i < w->nin; i++) {
+		const uint8_t *p = (const uint8_t *)w->in[i].base;
+		const uint8_t *start = p;
+		size_t n = w->in[i].len;
+
+		while (n > 0) {
+			if (hgot < FRAME_HEADER_SIZE) {
+				take = FRAME_HEADER_SIZE - hgot;
+				if (take > n)
+					take = n;
+				memcpy(hdr + hgot, p, take);
+				hgot += take;
+				p += take;
+				n -= take;
+				if (hgot < FRAME_HEADER_SIZE)
+					break;
+				auth_mac_begin(&m, &c->sess.tx);
+				auth_mac_update(&m, hdr, sizeof(hdr));
+				left = get_le32(hdr);
+			}
+			take = left < n ? left : n;
+			auth_mac_update(&m, p, take);
+			p += take;
+			n -= take;
+			left -= take;
+			if (left)
+				continue;
+			auth_mac_end(&m, w->tags[nt]);
+			if (p > start)
+				w->out[w->nout++] = uv_buf_init(
+					(char *)start, (unsigned)(p - start));
+			w->out[w->nout++] = uv_buf_init((char *)w->tags[nt],
+							AUTH_TAG_BYTES);
+			nt++;
+			start = p;
+			hgot = 0;
+		}
+		if (p > start)
+			w->out[w->nout++] = uv_buf_init((char *)start,
+							(unsigned)(p - start));
+	}
+}
+
+/* The peer's Challenge arrived: our held frames go out, sealed, in order. */
+static void send_held(struct conn *c)
+{
+	struct conn_write *w;
+	char why[384];
+	int ret;
+
+	while ((w = c->held)) {
+		c->held = w->next;
+		if (!c->held)
+			c->held_tail = &c->held;
+		seal(c, w);
+		ret = write_now(c, w);
+		if (ret) {
+			snprintf(why, sizeof(why), "sending to %s: %s", c->peer,
+				 uv_strerror(ret));
+			if (c->closing)
+				close_all(c); /* drops the rest */
+			else
+				conn_close(c, why);
+			return;
+		}
+	}
+}
+
+/* Fails authentication: one line (here, since an owner may not log a
+ * connection it was only turning away), and the connection closes. */
+static int auth_fail(struct conn *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int auth_fail(struct conn *c, const char *fmt, ...)
+{
+	char why[384];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	log_warn("%s", why);
+	if (c->closing)
+		close_all(c);
+	else
+		conn_close(c, why);
+	return -EBADMSG;
+}
+
+/* The first frame from a peer while we wait for its Challenge. */
+static int on_challenge(struct conn *c, uint8_t type, const uint8_t *payload,
+			size_t len)
+{
+	const Remora__Challenge *ch;
+	struct wire_msg m;
+	unsigned suite;
+	char err[256];
+	int ret;
+
+	if (type != WIRE_CHALLENGE)
+		return auth_fail(c,
+				 "peer %s: did not authenticate (is [cluster] "
+				 "key_file set on both nodes?)",
+				 c->peer);
+	if (wire_decode(type, payload, len, &m, err, sizeof(err)))
+		return auth_fail(c, "bad frame from %s: %s", c->peer, err);
+	ch = m.challenge;
+	suite = auth_suite_choose(auth_suites(), ch->suites);
+	if (ch->version != AUTH_VERSION)
+		ret = auth_fail(c,
+				"peer %s: authentication version %u, this "
+				"node speaks %u",
+				c->peer, ch->version, AUTH_VERSION);
+	else if (!suite)
+		ret = auth_fail(c,
+				"peer %s: no authentication suite in common "
+				"(it offers 0x%x, this node 0x%x)",
+				c->peer, ch->suites, auth_suites());
+	else if (!memcmp(ch->nonce.data, c->nonce, AUTH_NONCE_BYTES))
+		ret = auth_fail(c, "peer %s: sent our own Challenge back",
+				c->peer);
+	else
+		ret = auth_session_init(&c->sess, c->key,
+					c->dialer ? c->nonce : ch->nonce.data,
+					c->dialer ? ch->nonce.data : c->nonce,
+					c->dialer, suite);
+	wire_msg_free(&m);
+	if (ret)
+		return ret == -EBADMSG ? ret : auth_fail(c, "auth: %d", ret);
+	c->auth = AUTH_ON;
+	frame_reader_set_trailer(&c->rd, AUTH_TAG_BYTES);
+	c->last_rx_ms = uv_now(c->h.handle.loop);
+	send_held(c);
+	if (c->finish_pending) {
+		c->finish_pending = 0;
+		start_shutdown(c);
+		return -ECANCELED;
+	}
+	return c->closing ? -ECANCELED : 0;
+}
+
+/* A tagged frame's check, before anything looks at its bytes. */
+static int check_tag(struct conn *c, uint8_t type, const uint8_t *payload,
+		     size_t len)
+{
+	struct auth_mac m;
+	const uint8_t *tag;
+	size_t tlen;
+
+	tag = frame_reader_trailer(&c->rd, &tlen);
+	auth_mac_begin(&m, &c->sess.rx);
+	auth_mac_update(&m, frame_reader_header(&c->rd), FRAME_HEADER_SIZE);
+	auth_mac_update(&m, payload, len);
+	if (tlen != AUTH_TAG_BYTES || auth_mac_verify(&m, tag))
+		return auth_fail(c,
+				 "frame from %s (%s, %zu bytes) failed "
+				 "authentication (a different key_file, or "
+				 "forged); connection closed",
+				 c->peer, wire_type_name(type), len);
+	if (type == WIRE_CHALLENGE)
+		return auth_fail(c, "peer %s: a second Challenge", c->peer);
+	return 0;
+}
+
 static int on_frame(void *opaque, uint8_t type, const uint8_t *payload,
 		    size_t len)
 {
@@ -219,8 +458,19 @@ static int on_frame(void *opaque, uint8_t type, const uint8_t *payload,
 	struct wire_msg m;
 	char err[256], why[384];
 
+	if (c->auth == AUTH_WAIT)
+		return on_challenge(c, type, payload, len);
 	if (c->closing)
 		return -ECANCELED;
+	if (c->auth == AUTH_ON) {
+		if (check_tag(c, type, payload, len))
+			return -EBADMSG;
+	} else if (type == WIRE_CHALLENGE) {
+		return auth_fail(c,
+				 "peer %s authenticates its frames: set "
+				 "[cluster] key_file on this node too",
+				 c->peer);
+	}
 	/* Liveness counts whole frames: a peer trickling bytes (a Hello one
 	 * byte at a time) must not look alive. */
 	c->last_rx_ms = uv_now(c->h.handle.loop);
@@ -244,8 +494,19 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	int ret;
 
 	(void)buf;
-	if (c->closing)
+	if (c->closing) {
+		/* conn_finish() waiting for the peer's Challenge (shut()). */
+		if (!c->finish_pending)
+			return;
+		if (nread < 0)
+			close_all(c);
+		else if (nread > 0 &&
+			 frame_feed(&c->rd, c->rbuf, (size_t)nread, on_frame,
+				    c) &&
+			 c->finish_pending)
+			close_all(c);
 		return;
+	}
 	if (nread == 0)
 		return; /* EAGAIN: nothing this time */
 	if (nread == UV_EOF) {
@@ -272,14 +533,49 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 }
 
+void conn_set_auth(struct conn *c, const struct auth_key *key, int dialer)
+{
+	c->key = key;
+	c->dialer = dialer;
+}
+
+/* Our Challenge, untagged, before anything else goes out. */
+static int send_challenge(struct conn *c)
+{
+	Remora__Challenge ch = REMORA__CHALLENGE__INIT;
+	uint8_t *frame;
+	size_t len;
+	uv_buf_t b;
+	int ret;
+
+	auth_random(c->nonce, sizeof(c->nonce));
+	ch.version = AUTH_VERSION;
+	ch.nonce.data = c->nonce;
+	ch.nonce.len = sizeof(c->nonce);
+	ch.suites = auth_suites();
+	ret = wire_encode(WIRE_CHALLENGE, &ch.base, &frame, &len);
+	if (ret)
+		return ret;
+	b = uv_buf_init((char *)frame, (unsigned)len);
+	c->auth = AUTH_OFF; /* this one frame goes out as it is */
+	ret = conn_send(c, &b, 1, free, frame);
+	c->auth = AUTH_WAIT;
+	return ret;
+}
+
 int conn_start(struct conn *c)
 {
+	int ret;
+
 	if (c->kind == CONN_TCP) {
 		uv_tcp_nodelay(&c->h.tcp, 1);
 		set_peer(c);
 	}
 	c->last_rx_ms = uv_now(c->h.handle.loop);
-	return uv_read_start(&c->h.stream, on_alloc, on_read);
+	ret = uv_read_start(&c->h.stream, on_alloc, on_read);
+	if (!ret && c->key && c->auth == AUTH_OFF)
+		ret = send_challenge(c) ? UV_EPIPE : 0;
+	return ret;
 }
 
 static void on_connect_timeout(uv_timer_t *t)
@@ -357,35 +653,120 @@ static void on_written(uv_write_t *req, int status)
 		c->ops->on_drain(c, c->opaque);
 }
 
+/* Writes w (counted in queued already); on failure done runs and w is
+ * freed. 0 or a uv error. */
+static int write_now(struct conn *c, struct conn_write *w)
+{
+	int ret;
+
+	ret = uv_write(&w->req, &c->h.stream, w->out, w->nout, on_written);
+	if (ret == 0)
+		return 0;
+	c->queued -= w->len;
+	if (w->done)
+		w->done(w->arg);
+	free(w);
+	return ret;
+}
+
+/*
+ * The frames in bufs: their number, or -EINVAL when the bytes do not end
+ * with a whole frame (a caller's bug: the tags would go astray).
+ */
+static long count_frames(const uv_buf_t *bufs, unsigned nbufs)
+{
+	uint8_t hdr[FRAME_HEADER_SIZE];
+	size_t hgot = 0, left = 0, take;
+	long frames = 0;
+	unsigned i;
+
+	for (i = 0; i < nbufs; i++) {
+		const uint8_t *p = (const uint8_t *)bufs[i].base;
+		size_t n = bufs[i].len;
+
+		while (n > 0) {
+			if (hgot < FRAME_HEADER_SIZE) {
+				take = FRAME_HEADER_SIZE - hgot;
+				if (take > n)
+					take = n;
+				memcpy(hdr + hgot, p, take);
+				hgot += take;
+				p += take;
+				n -= take;
+				if (hgot < FRAME_HEADER_SIZE)
+					break;
+				left = get_le32(hdr);
+			}
+			take = left < n ? left : n;
+			p += take;
+			n -= take;
+			left -= take;
+			if (!left) {
+				frames++;
+				hgot = 0;
+			}
+		}
+	}
+	return hgot ? -EINVAL : frames;
+}
+
 int conn_send(struct conn *c, const uv_buf_t *bufs, unsigned nbufs,
 	      void (*done)(void *arg), void *arg)
 {
-	struct conn_write *w;
-	size_t len = 0;
-	unsigned i;
+	struct conn_write *w = NULL;
+	size_t len = 0, frames = 0, size;
+	unsigned i, nout = nbufs;
+	long n;
 	int ret;
 
 	for (i = 0; i < nbufs; i++)
 		len += bufs[i].len;
+	if (c->auth != AUTH_OFF && !c->closing) {
+		n = count_frames(bufs, nbufs);
+		if (n < 0) {
+			ret = -EINVAL;
+			goto out;
+		}
+		frames = (size_t)n;
+		len += frames * AUTH_TAG_BYTES;
+		nout = nbufs + 2 * (unsigned)frames;
+	}
+	size = sizeof(*w) + frames * AUTH_TAG_BYTES +
+	       (nbufs + nout) * sizeof(uv_buf_t);
 	if (c->closing)
 		ret = -EPIPE;
 	else if (c->queued + len > c->max_queued)
 		ret = -ENOBUFS;
-	else if (!(w = calloc(1, sizeof(*w))))
+	else if (!(w = calloc(1, size)))
 		ret = -ENOMEM;
 	else {
 		w->c = c;
 		w->len = len;
 		w->done = done;
 		w->arg = arg;
-		ret = uv_write(&w->req, &c->h.stream, bufs, nbufs, on_written);
-		if (ret == 0) {
-			c->queued += len;
+		w->tags = (uint8_t(*)[AUTH_TAG_BYTES])(w + 1);
+		w->in = (uv_buf_t *)((uint8_t *)(w + 1) +
+				     frames * AUTH_TAG_BYTES);
+		w->out = w->in + nbufs;
+		w->nin = nbufs;
+		memcpy(w->in, bufs, nbufs * sizeof(*bufs));
+		c->queued += len;
+		if (c->auth == AUTH_WAIT) {
+			/* Sealed when the peer's Challenge comes. */
+			*c->held_tail = w;
+			c->held_tail = &w->next;
 			return 0;
 		}
-		free(w);
-		ret = -EPIPE;
+		if (c->auth == AUTH_ON) {
+			seal(c, w);
+		} else {
+			memcpy(w->out, bufs, nbufs * sizeof(*bufs));
+			w->nout = nbufs;
+		}
+		/* write_now() ran done on error. */
+		return write_now(c, w) ? -EPIPE : 0;
 	}
+out:
 	if (done)
 		done(arg);
 	return ret;

@@ -20,6 +20,7 @@
 #include "wire.h"
 
 struct conn;
+struct auth_key;
 
 struct conn_ops {
 	/* A decoded message; m is freed when this returns. May be NULL. */
@@ -53,6 +54,18 @@ int conn_connect(struct conn *c, const char *host, uint16_t port,
 		 uint64_t timeout_ms,
 		 void (*connected)(struct conn *c, void *opaque));
 
+/*
+ * Authenticates the connection with the cluster key (auth.h; key must
+ * outlive c): call before conn_start() or conn_connect(). dialer: 1 on the
+ * side that connected, 0 on the side that accepted. Our Challenge goes out
+ * first; frames sent before the peer's Challenge has come are held (they
+ * count in the queue bound) and sent tagged, in order, when it does. A
+ * first frame that is not a Challenge, a frame whose tag fails, and (on a
+ * connection without a key) a Challenge close the connection, logging one
+ * line; nothing of such a frame reaches on_msg.
+ */
+void conn_set_auth(struct conn *c, const struct auth_key *key, int dialer);
+
 /* Starts reading (sets TCP_NODELAY for TCP). Returns 0 or a uv error. */
 int conn_start(struct conn *c);
 
@@ -68,9 +81,12 @@ void conn_finish(struct conn *c, const char *why);
 int conn_closing(const struct conn *c);
 
 /*
- * Queues a whole frame; done(arg) runs when the write has completed or was
- * cancelled (always exactly once, also on error returns). Returns 0,
- * -ENOBUFS when the queue would pass its bound, -EPIPE when closing.
+ * Queues whole frames (bufs may cut them anywhere, and hold several);
+ * done(arg) runs when the write has completed or was cancelled (always
+ * exactly once, also on error returns). The bufs must stay valid until
+ * then. Returns 0, -ENOBUFS when the queue (tags included) would pass its
+ * bound, -EPIPE when closing, -EINVAL (authenticated connections only)
+ * when the bytes do not end with a whole frame.
  */
 int conn_send(struct conn *c, const uv_buf_t *bufs, unsigned nbufs,
 	      void (*done)(void *arg), void *arg);
@@ -79,7 +95,8 @@ int conn_send(struct conn *c, const uv_buf_t *bufs, unsigned nbufs,
 int conn_send_msg(struct conn *c, enum wire_type type,
 		  const ProtobufCMessage *msg);
 
-/* Bytes queued and not yet written; the bound. */
+/* Bytes queued and not yet written (tags and held frames included); the
+ * bound. */
 size_t conn_queued(const struct conn *c);
 size_t conn_max_queued(const struct conn *c);
 

@@ -11,13 +11,18 @@
  *              all hold their defaults encodes as nothing
  *     type     a wire.h message type; type_max(type) == 0 means unknown
  *     payload  length bytes, the message (wire.c)
+ *     trailer  the reader's trailer size in bytes (0 unless set: an
+ *              authentication tag, auth.h), not counted in length
  *
  * The header is checked as soon as its fifth byte arrives, before any payload
  * byte is buffered or any memory allocated, so a peer that announces 4 GiB
  * costs us nothing. A frame that arrives whole inside one feed goes to the
  * callback straight from the caller's bytes; only frames split across feeds
  * are gathered in the reader's buffer, which grows (doubling, up to
- * FRAME_MAX_PAYLOAD) and is reused.
+ * FRAME_MAX_PAYLOAD) and is reused. The trailer size is taken when a
+ * frame's header is complete, so a callback that changes it (the Challenge,
+ * which comes untagged before the tagged frames) changes it for the next
+ * frame, wherever that frame starts in the bytes being fed.
  *
  * Errors are sticky: after an unknown type, an oversized length, an
  * allocation failure or a callback's non-zero return, every later
@@ -46,6 +51,22 @@ void frame_reader_free(struct frame_reader *r)
 	free(r->buf);
 	r->buf = NULL;
 	r->cap = 0;
+}
+
+void frame_reader_set_trailer(struct frame_reader *r, size_t n)
+{
+	r->trailer = n < FRAME_TRAILER_MAX ? n : FRAME_TRAILER_MAX;
+}
+
+const uint8_t *frame_reader_header(const struct frame_reader *r)
+{
+	return r->hdr;
+}
+
+const uint8_t *frame_reader_trailer(const struct frame_reader *r, size_t *len)
+{
+	*len = r->tlen;
+	return r->cur_trailer ? r->cur_trailer : r->tr;
 }
 
 int frame_reader_idle(const struct frame_reader *r)
@@ -102,17 +123,22 @@ static int start_payload(struct frame_reader *r)
 		return fail(r, -E2BIG, "frame longer than its type allows");
 	r->len = len;
 	r->got = 0;
+	r->tlen = r->trailer;
+	r->tgot = 0;
 	return 0;
 }
 
-static int deliver(struct frame_reader *r, const uint8_t *payload, frame_fn cb,
-		   void *opaque)
+static int deliver(struct frame_reader *r, const uint8_t *payload,
+		   const uint8_t *trailer, frame_fn cb, void *opaque)
 {
 	int ret;
 
 	r->hdr_got = 0;
 	r->got = 0;
+	r->tgot = 0;
+	r->cur_trailer = trailer;
 	ret = cb(opaque, r->type, payload, r->len);
+	r->cur_trailer = NULL;
 	if (ret)
 		return fail(r, ret, "stopped by the frame callback");
 	return 0;
@@ -142,13 +168,13 @@ int frame_feed(struct frame_reader *r, const uint8_t *data, size_t n,
 				return ret;
 		}
 
-		/* The whole payload is here: no copy. */
-		if (r->got == 0 && n >= r->len) {
+		/* The whole payload and trailer are here: no copy. */
+		if (r->got == 0 && r->tgot == 0 && n >= r->len + r->tlen) {
 			const uint8_t *payload = data;
 
-			data += r->len;
-			n -= r->len;
-			ret = deliver(r, payload, cb, opaque);
+			data += r->len + r->tlen;
+			n -= r->len + r->tlen;
+			ret = deliver(r, payload, payload + r->len, cb, opaque);
 			if (ret)
 				return ret;
 			continue;
@@ -156,18 +182,29 @@ int frame_feed(struct frame_reader *r, const uint8_t *data, size_t n,
 		if (n == 0)
 			break;
 
-		ret = reserve(r);
-		if (ret)
-			return ret;
-		take = r->len - r->got;
-		if (take > n)
-			take = n;
-		memcpy(r->buf + r->got, data, take);
-		r->got += take;
-		data += take;
-		n -= take;
-		if (r->got == r->len) {
-			ret = deliver(r, r->buf, cb, opaque);
+		if (r->got < r->len) {
+			ret = reserve(r);
+			if (ret)
+				return ret;
+			take = r->len - r->got;
+			if (take > n)
+				take = n;
+			memcpy(r->buf + r->got, data, take);
+			r->got += take;
+			data += take;
+			n -= take;
+		}
+		if (r->got == r->len && r->tgot < r->tlen) {
+			take = r->tlen - r->tgot;
+			if (take > n)
+				take = n;
+			memcpy(r->tr + r->tgot, data, take);
+			r->tgot += take;
+			data += take;
+			n -= take;
+		}
+		if (r->got == r->len && r->tgot == r->tlen) {
+			ret = deliver(r, r->buf, r->tr, cb, opaque);
 			if (ret)
 				return ret;
 		}

@@ -16,6 +16,8 @@
 
 #define FRAME_HEADER_SIZE 5u
 #define FRAME_MAX_PAYLOAD (8u << 20)
+/* The most bytes a trailer may have (auth.h's tags have 16). */
+#define FRAME_TRAILER_MAX 32u
 
 /*
  * The largest payload a frame of this type may carry (a wire.h type), or 0
@@ -24,8 +26,9 @@
 typedef size_t (*frame_type_max_fn)(uint8_t type);
 
 /*
- * Called once per complete frame. payload is valid only during the call.
- * A non-zero return stops frame_feed(), which returns that value.
+ * Called once per complete frame. payload is valid only during the call
+ * (and so are frame_reader_header() and frame_reader_trailer()). A non-zero
+ * return stops frame_feed(), which returns that value.
  */
 typedef int (*frame_fn)(void *opaque, uint8_t type, const uint8_t *payload,
 			size_t len);
@@ -39,6 +42,11 @@ struct frame_reader {
 	size_t got;   /* payload bytes received so far */
 	uint8_t *buf; /* payload buffer, cap bytes */
 	size_t cap;
+	size_t trailer; /* trailer bytes of the frames that start from now */
+	size_t tlen;	/* trailer bytes of the frame in progress */
+	size_t tgot;	/* of which received */
+	uint8_t tr[FRAME_TRAILER_MAX];
+	const uint8_t *cur_trailer; /* the delivered frame's, during cb */
 	int err;	 /* sticky: once set, every feed returns it */
 	const char *why; /* static reason for err */
 };
@@ -54,6 +62,22 @@ void frame_reader_free(struct frame_reader *r);
  */
 int frame_feed(struct frame_reader *r, const uint8_t *data, size_t n,
 	       frame_fn cb, void *opaque);
+
+/*
+ * Every frame whose header starts after this call carries n bytes (at most
+ * FRAME_TRAILER_MAX) right after its payload, not counted in its length:
+ * an authentication tag (auth.h). 0 by default. May be called from the
+ * frame callback: the change then applies from the next frame on, even in
+ * the middle of the bytes being fed.
+ */
+void frame_reader_set_trailer(struct frame_reader *r, size_t n);
+
+/* During the frame callback: the frame's 5 header bytes. */
+const uint8_t *frame_reader_header(const struct frame_reader *r);
+
+/* During the frame callback: the frame's trailer and its length (*len 0,
+ * and any non-NULL pointer, for a frame without one). */
+const uint8_t *frame_reader_trailer(const struct frame_reader *r, size_t *len);
 
 /* 1 if the reader sits between frames (a clean place for the stream to end). */
 int frame_reader_idle(const struct frame_reader *r);

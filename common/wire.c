@@ -315,6 +315,21 @@ static int check_refuse(const ProtobufCMessage *m, char *err, size_t errlen)
 	return 0;
 }
 
+static int check_challenge(const ProtobufCMessage *m, char *err, size_t errlen)
+{
+	const Remora__Challenge *c = (const Remora__Challenge *)m;
+
+	if (c->version == 0)
+		return fail(err, errlen, "Challenge: version 0");
+	if (c->nonce.len != WIRE_NONCE_SIZE)
+		return fail(err, errlen,
+			    "Challenge: nonce of %zu bytes, it must be %u",
+			    c->nonce.len, WIRE_NONCE_SIZE);
+	if (c->suites == 0)
+		return fail(err, errlen, "Challenge: no suite");
+	return 0;
+}
+
 static const struct wire_kind kinds[WIRE_TYPE_MAX + 1] = {
 	[WIRE_HELLO] = {"Hello", &remora__hello__descriptor, 4096, check_hello},
 	[WIRE_EPOCH_BEGIN] = {"EpochBegin", &remora__epoch_begin__descriptor,
@@ -335,6 +350,8 @@ static const struct wire_kind kinds[WIRE_TYPE_MAX + 1] = {
 	[WIRE_REFUSE] = {"Refuse", &remora__refuse__descriptor,
 			 WIRE_REASON_MAX + WIRE_NAME_MAX + WIRE_OVERHEAD,
 			 check_refuse},
+	[WIRE_CHALLENGE] = {"Challenge", &remora__challenge__descriptor,
+			    WIRE_OVERHEAD, check_challenge},
 };
 
 _Static_assert(4096 + WIRE_OVERHEAD <= FRAME_MAX_PAYLOAD &&

@@ -23,6 +23,7 @@
 #define WIRE_CAPS_MAX	      32u  /* Hello capabilities */
 #define WIRE_STATE_MAX	      (64u << 10) /* CpuState blob (VM_STATE_MAX) */
 #define WIRE_CONSOLE_MAX      (4u << 20)  /* DeviceState data per epoch */
+#define WIRE_NONCE_SIZE	      32u /* Challenge nonce (AUTH_NONCE_BYTES) */
 
 /* Frame types: part of the wire format, never renumber. */
 enum wire_type {
@@ -35,8 +36,15 @@ enum wire_type {
 	WIRE_ACK = 7,
 	WIRE_HEARTBEAT = 8,
 	WIRE_REFUSE = 9,
-	WIRE_TYPE_MAX = 9,
 };
+
+/*
+ * The first frame, untagged, when the cluster has a key (auth.h). conn.c
+ * consumes it and never hands it to an owner, so it stays out of the enum
+ * that the owners' switches cover.
+ */
+#define WIRE_CHALLENGE 10
+#define WIRE_TYPE_MAX  10
 
 /* A decoded message; exactly the member named by type is set. */
 struct wire_msg {
@@ -52,6 +60,7 @@ struct wire_msg {
 		Remora__Ack *ack;
 		Remora__Heartbeat *heartbeat;
 		Remora__Refuse *refuse;
+		Remora__Challenge *challenge;
 	};
 };
 

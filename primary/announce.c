@@ -72,6 +72,8 @@ static void on_announce(uv_timer_t *t)
 		a->c = conn_new(p->loop, CONN_TCP, &announce_ops, a, 1u << 16);
 		if (!a->c)
 			continue;
+		if (p->key)
+			conn_set_auth(a->c, p->key, 1);
 		/* A cut link drops SYNs: give up after heartbeat_timeout. */
 		if (conn_connect(a->c, n->host, n->port, timeout_ms,
 				 announce_connected))

@@ -67,6 +67,7 @@
 #include <unistd.h>
 
 #define BENCH_PROG "bench_epoch"
+#include "auth.h"
 #include "bench_util.h"
 #include "bench_memstress.h"
 #include "bench_vm.h"
@@ -240,23 +241,73 @@ static double memcpy_gbps(int reps)
 	return (double)bytes / (double)(best ? best : 1);
 }
 
+/*
+ * The cost of [cluster] key_file (common/auth.c): the tag of one frame of
+ * MEMCPY_PAGES pages, computed as conn.c does (streaming, over the header
+ * and the payload), best of reps.
+ */
+static double seal_gbps(int reps)
+{
+	size_t bytes = (size_t)MEMCPY_PAGES * PAGE;
+	uint8_t *src = alloc_bytes(bytes, "seal source");
+	uint8_t hdr[5] = {0}, tag[AUTH_TAG_BYTES], n[AUTH_NONCE_BYTES] = {0};
+	uint64_t best = UINT64_MAX;
+	struct auth_session s;
+	struct auth_key k;
+	struct auth_mac m;
+
+	memset(src, 0x5a, bytes);
+	auth_key_derive(&k, src, 32);
+	auth_session_init(&s, &k, n, n, 1, AUTH_SUITE_CHACHA20_POLY1305);
+	for (int i = 0; i < reps; i++) {
+		uint64_t t0 = now_ns(), t1;
+
+		auth_mac_begin(&m, &s.tx);
+		auth_mac_update(&m, hdr, sizeof(hdr));
+		auth_mac_update(&m, src, bytes);
+		auth_mac_end(&m, tag);
+		BARRIER();
+		t1 = now_ns();
+		if (t1 - t0 < best)
+			best = t1 - t0;
+	}
+	munmap(src, bytes);
+	return (double)bytes / (double)(best ? best : 1);
+}
+
 struct tcp_reader {
 	int fd;
 	uint64_t bytes;
+	struct auth_dir *rx; /* each 1 MiB chunk is followed by its tag */
+	int bad;
 };
 
 static void *tcp_read_all(void *arg)
 {
 	struct tcp_reader *r = arg;
-	char *buf = malloc(TCP_CHUNK);
+	size_t unit = TCP_CHUNK + (r->rx ? AUTH_TAG_BYTES : 0), got = 0;
+	uint8_t hdr[5] = {0};
+	char *buf = malloc(unit);
 	ssize_t n;
 
 	if (!buf)
 		return NULL;
-	while ((n = read(r->fd, buf, TCP_CHUNK)) > 0 ||
-	       (n < 0 && errno == EINTR))
-		if (n > 0)
+	while ((n = read(r->fd, buf + got, unit - got)) > 0 ||
+	       (n < 0 && errno == EINTR)) {
+		if (n <= 0)
+			continue;
+		got += (size_t)n;
+		if (!r->rx) {
 			r->bytes += (uint64_t)n;
+			got = 0;
+		} else if (got == unit) {
+			if (auth_open(r->rx, hdr, (uint8_t *)buf, TCP_CHUNK,
+				      (uint8_t *)buf + TCP_CHUNK))
+				r->bad++;
+			r->bytes += TCP_CHUNK;
+			got = 0;
+		}
+	}
 	free(buf);
 	return NULL;
 }
@@ -266,8 +317,12 @@ static void *tcp_read_all(void *arg)
  * (this one) sends 1 MiB writes for ms milliseconds, a reader thread reads
  * them; GB/s from the first write until the reader has seen EOF.
  */
-static double tcp_gbps_once(int ms)
+static double tcp_gbps_once(int ms, int authed)
 {
+	struct auth_session sd, sa;
+	uint8_t tag[AUTH_TAG_BYTES], hdr[5] = {0},
+				     nonce[AUTH_NONCE_BYTES] = {0};
+	struct auth_key k;
 	struct sockaddr_in a = {.sin_family = AF_INET,
 				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t alen = sizeof(a);
@@ -287,14 +342,29 @@ static double tcp_gbps_once(int ms)
 	r.fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (r.fd < 0)
 		die("loopback TCP reference: accept: %s", strerror(errno));
+	if (authed) {
+		auth_key_derive(&k, nonce, sizeof(nonce));
+		auth_session_init(&sd, &k, nonce, nonce, 1,
+				  AUTH_SUITE_CHACHA20_POLY1305);
+		auth_session_init(&sa, &k, nonce, nonce, 0,
+				  AUTH_SUITE_CHACHA20_POLY1305);
+		r.rx = &sa.rx;
+	}
 	if (pthread_create(&th, NULL, tcp_read_all, &r))
 		die("pthread_create failed");
 	t0 = now_ns();
 	while (now_ns() - t0 < (uint64_t)ms * 1000000ull) {
 		size_t off = 0;
 
-		while (off < TCP_CHUNK) {
-			ssize_t n = write(cfd, buf + off, TCP_CHUNK - off);
+		if (authed)
+			auth_seal(&sd.tx, hdr, (uint8_t *)buf, TCP_CHUNK, tag);
+		while (off < TCP_CHUNK + (authed ? AUTH_TAG_BYTES : 0)) {
+			ssize_t n =
+				off < TCP_CHUNK
+					? write(cfd, buf + off, TCP_CHUNK - off)
+					: write(cfd, tag + (off - TCP_CHUNK),
+						TCP_CHUNK + AUTH_TAG_BYTES -
+							off);
 
 			if (n < 0 && errno == EINTR)
 				continue;
@@ -315,15 +385,18 @@ static double tcp_gbps_once(int ms)
 	if (r.bytes != sent)
 		die("loopback TCP reference: sent %llu bytes, received %llu",
 		    (unsigned long long)sent, (unsigned long long)r.bytes);
+	if (r.bad)
+		die("loopback TCP reference: %d chunks failed authentication",
+		    r.bad);
 	return (double)sent / (double)(t1 - t0);
 }
 
-static double tcp_gbps(int reps, int ms)
+static double tcp_gbps(int reps, int ms, int authed)
 {
 	double best = 0;
 
 	for (int i = 0; i < reps; i++) {
-		double g = tcp_gbps_once(ms);
+		double g = tcp_gbps_once(ms, authed);
 
 		if (g > best)
 			best = g;
@@ -1302,7 +1375,8 @@ static const struct {
 struct results {
 	int quick, smoke;
 	double memcpy_gbps, tcp_gbps;
-	double cap_log, cap_nolog; /* flat-out pages per ms */
+	double seal_gbps, tcp_auth_gbps; /* [cluster] key_file's cost */
+	double cap_log, cap_nolog;	 /* flat-out pages per ms */
 	struct run *runs;
 	int nruns;
 	int r64, r1g, r100; /* 1000 @ 25 ms 64M, 1G; 1000 @ 100 ms; or -1 */
@@ -1401,8 +1475,10 @@ static void print_json(const struct results *r, const struct target *t, int nt,
 		       int all)
 {
 	printf("{\"reference\": {\"tcp_gbps\": %.4f, \"memcpy_gbps\": %.4f, "
+	       "\"seal_gbps\": %.4f, \"tcp_auth_gbps\": %.4f, "
 	       "\"memcpy_pages\": %d, \"flat_out_pages_per_ms_dirtylog\": ",
-	       r->tcp_gbps, r->memcpy_gbps, MEMCPY_PAGES);
+	       r->tcp_gbps, r->memcpy_gbps, r->seal_gbps, r->tcp_auth_gbps,
+	       MEMCPY_PAGES);
 	jnum("%.2f", r->cap_log);
 	printf(", \"flat_out_pages_per_ms_unprotected\": ");
 	jnum("%.2f", r->cap_nolog);
@@ -1519,6 +1595,12 @@ static void print_human(const struct results *r, const struct target *t, int nt,
 	printf("  loopback TCP, one stream, 1 MiB writes (best of N) %8.2f "
 	       "GB/s\n",
 	       r->tcp_gbps);
+	printf("  tag of a %d-page frame (auth, ChaCha20-Poly1305)   %8.2f "
+	       "GB/s\n",
+	       MEMCPY_PAGES, r->seal_gbps);
+	printf("  loopback TCP as above, auth: tagged and checked    %8.2f "
+	       "GB/s\n",
+	       r->tcp_auth_gbps);
 	if (isfinite(r->cap_log))
 		printf("  memstress flat out over %d pages, pause every %d ms: "
 		       "%.1f pages/ms with a dirty-log\n  harvest in each "
@@ -1794,7 +1876,9 @@ int main(int argc, char **argv)
 	       tmpdir);
 
 	r.memcpy_gbps = memcpy_gbps(r.smoke ? 5 : 50);
-	r.tcp_gbps = r.smoke ? tcp_gbps(1, 100) : tcp_gbps(3, 500);
+	r.tcp_gbps = r.smoke ? tcp_gbps(1, 100, 0) : tcp_gbps(3, 500, 0);
+	r.seal_gbps = seal_gbps(r.smoke ? 5 : 50);
+	r.tcp_auth_gbps = r.smoke ? tcp_gbps(1, 100, 1) : tcp_gbps(3, 500, 1);
 	status("references: memcpy %.2f GB/s, loopback TCP %.2f GB/s",
 	       r.memcpy_gbps, r.tcp_gbps);
 	if (r.smoke && r.tcp_gbps < SMOKE_TCP_GBPS) {

@@ -17,6 +17,15 @@ random among `kinds`:
   stall      stop forwarding this direction for 100..1000 ms, then resume
              (longer than a short heartbeat_timeout: a passing partition)
 
+On a cluster with a key ([cluster] key_file, docs/wire.md
+"Authentication") each direction starts with an untagged Challenge (type
+10) and every later frame carries a 16-byte tag after its payload, outside
+its length: the proxy sees the Challenge and from then on moves each frame
+with its tag, so faults still apply per frame. Every fault but delay and
+stall then fails authentication at the receiver, which closes the
+connection (one line in its log): that is expected, and what the key is
+for. The Challenge is always forwarded untouched.
+
 The first frame of each direction (the Hello) is forwarded untouched
 unless hello=True: a corrupted Hello is refused as a configuration
 mismatch, for good, which tests nothing else. Everything is drawn from
@@ -64,6 +73,10 @@ def _recv_exact(sock, n):
             raise _Closed(bytes(buf))
         buf += chunk
     return bytes(buf)
+
+
+CHALLENGE = 10  # docs/wire.md: the untagged first frame on a keyed link
+AUTH_TAG = 16  # bytes of tag after each later frame's payload
 
 
 class ChaosProxy:
@@ -173,6 +186,8 @@ class ChaosProxy:
     def _pump(self, conn, direction, src, dst, pair):
         held = None  # a reordered frame, sent after the next one
         idx = 0
+        tag = 0  # bytes after each payload: 16 once a Challenge went by
+        first = 1  # frames forwarded untouched (the Hello; + Challenge)
         try:
             while True:
                 try:
@@ -183,14 +198,18 @@ class ChaosProxy:
                     break
                 length, ftype = struct.unpack("<IB", header)
                 try:
-                    payload = _recv_exact(src, length)
+                    payload = _recv_exact(src, length + tag)
                 except _Closed as e:
                     dst.sendall(header + e.args[0])
                     break
                 idx += 1
                 frame = header + payload
+                if idx == 1 and ftype == CHALLENGE:
+                    tag, first = AUTH_TAG, 2
+                    dst.sendall(frame)
+                    continue
                 kind, arg = (None, 0)
-                if idx > 1 or self.hello:
+                if idx > first or self.hello:
                     kind, arg = self._draw(length)
                 out = [frame]
                 if kind == "delay":

@@ -41,7 +41,7 @@ static int printable(const char *s, size_t max, int may_be_empty)
 /* What wire.h promises about a decoded message. */
 static void check_promises(const struct wire_msg *m)
 {
-	switch (m->type) {
+	switch ((int)m->type) {
 	case WIRE_HELLO:
 		FUZZ_CHECK(m->hello->protocol_version != 0);
 		FUZZ_CHECK(m->hello->page_size != 0);
@@ -82,6 +82,11 @@ static void check_promises(const struct wire_msg *m)
 		break;
 	case WIRE_REFUSE:
 		FUZZ_CHECK(printable(m->refuse->reason, WIRE_REASON_MAX, 1));
+		break;
+	case WIRE_CHALLENGE:
+		FUZZ_CHECK(m->challenge->version != 0);
+		FUZZ_CHECK(m->challenge->nonce.len == WIRE_NONCE_SIZE);
+		FUZZ_CHECK(m->challenge->suites != 0);
 		break;
 	default:
 		FUZZ_CHECK(!"decoded an unknown type");

@@ -34,6 +34,8 @@
 #include <cmocka.h>
 #include <uv.h>
 
+#include "auth.h"
+#include "bytes.h"
 #include "conn.h"
 #include "frame.h"
 #include "testutil.h"
@@ -116,6 +118,24 @@ static void t_init_ops(struct t *t, const struct conn_ops *ops,
 static void t_init(struct t *t, size_t max_queued)
 {
 	t_init_ops(t, &t_ops, max_queued);
+}
+
+/* A conn with the cluster key k, as the accepting side. */
+static void t_init_keyed(struct t *t, const struct auth_key *k)
+{
+	int sv[2];
+
+	memset(t, 0, sizeof(*t));
+	assert_int_equal(uv_loop_init(&t->loop), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+			 0);
+	t->c = conn_new(&t->loop, CONN_PIPE, &t_ops, t, 1 << 20);
+	assert_non_null(t->c);
+	assert_int_equal(uv_pipe_open((uv_pipe_t *)conn_stream(t->c), sv[0]),
+			 0);
+	conn_set_auth(t->c, k, 0);
+	assert_int_equal(conn_start(t->c), 0);
+	t->peer = sv[1];
 }
 
 static void peer_write(struct t *t, const void *p, size_t n)
@@ -971,6 +991,439 @@ static void test_connect_timeout(void **state)
 	close(fd);
 }
 
+/* ---- authentication (auth.h) ---------------------------------------------- */
+
+/* Runs loop until cond holds (the turn that makes it true may also be the
+ * last one with an active handle). */
+#define RUN_UNTIL(loop, cond)                                               \
+	do {                                                                \
+		while (!(cond))                                             \
+			if (!uv_run((loop), UV_RUN_ONCE) && !(cond))        \
+				fail_msg("the loop ran dry before " #cond); \
+	} while (0)
+
+static struct auth_key test_key(uint8_t b)
+{
+	uint8_t bytes[32];
+	struct auth_key k;
+
+	memset(bytes, b, sizeof(bytes));
+	auth_key_derive(&k, bytes, sizeof(bytes));
+	return k;
+}
+
+/* Two conns on one loop, over a socketpair: a dialer and an acceptor. */
+struct end {
+	struct conn *c;
+	size_t nmsg;
+	enum wire_type type[MAXMSG];
+	uint8_t *packed[MAXMSG];
+	size_t plen[MAXMSG];
+	int closed;
+	char why[512];
+};
+
+static void e_on_msg(struct conn *c, const struct wire_msg *m, void *opaque)
+{
+	struct end *e = opaque;
+	size_t len = protobuf_c_message_get_packed_size(m->base);
+
+	assert_ptr_equal(c, e->c);
+	assert_true(e->nmsg < MAXMSG);
+	e->type[e->nmsg] = m->type;
+	e->packed[e->nmsg] = malloc(len + 1);
+	protobuf_c_message_pack(m->base, e->packed[e->nmsg]);
+	e->plen[e->nmsg++] = len;
+}
+
+static void e_on_close(struct conn *c, const char *why, void *opaque)
+{
+	struct end *e = opaque;
+
+	assert_ptr_equal(c, e->c);
+	e->closed++;
+	snprintf(e->why, sizeof(e->why), "%s", why);
+	e->c = NULL;
+}
+
+static const struct conn_ops e_ops = {.on_msg = e_on_msg,
+				      .on_close = e_on_close};
+
+static void pair_init(uv_loop_t *loop, struct end *d, struct end *a,
+		      const struct auth_key *kd, const struct auth_key *ka)
+{
+	int sv[2];
+
+	memset(d, 0, sizeof(*d));
+	memset(a, 0, sizeof(*a));
+	assert_int_equal(uv_loop_init(loop), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+			 0);
+	d->c = conn_new(loop, CONN_PIPE, &e_ops, d, 1 << 24);
+	a->c = conn_new(loop, CONN_PIPE, &e_ops, a, 1 << 24);
+	assert_int_equal(uv_pipe_open((uv_pipe_t *)conn_stream(d->c), sv[0]),
+			 0);
+	assert_int_equal(uv_pipe_open((uv_pipe_t *)conn_stream(a->c), sv[1]),
+			 0);
+	if (kd)
+		conn_set_auth(d->c, kd, 1);
+	if (ka)
+		conn_set_auth(a->c, ka, 0);
+	assert_int_equal(conn_start(a->c), 0);
+	assert_int_equal(conn_start(d->c), 0);
+}
+
+static void pair_finish(uv_loop_t *loop, struct end *d, struct end *a)
+{
+	if (d->c)
+		conn_close(d->c, "test over");
+	if (a->c)
+		conn_close(a->c, "test over");
+	assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(uv_loop_close(loop), 0);
+	for (size_t i = 0; i < d->nmsg; i++)
+		free(d->packed[i]);
+	for (size_t i = 0; i < a->nmsg; i++)
+		free(a->packed[i]);
+}
+
+static void e_assert_stream(const struct end *e, const struct stream *s)
+{
+	assert_int_equal(e->nmsg, s->n);
+	for (size_t i = 0; i < s->n; i++) {
+		assert_int_equal(e->type[i], s->type[i]);
+		assert_int_equal(e->plen[i] + FRAME_HEADER_SIZE, s->flen[i]);
+		assert_memory_equal(e->packed[i],
+				    s->p + s->off[i] + FRAME_HEADER_SIZE,
+				    e->plen[i]);
+	}
+}
+
+/*
+ * Every message type both ways between two authenticated ends. Each side
+ * sends its whole stream before the peer's Challenge can have arrived
+ * (held, then sealed in order), then again once authenticated: in one
+ * buffer holding every frame and cut at odd places (a PageBatch's
+ * prefix-and-batch is such a cut), so that tags go between frames found
+ * by their headers.
+ */
+static void test_auth_exchange(void **state)
+{
+	struct auth_key k = test_key(7);
+	struct end d, a;
+	struct stream s;
+	uv_loop_t loop;
+	struct done dd = {0}, da = {0};
+
+	(void)state;
+	stream_make(&s, 300000);
+	pair_init(&loop, &d, &a, &k, &k);
+	for (size_t i = 0; i < s.n; i++) {
+		uv_buf_t b = uv_buf_init((char *)s.p + s.off[i],
+					 (unsigned)s.flen[i]);
+
+		assert_int_equal(conn_send(d.c, &b, 1, on_done, &dd), 0);
+		assert_int_equal(conn_send(a.c, &b, 1, on_done, &da), 0);
+	}
+	/* Held frames count in the queue, with their tags. */
+	assert_true(conn_queued(d.c) >= s.len + s.n * AUTH_TAG_BYTES);
+	while ((d.nmsg < s.n || a.nmsg < s.n) && !d.closed && !a.closed)
+		assert_int_not_equal(uv_run(&loop, UV_RUN_ONCE), 0);
+	e_assert_stream(&d, &s);
+	e_assert_stream(&a, &s);
+	assert_int_equal(dd.calls, (int)s.n);
+
+	/* The whole stream again, in 7 buffers cut anywhere. */
+	{
+		uv_buf_t b[7];
+		size_t cut[8] = {0,
+				 3,
+				 5,
+				 6,
+				 s.off[2] + 9,
+				 s.off[2] + 5000,
+				 s.off[5] + 2,
+				 s.len};
+
+		for (int i = 0; i < 7; i++)
+			b[i] = uv_buf_init((char *)s.p + cut[i],
+					   (unsigned)(cut[i + 1] - cut[i]));
+		for (size_t i = 0; i < d.nmsg; i++)
+			free(d.packed[i]);
+		for (size_t i = 0; i < a.nmsg; i++)
+			free(a.packed[i]);
+		d.nmsg = a.nmsg = 0;
+		assert_int_equal(conn_send(d.c, b, 7, NULL, NULL), 0);
+		assert_int_equal(conn_send(a.c, b, 7, NULL, NULL), 0);
+		/* Not whole frames: refused, nothing sent. */
+		assert_int_equal(conn_send(a.c, b, 1, on_done, &da), -EINVAL);
+		while ((d.nmsg < s.n || a.nmsg < s.n) && !d.closed && !a.closed)
+			assert_int_not_equal(uv_run(&loop, UV_RUN_ONCE), 0);
+		e_assert_stream(&d, &s);
+		e_assert_stream(&a, &s);
+	}
+	assert_int_equal(d.closed + a.closed, 0);
+	while (conn_queued(d.c))
+		assert_int_not_equal(uv_run(&loop, UV_RUN_ONCE), 0);
+	/* The Challenge (version, 32-byte nonce, suites: 38 bytes), then
+	 * every frame twice with its tag. */
+	assert_int_equal(conn_tx_bytes(d.c),
+			 FRAME_HEADER_SIZE + 38 +
+				 2 * (s.len + s.n * AUTH_TAG_BYTES));
+	pair_finish(&loop, &d, &a);
+	free(s.p);
+}
+
+/* One side without a key: each says why, nothing is delivered. */
+static void test_auth_peer_without_key(void **state)
+{
+	struct auth_key k = test_key(7);
+	struct end d, a;
+	uv_loop_t loop;
+	Remora__Heartbeat hb = REMORA__HEARTBEAT__INIT;
+
+	(void)state;
+	pair_init(&loop, &d, &a, &k, NULL);
+	hb.term = 2;
+	assert_int_equal(conn_send_msg(a.c, WIRE_HEARTBEAT, &hb.base), 0);
+	assert_int_equal(conn_send_msg(d.c, WIRE_HEARTBEAT, &hb.base), 0);
+	RUN_UNTIL(&loop, d.closed && a.closed);
+	if (!strstr(a.why, "peer pipe authenticates its frames: set [cluster] "
+			   "key_file on this node too"))
+		fail_msg("keyless side: \"%s\"", a.why);
+	if (!strstr(d.why, "peer pipe: did not authenticate (is [cluster] "
+			   "key_file set on both nodes?)") &&
+	    !strstr(d.why, "closed the connection"))
+		fail_msg("keyed side: \"%s\"", d.why);
+	assert_int_equal(d.nmsg + a.nmsg, 0);
+	pair_finish(&loop, &d, &a);
+
+	/* Different keys: the first tagged frame fails. */
+	{
+		struct auth_key k2 = test_key(8);
+
+		pair_init(&loop, &d, &a, &k, &k2);
+		assert_int_equal(conn_send_msg(d.c, WIRE_HEARTBEAT, &hb.base),
+				 0);
+		RUN_UNTIL(&loop, a.closed);
+		assert_non_null(strstr(a.why,
+				       "frame from pipe (Heartbeat, 2 bytes) "
+				       "failed authentication (a different "
+				       "key_file, or forged)"));
+		assert_int_equal(a.nmsg, 0);
+		pair_finish(&loop, &d, &a);
+	}
+}
+
+/* The raw end plays an authenticated peer with auth.c itself. */
+struct rawpeer {
+	struct auth_session s;
+	uint8_t nonce[AUTH_NONCE_BYTES];
+};
+
+/* Reads the conn's Challenge and answers with ours (dialer's side). */
+static void raw_handshake(struct t *t, struct rawpeer *rp,
+			  const struct auth_key *k)
+{
+	uint8_t hdr[FRAME_HEADER_SIZE], pl[256], *f;
+	Remora__Challenge ch = REMORA__CHALLENGE__INIT;
+	struct wire_msg m;
+	size_t len;
+	char err[256];
+
+	peer_read(t, hdr, sizeof(hdr));
+	assert_int_equal(hdr[4], WIRE_CHALLENGE);
+	len = get_le32(hdr);
+	assert_true(len <= sizeof(pl));
+	peer_read(t, pl, len);
+	assert_int_equal(
+		wire_decode(WIRE_CHALLENGE, pl, len, &m, err, sizeof(err)), 0);
+	memset(rp->nonce, 0x42, sizeof(rp->nonce));
+	assert_int_equal(auth_session_init(&rp->s, k, rp->nonce,
+					   m.challenge->nonce.data, 1,
+					   AUTH_SUITE_CHACHA20_POLY1305),
+			 0);
+	wire_msg_free(&m);
+	ch.version = AUTH_VERSION;
+	ch.suites = AUTH_SUITE_CHACHA20_POLY1305;
+	ch.nonce.data = rp->nonce;
+	ch.nonce.len = sizeof(rp->nonce);
+	assert_int_equal(wire_encode(WIRE_CHALLENGE, &ch.base, &f, &len), 0);
+	peer_write(t, f, len);
+	free(f);
+}
+
+/* A message as the raw peer sends it, tagged (or not): malloc()ed. */
+static uint8_t *raw_frame(struct rawpeer *rp, enum wire_type type,
+			  const ProtobufCMessage *msg, int tagged, size_t *len)
+{
+	uint8_t *f;
+
+	assert_int_equal(wire_encode(type, msg, &f, len), 0);
+	f = realloc(f, *len + AUTH_TAG_BYTES);
+	if (tagged) {
+		auth_seal(&rp->s.tx, f, f + FRAME_HEADER_SIZE,
+			  *len - FRAME_HEADER_SIZE, f + *len);
+		*len += AUTH_TAG_BYTES;
+	}
+	return f;
+}
+
+static Remora__Hello forged_hello(void)
+{
+	Remora__Hello h;
+
+	wire_hello_init(&h, 2, 4096, 64u << 20, "wl", "mallory",
+			REMORA__ROLE__ROLE_PRIMARY);
+	return h;
+}
+
+/*
+ * A forger without the key: a Hello before any Challenge, a Hello after a
+ * well-formed Challenge but without a tag (or with 16 bytes of garbage),
+ * never reach on_msg, and the connection closes saying why.
+ */
+static void test_auth_forged_hello(void **state)
+{
+	struct auth_key k = test_key(7);
+	Remora__Hello h = forged_hello();
+	struct rawpeer rp;
+	uint8_t *f;
+	size_t len;
+	struct t t;
+
+	(void)state;
+	/* No Challenge at all. */
+	t_init_keyed(&t, &k);
+	f = raw_frame(&rp, WIRE_HELLO, &h.base, 0, &len);
+	peer_write(&t, f, len);
+	free(f);
+	run_until_closed(&t);
+	assert_int_equal(t.nmsg, 0);
+	assert_why(&t, "peer pipe: did not authenticate (is [cluster] "
+		       "key_file set on both nodes?)");
+	t_finish(&t);
+
+	/* A Challenge (anyone can make one), then an untagged Hello: its
+	 * next 16 bytes are taken as its tag and fail. */
+	t_init_keyed(&t, &k);
+	raw_handshake(&t, &rp, &k);
+	f = raw_frame(&rp, WIRE_HELLO, &h.base, 0, &len);
+	peer_write(&t, f, len);
+	assert_int_not_equal(uv_run(&t.loop, UV_RUN_NOWAIT), 0);
+	assert_int_equal(t.closed, 0); /* waits for the tag's bytes */
+	memset(f, 0, AUTH_TAG_BYTES);
+	peer_write(&t, f, AUTH_TAG_BYTES);
+	free(f);
+	run_until_closed(&t);
+	assert_int_equal(t.nmsg, 0);
+	assert_why(&t, "(Hello, ");
+	assert_why(&t, "failed authentication (a different key_file, or "
+		       "forged)");
+	t_finish(&t);
+
+	/* The same with a key of its own. */
+	{
+		struct auth_key other = test_key(9);
+
+		t_init_keyed(&t, &k);
+		raw_handshake(&t, &rp, &other);
+		f = raw_frame(&rp, WIRE_HELLO, &h.base, 1, &len);
+		peer_write(&t, f, len);
+		free(f);
+		run_until_closed(&t);
+		assert_int_equal(t.nmsg, 0);
+		assert_why(&t, "failed authentication");
+		t_finish(&t);
+	}
+}
+
+/*
+ * The right key: a tagged frame is delivered; the same bytes again (a
+ * replay), or a later frame sent before an earlier one, close the
+ * connection and are not delivered.
+ */
+static void test_auth_replay(void **state)
+{
+	struct auth_key k = test_key(7);
+	Remora__Heartbeat hb = REMORA__HEARTBEAT__INIT;
+	struct rawpeer rp;
+	uint8_t *f, *g;
+	size_t len, glen;
+	struct t t;
+
+	(void)state;
+	hb.term = 3;
+	t_init_keyed(&t, &k);
+	raw_handshake(&t, &rp, &k);
+	f = raw_frame(&rp, WIRE_HEARTBEAT, &hb.base, 1, &len);
+	peer_write(&t, f, len);
+	while (t.nmsg < 1 && !t.closed)
+		assert_int_not_equal(uv_run(&t.loop, UV_RUN_ONCE), 0);
+	assert_int_equal(t.nmsg, 1);
+	assert_int_equal(t.type[0], WIRE_HEARTBEAT);
+	peer_write(&t, f, len); /* replayed */
+	free(f);
+	run_until_closed(&t);
+	assert_int_equal(t.nmsg, 1);
+	assert_why(&t, "(Heartbeat, 2 bytes) failed authentication");
+	t_finish(&t);
+
+	/* Reordered: frame 1 arrives first. */
+	t_init_keyed(&t, &k);
+	raw_handshake(&t, &rp, &k);
+	f = raw_frame(&rp, WIRE_HEARTBEAT, &hb.base, 1, &len);
+	hb.term = 4;
+	g = raw_frame(&rp, WIRE_HEARTBEAT, &hb.base, 1, &glen);
+	peer_write(&t, g, glen);
+	peer_write(&t, f, len);
+	free(f);
+	free(g);
+	run_until_closed(&t);
+	assert_int_equal(t.nmsg, 0);
+	assert_why(&t, "failed authentication");
+	t_finish(&t);
+}
+
+/*
+ * conn_finish() right after sending a Refuse, before the peer's Challenge
+ * came (a busy primary turning a backup away): the Refuse still reaches
+ * the peer, tagged, then the stream ends.
+ */
+static void test_auth_finish_before_challenge(void **state)
+{
+	struct auth_key k = test_key(7);
+	Remora__Refuse rf = REMORA__REFUSE__INIT;
+	struct end d, a;
+	uv_loop_t loop;
+	int sv[2];
+
+	(void)state;
+	memset(&d, 0, sizeof(d));
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+			 0);
+	a.c = conn_new(&loop, CONN_PIPE, &e_ops, &a, 1 << 20);
+	assert_int_equal(uv_pipe_open((uv_pipe_t *)conn_stream(a.c), sv[1]), 0);
+	conn_set_auth(a.c, &k, 0);
+	assert_int_equal(conn_start(a.c), 0);
+	rf.reason = "primary is busy";
+	assert_int_equal(conn_send_msg(a.c, WIRE_REFUSE, &rf.base), 0);
+	conn_finish(a.c, "refused");
+	assert_int_equal(a.closed, 1);
+	/* The dialer only starts now. */
+	d.c = conn_new(&loop, CONN_PIPE, &e_ops, &d, 1 << 20);
+	assert_int_equal(uv_pipe_open((uv_pipe_t *)conn_stream(d.c), sv[0]), 0);
+	conn_set_auth(d.c, &k, 1);
+	assert_int_equal(conn_start(d.c), 0);
+	RUN_UNTIL(&loop, d.closed);
+	assert_int_equal(d.nmsg, 1);
+	assert_int_equal(d.type[0], WIRE_REFUSE);
+	assert_non_null(strstr(d.why, "closed the connection"));
+	pair_finish(&loop, &d, &a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -991,6 +1444,11 @@ int main(void)
 		cmocka_unit_test(test_finish_flushes),
 		cmocka_unit_test(test_connect),
 		cmocka_unit_test(test_connect_timeout),
+		cmocka_unit_test(test_auth_exchange),
+		cmocka_unit_test(test_auth_peer_without_key),
+		cmocka_unit_test(test_auth_forged_hello),
+		cmocka_unit_test(test_auth_replay),
+		cmocka_unit_test(test_auth_finish_before_challenge),
 	};
 
 	/* A write to a peer that is gone must be an error, not a signal. */

@@ -506,6 +506,7 @@ static const ProtobufCMessageDescriptor *const descriptors[] = {
 	[WIRE_ACK] = &remora__ack__descriptor,
 	[WIRE_HEARTBEAT] = &remora__heartbeat__descriptor,
 	[WIRE_REFUSE] = &remora__refuse__descriptor,
+	[WIRE_CHALLENGE] = &remora__challenge__descriptor,
 };
 
 /* Decodes a payload that must be valid. */
@@ -605,6 +606,158 @@ static Remora__Hello valid_hello(void)
 }
 
 /* ---- message tests ------------------------------------------------------ */
+
+/* ---- trailers (auth.h's tags) ----------------------------------------- */
+
+/*
+ * An untagged first frame, then frames each followed by a 16-byte trailer
+ * (an empty payload, a small one, one larger than the reader's first
+ * buffer, a small one), as an authenticated connection sends them.
+ */
+struct tstream {
+	uint8_t *b;
+	size_t len, n;
+	size_t off[8], plen[8], toff[8];
+};
+
+struct tseen {
+	struct frame_reader *r;
+	size_t n;
+	int bad;
+};
+
+static void tstream_add(struct tstream *s, uint8_t type, size_t len,
+			size_t tlen, uint8_t fill)
+{
+	s->b = realloc(s->b, s->len + FRAME_HEADER_SIZE + len + tlen);
+	assert_non_null(s->b);
+	frame_put_header(s->b + s->len, type, len);
+	memset(s->b + s->len + FRAME_HEADER_SIZE, fill, len);
+	for (size_t i = 0; i < tlen; i++)
+		s->b[s->len + FRAME_HEADER_SIZE + len + i] =
+			(uint8_t)(0xa0 + s->n + i);
+	s->off[s->n] = s->len;
+	s->plen[s->n] = len;
+	s->toff[s->n] = s->len + FRAME_HEADER_SIZE + len;
+	s->n++;
+	s->len += FRAME_HEADER_SIZE + len + tlen;
+}
+
+static void tstream_make(struct tstream *s)
+{
+	memset(s, 0, sizeof(*s));
+	tstream_add(s, WIRE_CHALLENGE, 40, 0, 0x11);
+	tstream_add(s, WIRE_HEARTBEAT, 0, 16, 0);
+	tstream_add(s, WIRE_HELLO, 100, 16, 0x22);
+	tstream_add(s, WIRE_PAGE_BATCH, 10000, 16, 0x33);
+	tstream_add(s, WIRE_ACK, 3, 16, 0x44);
+}
+
+static const struct tstream *cur_ts;
+
+static int on_tframe(void *opaque, uint8_t type, const uint8_t *payload,
+		     size_t len)
+{
+	struct tseen *t = opaque;
+	const struct tstream *s = cur_ts;
+	const uint8_t *tr;
+	size_t tlen, i = t->n++;
+
+	if (i >= s->n || type != s->b[s->off[i] + 4] || len != s->plen[i] ||
+	    (len &&
+	     memcmp(payload, s->b + s->off[i] + FRAME_HEADER_SIZE, len)) ||
+	    memcmp(frame_reader_header(t->r), s->b + s->off[i],
+		   FRAME_HEADER_SIZE))
+		t->bad++;
+	tr = frame_reader_trailer(t->r, &tlen);
+	if (tlen != (i ? 16u : 0u) ||
+	    (tlen && memcmp(tr, s->b + s->toff[i], tlen)))
+		t->bad++;
+	/* The first frame switches the trailer on, mid-buffer. */
+	if (i == 0)
+		frame_reader_set_trailer(t->r, 16);
+	return 0;
+}
+
+static void tfeed(const struct tstream *s, size_t cut1, size_t cut2,
+		  size_t step)
+{
+	struct frame_reader r;
+	struct tseen t = {.r = &r};
+	size_t at = 0, to;
+
+	cur_ts = s;
+	frame_reader_init(&r, wire_type_max);
+	while (at < s->len) {
+		to = step	 ? at + step
+		     : at < cut1 ? cut1
+		     : at < cut2 ? cut2
+				 : s->len;
+		if (to > s->len)
+			to = s->len;
+		assert_int_equal(
+			frame_feed(&r, s->b + at, to - at, on_tframe, &t), 0);
+		at = to;
+	}
+	if (t.n != s->n || t.bad)
+		fail_msg("cuts %zu %zu step %zu: %zu frames (want %zu), %d bad",
+			 cut1, cut2, step, t.n, s->n, t.bad);
+	assert_true(frame_reader_idle(&r));
+	frame_reader_free(&r);
+}
+
+static void test_frame_trailer(void **state)
+{
+	struct tstream s;
+
+	(void)state;
+	tstream_make(&s);
+	tfeed(&s, s.len, s.len, 0); /* all at once */
+	tfeed(&s, 0, 0, 1);	    /* a byte at a time */
+	tfeed(&s, 0, 0, 7);
+	for (size_t c = 1; c < s.len; c++)
+		tfeed(&s, c, s.len, 0);
+	/* Two cuts around the small frames and the trailers between them. */
+	for (size_t c1 = 1; c1 < s.toff[2] + 20; c1++)
+		for (size_t c2 = c1 + 1; c2 < s.toff[2] + 40; c2 += 3)
+			tfeed(&s, c1, c2, 0);
+	free(s.b);
+}
+
+/* A trailer counts neither in the length nor against the type's maximum;
+ * a stream that ends inside one is not idle. */
+static void test_frame_trailer_limits(void **state)
+{
+	uint8_t hdr[FRAME_HEADER_SIZE + 16];
+	struct frame_reader r;
+	struct tseen t = {.r = &r};
+	struct tstream s;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	s.b = malloc(FRAME_HEADER_SIZE + 256);
+	cur_ts = &s;
+	frame_reader_init(&r, wire_type_max);
+	frame_reader_set_trailer(&r, 16);
+	frame_put_header(hdr, WIRE_ACK, 256); /* Ack's maximum */
+	assert_int_equal(frame_feed(&r, hdr, FRAME_HEADER_SIZE, on_tframe, &t),
+			 0);
+	assert_false(frame_reader_idle(&r));
+	memset(s.b, 0, FRAME_HEADER_SIZE + 256);
+	assert_int_equal(frame_feed(&r, s.b, 256, on_tframe, &t), 0);
+	assert_int_equal(t.n, 0);
+	assert_false(frame_reader_idle(&r)); /* the trailer is missing */
+	assert_int_equal(frame_feed(&r, s.b, 15, on_tframe, &t), 0);
+	assert_int_equal(t.n, 0);
+	assert_int_equal(frame_feed(&r, s.b, 1, on_tframe, &t), 0);
+	assert_int_equal(t.n, 1);
+	assert_true(frame_reader_idle(&r));
+	/* Too large a trailer is capped at FRAME_TRAILER_MAX. */
+	frame_reader_set_trailer(&r, 1000);
+	assert_int_equal(r.trailer, FRAME_TRAILER_MAX);
+	frame_reader_free(&r);
+	free(s.b);
+}
 
 static void test_round_trip_every_type(void **state)
 {
@@ -1004,6 +1157,41 @@ static void test_epoch_rules(void **state)
 }
 
 /* Blobs and strings at their limits, and one byte beyond. */
+/* Challenge: a version, exactly 32 bytes of nonce, at least one suite. */
+static void test_challenge_rules(void **state)
+{
+	uint8_t nonce[WIRE_NONCE_SIZE + 1];
+	Remora__Challenge c = REMORA__CHALLENGE__INIT;
+	struct wire_msg m;
+
+	(void)state;
+	memset(nonce, 0x5a, sizeof(nonce));
+	c.version = 1;
+	c.suites = 3;
+	c.nonce.data = nonce;
+	c.nonce.len = WIRE_NONCE_SIZE;
+	round_trip(WIRE_CHALLENGE, &c, &m);
+	assert_int_equal(m.type, WIRE_CHALLENGE);
+	assert_int_equal(m.challenge->nonce.len, WIRE_NONCE_SIZE);
+	wire_msg_free(&m);
+	c.nonce.len = WIRE_NONCE_SIZE - 1;
+	refused(WIRE_CHALLENGE, &c,
+		"Challenge: nonce of 31 bytes, it must be 32");
+	c.nonce.len = WIRE_NONCE_SIZE + 1;
+	refused(WIRE_CHALLENGE, &c,
+		"Challenge: nonce of 33 bytes, it must be 32");
+	c.nonce.len = 0;
+	refused(WIRE_CHALLENGE, &c,
+		"Challenge: nonce of 0 bytes, it must be 32");
+	c.nonce.len = WIRE_NONCE_SIZE;
+	c.version = 0;
+	refused(WIRE_CHALLENGE, &c, "Challenge: version 0");
+	c.version = 1;
+	c.suites = 0;
+	refused(WIRE_CHALLENGE, &c, "Challenge: no suite");
+	assert_int_equal(wire_type_max(WIRE_CHALLENGE), 256);
+}
+
 static void test_size_rules(void **state)
 {
 	uint8_t *blob = calloc(1, WIRE_CONSOLE_MAX + 1);
@@ -1082,13 +1270,18 @@ static size_t sample_payloads(uint8_t **p, size_t *len, enum wire_type *type)
 	Remora__Ack a = REMORA__ACK__INIT;
 	Remora__Heartbeat hb = REMORA__HEARTBEAT__INIT;
 	Remora__Refuse r = REMORA__REFUSE__INIT;
+	Remora__Challenge ch = REMORA__CHALLENGE__INIT;
 	const ProtobufCMessage *msgs[] = {
 		&h.base,  &b.base, &pb.base, &c.base, &d.base,
-		&ec.base, &a.base, &hb.base, &r.base,
+		&ec.base, &a.base, &hb.base, &r.base, &ch.base,
 	};
 	size_t n = 0;
 
 	memset(blob, 0x3c, sizeof(blob));
+	ch.version = 1;
+	ch.suites = 1;
+	ch.nonce.data = blob;
+	ch.nonce.len = WIRE_NONCE_SIZE;
 	b.epoch = pb.epoch = c.epoch = d.epoch = ec.epoch = a.epoch = 300;
 	b.term = pb.term = c.term = d.term = ec.term = a.term = hb.term = 2;
 	b.dirty_pages = 1000;
@@ -1206,7 +1399,7 @@ static void test_garbage(void **state)
 
 	/* Unknown types. */
 	decode_fails(0, NULL, 0, "unknown message type 0");
-	decode_fails(WIRE_TYPE_MAX + 1, NULL, 0, "unknown message type 10");
+	decode_fails(WIRE_TYPE_MAX + 1, NULL, 0, "unknown message type 11");
 	decode_fails(255, buf, 1, "unknown message type 255");
 
 	/* Random bytes: refused with one line, or valid; never a crash. */
@@ -1482,14 +1675,14 @@ static void test_type_table(void **state)
 	static const char *names[] = {
 		"unknown",   "Hello",	    "EpochBegin",  "PageBatch",
 		"CpuState",  "DeviceState", "EpochCommit", "Ack",
-		"Heartbeat", "Refuse",
+		"Heartbeat", "Refuse",	    "Challenge",
 	};
 
 	(void)state;
 	for (int t = 0; t <= WIRE_TYPE_MAX; t++)
 		assert_string_equal(wire_type_name(t), names[t]);
 	assert_string_equal(wire_type_name(-1), "unknown");
-	assert_string_equal(wire_type_name(10), "unknown");
+	assert_string_equal(wire_type_name(11), "unknown");
 	assert_string_equal(wire_type_name(256 + WIRE_ACK), "unknown");
 
 	assert_int_equal(wire_type_max(0), 0);
@@ -1520,11 +1713,14 @@ int main(void)
 		cmocka_unit_test(test_frame_zero_length),
 		cmocka_unit_test(test_frame_callback_stops),
 		cmocka_unit_test(test_frame_header_bytes),
+		cmocka_unit_test(test_frame_trailer),
+		cmocka_unit_test(test_frame_trailer_limits),
 		cmocka_unit_test(test_round_trip_every_type),
 		cmocka_unit_test(test_hello_rules),
 		cmocka_unit_test(test_strings_with_nul),
 		cmocka_unit_test(test_epoch_rules),
 		cmocka_unit_test(test_size_rules),
+		cmocka_unit_test(test_challenge_rules),
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_payload_over_type_max),
