@@ -36,6 +36,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "arbiter.h"
+#include "auth.h"
 #include "clock.h"
 #include "config.h"
 #include "daemon.h"
@@ -256,6 +258,7 @@ static int run(const struct config *cfg, const struct config_node *self,
 	};
 	const struct config_node *first;
 	struct backup backup, *b = &backup;
+	struct auth_key key; /* [cluster] key_file's: lives as long as b */
 	uv_loop_t loop;
 	char err[512], line[1024];
 	int ret, sink;
@@ -273,12 +276,15 @@ static int run(const struct config *cfg, const struct config_node *self,
 	}
 	if ((o->snapshot &&
 	     paths_check_snapshot(o->snapshot, line, sizeof(line))) ||
-	    paths_check_commands(cfg, line, sizeof(line))) {
+	    paths_check_commands(cfg, line, sizeof(line)) ||
+	    (*cfg->key_file &&
+	     auth_key_load(cfg->key_file, &key, line, sizeof(line)))) {
 		log_error("%s", line);
 		close(sink);
 		return 1;
 	}
 	memset(b, 0, sizeof(*b));
+	b->key = *cfg->key_file ? &key : NULL;
 	b->cfg = cfg;
 	b->self = self;
 	b->snapshot = o->snapshot;
@@ -302,10 +308,22 @@ static int run(const struct config *cfg, const struct config_node *self,
 	b->rx.primary = first->name;
 	uv_loop_init(&loop);
 	b->loop = &loop;
+	if (cfg->failover.arbiter == CONFIG_ARBITER_ETCD &&
+	    !(b->arb = arbiter_new(&loop, cfg, self->name, shell_on_arbiter,
+				   b))) {
+		log_error("arbiter: cannot start its client: %s",
+			  strerror(errno));
+		uv_loop_close(&loop);
+		goto err_replica;
+	}
 	if (*self->control_socket &&
 	    ctl_start(&b->ctl, &loop, self->control_socket, status_cb, b, err,
 		      sizeof(err))) {
 		log_error("%s", err);
+		if (b->arb) {
+			arbiter_free(b->arb);
+			uv_run(&loop, UV_RUN_DEFAULT);
+		}
 		uv_loop_close(&loop);
 		goto err_replica;
 	}
@@ -324,6 +342,13 @@ static int run(const struct config *cfg, const struct config_node *self,
 	uv_run(&loop, UV_RUN_DEFAULT);
 	/* A promoted node's signal watchers outlive the primary's loop. */
 	shell_finish(b);
+	if (b->arb) {
+		/* The promoted primary stopped: nothing more is released,
+		 * nobody need wait for its lease to lapse. */
+		if (b->sb.state == SB_PRIMARY)
+			arbiter_revoke_sync(b->arb);
+		arbiter_free(b->arb);
+	}
 	uv_run(&loop, UV_RUN_DEFAULT);
 	ret = uv_loop_close(&loop);
 	if (ret)

@@ -50,6 +50,9 @@ int promote(struct promotion *pm, struct primary *p, uv_loop_t *loop,
 		.state = r->state,
 		.state_len = r->state_len,
 		.console_offset = replica_console_end(r),
+		.arb = pm->arb,
+		.lease_until_ns = pm->lease_until_ns,
+		.key = pm->key,
 	};
 	int ret;
 

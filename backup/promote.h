@@ -18,8 +18,12 @@
 #include "replica.h"
 
 struct promotion {
-	uint64_t term;	   /* the new term */
-	uint64_t released; /* console offset the old primary released */
+	uint64_t term;		 /* the new term */
+	uint64_t released;	 /* console offset the old primary released */
+	struct arbiter *arb;	 /* the lease won, or NULL (primary.h) */
+	uint64_t lease_until_ns; /* surely held until */
+	/* [cluster] key_file's key, or NULL */
+	const struct auth_key *key;
 	/* results */
 	int sink;		  /* this node's console sink */
 	size_t console_released;  /* bytes of the replica's tail released */

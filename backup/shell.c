@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "arbiter.h"
 #include "clock.h"
 #include "command.h"
 #include "conn.h"
@@ -87,6 +88,8 @@ static void dial(struct backup *b, const struct config_node *n)
 		standby_on_closed(&b->sb, now_ms(b), "out of memory");
 		return;
 	}
+	if (b->key)
+		conn_set_auth(b->conn, b->key, 1);
 	/* A cut link drops SYNs: give up after heartbeat_timeout. */
 	ret = conn_connect(b->conn, n->host, n->port, b->sb.timeout_ms,
 			   on_connect);
@@ -184,6 +187,40 @@ static void on_heartbeat(uv_timer_t *t)
 	if (!b->conn || !conn_check_alive(b->conn, b->sb.timeout_ms,
 					  standby_primary(&b->sb)->name))
 		standby_on_heartbeat(&b->sb);
+	/* A lease won and not yet handed to the promoted primary (a fence
+	 * may run meanwhile) is kept alive. */
+	if (b->arb && b->sb.lease_term)
+		arbiter_keepalive(b->arb);
+	act(b);
+}
+
+void shell_on_arbiter(const struct arbiter_result *r, void *opaque)
+{
+	static const enum standby_lease as[] = {
+		[ARBITER_WON] = SB_LEASE_WON,
+		[ARBITER_BUSY] = SB_LEASE_BUSY,
+		[ARBITER_ERROR] = SB_LEASE_ERROR,
+	};
+	struct backup *b = opaque;
+
+	if (r->outcome == ARBITER_WON || r->outcome == ARBITER_KEPT)
+		b->lease_until_ns = r->sent_ns + r->ttl_ns - r->ttl_ns / 10;
+	if (r->op != ARBITER_NEXT)
+		return; /* keep-alives and revokes decide nothing here */
+	if (r->outcome != ARBITER_WON && r->outcome != ARBITER_BUSY &&
+	    r->outcome != ARBITER_ERROR)
+		return;
+	if ((int)r->outcome != b->lease_said) {
+		events_emit("lease",
+			    EV_S("result", r->outcome == ARBITER_WON ? "won"
+					   : r->outcome == ARBITER_BUSY
+						   ? "busy"
+						   : "error"),
+			    EV_S("holder", r->holder), EV_U("term", r->term),
+			    EV_S("why", r->why));
+		b->lease_said = (int)r->outcome;
+	}
+	standby_on_lease(&b->sb, as[r->outcome], r->term, r->holder, r->why);
 	act(b);
 }
 
@@ -350,7 +387,11 @@ static void promote_now(struct backup *b, const struct standby_action *a)
 		snprintf(err, sizeof(err), "out of memory");
 	} else {
 		b->pm = (struct promotion){.term = a->term,
-					   .released = a->released};
+					   .released = a->released,
+					   .arb = b->sb.lease_term ? b->arb
+								   : NULL,
+					   .lease_until_ns = b->lease_until_ns,
+					   .key = b->key};
 		/* The primary's own events (listening) come from here on. */
 		events_set_role("primary");
 		ret = promote(&b->pm, b->p, b->loop, b->cfg, b->self, &b->r,
@@ -358,6 +399,8 @@ static void promote_now(struct backup *b, const struct standby_action *a)
 	}
 	if (ret) {
 		events_set_role("backup");
+		if (b->arb) /* the failed primary may have taken it over */
+			arbiter_set_cb(b->arb, shell_on_arbiter, b);
 		standby_on_promote_failed(&b->sb, now_ms(b), err);
 		return;
 	}
@@ -489,6 +532,16 @@ static void carry_out(struct backup *b, const struct standby_action *a)
 	case SB_A_CANCEL_HEALTH:
 		if (b->health)
 			command_cancel(b->health);
+		break;
+	case SB_A_ACQUIRE:
+		/* Only the term after the replica's: a later one means a
+		 * primary went on without this replica. */
+		if (arbiter_acquire_next(b->arb, b->rx.known_term))
+			standby_on_lease(&b->sb, SB_LEASE_ERROR, 0, "",
+					 "too many requests queued");
+		break;
+	case SB_A_REVOKE:
+		arbiter_revoke(b->arb);
 		break;
 	case SB_A_PROMOTE:
 		promote_now(b, a);

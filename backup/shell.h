@@ -30,8 +30,15 @@ struct backup {
 	int acting; /* carrying out actions: events meanwhile only queue */
 
 	struct conn *conn; /* to the primary: dialling or open */
+	/* [cluster] key_file's key (main.c), or NULL */
+	const struct auth_key *key;
 	struct command *health, *fence;
-	uint64_t acked;		 /* last epoch acknowledged (status) */
+	/* arbiter = etcd: its client (main.c makes and frees it), and the
+	 * lease won, surely held until lease_until_ns */
+	struct arbiter *arb;
+	uint64_t lease_until_ns;
+	int lease_said; /* the last acquire result emitted as an event */
+	uint64_t acked; /* last epoch acknowledged (status) */
 	uint64_t snapshot_epoch; /* the epoch --snapshot last wrote */
 	uint64_t declared_ns;	 /* SB_A_MARK: promotion time from here */
 
@@ -49,6 +56,10 @@ struct backup {
 	int spare_ret;
 	uint64_t spare_start_ns;
 };
+
+/* The arbiter's answers (main.c passes it to arbiter_new()). */
+struct arbiter_result;
+void shell_on_arbiter(const struct arbiter_result *r, void *opaque);
 
 /*
  * Starts the backup's handles on b->loop (b->r, b->rx and b->sb set up)

@@ -242,6 +242,7 @@ int standby_init(struct standby *s, const struct standby_opts *o)
 	s->debug = o->debug;
 	s->timeout_ms = cfg->failover.heartbeat_timeout_ns / 1000000;
 	s->retry_ms = retry < 50 ? 50 : retry > 1000 ? 1000 : retry;
+	s->arbiter = cfg->failover.arbiter != CONFIG_ARBITER_NONE;
 	s->bug = invariant_broken;
 	s->state = SB_SEEKING;
 	/* The other nodes, the configured primary first. */
@@ -298,7 +299,8 @@ static void begin_promote(struct standby *s)
 	disarm(s, SB_T_RETRY);
 	close_link(s, "promoting");
 	a = push(s, SB_A_PROMOTE);
-	a->term = s->rx->known_term + 1;
+	/* The arbiter's term, or the next after the last one known. */
+	a->term = s->lease_term ? s->lease_term : s->rx->known_term + 1;
 	a->released = s->rx->released;
 }
 
@@ -310,18 +312,57 @@ static void run_fence(struct standby *s)
 	push(s, SB_A_RUN_FENCE);
 }
 
+/* Gives a lease won back: this node is not promoting after all. */
+static void give_lease_back(struct standby *s)
+{
+	if (!s->lease_term)
+		return;
+	s->lease_term = 0;
+	push(s, SB_A_REVOKE);
+}
+
+static void ask_lease(struct standby *s)
+{
+	if (s->lease_asking)
+		return; /* one at a time: its answer decides */
+	s->lease_asking = 1;
+	push(s, SB_A_ACQUIRE);
+}
+
+/* FENCING: the lease first (with an arbiter), then fence_command. */
+static void fence_step(struct standby *s)
+{
+	if (s->arbiter && !s->lease_term) {
+		ask_lease(s);
+		return;
+	}
+	if (*s->cfg->failover.fence_command) {
+		run_fence(s);
+		return;
+	}
+	push(s, SB_A_MARK);
+	set_state(s, BIT(SB_FENCING), SB_PROMOTING,
+		  "lease won in term %llu: the old primary releases nothing "
+		  "any more; promoting",
+		  (unsigned long long)s->lease_term);
+	begin_promote(s);
+}
+
 /* Fences (if configured), then promotes, on s->evidence. */
 static void take_over(struct standby *s, uint64_t now)
 {
 	const unsigned from = WATCHING | BIT(SB_DEPOSING);
 	unsigned long long epoch = replica_epoch(s);
 
-	if (*s->cfg->failover.fence_command) {
+	if (s->arbiter || *s->cfg->failover.fence_command) {
 		decision(s, now, "fencing", "");
+		s->lease_logged = 0;
 		set_state(s, from, SB_FENCING,
-			  "%s; last acked epoch %llu; fencing %s first",
-			  s->evidence, epoch, s->rx->known_primary);
-		run_fence(s);
+			  "%s; last acked epoch %llu; %s %s first", s->evidence,
+			  epoch,
+			  s->arbiter ? "taking the lease from" : "fencing",
+			  s->rx->known_primary);
+		fence_step(s);
 		return;
 	}
 	decision(s, now, "promoting", "");
@@ -451,10 +492,13 @@ void standby_on_hello(struct standby *s)
 	disarm(s, SB_T_HANDSHAKE);
 	if (called_off) {
 		/* The fence must not kill the primary this backup follows
-		 * again. */
+		 * again; a lease won goes back (the old primary lost it
+		 * anyway: it learns so and stops, and the next failover
+		 * takes a later term). */
 		disarm(s, SB_T_FENCE);
 		if (s->fence_running)
 			push(s, SB_A_CANCEL_FENCE);
+		give_lease_back(s);
 	}
 	set_state(s, BIT(SB_SEEKING) | BIT(SB_CONNECTING) | BIT(SB_FENCING),
 		  SB_SYNCING,
@@ -493,6 +537,7 @@ static void ack(struct standby *s, uint64_t now, uint64_t epoch)
 
 static void stop(struct standby *s, const char *why)
 {
+	give_lease_back(s);
 	if (s->fence_running)
 		push(s, SB_A_CANCEL_FENCE);
 	if (s->health_running)
@@ -746,7 +791,7 @@ void standby_on_handshake_timeout(struct standby *s)
 void standby_on_fence_retry(struct standby *s)
 {
 	if (s->state == SB_FENCING)
-		run_fence(s);
+		fence_step(s);
 }
 
 void standby_on_heartbeat(struct standby *s)
@@ -803,6 +848,7 @@ void standby_on_fence_result(struct standby *s, enum standby_outcome o,
 		begin_promote(s);
 		return;
 	}
+	/* The lease (if any) stays ours while the fence is retried. */
 	if (o == SB_FAILED)
 		say(s, LOG_ERROR,
 		    "fence_command failed (%s): not promoting, a second "
@@ -813,6 +859,55 @@ void standby_on_fence_result(struct standby *s, enum standby_outcome o,
 		    "fence_command: cannot run: %s; trying again in %llu ms",
 		    what, (unsigned long long)s->timeout_ms);
 	arm(s, SB_T_FENCE, s->timeout_ms);
+}
+
+void standby_on_lease(struct standby *s, enum standby_lease r, uint64_t term,
+		      const char *holder, const char *why)
+{
+	if (!s->lease_asking) {
+		bug(s, "a lease answer nobody asked for");
+		return;
+	}
+	s->lease_asking = 0;
+	if (r == SB_LEASE_WON) {
+		s->lease_term = term;
+		if (s->state != SB_FENCING) {
+			/* called off (the primary answered) or stopping */
+			give_lease_back(s);
+			return;
+		}
+		say(s, LOG_INFO, "lease won in term %llu",
+		    (unsigned long long)term);
+		fence_step(s);
+		return;
+	}
+	if (s->state != SB_FENCING)
+		return;
+	if (!s->lease_logged) {
+		if (r == SB_LEASE_BUSY && *holder)
+			say(s, LOG_WARN,
+			    "%s still holds the lease (term %llu): it may "
+			    "still release output, so this node does not "
+			    "promote; asking again every %llu ms",
+			    holder, (unsigned long long)term,
+			    (unsigned long long)s->retry_ms);
+		else if (r == SB_LEASE_BUSY)
+			say(s, LOG_WARN,
+			    "the term moved on to %llu without this replica "
+			    "(term %llu): a primary released output it does "
+			    "not hold, so it must not take over; asking again "
+			    "every %llu ms",
+			    (unsigned long long)term,
+			    (unsigned long long)s->rx->known_term,
+			    (unsigned long long)s->retry_ms);
+		else
+			say(s, LOG_ERROR,
+			    "arbiter: %s; not promoting without the lease; "
+			    "asking again every %llu ms",
+			    why, (unsigned long long)s->retry_ms);
+	}
+	s->lease_logged = 1;
+	arm(s, SB_T_FENCE, s->retry_ms);
 }
 
 void standby_on_promoted(struct standby *s, const char *summary)
@@ -831,6 +926,7 @@ void standby_on_promote_failed(struct standby *s, uint64_t now, const char *err)
 		  (unsigned long long)s->timeout_ms);
 	if (s->state != SB_CONNECTING)
 		return;
+	give_lease_back(s);
 	s->hold_off_ms = now + s->timeout_ms;
 	push(s, SB_A_SNAPSHOT)->flag = 1; /* if the replica moved on */
 	arm(s, SB_T_RETRY, s->retry_ms);  /* the old primary may come back */

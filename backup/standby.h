@@ -25,9 +25,11 @@
  *   DEPOSING     declared failed while it still talks: asked to step down,
  *                waiting at most heartbeat_timeout; nothing is applied or
  *                acked, only its last report (released output) counts
- *   FENCING      declared failed: fence_command runs, or waits to run
- *                again after a failure; dialling goes on, and a primary
- *                that answers calls the failover off
+ *   FENCING      declared failed: with an arbiter, the lease is asked
+ *                for until it is won (the old primary's lapsed: it
+ *                releases nothing any more); then fence_command runs, or
+ *                waits to run again after a failure; dialling goes on, and
+ *                a primary that answers calls the failover off
  *   PROMOTING    the replica is becoming the running guest (the shell's
  *                PROMOTE action, which reports back at once)
  *   PRIMARY      promoted: the primary's code runs; SIGTERM and SIGINT are
@@ -56,7 +58,8 @@
  *           PROMOTING
  *   down    the deposed primary closed the connection, or did not within
  *           heartbeat_timeout
- *   fenced  fence_command exited 0
+ *   fenced  the lease was won (arbiter) and fence_command exited 0 (if
+ *           there is one)
  *   no vm   the promotion failed: the replica is untouched, retried no
  *           sooner than heartbeat_timeout later
  *
@@ -113,7 +116,7 @@ enum standby_timer {
 	SB_T_SILENCE, /* the silence deadline (standby_on_silence) */
 	SB_T_ACK,     /* the next delayed Ack is due */
 	SB_T_DEPOSE,  /* the deposed primary had its time to step down */
-	SB_T_FENCE,   /* run fence_command again */
+	SB_T_FENCE,   /* run fence_command (or ask for the lease) again */
 	/* the handshake deadline: connected, our Hello out, theirs due */
 	SB_T_HANDSHAKE,
 };
@@ -141,9 +144,13 @@ enum standby_act {
 	/* cands[cand] gave no Hello within ms of connecting: the
 	 * "handshake_timeout" event (the close follows) */
 	SB_A_HANDSHAKE_TIMEOUT,
-	SB_A_CLOSE,	   /* close the connection at once (why: text) */
-	SB_A_ARM,	   /* start timer, to fire once in ms */
-	SB_A_DISARM,	   /* stop timer */
+	SB_A_CLOSE,  /* close the connection at once (why: text) */
+	SB_A_ARM,    /* start timer, to fire once in ms */
+	SB_A_DISARM, /* stop timer */
+	/* ask the arbiter for the lease, in a new term; report the result
+	 * with standby_on_lease() */
+	SB_A_ACQUIRE,
+	SB_A_REVOKE,	   /* give the lease won back (not promoting) */
 	SB_A_RUN_FENCE,	   /* run fence_command; report its end */
 	SB_A_CANCEL_FENCE, /* kill it (its end is still reported) */
 	SB_A_RUN_HEALTH,   /* run health_check_command; report its end */
@@ -186,6 +193,13 @@ struct standby_action {
 	/* STATE: why; LOG; DECISION: the evidence; REFUSE, STEP_DOWN: the
 	 * reason; CLOSE: why */
 	char text[SB_TEXT_MAX];
+};
+
+/* What the arbiter said to SB_A_ACQUIRE. */
+enum standby_lease {
+	SB_LEASE_WON,	/* ours, in term */
+	SB_LEASE_BUSY,	/* holder holds it, in term: it may still release */
+	SB_LEASE_ERROR, /* no answer (why) */
 };
 
 /* How an operator command (fence, health check) ended. */
@@ -258,6 +272,14 @@ struct standby {
 	 * fence called off may still be dying in SYNCING. */
 	int fence_running, health_running;
 
+	/* The arbiter (arbiter = etcd): an SB_A_ACQUIRE is out; the lease
+	 * won, in lease_term (0: not won). Data: they decide only whether
+	 * FENCING may go on to fence_command and PROMOTING. */
+	int arbiter;
+	int lease_asking;
+	uint64_t lease_term;
+	int lease_logged; /* "still holds the lease" said, this failover */
+
 	/* Log lines said once, until something changes: data, they change
 	 * nothing but the log. */
 	int waiting_logged;   /* "no primary answers yet" this round */
@@ -328,6 +350,11 @@ void standby_on_health_result(struct standby *s, uint64_t now,
 			      enum standby_outcome o, const char *what);
 void standby_on_fence_result(struct standby *s, enum standby_outcome o,
 			     uint64_t elapsed_ms, const char *what);
+
+/* SB_A_ACQUIRE's result: won (term), busy (holder holds it in term) or
+ * no answer (why: one line). */
+void standby_on_lease(struct standby *s, enum standby_lease r, uint64_t term,
+		      const char *holder, const char *why);
 
 /* SB_A_PROMOTE's result: the guest runs (summary: the log line's why),
  * or nothing runs (err: one line). */

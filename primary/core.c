@@ -43,7 +43,7 @@ const char *pcore_state_name(enum pcore_state s)
 /* The table of core.h: allowed[from] has bit (1 << to). */
 #define BIT(s) (1u << (s))
 static const unsigned allowed[PC_NSTATES] = {
-	[PC_WAITING] = BIT(PC_SYNCING) | BIT(PC_STOPPED),
+	[PC_WAITING] = BIT(PC_DEGRADED) | BIT(PC_SYNCING) | BIT(PC_STOPPED),
 	[PC_PAUSED] = BIT(PC_SYNCING) | BIT(PC_STOPPED),
 	[PC_DEGRADED] = BIT(PC_SYNCING) | BIT(PC_STOPPED),
 	[PC_SYNCING] = BIT(PC_WAITING) | BIT(PC_PAUSED) | BIT(PC_DEGRADED) |
@@ -381,6 +381,15 @@ static void enter_stopped(struct pcore *c)
 }
 
 /*
+ * Output may leave this node: no stall put it in doubt, and with an
+ * arbiter it surely holds the lease (no other node can have promoted).
+ */
+static int may_release(const struct pcore *c)
+{
+	return !c->suspect && c->lease != PL_LAPSED;
+}
+
+/*
  * Without a backup, this primary releases output as it comes: the policy
  * is continue, and it was protected before or was promoted. A fresh
  * primary keeps holding (core.h says why).
@@ -388,7 +397,34 @@ static void enter_stopped(struct pcore *c)
 static int releases_unprotected(const struct pcore *c)
 {
 	return c->cfg->failover.on_backup_loss == CONFIG_BACKUP_LOSS_CONTINUE &&
-	       (c->checkpoints || c->promoted) && !c->suspect;
+	       (c->checkpoints || c->promoted) && may_release(c);
+}
+
+/* Releases what was acknowledged and is still held, if it may go out. */
+static void release_acked(struct pcore *c)
+{
+	struct pcore_action *r;
+
+	if (!may_release(c) || c->released >= c->acked)
+		return;
+	r = push(c, PA_RELEASE);
+	if (r) {
+		r->a = c->released;
+		r->b = c->acked;
+	}
+	c->released = c->acked;
+}
+
+static void ask_bump(struct pcore *c)
+{
+	struct pcore_action *a;
+
+	if (c->bump_asked)
+		return;
+	c->bump_asked = 1;
+	a = push(c, PA_BUMP);
+	if (a)
+		a->a = c->term;
 }
 
 /* No backup any more (lost, or never there): what on_backup_loss says. */
@@ -404,6 +440,18 @@ static void lose_backup(struct pcore *c, const char *why)
 			 "%s; guest paused and output held until a backup "
 			 "attaches (on_backup_loss = pause)",
 			 why);
+	} else if (releases_unprotected(c) && c->lease != PL_NONE &&
+		   !c->promoted_only) {
+		/* The backup holds a replica of this term: before output it
+		 * does not hold goes out, the arbiter moves the term on, so
+		 * that replica can never take over (core.h, bumping). */
+		core_set(
+			c, PC_WAITING, PO_KEEP,
+			"%s; output held until the arbiter moves the term past "
+			"the backup's replica",
+			why);
+		c->bumping = 1;
+		ask_bump(c);
 	} else if (releases_unprotected(c)) {
 		core_set(c, PC_DEGRADED, PO_RELEASE,
 			 "%s; unprotected: held output released, the guest "
@@ -430,10 +478,13 @@ static void begin_drain(struct pcore *c, const char *why)
 		pump(c);
 		return;
 	case PC_DEGRADED:
-		/* Unprotected: what the guest printed goes out. */
+		/* Unprotected: what the guest printed goes out (unless the
+		 * lease lapsed: another node may hold the history now). */
 		c->wl.ops->pause(c->wl.w);
-		core_set(c, PC_STOPPED, PO_RELEASE, "%s while unprotected",
-			 why);
+		core_set(c, PC_STOPPED,
+			 may_release(c) ? PO_RELEASE : PO_DISCARD,
+			 "%s while unprotected%s", why,
+			 may_release(c) ? "" : " (the lease lapsed)");
 		return;
 	case PC_SYNCING:
 		/* A syncing backup holds no replica yet: as before it. */
@@ -490,12 +541,37 @@ void pcore_on_heartbeat_tick(struct pcore *c)
 {
 	if (c->state != PC_STOPPED && c->peer == PEER_ATTACHED)
 		push(c, PA_HEARTBEAT);
+	if (c->bumping && c->state == PC_WAITING)
+		ask_bump(c); /* the last one was not answered yes */
+}
+
+void pcore_on_bumped(struct pcore *c, int won, uint64_t term,
+		     const char *holder)
+{
+	c->bump_asked = 0;
+	if (!c->bumping || c->state == PC_STOPPED)
+		return;
+	if (!won) {
+		if (term > c->term)
+			pcore_on_replaced(c, holder, term);
+		return; /* asked again on the next heartbeat tick */
+	}
+	c->bumping = 0;
+	c->term = term;
+	c->promoted_only = 1; /* no replica of this term exists */
+	if (c->state == PC_WAITING)
+		core_set(c, PC_DEGRADED, PO_RELEASE,
+			 "term %llu: the lost backup's replica can no longer "
+			 "take over; unprotected: held output released, the "
+			 "guest runs on",
+			 (unsigned long long)term);
 }
 
 int pcore_on_accept(struct pcore *c, uint64_t conn)
 {
+	/* Not while the term moves: the backup would follow the old one. */
 	if (c->peer != PEER_NONE || c->state == PC_DRAINING ||
-	    c->state == PC_STOPPED)
+	    c->state == PC_STOPPED || c->bumping)
 		return 0;
 	c->peer = PEER_HELLO;
 	c->peer_conn = conn;
@@ -505,7 +581,6 @@ int pcore_on_accept(struct pcore *c, uint64_t conn)
 static void on_ack(struct pcore *c, const Remora__Ack *a)
 {
 	uint64_t from = c->acked;
-	struct pcore_action *r;
 
 	if (a->term != c->term) {
 		conn_act(c, PA_CLOSE, c->peer_conn, PC_ERROR,
@@ -526,23 +601,20 @@ static void on_ack(struct pcore *c, const Remora__Ack *a)
 	if (c->state == PC_PROTECTED || c->state == PC_DRAINING)
 		c->checkpoints += a->epoch - from;
 	/* Suspect: an Ack read late may predate a takeover whose new
-	 * primary released that output itself; it waits (core.h). */
-	if (!c->suspect) {
-		r = push(c, PA_RELEASE);
-		if (r) {
-			r->a = c->released;
-			r->b = a->epoch;
-		}
-		c->released = a->epoch;
-	}
+	 * primary released that output itself; it waits (core.h). So does
+	 * everything while the lease lapsed. */
+	release_acked(c);
 	if (c->state == PC_DRAINING && c->final_epoch &&
 	    c->acked >= c->final_epoch) {
-		core_set(c, PC_STOPPED, c->suspect ? PO_DISCARD : PO_RELEASE,
+		core_set(c, PC_STOPPED,
+			 may_release(c) ? PO_RELEASE : PO_DISCARD,
 			 "last epoch %llu acknowledged; %s",
 			 (unsigned long long)c->final_epoch,
 			 c->suspect ? "its output not released: this primary "
 				      "stalled, its backup may have taken over"
-				    : "all output released");
+			 : c->lease == PL_LAPSED
+				 ? "its output not released: the lease lapsed"
+				 : "all output released");
 		return;
 	}
 	pump(c);
@@ -630,7 +702,8 @@ static void attach(struct pcore *c, uint64_t conn, const Remora__Hello *h)
 	}
 	snprintf(c->peer_name, sizeof(c->peer_name), "%s", h->node);
 	c->peer = PEER_ATTACHED;
-	c->suspect = 0; /* a backup of this term: nobody took over */
+	c->promoted_only = 0; /* a replica of this term is being made */
+	c->suspect = 0;	      /* a backup of this term: nobody took over */
 	c->gen++;
 	c->acked = c->sent_epoch = c->encode_epoch = c->next_epoch - 1;
 	c->released = c->acked;
@@ -684,6 +757,7 @@ static void on_hello(struct pcore *c, uint64_t conn, const Remora__Hello *h)
 					 : "stopping");
 		refuse(c, conn, 0, "primary %s %s", c->self->name,
 		       c->peer != PEER_NONE ? "already has a backup"
+		       : c->bumping	    ? "is moving to a new term"
 					    : "is stopping");
 		return;
 	}
@@ -867,6 +941,38 @@ void pcore_on_replaced(struct pcore *c, const char *node, uint64_t term)
 		 (unsigned long long)c->term);
 }
 
+void pcore_on_lease_held(struct pcore *c, int fresh)
+{
+	if (c->state == PC_STOPPED || c->lease == PL_NONE)
+		return;
+	if (fresh && c->suspect) {
+		c->suspect = 0;
+		say(c, PC_INFO,
+		    "the lease was renewed after the stall: no other node "
+		    "took over");
+	}
+	if (c->lease == PL_LAPSED) {
+		c->lease = PL_HELD;
+		say(c, PC_INFO,
+		    "lease held again in term %llu: output may go out, the "
+		    "guest runs",
+		    (unsigned long long)c->term);
+	}
+	release_acked(c);
+}
+
+void pcore_on_lease_lapsed(struct pcore *c, const char *why)
+{
+	if (c->state == PC_STOPPED || c->lease != PL_HELD)
+		return;
+	c->lease = PL_LAPSED;
+	say(c, PC_WARN,
+	    "lease lapsed at epoch %llu (%s): another node may promote; "
+	    "nothing is released and the guest is held until the lease is "
+	    "held again",
+	    (unsigned long long)c->acked, why);
+}
+
 void pcore_on_abort(struct pcore *c, const char *why, int exit_code)
 {
 	if (c->state == PC_STOPPED)
@@ -886,6 +992,8 @@ int pcore_init(struct pcore *c, const struct pcore_opts *o)
 	c->page_size = o->page_size;
 	c->term = o->term;
 	c->promoted = o->promoted;
+	c->promoted_only = o->promoted;
+	c->lease = o->arbiter ? PL_HELD : PL_NONE;
 	c->state = o->promoted ? PC_DEGRADED : PC_WAITING;
 	c->next_epoch = 1;
 	c->bug = o->bug ? o->bug : invariant_broken;
@@ -902,7 +1010,12 @@ void pcore_destroy(struct pcore *c)
 
 int pcore_releases_now(const struct pcore *c)
 {
-	return c->state == PC_DEGRADED;
+	return c->state == PC_DEGRADED && may_release(c);
+}
+
+int pcore_lease_lapsed(const struct pcore *c)
+{
+	return c->lease == PL_LAPSED;
 }
 
 uint64_t pcore_backup(const struct pcore *c)

@@ -25,7 +25,7 @@
  *   STOPPED    done (also: replaced by a primary of a higher term)
  *
  *   from \ to   WAITING PAUSED DEGRADED SYNCING PROTECTED DRAINING STOPPED
- *   WAITING        -      -       -      hello      -        -      stop
+ *   WAITING        -      -     bumped   hello      -        -      stop
  *   PAUSED         -      -       -      hello      -        -      stop
  *   DEGRADED       -      -       -      hello      -        -      stop
  *   SYNCING      lost   lost    lost       -      synced     -      stop
@@ -36,7 +36,10 @@
  * continue once a checkpoint was ever acknowledged (or when promoted); to
  * WAITING otherwise (a fresh primary holds its output until its first
  * backup: if it is an old primary restarted by mistake, a promoted node's
- * announcement stops it before anything leaves). "stop" is a signal, the
+ * announcement stops it before anything leaves). With an arbiter, "lost"
+ * with continue goes to WAITING first: the held output goes out only once
+ * the arbiter moved the term past the backup's replica ("bumped"), so a
+ * replica that lacks it can never win the lease. "stop" is a signal, the
  * guest's end, a replacement, or a lost backup while draining.
  *
  * The backup connection has its own small machine (enum pcore_peer):
@@ -74,6 +77,20 @@ enum pcore_peer {
 	PEER_NONE,     /* no backup connection */
 	PEER_HELLO,    /* connected; its Hello not in yet */
 	PEER_ATTACHED, /* a backup: epochs flow on it */
+};
+
+/*
+ * The arbiter's lease (docs/design.md, "Arbiter"): with arbiter = etcd a
+ * primary releases output only while it surely holds the cluster's lease.
+ * The shell keeps it alive and says when it lapsed (its deadline passed
+ * without a renewal, or etcd said it is gone) and when it is held again.
+ * Data, like suspect: it changes only what is released (and the shell
+ * holds the guest stopped while it lapsed).
+ */
+enum pcore_lease {
+	PL_NONE,   /* no arbiter: the two nodes alone decide */
+	PL_HELD,   /* renewed in time: output may go out */
+	PL_LAPSED, /* not surely held: nothing is released */
 };
 
 /* Where a staged epoch is in the pipeline. */
@@ -118,6 +135,7 @@ enum pcore_act {
 			   flag: the round) */
 	PA_REPLACED,	/* node (text) is primary of term a: an event */
 	PA_STOP,	/* close every handle: the loop ends */
+	PA_BUMP, /* ask the arbiter to move term a on (pcore_on_bumped) */
 };
 
 /* Log levels of PA_LOG (log.h's order). */
@@ -145,6 +163,7 @@ struct pcore_opts {
 	const struct config_node *self;
 	uint64_t term;	    /* 1 for a fresh start; a promotion's next */
 	int promoted;	    /* start DEGRADED (a replica's guest) */
+	int arbiter;	    /* arbiter = etcd: the lease is held at start */
 	unsigned nslots;    /* pipeline slots: max_inflight_epochs + 1 */
 	uint32_t page_size; /* of the workload's memory */
 	struct workload wl; /* called synchronously */
@@ -202,6 +221,14 @@ struct pcore {
 	 */
 	int suspect;
 	uint64_t suspect_epoch;
+	enum pcore_lease lease;
+	/* Lost the backup with continue and an arbiter: waiting for the
+	 * arbiter to move the term on before releasing (bump_asked: a
+	 * PA_BUMP is unanswered). No backup may attach meanwhile. */
+	int bumping, bump_asked;
+	/* No backup ever held a replica of this term (a promotion, or a
+	 * term moved on): going unprotected needs no new term. */
+	int promoted_only;
 
 	/* the initial sync */
 	unsigned round;	     /* pre-copy round, from 0 */
@@ -259,6 +286,20 @@ void pcore_on_guest_stopped(struct pcore *c, int exit_code);
 void pcore_on_drain_timeout(struct pcore *c);
 /* Node (or "" if unknown) is primary of a higher term. */
 void pcore_on_replaced(struct pcore *c, const char *node, uint64_t term);
+/* PA_BUMP's answer: won (the term is term now), or not (holder holds
+ * it in term: a later one means this primary was replaced). */
+void pcore_on_bumped(struct pcore *c, int won, uint64_t term,
+		     const char *holder);
+
+/*
+ * The lease was renewed in time (or taken again in this primary's term).
+ * fresh: the renewal was asked for after the last stall, which proves no
+ * other node took over meanwhile (it would have needed this lease).
+ */
+void pcore_on_lease_held(struct pcore *c, int fresh);
+/* The lease is no longer surely held (why: one line). */
+void pcore_on_lease_lapsed(struct pcore *c, const char *why);
+
 /* Stop at once (set-up failed after start): why is logged. */
 void pcore_on_abort(struct pcore *c, const char *why, int exit_code);
 
@@ -267,8 +308,10 @@ void pcore_on_abort(struct pcore *c, const char *why, int exit_code);
 const char *pcore_state_name(enum pcore_state s);
 /* Whether the table above allows from -> to (tests, docs). */
 int pcore_transition_allowed(enum pcore_state from, enum pcore_state to);
-/* Held output goes out as it comes (DEGRADED). */
+/* Held output goes out as it comes (DEGRADED, nothing in doubt). */
 int pcore_releases_now(const struct pcore *c);
+/* The lease lapsed: the shell holds the guest stopped. */
+int pcore_lease_lapsed(const struct pcore *c);
 /* The connection id of the attached backup, or 0. */
 uint64_t pcore_backup(const struct pcore *c);
 

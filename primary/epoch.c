@@ -309,6 +309,7 @@ static void do_stop(struct primary *p)
 	close_handle((uv_handle_t *)&p->epoch_timer);
 	close_handle((uv_handle_t *)&p->hb_timer);
 	close_handle((uv_handle_t *)&p->drain_timer);
+	lease_stop(p);
 	close_handle((uv_handle_t *)&p->listener);
 	if (!p->core.promoted) { /* its backup's watchers serve it */
 		close_handle((uv_handle_t *)&p->sigterm);
@@ -403,7 +404,13 @@ static void carry_out(struct primary *p, const struct pcore_action *a)
 		do_captured(p, a->slot, a->flag);
 		break;
 	case PA_ENCODE:
+		/* One encode at a time: the worker is idle, the term (moved
+		 * on by the arbiter, maybe) is set for the next epoch. */
+		p->enc.term = p->core.term;
 		do_encode(p, a->slot, a->flag);
+		break;
+	case PA_BUMP:
+		lease_bump(p, a->a);
 		break;
 	case PA_SEND:
 		do_send(p, a->slot);
@@ -475,8 +482,12 @@ static int stall_check(struct primary *p)
 	uint64_t now = uv_now(p->loop), last = p->alive_ms;
 
 	p->alive_ms = now;
-	if (!last || now - last <= timeout_ms(p))
+	if (!last || now - last <= timeout_ms(p)) {
+		lease_check(p);
 		return 0;
+	}
+	lease_stalled(p);
+	lease_check(p);
 	pcore_on_stalled(&p->core, now - last);
 	return 1;
 }
@@ -536,6 +547,8 @@ static void on_connection(uv_stream_t *server, int status)
 		log_error("out of memory accepting a connection");
 		return;
 	}
+	if (p->key)
+		conn_set_auth(c, p->key, 0);
 	if (uv_accept(server, conn_stream(c)) || conn_start(c)) {
 		conn_close(c, "accept failed");
 		return;
@@ -574,7 +587,7 @@ static void backpressure(struct primary *p)
 
 	if (!p->output_held && held > max) {
 		p->output_held = 1;
-		p->wl.ops->hold(p->wl.w, 1);
+		lease_apply_hold(p);
 		events_emit("backpressure", EV_U("held", 1),
 			    EV_U("bytes", held), EV_U("max", max));
 		log_warn("%zu bytes of output held, over %llu (a quarter of "
@@ -583,7 +596,7 @@ static void backpressure(struct primary *p)
 			 held, (unsigned long long)max);
 	} else if (p->output_held && held <= max / 2) {
 		p->output_held = 0;
-		p->wl.ops->hold(p->wl.w, 0);
+		lease_apply_hold(p);
 		events_emit("backpressure", EV_U("held", 0),
 			    EV_U("bytes", held), EV_U("max", max));
 		log_info("output held down to %zu bytes: the guest runs on",
@@ -611,7 +624,9 @@ static void on_heartbeat(uv_timer_t *t)
 
 	if (stall_check(p)) {
 		/* What the peers sent meanwhile is not read yet: their
-		 * silence is this process's own. Judge them next time. */
+		 * silence is this process's own. Judge them next time. A
+		 * renewal asked for now proves whether anyone took over. */
+		lease_tick(p);
 		pcore_on_heartbeat_tick(&p->core);
 		primary_run(p);
 		return;
@@ -634,6 +649,7 @@ static void on_heartbeat(uv_timer_t *t)
 		conn_check_alive(p->peer, timeout_ms(p),
 				 pcore_backup(&p->core) ? p->core.peer_name
 							: conn_peer(p->peer));
+	lease_tick(p);
 	pcore_on_heartbeat_tick(&p->core);
 	primary_run(p);
 }
@@ -722,6 +738,7 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 				.self = self,
 				.term = o->term,
 				.promoted = o->promoted,
+				.arbiter = o->arb != NULL,
 				.nslots = nslots,
 				.page_size = wl->page_size,
 				.wl = *wl};
@@ -733,6 +750,7 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 	p->self = self;
 	p->wl = *wl;
 	p->acked_events = o->acked_events;
+	p->key = o->key;
 	p->jobs = calloc(nslots, sizeof(*p->jobs));
 	p->parked = calloc(nslots, sizeof(*p->parked));
 	p->resumed = calloc(nslots, sizeof(*p->resumed));
@@ -774,13 +792,15 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 		uv_signal_start(&p->sigterm, on_signal, SIGTERM);
 		uv_signal_start(&p->sigint, on_signal, SIGINT);
 	}
+	lease_start(p, o->arb, o->lease_until_ns);
 	uv_async_init(loop, &p->guest_async, on_guest_async);
 	p->guest_async.data = p;
 	uv_timer_start(&p->epoch_timer, on_tick, interval_ms, interval_ms);
 	uv_timer_start(&p->hb_timer, on_heartbeat, hb_ms, hb_ms);
 	if (o->promoted)
 		announce_start(p);
-	if (cfg->failover.on_backup_loss == CONFIG_BACKUP_LOSS_CONTINUE)
+	if (cfg->failover.on_backup_loss == CONFIG_BACKUP_LOSS_CONTINUE &&
+	    !o->arb)
 		log_warn("on_backup_loss = continue: if the link to the backup "
 			 "is "
 			 "cut rather than the backup dead, the backup promotes "

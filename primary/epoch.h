@@ -16,6 +16,7 @@
 #include "conn.h"
 #include "core.h"
 #include "encoder.h"
+#include "lease.h"
 #include "outbuf.h"
 #include "primary.h"
 #include "stats.h"
@@ -43,6 +44,13 @@ struct primary_opts {
 	uint64_t console_offset; /* stream offset of the next console byte */
 	int sink_fd;		 /* released console output goes here */
 	int acked_events;	 /* an "acked" event per Ack (tests) */
+	/* arbiter = etcd: the lease this primary holds (won for term),
+	 * surely until lease_until_ns; NULL: primary_serve() takes it */
+	struct arbiter *arb;
+	uint64_t lease_until_ns;
+	/* [cluster] key_file's key (auth.h), or NULL; NULL with a key_file
+	 * set: primary_serve() loads it */
+	const struct auth_key *key;
 };
 
 #define EXTRA_MAX 4
@@ -66,6 +74,8 @@ struct primary {
 	int running;	  /* primary_run() is carrying out actions */
 	int acked_events; /* primary_opts.acked_events */
 	int output_held;  /* the guest is held: its output is at the bound */
+	const struct auth_key *key; /* every connection's frames, or NULL */
+	struct lease lease;
 
 	/* connections: the backup (or the one that may become it) is the
 	 * core's peer; extras are being turned away or announce a term */

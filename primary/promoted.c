@@ -34,7 +34,10 @@ int primary_promote(struct primary *p, uv_loop_t *loop,
 	struct primary_opts po = {.term = term,
 				  .promoted = 1,
 				  .console_offset = img->console_offset,
-				  .sink_fd = img->sink_fd};
+				  .sink_fd = img->sink_fd,
+				  .arb = img->arb,
+				  .lease_until_ns = img->lease_until_ns,
+				  .key = img->key};
 	struct vmwork *vw = calloc(1, sizeof(*vw));
 	uint64_t t0 = now_ns();
 	struct workload wl;

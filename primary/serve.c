@@ -4,9 +4,76 @@
  * (epoch.h: primary_serve). remora-primary and the tests' fake_primary
  * differ only in their workload.
  */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arbiter.h"
+#include "auth.h"
+#include "clock.h"
 #include "ctl.h"
 #include "epoch.h"
 #include "log.h"
+
+/*
+ * arbiter = etcd: this fresh primary's term is the one it wins. A lease a
+ * crashed earlier process of this node left is waited out; a lease another
+ * node holds means that node is primary: this one must not run.
+ */
+static struct arbiter *take_lease(uv_loop_t *loop, const struct config *cfg,
+				  const struct config_node *self,
+				  struct primary_opts *o)
+{
+	struct arbiter_result r;
+	struct arbiter *arb;
+	int said = 0;
+
+	arb = arbiter_new(loop, cfg, self->name, NULL, NULL);
+	if (!arb) {
+		log_error("arbiter: cannot start its client: %s",
+			  strerror(errno));
+		return NULL;
+	}
+	for (;;) {
+		if (arbiter_acquire_sync(arb, 0, &r) != 0) {
+			log_error("arbiter: cannot queue a request");
+			break;
+		}
+		if (r.outcome == ARBITER_WON) {
+			o->term = r.term;
+			o->arb = arb;
+			o->lease_until_ns =
+				r.sent_ns + r.ttl_ns - r.ttl_ns / 10;
+			log_info("lease won: primary of term %llu (etcd, "
+				 "lease_ttl %llu s)",
+				 (unsigned long long)r.term,
+				 (unsigned long long)(r.ttl_ns / 1000000000));
+			return arb;
+		}
+		if (r.outcome == ARBITER_BUSY &&
+		    strcmp(r.holder, self->name) != 0) {
+			log_error("node %s holds the lease in term %llu: it is "
+				  "the primary; start this node as its backup "
+				  "(remora-backup) instead",
+				  *r.holder ? r.holder : "(none)",
+				  (unsigned long long)r.term);
+			break;
+		}
+		if (!said)
+			log_warn("%s; waiting for the lease (retrying every "
+				 "second)",
+				 r.outcome == ARBITER_BUSY
+					 ? "this node's previous run still "
+					   "holds the lease: it lapses "
+					   "within lease_ttl"
+					 : r.why);
+		said = 1;
+		sleep(1);
+	}
+	arbiter_free(arb);
+	uv_run(loop, UV_RUN_DEFAULT); /* its handle closes */
+	return NULL;
+}
 
 static void status_cb(void *opaque, struct node_status *st)
 {
@@ -17,14 +84,38 @@ int primary_serve(struct primary *p, const struct config *cfg,
 		  const struct config_node *self, const struct workload *wl,
 		  const struct primary_opts *o)
 {
+	struct primary_opts po = *o;
+	struct auth_key key; /* lives as long as the loop runs */
+	struct arbiter *arb = NULL;
 	struct ctl *ctl = NULL;
 	char err[512];
 	uv_loop_t loop;
 	int ret;
 
+	/* [cluster] key_file: read once, before anything starts. */
+	if (*cfg->key_file && !po.key) {
+		if (auth_key_load(cfg->key_file, &key, err, sizeof(err))) {
+			log_error("%s", err);
+			primary_finish(p);
+			return -1;
+		}
+		po.key = &key;
+	}
 	uv_loop_init(&loop);
-	ret = primary_start(p, &loop, cfg, self, wl, o);
+	if (cfg->failover.arbiter == CONFIG_ARBITER_ETCD && !po.arb) {
+		arb = take_lease(&loop, cfg, self, &po);
+		if (!arb) {
+			uv_loop_close(&loop);
+			primary_finish(p);
+			return -1;
+		}
+	}
+	ret = primary_start(p, &loop, cfg, self, wl, &po);
 	if (ret) {
+		if (arb) {
+			arbiter_revoke_sync(arb);
+			arbiter_free(arb);
+		}
 		uv_run(&loop, UV_RUN_DEFAULT); /* what it opened, closing */
 		uv_loop_close(&loop);
 		primary_finish(p);
@@ -47,6 +138,13 @@ int primary_serve(struct primary *p, const struct config *cfg,
 						     : "no arguments");
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
+	if (arb) {
+		/* Stopped: nothing more is released; the backup need not
+		 * wait for the lease to lapse. */
+		arbiter_revoke_sync(arb);
+		arbiter_free(arb);
+		uv_run(&loop, UV_RUN_DEFAULT);
+	}
 	ret = uv_loop_close(&loop);
 	if (ret)
 		log_error("bug: handles left open at exit: %s",

@@ -17,6 +17,8 @@ struct primary;
 struct ctl;
 struct uv_loop_s; /* uv_loop_t: this header needs no libuv */
 struct node_status;
+struct arbiter;
+struct auth_key;
 
 /* Exit status of a primary replaced by one of a higher term. */
 #define PRIMARY_EXIT_REPLACED 3
@@ -29,6 +31,13 @@ struct primary_image {
 	size_t state_len;	 /* bytes at state */
 	uint64_t console_offset; /* stream offset of the next console byte */
 	int sink_fd;		 /* released console output goes here */
+	/* arbiter = etcd: the lease won for the term (its callback is taken
+	 * over; its maker frees it), surely held until lease_until_ns
+	 * (now_ns clock); NULL without an arbiter */
+	struct arbiter *arb;
+	uint64_t lease_until_ns;
+	/* [cluster] key_file's key (auth.h), or NULL */
+	const struct auth_key *key;
 };
 
 /* A zeroed primary (large: its statistics), or NULL. */

@@ -19,7 +19,8 @@ time) to the first line b released.
 
   drill.py BUILD_DIR [--iterations N] [--workload counter|memstress]
            [--seed N] [--memory SIZE] [--json]
-           [--chaos [--chaos-rate R] [--chaos-kinds delay,drop,...]]
+           [--chaos [--chaos-rate R] [--chaos-kinds delay,drop,...]
+            [--arbiter]]
 
 --chaos: the backup dials a fault-injection proxy (chaos.py) instead of
 the primary (its copy of the config gives node a the proxy's address);
@@ -30,6 +31,8 @@ consistent replica cannot promote: counted as "no replica at the kill",
 not a violation, but then a must have released nothing (output only
 leaves a primary once a backup acknowledged it). The faults injected are
 counted, and logged per drill in chaos.log beside the daemons' logs.
+--arbiter: one etcd on loopback for the whole run, and every drill's
+cluster (a name of its own) uses it: arbiter = etcd, lease_ttl 2 s.
 
 scripts/drill and scripts/demo run this; the e2e suite imports drill_once.
 """
@@ -48,6 +51,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e import (Cluster, Failure, assert_continuous,  # noqa: E402
                  free_port, have_kvm, now_ms, ticks)
 import chaos  # noqa: E402
+from etcd import Etcd  # noqa: E402
 
 WORKLOADS = {
     # A tick every 10 ms: a gap or a repeat shows at once.
@@ -186,16 +190,27 @@ def _backup_config(c, proxy_port):
 
 
 def chaos_once(bindir, rng, rate=0.01, kinds=chaos.KINDS, memory="64M",
-               hb_interval="50ms", hb_timeout="300ms", keep=False):
+               hb_interval="50ms", hb_timeout="300ms", keep=False,
+               etcd=None, index=0):
     """One chaos drill (counter workload): b dials a through a ChaosProxy;
     faults for a random 1..3 s, then a is SIGKILLed. Returns a
     ChaosResult (violation set on a failed check); raises Failure when
     something other than continuity goes wrong (b has a replica but does
     not promote, a daemon exits unexpectedly)."""
     workload = "counter"
+    failover = ""
+    if etcd:
+        failover = (f"arbiter = etcd\netcd_endpoints = {etcd.endpoint}\n"
+                    f"lease_ttl = 2s\n")
     c = Cluster(bindir, guest_path(bindir, workload), WORKLOADS[workload],
                 memory=memory, interval="25ms", hb_interval=hb_interval,
-                hb_timeout=hb_timeout)
+                hb_timeout=hb_timeout, extra_failover=failover)
+    if etcd:
+        # each drill its own keys in etcd: nothing left by the last one
+        text = c.text(c.config).replace("name = e2e\n",
+                                        f"name = chaos-{index}\n", 1)
+        with open(c.config, "w") as f:
+            f.write(text)
     res = ChaosResult()
     res.seed = rng.randrange(1 << 32)
     proxy = chaos.ChaosProxy(free_port(), ("127.0.0.1", c.ports["a"]),
@@ -329,6 +344,9 @@ def main():
                     help="b dials a through a fault-injection proxy")
     ap.add_argument("--chaos-rate", type=float, default=0.01,
                     help="faults per frame (default 0.01)")
+    ap.add_argument("--arbiter", action="store_true",
+                    help="--chaos with arbiter = etcd (an etcd on "
+                    "loopback for the run)")
     ap.add_argument("--chaos-kinds", default=",".join(chaos.KINDS),
                     help="faults to pick from (default: all)")
     o = ap.parse_args()
@@ -373,11 +391,20 @@ def chaos_main(o, rng):
         return 2
     kinds = o.chaos_kinds.split(",")
     results, failures = [], []
+    etcd = Etcd() if o.arbiter else None
+    try:
+        return chaos_loop(o, rng, kinds, results, failures, etcd)
+    finally:
+        if etcd:
+            etcd.stop()
+
+
+def chaos_loop(o, rng, kinds, results, failures, etcd):
     for i in range(o.iterations):
         try:
             r = chaos_once(o.bindir, rng, o.chaos_rate, kinds, o.memory,
                            hb_timeout=f"{o.heartbeat_timeout_ms}ms",
-                           keep=True)
+                           keep=True, etcd=etcd, index=i)
         except Failure as e:
             msg = str(e)
             print(f"chaos drill {i + 1}/{o.iterations}: FAILED: {msg}",

@@ -15,7 +15,10 @@
 #include <linux/kvm.h>
 #include <xxhash.h>
 
+#include "auth.h"
 #include "codec.h"
+#include "etcd_json.h"
+#include "fuzz_auth.h"
 #include "pack.h"
 #include "snapshot.h"
 #include "state.h"
@@ -555,6 +558,201 @@ static void wire_seeds(void)
 	wire_put("truncated-header");
 }
 
+/*
+ * Authenticated streams (fuzz_auth): real sessions under fuzz_auth.h's key,
+ * so the fuzzer starts past the tag check; and one seed per way a stream
+ * fails it (no Challenge, an untagged frame, a replay, a flipped bit, the
+ * other direction's key).
+ */
+static uint8_t auth_stream[8192];
+static size_t auth_len;
+
+static void auth_add(struct auth_dir *d, enum wire_type type, const void *msg)
+{
+	uint8_t *f;
+	size_t len;
+
+	if (wire_encode(type, msg, &f, &len) ||
+	    len + AUTH_TAG_BYTES > sizeof(auth_stream) - auth_len) {
+		fprintf(stderr, "make_corpus: cannot encode a %s\n",
+			wire_type_name(type));
+		exit(1);
+	}
+	memcpy(auth_stream + auth_len, f, len);
+	if (d)
+		auth_seal(d, f, f + FRAME_HEADER_SIZE, len - FRAME_HEADER_SIZE,
+			  auth_stream + auth_len + len);
+	auth_len += len + (d ? AUTH_TAG_BYTES : 0);
+	free(f);
+}
+
+static void auth_put(const char *name)
+{
+	put("auth", name, auth_stream, auth_len, NULL, 0);
+	auth_len = 0;
+}
+
+/* The peer's Challenge, and the sessions it makes (peer = dialer). */
+static void auth_start(struct auth_session *peer, struct auth_session *us)
+{
+	static uint8_t nonce[AUTH_NONCE_BYTES];
+	Remora__Challenge ch = REMORA__CHALLENGE__INIT;
+	struct auth_key k;
+
+	memset(nonce, 0x77, sizeof(nonce));
+	fuzz_auth_key(&k);
+	ch.version = AUTH_VERSION;
+	ch.suites = AUTH_SUITE_CHACHA20_POLY1305;
+	ch.nonce.data = nonce;
+	ch.nonce.len = sizeof(nonce);
+	auth_session_init(peer, &k, nonce, fuzz_auth_our_nonce, 1,
+			  AUTH_SUITE_CHACHA20_POLY1305);
+	auth_session_init(us, &k, nonce, fuzz_auth_our_nonce, 0,
+			  AUTH_SUITE_CHACHA20_POLY1305);
+	auth_add(NULL, WIRE_CHALLENGE, &ch);
+}
+
+static void auth_seeds(void)
+{
+	static uint8_t blob[200];
+	Remora__Hello h = REMORA__HELLO__INIT;
+	Remora__EpochBegin b = REMORA__EPOCH_BEGIN__INIT;
+	Remora__PageBatch pb = REMORA__PAGE_BATCH__INIT;
+	Remora__EpochCommit ec = REMORA__EPOCH_COMMIT__INIT;
+	Remora__Heartbeat hb = REMORA__HEARTBEAT__INIT;
+	struct auth_session peer, us;
+	size_t mark;
+
+	memset(blob, 0x3c, sizeof(blob));
+	wire_hello_init(&h, 1, 4096, 64ull << 20, "counter", "node-a",
+			REMORA__ROLE__ROLE_BACKUP);
+	b.epoch = pb.epoch = ec.epoch = 1;
+	b.term = pb.term = ec.term = hb.term = 1;
+	pb.batch.data = blob;
+	pb.batch.len = sizeof(blob);
+	ec.pages = 1;
+
+	auth_start(&peer, &us);
+	auth_put("challenge-only");
+	auth_start(&peer, &us);
+	auth_add(&peer.tx, WIRE_HELLO, &h);
+	auth_add(&peer.tx, WIRE_EPOCH_BEGIN, &b);
+	auth_add(&peer.tx, WIRE_PAGE_BATCH, &pb);
+	auth_add(&peer.tx, WIRE_EPOCH_COMMIT, &ec);
+	auth_add(&peer.tx, WIRE_HEARTBEAT, &hb);
+	hb.term = 0; /* an empty payload, tagged */
+	auth_add(&peer.tx, WIRE_HEARTBEAT, &hb);
+	auth_put("conversation");
+
+	/* No Challenge: a plain Hello first. */
+	auth_add(NULL, WIRE_HELLO, &h);
+	auth_put("no-challenge");
+	/* An untagged (forged) Hello after the Challenge. */
+	auth_start(&peer, &us);
+	auth_add(NULL, WIRE_HELLO, &h);
+	auth_put("untagged-hello");
+	/* A replayed Heartbeat. */
+	auth_start(&peer, &us);
+	mark = auth_len;
+	auth_add(&peer.tx, WIRE_HEARTBEAT, &hb);
+	memcpy(auth_stream + auth_len, auth_stream + mark, auth_len - mark);
+	auth_len += auth_len - mark;
+	auth_put("replay");
+	/* A flipped bit in a payload. */
+	auth_start(&peer, &us);
+	mark = auth_len;
+	auth_add(&peer.tx, WIRE_HELLO, &h);
+	auth_stream[mark + FRAME_HEADER_SIZE + 3] ^= 0x10;
+	auth_put("flipped-bit");
+	/* Sealed with the other direction's key (a reflection). */
+	auth_start(&peer, &us);
+	auth_add(&us.tx, WIRE_HEARTBEAT, &hb);
+	auth_put("reflected");
+	/* A second Challenge, tagged. */
+	auth_start(&peer, &us);
+	{
+		Remora__Challenge ch = REMORA__CHALLENGE__INIT;
+
+		ch.version = AUTH_VERSION;
+		ch.suites = 3;
+		ch.nonce.data = blob;
+		ch.nonce.len = AUTH_NONCE_BYTES;
+		auth_add(&peer.tx, WIRE_CHALLENGE, &ch);
+	}
+	auth_put("second-challenge");
+}
+
+/*
+ * etcd's gateway replies (fuzz_etcd_json), as etcd 3.4.23 sent them to the
+ * arbiter, plus its error bodies, an owner value, base64, and the usual
+ * truncations.
+ */
+static void etcd_json_seeds(void)
+{
+#define ETCD_HDR                                                           \
+	"\"header\":{\"cluster_id\":\"324952591200643719\",\"member_id\":" \
+	"\"3319814642761637952\",\"revision\":\"2\",\"raft_term\":\"2\"}"
+	static const struct {
+		const char *name, *body;
+	} s[] = {
+		{"range-absent", "{" ETCD_HDR "}"},
+		{"range-found",
+		 "{" ETCD_HDR ",\"kvs\":[{\"key\":\"L3JlbW9yYS9jL293bmVy\","
+		 "\"create_revision\":\"2\",\"mod_revision\":\"2\",\"version\":"
+		 "\"1\",\"value\":\"YSAx\",\"lease\":\"2324035865281490701\"}],"
+		 "\"count\":\"1\"}"},
+		{"txn-won",
+		 "{" ETCD_HDR ",\"succeeded\":true,\"responses\":[{\"response_"
+		 "put\":{\"header\":{\"revision\":\"2\"}}},{\"response_put\":{"
+		 "\"header\":{\"revision\":\"2\"}}}]}"},
+		{"txn-busy",
+		 "{" ETCD_HDR
+		 ",\"responses\":[{\"response_range\":{\"header\":{"
+		 "\"revision\":\"2\"},\"kvs\":[{\"key\":"
+		 "\"L3JlbW9yYS9jL293bmVy\","
+		 "\"create_revision\":\"2\",\"mod_revision\":\"2\",\"version\":"
+		 "\"1\",\"value\":\"YSAx\",\"lease\":\"2324035865281490701\"}],"
+		 "\"count\":\"1\"}},{\"response_range\":{\"header\":{"
+		 "\"revision\":\"2\"},\"kvs\":[{\"key\":\"L3JlbW9yYS9jL3Rlcm0="
+		 "\","
+		 "\"create_revision\":\"2\",\"mod_revision\":\"2\",\"version\":"
+		 "\"1\",\"value\":\"MQ==\"}],\"count\":\"1\"}}]}"},
+		{"grant", "{" ETCD_HDR ",\"ID\":\"2324035865281490694\","
+			  "\"TTL\":\"2\"}"},
+		{"keepalive-kept", "{\"result\":{" ETCD_HDR ",\"ID\":"
+				   "\"2324035865281490696\",\"TTL\":\"5\"}}\n"},
+		{"keepalive-gone", "{\"result\":{" ETCD_HDR ",\"ID\":"
+				   "\"2324035865281490694\"}}\n"},
+		{"keepalive-two",
+		 "{\"result\":{" ETCD_HDR ",\"TTL\":\"5\"}}\n"
+		 "{\"result\":{" ETCD_HDR ",\"TTL\":\"7\"}}\n"},
+		{"keepalive-stream-error",
+		 "{\"error\":{\"grpc_code\":5,\"http_code\":404,\"message\":"
+		 "\"etcdserver: requested lease not found\",\"http_status\":"
+		 "\"Not Found\"}}"},
+		{"error-not-found",
+		 "{\"error\":\"etcdserver: requested lease not "
+		 "found\",\"message"
+		 "\":\"etcdserver: requested lease not found\",\"code\":5}"},
+		{"error-ttl", "{\"error\":\"etcdserver: too large lease TTL\","
+			      "\"message\":\"etcdserver: too large lease TTL\","
+			      "\"code\":11}"},
+		{"revoke", "{" ETCD_HDR "}"},
+		{"owner", "node-b 18446744073709551615"},
+		{"term", "42"},
+		{"base64", "Zm9vYmE="},
+		{"truncated",
+		 "{\"result\":{" ETCD_HDR ",\"TTL\":\"5\"}}\n{\"re"},
+		{"deep", "{\"a\":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]}"},
+		{"bad-int", "{" ETCD_HDR ",\"ID\":\"0x10\",\"TTL\":\"-0\"}"},
+	};
+#undef ETCD_HDR
+
+	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
+		put("etcd_json", s[i].name, (const uint8_t *)s[i].body,
+		    strlen(s[i].body), NULL, 0);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -574,5 +772,7 @@ int main(int argc, char **argv)
 	units_seeds();
 	wire_seeds();
 	ctl_request_seeds();
+	auth_seeds();
+	etcd_json_seeds();
 	return 0;
 }

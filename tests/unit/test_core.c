@@ -161,6 +161,8 @@ static const char conf[] = "[cluster]\n"
 			   "[failover]\n"
 			   "on_backup_loss = %s\n";
 
+static int with_arbiter; /* start() makes the core hold a lease */
+
 static void start(struct t *t, const char *loss, int promoted)
 {
 	char text[sizeof(conf) + 32], err[256];
@@ -177,6 +179,7 @@ static void start(struct t *t, const char *loss, int promoted)
 	o.self = config_node(&t->cfg, "a");
 	o.term = promoted ? 2 : 1;
 	o.promoted = promoted;
+	o.arbiter = with_arbiter;
 	o.nslots = INFLIGHT + 1;
 	o.page_size = PAGE;
 	o.wl = (struct workload){.ops = &fake_ops, .w = &t->f};
@@ -1056,6 +1059,187 @@ static void stalled_drain_releases_nothing(void **state)
 	stop_fixture(&t);
 }
 
+/* --- the arbiter's lease ------------------------------------------------ */
+
+static void start_leased(struct t *t, const char *loss, int promoted)
+{
+	with_arbiter = 1;
+	start(t, loss, promoted);
+	with_arbiter = 0;
+	assert_int_equal(t->c.lease, PL_HELD);
+}
+
+/* A lapsed lease holds every Ack's output back; renewed, it all goes. */
+static void lapsed_lease_releases_nothing(void **state)
+{
+	struct t t;
+	const struct pcore_action *r;
+	uint64_t first;
+
+	(void)state;
+	start_leased(&t, "continue", 0);
+	to_protected(&t);
+	pcore_on_tick(&t.c);
+	flow(&t);
+	first = t.c.released;
+	pcore_on_lease_lapsed(&t.c, "no renewal for 2000 ms");
+	drain(&t);
+	assert_int_equal(pcore_lease_lapsed(&t.c), 1);
+	assert_non_null(strstr(only(&t, PA_LOG)->text, "lease lapsed"));
+	ack(&t, t.c.sent_epoch, 1);
+	pcore_on_tick(&t.c);
+	flow(&t);
+	ack(&t, t.c.sent_epoch, 1);
+	drain(&t);
+	assert_int_equal(count(&t, PA_RELEASE, NULL), 0);
+	assert_int_equal(t.c.released, first);
+	/* lapsing twice says nothing new */
+	pcore_on_lease_lapsed(&t.c, "again");
+	assert_int_equal(drain(&t), 0);
+	pcore_on_lease_held(&t.c, 0);
+	drain(&t);
+	assert_int_equal(pcore_lease_lapsed(&t.c), 0);
+	r = only(&t, PA_RELEASE);
+	assert_int_equal(r->a, first);
+	assert_int_equal(r->b, t.c.acked);
+	/* held again: Acks release at once */
+	pcore_on_tick(&t.c);
+	flow(&t);
+	ack(&t, t.c.sent_epoch, 1);
+	drain(&t);
+	assert_int_equal(only(&t, PA_RELEASE)->b, t.c.sent_epoch);
+	stop_fixture(&t);
+}
+
+/* Losing the backup while the lease lapsed releases nothing, whatever
+ * the policy; neither does a stop, nor a promoted primary's flow. */
+static void lapsed_lease_keeps_output_on_loss_and_stop(void **state)
+{
+	struct t t;
+
+	(void)state;
+	start_leased(&t, "continue", 0);
+	to_protected(&t);
+	pcore_on_lease_lapsed(&t.c, "etcd said the lease is gone");
+	drain(&t);
+	pcore_on_closed(&t.c, BACKUP, "eof");
+	drain(&t);
+	assert_int_equal(t.c.state, PC_WAITING);
+	assert_int_equal(only(&t, PA_STATE)->out, PO_KEEP);
+	stop_fixture(&t);
+
+	start_leased(&t, "continue", 1); /* promoted: DEGRADED */
+	assert_int_equal(pcore_releases_now(&t.c), 1);
+	pcore_on_lease_lapsed(&t.c, "no renewal");
+	drain(&t);
+	assert_int_equal(pcore_releases_now(&t.c), 0);
+	pcore_on_signal(&t.c, "Terminated");
+	drain(&t);
+	assert_int_equal(t.c.state, PC_STOPPED);
+	assert_int_equal(only(&t, PA_STATE)->out, PO_DISCARD);
+	stop_fixture(&t);
+
+	start_leased(&t, "pause", 0);
+	to_protected(&t);
+	pcore_on_signal(&t.c, "Terminated");
+	flow(&t);
+	pcore_on_lease_lapsed(&t.c, "no renewal");
+	drain(&t);
+	ack(&t, t.c.final_epoch, 1);
+	drain(&t);
+	assert_int_equal(t.c.state, PC_STOPPED);
+	assert_int_equal(only(&t, PA_STATE)->out, PO_DISCARD);
+	assert_non_null(strstr(only(&t, PA_STATE)->text, "lease lapsed"));
+	stop_fixture(&t);
+}
+
+/* A renewal asked for after a stall proves nobody took over: the suspect
+ * primary releases what its backup acknowledged. An older one does not. */
+static void fresh_lease_clears_a_stall(void **state)
+{
+	struct t t;
+	uint64_t held;
+
+	(void)state;
+	start_leased(&t, "pause", 0);
+	to_protected(&t);
+	pcore_on_tick(&t.c);
+	flow(&t);
+	held = t.c.sent_epoch;
+	pcore_on_stalled(&t.c, 1200);
+	drain(&t);
+	ack(&t, held, 1);
+	drain(&t);
+	assert_int_equal(count(&t, PA_RELEASE, NULL), 0);
+	pcore_on_lease_held(&t.c, 0); /* asked before the stall */
+	assert_int_equal(drain(&t), 0);
+	assert_int_equal(t.c.suspect, 1);
+	pcore_on_lease_held(&t.c, 1);
+	drain(&t);
+	assert_int_equal(t.c.suspect, 0);
+	assert_int_equal(only(&t, PA_RELEASE)->b, held);
+	stop_fixture(&t);
+
+	/* without an arbiter the lease events mean nothing */
+	start(&t, "continue", 1);
+	pcore_on_lease_lapsed(&t.c, "x");
+	pcore_on_lease_held(&t.c, 1);
+	assert_int_equal(drain(&t), 0);
+	assert_int_equal(pcore_releases_now(&t.c), 1);
+	stop_fixture(&t);
+}
+
+/* Losing the backup with continue and an arbiter: held until the term
+ * moved past the backup's replica, then unprotected in the new term; no
+ * backup attaches meanwhile; a later term means replaced. */
+static void continue_with_arbiter_moves_the_term(void **state)
+{
+	struct t t;
+	const struct pcore_action *b;
+
+	(void)state;
+	start_leased(&t, "continue", 0);
+	to_protected(&t);
+	pcore_on_closed(&t.c, BACKUP, "eof");
+	drain(&t);
+	assert_int_equal(t.c.state, PC_WAITING);
+	assert_int_equal(only(&t, PA_STATE)->out, PO_KEEP);
+	b = only(&t, PA_BUMP);
+	assert_int_equal(b->a, 1);
+	assert_int_equal(pcore_on_accept(&t.c, OTHER), 0); /* not now */
+	pcore_on_heartbeat_tick(&t.c); /* asked already: not again */
+	assert_int_equal(drain(&t), 0);
+	pcore_on_bumped(&t.c, 0, 1, "a"); /* no: asked again next tick */
+	assert_int_equal(drain(&t), 0);
+	pcore_on_heartbeat_tick(&t.c);
+	drain(&t);
+	only(&t, PA_BUMP);
+	pcore_on_bumped(&t.c, 1, 2, "a");
+	drain(&t);
+	assert_int_equal(t.c.term, 2);
+	assert_int_equal(t.c.state, PC_DEGRADED);
+	assert_int_equal(only(&t, PA_STATE)->out, PO_RELEASE);
+	/* a backup of the new term attaches, and is lost: bump again */
+	assert_int_equal(pcore_on_accept(&t.c, BACKUP), 1);
+	hello(&t, BACKUP, "b", 2, REMORA__ROLE__ROLE_BACKUP);
+	flow(&t);
+	ack(&t, t.c.sent_epoch, 2);
+	flow(&t);
+	pcore_on_closed(&t.c, BACKUP, "eof");
+	drain(&t);
+	assert_int_equal(only(&t, PA_BUMP)->a, 2);
+	pcore_on_bumped(&t.c, 0, 3, "b"); /* b took term 3: replaced */
+	drain(&t);
+	assert_int_equal(t.c.state, PC_STOPPED);
+	assert_int_equal(only(&t, PA_STATE)->out, PO_DISCARD);
+	stop_fixture(&t);
+
+	/* promoted: no replica of its term exists, it goes on at once */
+	start_leased(&t, "continue", 1);
+	assert_int_equal(t.c.state, PC_DEGRADED);
+	stop_fixture(&t);
+}
+
 /* --- stopping ------------------------------------------------------------- */
 
 static void drain_then_stop(void **state)
@@ -1170,6 +1354,10 @@ int main(void)
 		cmocka_unit_test(stalled_primary_releases_nothing),
 		cmocka_unit_test(stall_cleared_by_a_later_ack),
 		cmocka_unit_test(stalled_drain_releases_nothing),
+		cmocka_unit_test(lapsed_lease_releases_nothing),
+		cmocka_unit_test(lapsed_lease_keeps_output_on_loss_and_stop),
+		cmocka_unit_test(fresh_lease_clears_a_stall),
+		cmocka_unit_test(continue_with_arbiter_moves_the_term),
 		cmocka_unit_test(drain_then_stop),
 		cmocka_unit_test(guest_end_drains_with_its_status),
 		cmocka_unit_test(stop_unprotected_releases),

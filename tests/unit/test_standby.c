@@ -103,6 +103,7 @@ struct setup {
 	const char *health; /* health_check_command */
 	int promote_on_loss;
 	int third_node; /* a second candidate, c */
+	int arbiter;	/* arbiter = etcd */
 	uint64_t ack_delay_ms;
 };
 
@@ -128,6 +129,8 @@ static struct fx *fx_new(const struct setup *o)
 	snprintf(f->cfg.failover.fence_command,
 		 sizeof(f->cfg.failover.fence_command), "%s",
 		 o->fence ? o->fence : "");
+	f->cfg.failover.arbiter =
+		o->arbiter ? CONFIG_ARBITER_ETCD : CONFIG_ARBITER_NONE;
 	snprintf(f->cfg.failover.health_check_command,
 		 sizeof(f->cfg.failover.health_check_command), "%s",
 		 o->health ? o->health : "");
@@ -1073,6 +1076,134 @@ static void test_fence_end_after_call_off(void **state)
 	fx_free(f);
 }
 
+/* ---- the arbiter ----------------------------------------------------------- */
+
+/* Silence with an arbiter: the lease is asked for, once at a time; busy,
+ * asked again every retry without promoting; won, promoted in its term. */
+static void test_lease_taken_before_promoting(void **state)
+{
+	struct setup o = {.arbiter = 1};
+	struct fx *f = fx_new(&o);
+
+	(void)state;
+	to_replicating(f);
+	silence(f);
+	assert_string_equal(changed(f, SB_REPLICATING, SB_FENCING),
+			    "no frame from a for 301 ms > heartbeat_timeout "
+			    "300 ms; last acked epoch 5; taking the lease "
+			    "from a first");
+	assert_int_equal(count(f, SB_A_ACQUIRE), 1);
+	assert_null(find(f, SB_A_PROMOTE));
+	for (int i = 0; i < 3; i++) {
+		clear(f);
+		standby_on_fence_retry(&f->s); /* asked already: nothing */
+		settle(f);
+		assert_int_equal(f->n, 0);
+		standby_on_lease(&f->s, i == 1 ? SB_LEASE_ERROR : SB_LEASE_BUSY,
+				 4, "a", "etcd http://127.0.0.1:1: refused");
+		settle(f);
+		/* said once per failover, whatever comes back */
+		assert_int_equal(count(f, SB_A_LOG), i == 0 ? 1 : 0);
+		if (i == 0)
+			assert_true(logged(
+				f, LOG_WARN,
+				"a still holds the lease (term 4): it may "
+				"still release output, so this node does not "
+				"promote; asking again every 50 ms"));
+		assert_int_equal(armed(f, SB_T_FENCE)->ms, RETRY);
+		assert_int_equal(count(f, SB_A_STATE), 0);
+		clear(f);
+		standby_on_fence_retry(&f->s);
+		settle(f);
+		assert_int_equal(count(f, SB_A_ACQUIRE), 1);
+	}
+	clear(f);
+	standby_on_lease(&f->s, SB_LEASE_WON, 5, "", "");
+	settle(f);
+	assert_string_equal(changed(f, SB_FENCING, SB_PROMOTING),
+			    "lease won in term 5: the old primary releases "
+			    "nothing any more; promoting");
+	assert_true(pos(f, SB_A_MARK) < pos(f, SB_A_STATE));
+	assert_int_equal(find(f, SB_A_PROMOTE)->term, 5);
+	/* a failed promotion gives the lease back */
+	clear(f);
+	standby_on_promote_failed(&f->s, f->now, "no /dev/kvm");
+	settle(f);
+	assert_int_equal(count(f, SB_A_REVOKE), 1);
+	assert_int_equal(f->s.lease_term, 0);
+	fx_free(f);
+}
+
+/* With both an arbiter and a fence_command: the lease, then the fence;
+ * an error asks again; the primary answering calls it off and gives a
+ * lease won back, also one won after the call-off. */
+static void test_lease_then_fence(void **state)
+{
+	struct setup o = {.arbiter = 1, .fence = "fence"};
+	struct fx *f = fx_new(&o);
+
+	(void)state;
+	to_replicating(f);
+	silence(f);
+	assert_int_equal(count(f, SB_A_ACQUIRE), 1);
+	assert_int_equal(count(f, SB_A_RUN_FENCE), 0);
+	clear(f);
+	standby_on_lease(&f->s, SB_LEASE_ERROR, 0, "",
+			 "etcd http://127.0.0.1:2379: Couldn't connect to "
+			 "server");
+	settle(f);
+	assert_true(logged(f, LOG_ERROR,
+			   "arbiter: etcd http://127.0.0.1:2379: Couldn't "
+			   "connect to server; not promoting without the "
+			   "lease; asking again every 50 ms"));
+	clear(f);
+	standby_on_fence_retry(&f->s);
+	standby_on_lease(&f->s, SB_LEASE_WON, 2, "", "");
+	settle(f);
+	assert_int_equal(count(f, SB_A_RUN_FENCE), 1);
+	assert_state(f, SB_FENCING);
+	dial(f);
+	accepted(f); /* the old primary answers */
+	assert_int_equal(count(f, SB_A_REVOKE), 1);
+	assert_int_equal(f->s.lease_term, 0);
+	assert_state(f, SB_SYNCING);
+	standby_on_fence_result(&f->s, SB_PASSED, 1, "exit 0");
+	synced(f, 6);
+	silence(f);
+	assert_state(f, SB_FENCING);
+	assert_int_equal(count(f, SB_A_ACQUIRE), 1);
+	dial(f);
+	accepted(f); /* answers again while the lease is asked for */
+	clear(f);
+	standby_on_lease(&f->s, SB_LEASE_WON, 3, "", "");
+	settle(f);
+	assert_int_equal(count(f, SB_A_REVOKE), 1);
+	assert_state(f, SB_SYNCING);
+	/* an answer nobody asked for is a bug */
+	EXPECT_BUG(standby_on_lease(&f->s, SB_LEASE_BUSY, 3, "a", ""),
+		   "a lease answer nobody asked for");
+	fx_free(f);
+}
+
+/* Stopping with the lease won gives it back. */
+static void test_lease_given_back_on_stop(void **state)
+{
+	struct setup o = {.arbiter = 1, .fence = "fence"};
+	struct fx *f = fx_new(&o);
+
+	(void)state;
+	to_replicating(f);
+	silence(f);
+	standby_on_lease(&f->s, SB_LEASE_WON, 2, "", "");
+	settle(f);
+	clear(f);
+	standby_on_signal(&f->s, SIGTERM, "Terminated");
+	settle(f);
+	assert_int_equal(count(f, SB_A_REVOKE), 1);
+	assert_state(f, SB_STOPPED);
+	fx_free(f);
+}
+
 /* ---- connections --------------------------------------------------------- */
 
 static void test_connection_lost_wait(void **state)
@@ -1678,6 +1809,9 @@ int main(void)
 		cmocka_unit_test(test_fence_fails),
 		cmocka_unit_test(test_fence_called_off),
 		cmocka_unit_test(test_fence_end_after_call_off),
+		cmocka_unit_test(test_lease_taken_before_promoting),
+		cmocka_unit_test(test_lease_then_fence),
+		cmocka_unit_test(test_lease_given_back_on_stop),
 		cmocka_unit_test(test_connection_lost_wait),
 		cmocka_unit_test(test_connection_lost_promote),
 		cmocka_unit_test(test_candidates),
