@@ -20,7 +20,7 @@ time) to the first line b released.
   drill.py BUILD_DIR [--iterations N] [--workload counter|memstress]
            [--seed N] [--memory SIZE] [--json]
            [--chaos [--chaos-rate R] [--chaos-kinds delay,drop,...]
-            [--arbiter]]
+            [--arbiter] [--auth]]
 
 --chaos: the backup dials a fault-injection proxy (chaos.py) instead of
 the primary (its copy of the config gives node a the proxy's address);
@@ -33,6 +33,8 @@ leaves a primary once a backup acknowledged it). The faults injected are
 counted, and logged per drill in chaos.log beside the daemons' logs.
 --arbiter: one etcd on loopback for the whole run, and every drill's
 cluster (a name of its own) uses it: arbiter = etcd, lease_ttl 2 s.
+--auth: every drill's cluster has a key_file: a fault in a frame fails its
+tag and closes the connection instead of reaching the daemons.
 
 scripts/drill and scripts/demo run this; the e2e suite imports drill_once.
 """
@@ -191,7 +193,7 @@ def _backup_config(c, proxy_port):
 
 def chaos_once(bindir, rng, rate=0.01, kinds=chaos.KINDS, memory="64M",
                hb_interval="50ms", hb_timeout="300ms", keep=False,
-               etcd=None, index=0):
+               etcd=None, index=0, auth=False):
     """One chaos drill (counter workload): b dials a through a ChaosProxy;
     faults for a random 1..3 s, then a is SIGKILLed. Returns a
     ChaosResult (violation set on a failed check); raises Failure when
@@ -205,12 +207,19 @@ def chaos_once(bindir, rng, rate=0.01, kinds=chaos.KINDS, memory="64M",
     c = Cluster(bindir, guest_path(bindir, workload), WORKLOADS[workload],
                 memory=memory, interval="25ms", hb_interval=hb_interval,
                 hb_timeout=hb_timeout, extra_failover=failover)
+    text = c.text(c.config)
     if etcd:
         # each drill its own keys in etcd: nothing left by the last one
-        text = c.text(c.config).replace("name = e2e\n",
-                                        f"name = chaos-{index}\n", 1)
-        with open(c.config, "w") as f:
-            f.write(text)
+        text = text.replace("name = e2e\n", f"name = chaos-{index}\n", 1)
+    if auth:
+        key = os.path.join(c.dir, "cluster.key")
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, os.urandom(32))
+        os.close(fd)
+        text = text.replace("[cluster]\n", f"[cluster]\nkey_file = {key}\n",
+                            1)
+    with open(c.config, "w") as f:
+        f.write(text)
     res = ChaosResult()
     res.seed = rng.randrange(1 << 32)
     proxy = chaos.ChaosProxy(free_port(), ("127.0.0.1", c.ports["a"]),
@@ -347,6 +356,8 @@ def main():
     ap.add_argument("--arbiter", action="store_true",
                     help="--chaos with arbiter = etcd (an etcd on "
                     "loopback for the run)")
+    ap.add_argument("--auth", action="store_true",
+                    help="--chaos with a key_file: every frame tagged")
     ap.add_argument("--chaos-kinds", default=",".join(chaos.KINDS),
                     help="faults to pick from (default: all)")
     o = ap.parse_args()
@@ -404,7 +415,7 @@ def chaos_loop(o, rng, kinds, results, failures, etcd):
         try:
             r = chaos_once(o.bindir, rng, o.chaos_rate, kinds, o.memory,
                            hb_timeout=f"{o.heartbeat_timeout_ms}ms",
-                           keep=True, etcd=etcd, index=i)
+                           keep=True, etcd=etcd, index=i, auth=o.auth)
         except Failure as e:
             msg = str(e)
             print(f"chaos drill {i + 1}/{o.iterations}: FAILED: {msg}",
