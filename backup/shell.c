@@ -204,7 +204,7 @@ void shell_on_arbiter(const struct arbiter_result *r, void *opaque)
 	struct backup *b = opaque;
 
 	if (r->outcome == ARBITER_WON || r->outcome == ARBITER_KEPT)
-		b->lease_until_ns = r->sent_ns + r->ttl_ns - r->ttl_ns / 10;
+		b->lease_until_ns = arbiter_held_until(r);
 	if (r->op != ARBITER_NEXT)
 		return; /* keep-alives and revokes decide nothing here */
 	if (r->outcome != ARBITER_WON && r->outcome != ARBITER_BUSY &&
@@ -212,10 +212,7 @@ void shell_on_arbiter(const struct arbiter_result *r, void *opaque)
 		return;
 	if ((int)r->outcome != b->lease_said) {
 		events_emit("lease",
-			    EV_S("result", r->outcome == ARBITER_WON ? "won"
-					   : r->outcome == ARBITER_BUSY
-						   ? "busy"
-						   : "error"),
+			    EV_S("result", arbiter_outcome_name(r->outcome)),
 			    EV_S("holder", r->holder), EV_U("term", r->term),
 			    EV_S("why", r->why));
 		b->lease_said = (int)r->outcome;

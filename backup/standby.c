@@ -242,7 +242,6 @@ int standby_init(struct standby *s, const struct standby_opts *o)
 	s->debug = o->debug;
 	s->timeout_ms = cfg->failover.heartbeat_timeout_ns / 1000000;
 	s->retry_ms = retry < 50 ? 50 : retry > 1000 ? 1000 : retry;
-	s->arbiter = cfg->failover.arbiter != CONFIG_ARBITER_NONE;
 	s->bug = invariant_broken;
 	s->state = SB_SEEKING;
 	/* The other nodes, the configured primary first. */
@@ -312,6 +311,12 @@ static void run_fence(struct standby *s)
 	push(s, SB_A_RUN_FENCE);
 }
 
+/* A failover needs the arbiter's lease first. */
+static int arbitrated(const struct standby *s)
+{
+	return s->cfg->failover.arbiter != CONFIG_ARBITER_NONE;
+}
+
 /* Gives a lease won back: this node is not promoting after all. */
 static void give_lease_back(struct standby *s)
 {
@@ -332,7 +337,7 @@ static void ask_lease(struct standby *s)
 /* FENCING: the lease first (with an arbiter), then fence_command. */
 static void fence_step(struct standby *s)
 {
-	if (s->arbiter && !s->lease_term) {
+	if (arbitrated(s) && !s->lease_term) {
 		ask_lease(s);
 		return;
 	}
@@ -354,13 +359,13 @@ static void take_over(struct standby *s, uint64_t now)
 	const unsigned from = WATCHING | BIT(SB_DEPOSING);
 	unsigned long long epoch = replica_epoch(s);
 
-	if (s->arbiter || *s->cfg->failover.fence_command) {
+	if (arbitrated(s) || *s->cfg->failover.fence_command) {
 		decision(s, now, "fencing", "");
 		s->lease_logged = 0;
 		set_state(s, from, SB_FENCING,
 			  "%s; last acked epoch %llu; %s %s first", s->evidence,
 			  epoch,
-			  s->arbiter ? "taking the lease from" : "fencing",
+			  arbitrated(s) ? "taking the lease from" : "fencing",
 			  s->rx->known_primary);
 		fence_step(s);
 		return;

@@ -275,7 +275,6 @@ struct standby {
 	/* The arbiter (arbiter = etcd): an SB_A_ACQUIRE is out; the lease
 	 * won, in lease_term (0: not won). Data: they decide only whether
 	 * FENCING may go on to fence_command and PROMOTING. */
-	int arbiter;
 	int lease_asking;
 	uint64_t lease_term;
 	int lease_logged; /* "still holds the lease" said, this failover */

@@ -89,17 +89,17 @@ const char *arbiter_outcome_name(enum arbiter_outcome o)
 {
 	switch (o) {
 	case ARBITER_WON:
-		return "WON";
+		return "won";
 	case ARBITER_BUSY:
-		return "BUSY";
+		return "busy";
 	case ARBITER_KEPT:
-		return "KEPT";
+		return "kept";
 	case ARBITER_LOST:
-		return "LOST";
+		return "lost";
 	case ARBITER_RELEASED:
-		return "RELEASED";
+		return "released";
 	case ARBITER_ERROR:
-		return "ERROR";
+		return "error";
 	}
 	return "?";
 }

@@ -85,6 +85,16 @@ struct arbiter_result {
 	char why[256];	  /* one line: ERROR's cause; else a note or "" */
 };
 
+/*
+ * The lease rule for a WON or KEPT result, with a tenth of the TTL kept
+ * back for the two clocks' rates (this host's and etcd's): the instant
+ * (now_ns clock) until which the lease is surely held.
+ */
+static inline uint64_t arbiter_held_until(const struct arbiter_result *r)
+{
+	return r->sent_ns + r->ttl_ns - r->ttl_ns / 10;
+}
+
 typedef void (*arbiter_cb)(const struct arbiter_result *r, void *opaque);
 
 struct arbiter;
@@ -160,6 +170,7 @@ void arbiter_set_cb(struct arbiter *a, arbiter_cb cb, void *opaque);
  */
 void arbiter_free(struct arbiter *a);
 
+/* "won", "busy", ...: for logs and events. */
 const char *arbiter_outcome_name(enum arbiter_outcome o);
 const char *arbiter_op_name(enum arbiter_op op);
 

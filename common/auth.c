@@ -35,6 +35,7 @@
 
 #include "auth.h"
 #include "bytes.h"
+#include "paths.h"
 
 #define CLUSTER_DOMAIN "remora cluster key v1"
 #define SESSION_DOMAIN "remora auth v1"
@@ -60,23 +61,6 @@ void auth_key_derive(struct auth_key *key, const uint8_t *b, size_t n)
 	crypto_generichash_update(&st, b, n);
 	crypto_generichash_final(&st, key->k, AUTH_KEY_BYTES);
 	sodium_memzero(&st, sizeof(st));
-}
-
-static const char *file_kind(mode_t mode)
-{
-	switch (mode & S_IFMT) {
-	case S_IFDIR:
-		return "a directory";
-	case S_IFIFO:
-		return "a FIFO";
-	case S_IFSOCK:
-		return "a socket";
-	case S_IFCHR:
-		return "a character device";
-	case S_IFBLK:
-		return "a block device";
-	}
-	return "a special file";
 }
 
 int auth_key_load(const char *path, struct auth_key *key, char *err,
@@ -114,7 +98,7 @@ int auth_key_load(const char *path, struct auth_key *key, char *err,
 	if (!S_ISREG(st.st_mode)) {
 		ret = -EINVAL;
 		snprintf(err, errlen, "key_file %s: %s, not a regular file",
-			 path, file_kind(st.st_mode));
+			 path, paths_kind(st.st_mode));
 		goto out;
 	}
 	if (st.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) {

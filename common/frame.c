@@ -144,24 +144,35 @@ static int deliver(struct frame_reader *r, const uint8_t *payload,
 	return 0;
 }
 
+/*
+ * Copies into dst (of which *got of want bytes are in) what the stream
+ * has of the rest; advances the stream. Returns 1 once dst is complete.
+ */
+static int fill(uint8_t *dst, size_t *got, size_t want, const uint8_t **data,
+		size_t *n)
+{
+	size_t take = want - *got;
+
+	if (take > *n)
+		take = *n;
+	memcpy(dst + *got, *data, take);
+	*got += take;
+	*data += take;
+	*n -= take;
+	return *got == want;
+}
+
 int frame_feed(struct frame_reader *r, const uint8_t *data, size_t n,
 	       frame_fn cb, void *opaque)
 {
-	size_t take;
 	int ret;
 
 	if (r->err)
 		return r->err;
 	while (n > 0) {
 		if (r->hdr_got < FRAME_HEADER_SIZE) {
-			take = FRAME_HEADER_SIZE - r->hdr_got;
-			if (take > n)
-				take = n;
-			memcpy(r->hdr + r->hdr_got, data, take);
-			r->hdr_got += take;
-			data += take;
-			n -= take;
-			if (r->hdr_got < FRAME_HEADER_SIZE)
+			if (!fill(r->hdr, &r->hdr_got, FRAME_HEADER_SIZE, &data,
+				  &n))
 				break;
 			ret = start_payload(r);
 			if (ret)
@@ -186,23 +197,10 @@ int frame_feed(struct frame_reader *r, const uint8_t *data, size_t n,
 			ret = reserve(r);
 			if (ret)
 				return ret;
-			take = r->len - r->got;
-			if (take > n)
-				take = n;
-			memcpy(r->buf + r->got, data, take);
-			r->got += take;
-			data += take;
-			n -= take;
+			fill(r->buf, &r->got, r->len, &data, &n);
 		}
-		if (r->got == r->len && r->tgot < r->tlen) {
-			take = r->tlen - r->tgot;
-			if (take > n)
-				take = n;
-			memcpy(r->tr + r->tgot, data, take);
-			r->tgot += take;
-			data += take;
-			n -= take;
-		}
+		if (r->got == r->len && r->tgot < r->tlen)
+			fill(r->tr, &r->tgot, r->tlen, &data, &n);
 		if (r->got == r->len && r->tgot == r->tlen) {
 			ret = deliver(r, r->buf, r->tr, cb, opaque);
 			if (ret)

@@ -12,8 +12,7 @@
 
 #include "paths.h"
 
-/* What a file is, for "X, not a regular file". */
-static const char *kind(mode_t mode)
+const char *paths_kind(mode_t mode)
 {
 	switch (mode & S_IFMT) {
 	case S_IFREG:
@@ -61,7 +60,7 @@ int paths_open_regular(const char *path, char *why, size_t whylen)
 		ret = -EISDIR;
 	} else if (!S_ISREG(st.st_mode)) {
 		snprintf(why, whylen, "%s, not a regular file",
-			 kind(st.st_mode));
+			 paths_kind(st.st_mode));
 		close(fd);
 		return -EINVAL;
 	} else {
@@ -133,8 +132,8 @@ int paths_open_console(const struct config *cfg, const struct config_node *n,
 			snprintf(err, errlen,
 				 "console %s of node %s in %s is %s; name a "
 				 "file or a FIFO in %s",
-				 path, n->name, cfg->path, kind(st.st_mode),
-				 key);
+				 path, n->name, cfg->path,
+				 paths_kind(st.st_mode), key);
 		return fd;
 	}
 	snprintf(err, errlen, "console %s of node %s in %s: %s; %s %s", path,
@@ -195,7 +194,7 @@ int paths_check_snapshot(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen,
 			 "--snapshot %s is %s, which a snapshot would replace; "
 			 "name a file",
-			 path, kind(st.st_mode));
+			 path, paths_kind(st.st_mode));
 		return -EEXIST;
 	}
 	return 0;

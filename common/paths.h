@@ -25,6 +25,7 @@
 #define REMORA_PATHS_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "config.h"
 
@@ -39,6 +40,10 @@
  * be a file at all.
  */
 int paths_open_regular(const char *path, char *why, size_t whylen);
+
+/* What a file of this mode is, for "X, not a regular file": "a FIFO",
+ * "a directory", ... */
+const char *paths_kind(mode_t mode);
 
 /*
  * Opens a console sink for appending, creating a file that is not there

@@ -17,14 +17,6 @@
 #include "lease.h"
 #include "log.h"
 
-/* The share of the TTL not trusted: clock rates differ between hosts. */
-#define MARGIN_DIV 10
-
-static uint64_t until_of(const struct arbiter_result *r)
-{
-	return r->sent_ns + r->ttl_ns - r->ttl_ns / MARGIN_DIV;
-}
-
 void lease_apply_hold(struct primary *p)
 {
 	p->wl.ops->hold(p->wl.w,
@@ -73,7 +65,7 @@ static void arm(struct primary *p)
 static void held(struct primary *p, const struct arbiter_result *r)
 {
 	int was_lapsed = pcore_lease_lapsed(&p->core);
-	uint64_t until = until_of(r);
+	uint64_t until = arbiter_held_until(r);
 
 	p->lease.error_logged = 0;
 	if (until <= now_ns())

@@ -42,8 +42,7 @@ static struct arbiter *take_lease(uv_loop_t *loop, const struct config *cfg,
 		if (r.outcome == ARBITER_WON) {
 			o->term = r.term;
 			o->arb = arb;
-			o->lease_until_ns =
-				r.sent_ns + r.ttl_ns - r.ttl_ns / 10;
+			o->lease_until_ns = arbiter_held_until(&r);
 			log_info("lease won: primary of term %llu (etcd, "
 				 "lease_ttl %llu s)",
 				 (unsigned long long)r.term,
