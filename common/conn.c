@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "bytes.h"
 #include "conn.h"
+#include "events.h"
 #include "frame.h"
 #include "log.h"
 
@@ -275,22 +276,27 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 static int write_now(struct conn *c, struct conn_write *w);
 
 /*
- * Seals the caller's bufs of w (whole frames, found by their headers) into
- * w->out: each frame's bytes, then its tag. Uses up one sequence number per
- * frame, so it runs in write order.
+ * Walks the whole frames in bufs (found by their headers). With w, also
+ * seals them into w->out: each frame's bytes, then its tag, using up one
+ * sequence number per frame (so it runs in write order; bufs is w->in).
+ * Returns the number of frames, or -EINVAL when the bytes do not end with
+ * a whole frame (a caller's bug: the tags would go astray).
  */
-static void seal(struct conn *c, struct conn_write *w)
+static long walk_frames(struct conn *c, const uv_buf_t *bufs, unsigned nbufs,
+			struct conn_write *w)
 {
 	struct auth_mac m;
 	uint8_t hdr[FRAME_HEADER_SIZE];
 	size_t hgot = 0, left = 0, take;
-	unsigned i, nt = 0;
+	long frames = 0;
+	unsigned i;
 
-	w->nout = 0;
-	for (i = 0; i < w->nin; i++) {
-		const uint8_t *p = (const uint8_t *)w->in[i].base;
+	if (w)
+		w->nout = 0;
+	for (i = 0; i < nbufs; i++) {
+		const uint8_t *p = (const uint8_t *)bufs[i].base;
 		const uint8_t *start = p;
-		size_t n = w->in[i].len;
+		size_t n = bufs[i].len;
 
 		while (n > 0) {
 			if (hgot < FRAME_HEADER_SIZE) {
@@ -303,31 +309,39 @@ static void seal(struct conn *c, struct conn_write *w)
 				n -= take;
 				if (hgot < FRAME_HEADER_SIZE)
 					break;
-				auth_mac_begin(&m, &c->sess.tx);
-				auth_mac_update(&m, hdr, sizeof(hdr));
+				if (w) {
+					auth_mac_begin(&m, &c->sess.tx);
+					auth_mac_update(&m, hdr, sizeof(hdr));
+				}
 				left = get_le32(hdr);
 			}
 			take = left < n ? left : n;
-			auth_mac_update(&m, p, take);
+			if (w)
+				auth_mac_update(&m, p, take);
 			p += take;
 			n -= take;
 			left -= take;
 			if (left)
 				continue;
-			auth_mac_end(&m, w->tags[nt]);
-			if (p > start)
-				w->out[w->nout++] = uv_buf_init(
-					(char *)start, (unsigned)(p - start));
-			w->out[w->nout++] = uv_buf_init((char *)w->tags[nt],
-							AUTH_TAG_BYTES);
-			nt++;
-			start = p;
 			hgot = 0;
+			if (w) {
+				auth_mac_end(&m, w->tags[frames]);
+				if (p > start)
+					w->out[w->nout++] = uv_buf_init(
+						(char *)start,
+						(unsigned)(p - start));
+				w->out[w->nout++] =
+					uv_buf_init((char *)w->tags[frames],
+						    AUTH_TAG_BYTES);
+				start = p;
+			}
+			frames++;
 		}
-		if (p > start)
+		if (w && p > start)
 			w->out[w->nout++] = uv_buf_init((char *)start,
 							(unsigned)(p - start));
 	}
+	return hgot ? -EINVAL : frames;
 }
 
 /* The peer's Challenge arrived: our held frames go out, sealed, in order. */
@@ -341,7 +355,7 @@ static void send_held(struct conn *c)
 		c->held = w->next;
 		if (!c->held)
 			c->held_tail = &c->held;
-		seal(c, w);
+		walk_frames(c, w->in, w->nin, w);
 		ret = write_now(c, w);
 		if (ret) {
 			snprintf(why, sizeof(why), "sending to %s: %s", c->peer,
@@ -355,12 +369,13 @@ static void send_held(struct conn *c)
 	}
 }
 
-/* Fails authentication: one line (here, since an owner may not log a
- * connection it was only turning away), and the connection closes. */
-static int auth_fail(struct conn *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+/* Fails authentication: one line and one "auth_refused" event with its
+ * cause (here, since an owner may not log a connection it was only
+ * turning away), and the connection closes. */
+static int auth_fail(struct conn *c, const char *cause, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
-static int auth_fail(struct conn *c, const char *fmt, ...)
+static int auth_fail(struct conn *c, const char *cause, const char *fmt, ...)
 {
 	char why[384];
 	va_list ap;
@@ -369,6 +384,8 @@ static int auth_fail(struct conn *c, const char *fmt, ...)
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	log_warn("%s", why);
+	events_emit("auth_refused", EV_S("peer", c->peer), EV_S("cause", cause),
+		    EV_S("why", why));
 	if (c->closing)
 		close_all(c);
 	else
@@ -387,26 +404,28 @@ static int on_challenge(struct conn *c, uint8_t type, const uint8_t *payload,
 	int ret;
 
 	if (type != WIRE_CHALLENGE)
-		return auth_fail(c,
+		return auth_fail(c, "unauthenticated",
 				 "peer %s: did not authenticate (is [cluster] "
 				 "key_file set on both nodes?)",
 				 c->peer);
 	if (wire_decode(type, payload, len, &m, err, sizeof(err)))
-		return auth_fail(c, "bad frame from %s: %s", c->peer, err);
+		return auth_fail(c, "bad_challenge", "bad frame from %s: %s",
+				 c->peer, err);
 	ch = m.challenge;
 	suite = auth_suite_choose(auth_suites(), ch->suites);
 	if (ch->version != AUTH_VERSION)
-		ret = auth_fail(c,
+		ret = auth_fail(c, "version",
 				"peer %s: authentication version %u, this "
 				"node speaks %u",
 				c->peer, ch->version, AUTH_VERSION);
 	else if (!suite)
-		ret = auth_fail(c,
+		ret = auth_fail(c, "suite",
 				"peer %s: no authentication suite in common "
 				"(it offers 0x%x, this node 0x%x)",
 				c->peer, ch->suites, auth_suites());
 	else if (!memcmp(ch->nonce.data, c->nonce, AUTH_NONCE_BYTES))
-		ret = auth_fail(c, "peer %s: sent our own Challenge back",
+		ret = auth_fail(c, "reflected",
+				"peer %s: sent our own Challenge back",
 				c->peer);
 	else
 		ret = auth_session_init(&c->sess, c->key,
@@ -415,7 +434,9 @@ static int on_challenge(struct conn *c, uint8_t type, const uint8_t *payload,
 					c->dialer, suite);
 	wire_msg_free(&m);
 	if (ret)
-		return ret == -EBADMSG ? ret : auth_fail(c, "auth: %d", ret);
+		return ret == -EBADMSG
+			       ? ret
+			       : auth_fail(c, "session", "auth: %d", ret);
 	c->auth = AUTH_ON;
 	frame_reader_set_trailer(&c->rd, AUTH_TAG_BYTES);
 	c->last_rx_ms = uv_now(c->h.handle.loop);
@@ -441,13 +462,14 @@ static int check_tag(struct conn *c, uint8_t type, const uint8_t *payload,
 	auth_mac_update(&m, frame_reader_header(&c->rd), FRAME_HEADER_SIZE);
 	auth_mac_update(&m, payload, len);
 	if (tlen != AUTH_TAG_BYTES || auth_mac_verify(&m, tag))
-		return auth_fail(c,
+		return auth_fail(c, "bad_tag",
 				 "frame from %s (%s, %zu bytes) failed "
 				 "authentication (a different key_file, or "
 				 "forged); connection closed",
 				 c->peer, wire_type_name(type), len);
 	if (type == WIRE_CHALLENGE)
-		return auth_fail(c, "peer %s: a second Challenge", c->peer);
+		return auth_fail(c, "second_challenge",
+				 "peer %s: a second Challenge", c->peer);
 	return 0;
 }
 
@@ -466,7 +488,7 @@ static int on_frame(void *opaque, uint8_t type, const uint8_t *payload,
 		if (check_tag(c, type, payload, len))
 			return -EBADMSG;
 	} else if (type == WIRE_CHALLENGE) {
-		return auth_fail(c,
+		return auth_fail(c, "keyless",
 				 "peer %s authenticates its frames: set "
 				 "[cluster] key_file on this node too",
 				 c->peer);
@@ -669,47 +691,6 @@ static int write_now(struct conn *c, struct conn_write *w)
 	return ret;
 }
 
-/*
- * The frames in bufs: their number, or -EINVAL when the bytes do not end
- * with a whole frame (a caller's bug: the tags would go astray).
- */
-static long count_frames(const uv_buf_t *bufs, unsigned nbufs)
-{
-	uint8_t hdr[FRAME_HEADER_SIZE];
-	size_t hgot = 0, left = 0, take;
-	long frames = 0;
-	unsigned i;
-
-	for (i = 0; i < nbufs; i++) {
-		const uint8_t *p = (const uint8_t *)bufs[i].base;
-		size_t n = bufs[i].len;
-
-		while (n > 0) {
-			if (hgot < FRAME_HEADER_SIZE) {
-				take = FRAME_HEADER_SIZE - hgot;
-				if (take > n)
-					take = n;
-				memcpy(hdr + hgot, p, take);
-				hgot += take;
-				p += take;
-				n -= take;
-				if (hgot < FRAME_HEADER_SIZE)
-					break;
-				left = get_le32(hdr);
-			}
-			take = left < n ? left : n;
-			p += take;
-			n -= take;
-			left -= take;
-			if (!left) {
-				frames++;
-				hgot = 0;
-			}
-		}
-	}
-	return hgot ? -EINVAL : frames;
-}
-
 int conn_send(struct conn *c, const uv_buf_t *bufs, unsigned nbufs,
 	      void (*done)(void *arg), void *arg)
 {
@@ -722,7 +703,7 @@ int conn_send(struct conn *c, const uv_buf_t *bufs, unsigned nbufs,
 	for (i = 0; i < nbufs; i++)
 		len += bufs[i].len;
 	if (c->auth != AUTH_OFF && !c->closing) {
-		n = count_frames(bufs, nbufs);
+		n = walk_frames(c, bufs, nbufs, NULL);
 		if (n < 0) {
 			ret = -EINVAL;
 			goto out;
@@ -758,7 +739,7 @@ int conn_send(struct conn *c, const uv_buf_t *bufs, unsigned nbufs,
 			return 0;
 		}
 		if (c->auth == AUTH_ON) {
-			seal(c, w);
+			walk_frames(c, w->in, w->nin, w);
 		} else {
 			memcpy(w->out, bufs, nbufs * sizeof(*bufs));
 			w->nout = nbufs;

@@ -28,69 +28,21 @@ synthetic workload): runs without KVM.
 import os
 import select
 import socket
-import struct
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import FakePrimaryCluster, Failure, main  # noqa: E402
+from e2e import FakePrimaryCluster, Failure, main, write_key  # noqa: E402
+import wirefmt  # noqa: E402
+from wirefmt import CHALLENGE, f_bytes, f_int  # noqa: E402
 
-PAGE = 4096
-PROTOCOL = 2  # common/wire.h: WIRE_PROTOCOL_VERSION
-HELLO, CHALLENGE = 1, 10  # docs/wire.md: frame types
-
-
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def f_int(num, v):
-    return varint(num << 3) + varint(v) if v else b""
-
-
-def f_bytes(num, b):
-    if isinstance(b, str):
-        b = b.encode()
-    return varint(num << 3 | 2) + varint(len(b)) + b if b else b""
-
-
-def frame(ftype, payload):
-    return struct.pack("<IB", len(payload), ftype) + payload
-
-
-def hello(term, mem=64 << 20, node="mallory"):
-    return frame(HELLO, f_int(1, PROTOCOL) + f_int(2, term) +
-                 f_int(3, PAGE) + f_int(4, mem) + f_bytes(5, "e2e") +
-                 f_bytes(6, node) + f_int(8, 1))  # role: primary
+def hello(term, node="mallory"):
+    return wirefmt.hello(term, 64 << 20, node=node)
 
 
 def challenge():
-    return frame(CHALLENGE, f_int(1, 1) + f_bytes(2, os.urandom(32)) +
+    return wirefmt.frame(CHALLENGE, f_int(1, 1) + f_bytes(2, os.urandom(32)) +
                  f_int(3, 1))
-
-
-def write_key(path, data):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.write(fd, data)
-    os.close(fd)
-
-
-def keyed(c, key_path, config=None):
-    """Adds key_file to c's config (or writes a copy to config)."""
-    with open(c.config) as f:
-        text = f.read()
-    text = text.replace("[cluster]\nname = e2e\n",
-                        f"[cluster]\nname = e2e\nkey_file = {key_path}\n")
-    with open(config or c.config, "w") as f:
-        f.write(text)
 
 
 def cluster(bindir, paths, key=True):
@@ -98,26 +50,13 @@ def cluster(bindir, paths, key=True):
     c.key = os.path.join(c.dir, "cluster.key")
     write_key(c.key, os.urandom(32))
     if key:
-        keyed(c, c.key)
+        c.add_key_file(c.key)
     return c
 
 
-def text(path):
-    try:
-        with open(path, errors="replace") as f:
-            return f.read()
-    except FileNotFoundError:
-        return ""
-
-
-def wait_log(c, name, want, timeout=10.0, count=1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if text(c.log(name)).count(want) >= count:
-            return
-        time.sleep(0.05)
-    raise Failure(f"{name}'s log does not say \"{want}\" ({count}x)\n"
-                  f"{c.logs()}")
+def refused(c, name, cause, count=1):
+    """Waits for node name's count-th "auth_refused" event of cause."""
+    return c.wait_event(name, "auth_refused", count=count, cause=cause)
 
 
 def forge(port, data, wait=2.0):
@@ -151,22 +90,26 @@ def keyed_sync(bindir, paths):
             if not forge(port, hello(term)):
                 raise Failure(f"the primary kept a forger (term {term}) "
                               f"connected\n{c.logs()}")
-            wait_log(c, "a", "did not authenticate (is [cluster] key_file "
-                     "set on both nodes?)", count=n)
+            refused(c, "a", "unauthenticated", count=n)
         # A Challenge anyone could send, then the Hello: untagged, then
         # with 16 bytes of made-up tag.
         for n, tail in enumerate((b"", bytes(16)), 1):
             forge(port, challenge() + hello((1 << 64) - 1) + tail)
-        wait_log(c, "a", "(Hello, ", count=1)
-        wait_log(c, "a", "failed authentication (a different key_file, "
-                 "or forged)", count=1)
+        ev = refused(c, "a", "bad_tag")
+        if "(Hello, " not in ev["why"]:
+            raise Failure(f"the forged frame's refusal does not name a "
+                          f"Hello: {ev}\n{c.logs()}")
+        c.expect_wording({"a": [
+            "did not authenticate (is [cluster] key_file set on both "
+            "nodes?)", "failed authentication (a different key_file, or "
+            "forged)"]})
         if c.procs["a"].poll() is not None:
             raise Failure(f"the primary stopped on a forged Hello\n"
                           f"{c.logs()}")
         acked = len(c.acked())
         c.wait_event("a", "acked", count=acked + 10, timeout=30)
-        log = text(c.log("a"))
-        if "replaced" in log or "term 2" in log:
+        if c.events("a", "replaced") or \
+                any(e["term"] != 1 for e in c.events("a", "state")):
             raise Failure(f"the primary took a forged term\n{c.logs()}")
         # Failure detection is unchanged by the key.
         c.procs["a"]._expected = 1
@@ -191,7 +134,7 @@ def forged_primary(bindir, paths):
             raise Failure(f"the backup did not dial\n{c.logs()}")
         conn, _ = srv.accept()
         conn.sendall(hello((1 << 64) - 1, node="a"))
-        wait_log(c, "b", "did not authenticate")
+        refused(c, "b", "unauthenticated")
         conn.close()
         srv.close()
         srv = None
@@ -220,8 +163,7 @@ def wrong_key(bindir, paths):
         c.start_fake_primary()
         c.wait_listening("a")
         c.start("b", config=other_conf)
-        wait_log(c, "a", "failed authentication (a different key_file, "
-                 "or forged)")
+        refused(c, "a", "bad_tag")
         time.sleep(1)
         if c.acked():
             raise Failure(f"a backup with another key was acknowledged"
@@ -242,8 +184,9 @@ def keyless_backup(bindir, paths):
         c.start_fake_primary()
         c.wait_listening("a")
         c.start("b", config=plain)
-        wait_log(c, "b", "authenticates its frames: set [cluster] "
-                 "key_file on this node too")
+        refused(c, "b", "keyless")
+        c.expect_wording({"b": ["authenticates its frames: set [cluster] "
+                                "key_file on this node too"]})
         if c.acked():
             raise Failure(f"a backup without the key was acknowledged"
                           f"\n{c.logs()}")
@@ -269,7 +212,7 @@ def chaos_tagged(bindir, paths):
         c.wait_synced()
         c.wait_event("a", "acked", count=20, timeout=30)
         proxy.rate, proxy.kinds = 0.2, ("corrupt",)
-        wait_log(c, "b", "failed authentication", timeout=20)
+        refused(c, "b", "bad_tag")
         return f"synced through the proxy; {dict(proxy.counts)} caught"
     finally:
         proxy.stop()
