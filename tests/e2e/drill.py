@@ -51,7 +51,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e import (Cluster, Failure, assert_continuous,  # noqa: E402
-                 free_port, have_kvm, now_ms, ticks)
+                 free_port, have_kvm, now_ms, ticks, write_key)
 import chaos  # noqa: E402
 from etcd import Etcd  # noqa: E402
 
@@ -207,19 +207,16 @@ def chaos_once(bindir, rng, rate=0.01, kinds=chaos.KINDS, memory="64M",
     c = Cluster(bindir, guest_path(bindir, workload), WORKLOADS[workload],
                 memory=memory, interval="25ms", hb_interval=hb_interval,
                 hb_timeout=hb_timeout, extra_failover=failover)
-    text = c.text(c.config)
     if etcd:
         # each drill its own keys in etcd: nothing left by the last one
-        text = text.replace("name = e2e\n", f"name = chaos-{index}\n", 1)
+        text = c.text(c.config).replace("name = e2e\n",
+                                        f"name = chaos-{index}\n", 1)
+        with open(c.config, "w") as f:
+            f.write(text)
     if auth:
         key = os.path.join(c.dir, "cluster.key")
-        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.write(fd, os.urandom(32))
-        os.close(fd)
-        text = text.replace("[cluster]\n", f"[cluster]\nkey_file = {key}\n",
-                            1)
-    with open(c.config, "w") as f:
-        f.write(text)
+        write_key(key, os.urandom(32))
+        c.add_key_file(key)
     res = ChaosResult()
     res.seed = rng.randrange(1 << 32)
     proxy = chaos.ChaosProxy(free_port(), ("127.0.0.1", c.ports["a"]),

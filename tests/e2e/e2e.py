@@ -221,6 +221,17 @@ heartbeat_timeout = {hb_timeout}
         with open(self.config, "a") as f:
             f.write(text if text.endswith("\n") else text + "\n")
 
+    def add_key_file(self, key_path, config=None):
+        """Adds [cluster] key_file = key_path to the config (or to a copy
+        of it written to config); before the daemons start."""
+        text = self.text(self.config)
+        if text.count("[cluster]\n") != 1:
+            raise Failure(f"unexpected config layout: {self.config}")
+        text = text.replace("[cluster]\n",
+                            f"[cluster]\nkey_file = {key_path}\n")
+        with open(config or self.config, "w") as f:
+            f.write(text)
+
     def start(self, name, extra=(), wrap=(), config=None):
         """Starts the real daemon of node name (wrap: a command it runs
         under, such as ip netns exec; config: another config file than
@@ -466,6 +477,20 @@ heartbeat_timeout = {hb_timeout}
         subprocess.run(["rm", "-rf", self.dir])
 
 
+def sh(*cmd, check=True):
+    """A set-up command (ip netns ...): its output captured."""
+    return subprocess.run(cmd, check=check, capture_output=True)
+
+
+def write_key(path, data):
+    """A key file as key_file wants it: mode 0600 from its creation."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
 def ticks(text):
     """The tick numbers of counter output, checking every line's form."""
     out = []
@@ -547,6 +572,7 @@ def main(tests, needs_kvm=True):
 
 
 __all__ = ["Cluster", "FakePrimaryCluster", "Failure", "Skip", "fence_calls",
+           "write_key", "sh",
            "ticks", "assert_continuous", "now_ms", "waiting", "read_events",
            "have_kvm", "expect_replica_continues", "run_restored", "main",
            "random"]

@@ -26,23 +26,18 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e import (Cluster, Failure, Skip, assert_continuous, main,  # noqa
-                 now_ms, ticks, waiting)
+                 now_ms, sh, ticks, waiting)
 from etcd import Etcd  # noqa: E402
 
 TTL_S = 2  # lease_ttl
 A_B = ("10.201.1.1", "10.201.1.2")  # a, b: replication
 A_E = ("10.201.2.1", "10.201.2.2")  # a, etcd
 B_E = ("10.201.3.1", "10.201.3.2")  # b, etcd
-
-
-def sh(*cmd, check=True):
-    return subprocess.run(cmd, check=check, capture_output=True)
 
 
 class Net:
@@ -128,6 +123,11 @@ class Setup:
         self.c.wait_replica()
         self.c.wait_for("a's output", lambda: self.lines("a") >= 5)
 
+    def kill_a(self):
+        """SIGKILL of the primary: a crash, expected by the waits."""
+        self.c.procs["a"]._expected = 1
+        self.c.procs["a"].send_signal(signal.SIGKILL)
+
     def lines(self, node):
         c = self.c
         return c.text(c.sink_a if node == "a" else c.sink_b).count("\n")
@@ -196,8 +196,7 @@ def cut_primary_from_backup(bindir, guests, arbiter=True):
         c.wait_replica(count=2)
         # and the history goes on on b after a real failure, in the term
         # after a's second one
-        c.procs["a"].send_signal(signal.SIGKILL)
-        c.procs["a"]._expected = 1
+        s.kill_a()
         c.wait_event("b", "promoted", term=3)
         c.wait_for("b's output", lambda: s.lines("b") >= 20)
         c.stop("b")
@@ -248,8 +247,7 @@ def cut_backup_from_etcd(bindir, guests):
         s.start()
         s.net.cut("be")
         time.sleep(0.3)
-        c.procs["a"].send_signal(signal.SIGKILL)
-        c.procs["a"]._expected = 1
+        s.kill_a()
         c.wait_event("b", "state", to="fencing")
         c.wait_event("b", "lease", result="error")
         s.no_promotion_for(2 * TTL_S, "it cannot reach etcd")
@@ -294,8 +292,7 @@ def killed_primary(bindir, guests):
     try:
         s.start()
         t_kill = now_ms()
-        c.procs["a"].send_signal(signal.SIGKILL)
-        c.procs["a"]._expected = 1
+        s.kill_a()
         pm = c.wait_event("b", "promoted", term=2)
         c.wait_for("b's output", lambda: s.lines("b") >= 20)
         c.stop("b")

@@ -25,50 +25,18 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e import Cluster, Failure, main  # noqa: E402
+import wirefmt  # noqa: E402
+from wirefmt import (ACK, DEVICE_STATE, EPOCH_BEGIN, EPOCH_COMMIT,  # noqa
+                     HELLO, f_bytes, f_int, frame)
 
 MIB = 1 << 20
-PAGE = 4096
-PROTOCOL = 2  # common/wire.h: WIRE_PROTOCOL_VERSION
 TERM = 1
-# docs/wire.md: frame types.
-HELLO, EPOCH_BEGIN, DEVICE_STATE, EPOCH_COMMIT, ACK = 1, 2, 5, 6, 7
 WIRE_CONSOLE_MAX = 4 * MIB
 XXH3_EMPTY = 0x2D06800538D394C2  # XXH3-64 of no bytes: an empty epoch
 
 
-# --- the framing of docs/wire.md: protobuf fields in a length-type frame --
-
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def f_int(num, v):
-    """A varint field; proto3 leaves a default (0) out."""
-    return varint(num << 3) + varint(v) if v else b""
-
-
-def f_bytes(num, b):
-    if isinstance(b, str):
-        b = b.encode()
-    return varint(num << 3 | 2) + varint(len(b)) + b if b else b""
-
-
-def frame(ftype, payload):
-    return struct.pack("<IB", len(payload), ftype) + payload
-
-
 def hello(mem, cluster="e2e", node="a"):
-    return frame(HELLO, f_int(1, PROTOCOL) + f_int(2, TERM) +
-                 f_int(3, PAGE) + f_int(4, mem) + f_bytes(5, cluster) +
-                 f_bytes(6, node) + f_int(8, 1))  # role: primary
+    return wirefmt.hello(TERM, mem, cluster, node)
 
 
 def epoch_begin(epoch, precopy):

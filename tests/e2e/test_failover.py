@@ -24,14 +24,13 @@ import random
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from drill import drill_once  # noqa: E402
 from e2e import (Cluster, Failure, Skip, assert_continuous,  # noqa: E402
-                 main, now_ms, ticks, waiting)
+                 main, now_ms, sh, ticks, waiting)
 
 SEED = int(os.environ.get("E2E_SEED", "5151"))
 
@@ -173,10 +172,6 @@ def health_check_fails(bindir, guests):
         if os.path.exists(down):
             os.unlink(down)
         c.cleanup()
-
-
-def sh(*cmd, check=True):
-    return subprocess.run(cmd, check=check, capture_output=True)
 
 
 def partition(bindir, guests):

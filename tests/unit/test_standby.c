@@ -350,6 +350,17 @@ static void silence(struct fx *f)
 	settle(f);
 }
 
+/* A replicating backup (options o) that the primary's silence has just
+ * moved on: the decision's actions are in f->got. */
+static struct fx *silenced(const struct setup *o)
+{
+	struct fx *f = fx_new(o);
+
+	to_replicating(f);
+	silence(f);
+	return f;
+}
+
 /* Options that make each state reachable. */
 static struct setup setup_for(enum standby_state st)
 {
@@ -988,11 +999,9 @@ static void test_fence_ok(void **state)
 static void test_fence_fails(void **state)
 {
 	struct setup o = {.fence = "fence"};
-	struct fx *f = fx_new(&o);
+	struct fx *f = silenced(&o);
 
 	(void)state;
-	to_replicating(f);
-	silence(f);
 	assert_string_equal(changed(f, SB_REPLICATING, SB_FENCING),
 			    "no frame from a for 301 ms > heartbeat_timeout "
 			    "300 ms; last acked epoch 5; fencing a first");
@@ -1083,11 +1092,9 @@ static void test_fence_end_after_call_off(void **state)
 static void test_lease_taken_before_promoting(void **state)
 {
 	struct setup o = {.arbiter = 1};
-	struct fx *f = fx_new(&o);
+	struct fx *f = silenced(&o);
 
 	(void)state;
-	to_replicating(f);
-	silence(f);
 	assert_string_equal(changed(f, SB_REPLICATING, SB_FENCING),
 			    "no frame from a for 301 ms > heartbeat_timeout "
 			    "300 ms; last acked epoch 5; taking the lease "
@@ -1140,11 +1147,9 @@ static void test_lease_taken_before_promoting(void **state)
 static void test_lease_then_fence(void **state)
 {
 	struct setup o = {.arbiter = 1, .fence = "fence"};
-	struct fx *f = fx_new(&o);
+	struct fx *f = silenced(&o);
 
 	(void)state;
-	to_replicating(f);
-	silence(f);
 	assert_int_equal(count(f, SB_A_ACQUIRE), 1);
 	assert_int_equal(count(f, SB_A_RUN_FENCE), 0);
 	clear(f);
@@ -1189,11 +1194,9 @@ static void test_lease_then_fence(void **state)
 static void test_lease_given_back_on_stop(void **state)
 {
 	struct setup o = {.arbiter = 1, .fence = "fence"};
-	struct fx *f = fx_new(&o);
+	struct fx *f = silenced(&o);
 
 	(void)state;
-	to_replicating(f);
-	silence(f);
 	standby_on_lease(&f->s, SB_LEASE_WON, 2, "", "");
 	settle(f);
 	clear(f);
