@@ -372,7 +372,7 @@ static int parse_address(const struct value *x, const char *v, char *h,
 static int set_address(const struct value *x)
 {
 	char h[64];
-	uint16_t p16;
+	uint16_t p16 = 0;
 	int err = parse_address(x, x->v, h, sizeof(h), &p16);
 
 	if (err)
@@ -394,7 +394,7 @@ static int set_urls(const struct value *x)
 	char out[CONFIG_URLS_MAX], one[96], h[64], b[CONFIG_SHOW_MAX];
 	const char *v = x->v, *comma;
 	size_t used = 0, n;
-	uint16_t port;
+	uint16_t port = 0;
 	int count = 0, w, err;
 
 	if (!*v)
