@@ -353,3 +353,12 @@ void receiver_on_msg(struct receiver *rx, const struct wire_msg *m,
 	if (out->verdict == RX_CLOSE)
 		rx->st = RX_HELLO;
 }
+
+int receiver_released(struct receiver *rx, uint64_t term, uint64_t released)
+{
+	if (term != rx->known_term || released <= rx->released)
+		return 0;
+	rx->released = released;
+	replica_console_released(rx->r, released);
+	return 1;
+}

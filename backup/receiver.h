@@ -72,5 +72,13 @@ void receiver_on_msg(struct receiver *rx, const struct wire_msg *m,
 
 /* The connection ended: whatever epoch was open is discarded. */
 void receiver_lost(struct receiver *rx);
+/*
+ * A release report that came another way than the link (the arbiter's
+ * copy, read when this node won the lease): the primary of term released
+ * its console stream up to released. Counts only for the primary of the
+ * highest term known and only if it is further than the link's last
+ * report. Returns 1 when it moved the released offset on.
+ */
+int receiver_released(struct receiver *rx, uint64_t term, uint64_t released);
 
 #endif

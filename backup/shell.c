@@ -194,6 +194,31 @@ static void on_heartbeat(uv_timer_t *t)
 	act(b);
 }
 
+/* The old primary's release report as etcd held it when we won. */
+static void take_report(struct backup *b, const struct arbiter_result *r)
+{
+	uint64_t link = b->rx.released;
+
+	if (!r->report_read) {
+		log_warn("%s; a promotion may repeat output the old primary "
+			 "released after its last report here",
+			 r->why);
+		return;
+	}
+	if (!r->report_found ||
+	    !receiver_released(&b->rx, r->report_term, r->report_released))
+		return;
+	log_info("the arbiter says the primary of term %llu released its "
+		 "console output up to offset %llu; its last report here said "
+		 "%llu, so %llu bytes are not released again",
+		 (unsigned long long)r->report_term,
+		 (unsigned long long)r->report_released,
+		 (unsigned long long)link,
+		 (unsigned long long)(r->report_released - link));
+	events_emit("release_report", EV_U("term", r->report_term),
+		    EV_U("released", r->report_released), EV_U("link", link));
+}
+
 void shell_on_arbiter(const struct arbiter_result *r, void *opaque)
 {
 	static const enum standby_lease as[] = {
@@ -217,6 +242,8 @@ void shell_on_arbiter(const struct arbiter_result *r, void *opaque)
 			    EV_S("why", r->why));
 		b->lease_said = (int)r->outcome;
 	}
+	if (r->outcome == ARBITER_WON)
+		take_report(b, r);
 	standby_on_lease(&b->sb, as[r->outcome], r->term, r->holder, r->why);
 	act(b);
 }

@@ -36,8 +36,9 @@
 
 struct arbiter_req {
 	enum arbiter_op op;
-	uint64_t keep_term;
-	int sync; /* arbiter_acquire_sync waits for it */
+	uint64_t keep_term; /* report: the term */
+	uint64_t released;  /* report */
+	int sync;	    /* arbiter_acquire_sync waits for it */
 };
 
 struct arbiter {
@@ -49,6 +50,7 @@ struct arbiter {
 	char node[CONFIG_NAME_MAX];
 	char key_term[ETCD_KEY_MAX];
 	char key_owner[ETCD_KEY_MAX];
+	char key_released[ETCD_KEY_MAX];
 	char endpoints[ARBITER_ENDPOINTS_MAX][CONFIG_URLS_MAX];
 	int nendpoints;
 	int64_t ttl_s;	 /* asked for; etcd may grant more */
@@ -60,7 +62,10 @@ struct arbiter {
 	pthread_cond_t sync_cv; /* arbiter_acquire_sync: its result */
 	struct arbiter_req queue[ARBITER_QUEUE_MAX];
 	int qhead, qlen;
-	int keepalive_pending;	     /* queued or in flight */
+	int keepalive_pending; /* queued or in flight */
+	int report_pending;    /* queued, not yet started */
+	uint64_t report_term;  /* its values: the latest asked */
+	uint64_t report_released;
 	struct arbiter_result *done; /* results for the loop thread */
 	int ndone, capdone;
 	struct arbiter_result sync_result;
@@ -74,7 +79,8 @@ struct arbiter {
 	uint64_t w_term; /* term held with it */
 	char *w_resp;	 /* the last response body, NUL-terminated */
 	size_t w_resp_len, w_resp_cap;
-	int w_resp_over; /* the body exceeded ARBITER_RESP_MAX */
+	int w_resp_over;      /* the body exceeded ARBITER_RESP_MAX */
+	int w_report_failing; /* a report failed and was logged */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -117,6 +123,8 @@ const char *arbiter_op_name(enum arbiter_op op)
 		return "acquire_next";
 	case ARBITER_BUMP:
 		return "bump";
+	case ARBITER_REPORT:
+		return "report";
 	}
 	return "?";
 }
@@ -649,6 +657,89 @@ static void do_revoke(struct arbiter *a, struct arbiter_result *r)
 	r->outcome = ARBITER_RELEASED;
 }
 
+/*
+ * The released key as the winner of the next term reads it: after its
+ * txn, so the old holder (whose reports need owner "NODE K") cannot write
+ * it any more.
+ */
+static void read_released(struct arbiter *a, struct arbiter_result *r)
+{
+	char body[256], w[200] = "cannot build the range request";
+	struct etcd_kv kv;
+	uint64_t sent;
+
+	if (etcd_json_range_req(body, sizeof(body), a->key_released) < 0 ||
+	    http_post(a, "/v3/kv/range", body, &sent, w, sizeof(w))) {
+		set_why(r, "won, but the released offset was not read: %s", w);
+		return;
+	}
+	if (etcd_json_range(a->w_resp, a->w_resp_len, &kv, w, sizeof(w))) {
+		set_why(r,
+			"won, but the released offset was not read: etcd "
+			"%s: %s",
+			answered(a), w);
+		return;
+	}
+	r->report_read = 1;
+	if (!kv.found)
+		return;
+	if (etcd_released_parse(kv.value, kv.value_len, &r->report_term,
+				&r->report_released, w, sizeof(w))) {
+		r->report_read = 0;
+		set_why(r, "won, but %s holds '%.64s': %s", a->key_released,
+			kv.value, w);
+		return;
+	}
+	r->report_found = 1;
+}
+
+static void do_report(struct arbiter *a, uint64_t term, uint64_t released,
+		      struct arbiter_result *r)
+{
+	char owner_val[ETCD_VALUE_MAX], val[ETCD_VALUE_MAX];
+	struct arbiter_state s;
+	int ok = 0;
+
+	snprintf(owner_val, sizeof(owner_val), "%s %" PRIu64, a->node, term);
+	snprintf(val, sizeof(val), "%" PRIu64 " %" PRIu64, term, released);
+	struct etcd_txn t = {
+		.cmp = {{.key = a->key_owner,
+			 .target = ETCD_TARGET_VALUE,
+			 .value = owner_val}},
+		.ncmp = 1,
+		.put = {{.key = a->key_released, .value = val}},
+		.nput = 1,
+		.failure_read = {a->key_owner, a->key_term},
+		.nfailure_read = 2,
+	};
+	r->term = term;
+	if (run_txn(a, &t, &ok, &s, r->why, sizeof(r->why))) {
+		r->outcome = ARBITER_ERROR;
+	} else if (!ok) {
+		r->outcome = ARBITER_BUSY;
+		set_why(r,
+			"owner is '%s %" PRIu64 "', not '%s'; a promoted "
+			"backup may repeat output released since the last "
+			"report",
+			s.owner_found ? s.owner_node : "(none)",
+			s.owner_found ? s.owner_term : 0, owner_val);
+	} else {
+		r->outcome = ARBITER_KEPT;
+		if (a->w_report_failing)
+			log_info("arbiter: the released offset is recorded "
+				 "in etcd again (term %" PRIu64
+				 ", offset %" PRIu64 ")",
+				 term, released);
+		a->w_report_failing = 0;
+		return;
+	}
+	if (!a->w_report_failing)
+		log_warn("arbiter: recording the released offset %" PRIu64
+			 " (term %" PRIu64 ") failed: %s",
+			 released, term, r->why);
+	a->w_report_failing = 1;
+}
+
 /* --- the worker thread ------------------------------------------------- */
 
 static void *worker(void *opaque)
@@ -669,6 +760,12 @@ static void *worker(void *opaque)
 		q = a->queue[a->qhead];
 		a->qhead = (a->qhead + 1) % ARBITER_QUEUE_MAX;
 		a->qlen--;
+		if (q.op == ARBITER_REPORT) {
+			/* the latest values; a later report queues anew */
+			q.keep_term = a->report_term;
+			q.released = a->report_released;
+			a->report_pending = 0;
+		}
 		pthread_mutex_unlock(&a->mu);
 
 		memset(&r, 0, sizeof(r));
@@ -680,7 +777,12 @@ static void *worker(void *opaque)
 			break;
 		case ARBITER_NEXT:
 			do_acquire(a, q.keep_term, 1, &r);
+			if (r.outcome == ARBITER_WON)
+				read_released(a, &r);
 			break;
+		case ARBITER_REPORT:
+			do_report(a, q.keep_term, q.released, &r);
+			continue; /* never delivered */
 		case ARBITER_BUMP:
 			do_bump(a, q.keep_term, &r);
 			break;
@@ -752,7 +854,8 @@ static int enqueue(struct arbiter *a, enum arbiter_op op, uint64_t keep_term,
 		   int sync)
 {
 	pthread_mutex_lock(&a->mu);
-	if (op == ARBITER_KEEPALIVE && a->keepalive_pending) {
+	if ((op == ARBITER_KEEPALIVE && a->keepalive_pending) ||
+	    (op == ARBITER_REPORT && a->report_pending)) {
 		pthread_mutex_unlock(&a->mu);
 		return 0;
 	}
@@ -761,10 +864,13 @@ static int enqueue(struct arbiter *a, enum arbiter_op op, uint64_t keep_term,
 		return -EBUSY;
 	}
 	a->queue[(a->qhead + a->qlen) % ARBITER_QUEUE_MAX] =
-		(struct arbiter_req){op, keep_term, sync};
+		(struct arbiter_req){
+			.op = op, .keep_term = keep_term, .sync = sync};
 	a->qlen++;
 	if (op == ARBITER_KEEPALIVE)
 		a->keepalive_pending = 1;
+	if (op == ARBITER_REPORT)
+		a->report_pending = 1;
 	pthread_cond_signal(&a->wake);
 	pthread_mutex_unlock(&a->mu);
 	return 0;
@@ -783,6 +889,19 @@ int arbiter_acquire_next(struct arbiter *a, uint64_t term)
 int arbiter_bump(struct arbiter *a, uint64_t term)
 {
 	return enqueue(a, ARBITER_BUMP, term, 0);
+}
+
+int arbiter_report(struct arbiter *a, uint64_t term, uint64_t released)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&a->mu);
+	a->report_term = term;
+	a->report_released = released;
+	pthread_mutex_unlock(&a->mu);
+	/* enqueue coalesces with a report still waiting */
+	err = enqueue(a, ARBITER_REPORT, term, 0);
+	return err;
 }
 
 int arbiter_keepalive(struct arbiter *a)
@@ -912,6 +1031,8 @@ struct arbiter *arbiter_new(uv_loop_t *loop, const struct config *cfg,
 		 cfg->cluster);
 	snprintf(a->key_owner, sizeof(a->key_owner), "/remora/%s/owner",
 		 cfg->cluster);
+	snprintf(a->key_released, sizeof(a->key_released),
+		 "/remora/%s/released", cfg->cluster);
 	a->ttl_s = (int64_t)(cfg->failover.lease_ttl_ns / 1000000000ull);
 	/* A dead endpoint must never eat the lease: a third of it, at most
 	 * 1 s, then the next endpoint. */

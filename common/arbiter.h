@@ -35,8 +35,9 @@ enum arbiter_op {
 	ARBITER_ACQUIRE = 1,
 	ARBITER_KEEPALIVE,
 	ARBITER_REVOKE,
-	ARBITER_NEXT, /* acquire_next */
-	ARBITER_BUMP, /* bump */
+	ARBITER_NEXT,	/* acquire_next */
+	ARBITER_BUMP,	/* bump */
+	ARBITER_REPORT, /* report (never delivered: see arbiter_report) */
 };
 
 enum arbiter_outcome {
@@ -82,7 +83,15 @@ struct arbiter_result {
 	uint64_t sent_ns; /* now_ns() just before the request went out */
 	uint64_t ttl_ns;  /* the TTL etcd granted: >= lease_ttl, whole s */
 	uint64_t done_ns; /* now_ns() when the answer was in (latency) */
-	char why[256];	  /* one line: ERROR's cause; else a note or "" */
+	/*
+	 * acquire_next WON: the released key as read right after winning
+	 * (the old holder can no longer write it). report_read 0: it could
+	 * not be read (why says so); else report_found 0: there is none.
+	 */
+	int report_read, report_found;
+	uint64_t report_term;	  /* the term that wrote it */
+	uint64_t report_released; /* console stream offset it released to */
+	char why[256]; /* one line: ERROR's cause; else a note or "" */
 };
 
 /*
@@ -138,6 +147,17 @@ int arbiter_acquire_next(struct arbiter *a, uint64_t term);
  * (sent_ns, ttl_ns 0: the lease is not renewed); else BUSY.
  */
 int arbiter_bump(struct arbiter *a, uint64_t term);
+/*
+ * report(K, X) (a primary of term K that has just released its console
+ * stream up to offset X): put released = "K X", only while owner is still
+ * "NODE K" (this node holds the lease in term K). The backup that wins the
+ * next term reads it (report_* in its WON): the primary's report over the
+ * replication link may be lost with the link, this one is not. Reports
+ * coalesce: one asked while another waits replaces its values. Its result
+ * is not delivered to the callback; the arbiter logs a failure (once until
+ * a report succeeds again).
+ */
+int arbiter_report(struct arbiter *a, uint64_t term, uint64_t released);
 int arbiter_keepalive(struct arbiter *a);
 int arbiter_revoke(struct arbiter *a);
 

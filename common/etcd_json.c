@@ -778,3 +778,22 @@ int etcd_owner_parse(const char *value, size_t len, char *node, size_t nodecap,
 	node[n] = '\0';
 	return 0;
 }
+
+int etcd_released_parse(const char *value, size_t len, uint64_t *term,
+			uint64_t *offset, char *why, size_t whylen)
+{
+	const char *sp = memchr(value, ' ', len);
+	size_t n;
+
+	if (!sp)
+		return fail(why, whylen, -EINVAL,
+			    "released: no space between term and offset");
+	n = (size_t)(sp - value);
+	if (parse_u64(value, n, term) || *term == 0)
+		return fail(why, whylen, -EINVAL,
+			    "released: term is not a decimal in 1..2^64-1");
+	if (parse_u64(sp + 1, len - n - 1, offset))
+		return fail(why, whylen, -EINVAL,
+			    "released: offset is not a decimal in 0..2^64-1");
+	return 0;
+}

@@ -149,5 +149,13 @@ int etcd_owner_parse(const char *value, size_t len, char *node, size_t nodecap,
 		     uint64_t *term, char *why, size_t whylen);
 /* A decimal counter (the term key): same rules as TERM above, 0 allowed. */
 int etcd_term_parse(const char *value, size_t len, uint64_t *term);
+/*
+ * The released key's value, "TERM OFFSET": the term of the primary that
+ * wrote it (1..UINT64_MAX) and how far it had released its console stream
+ * (0..UINT64_MAX), both decimals without leading zeros. Returns 0, or
+ * -EINVAL with why.
+ */
+int etcd_released_parse(const char *value, size_t len, uint64_t *term,
+			uint64_t *offset, char *why, size_t whylen);
 
 #endif

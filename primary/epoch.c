@@ -265,8 +265,10 @@ static void do_release(struct primary *p, uint64_t from, uint64_t to)
 		p->stats.last_ack_ns = now;
 	}
 	n = outbuf_release(&p->ob, to);
-	if (n)
+	if (n) {
 		send_heartbeat(p);
+		lease_report(p, outbuf_released(&p->ob));
+	}
 	if (p->acked_events)
 		events_emit("acked", EV_U("epoch", to), EV_U("released", n));
 }

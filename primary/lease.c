@@ -166,6 +166,18 @@ void lease_tick(struct primary *p)
 	arbiter_keepalive(p->lease.arb);
 }
 
+/*
+ * The heartbeat after a release tells the backup how far output went; if
+ * that report is lost with the link (a one-way stall, a dropped frame) and
+ * this primary then dies, the backup would release it again. etcd keeps a
+ * copy that the backup reads when it wins the next term.
+ */
+void lease_report(struct primary *p, uint64_t released)
+{
+	if (p->lease.arb && p->core.lease == PL_HELD)
+		arbiter_report(p->lease.arb, p->core.term, released);
+}
+
 void lease_bump(struct primary *p, uint64_t term)
 {
 	if (!p->lease.arb || arbiter_bump(p->lease.arb, term))

@@ -33,6 +33,8 @@ void lease_stalled(struct primary *p);
 void lease_tick(struct primary *p);
 /* Holds the guest while its output is at the bound or the lease lapsed. */
 void lease_apply_hold(struct primary *p);
+/* Output was released up to offset: record it in the arbiter too. */
+void lease_report(struct primary *p, uint64_t released);
 /* PA_BUMP: move term on in the arbiter (pcore_on_bumped answers). */
 void lease_bump(struct primary *p, uint64_t term);
 /* Closes the timer (the stop). */

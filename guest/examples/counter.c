@@ -5,7 +5,12 @@
  * restore or a failover the next line printed must be the next tick, with
  * none lost and none repeated.
  *
- *   counter [--interval MS] [--count N]     (100 ms; 0 = tick forever)
+ *   counter [--interval MS] [--count N] [--linger]
+ *
+ * --interval: 100 ms by default. --count: 0 (the default) ticks forever;
+ * after N ticks the program ends, or with --linger keeps running silently
+ * (a service that has gone quiet: tests that need the output to stop while
+ * the guest lives on).
  */
 #include "remora.h"
 
@@ -14,13 +19,14 @@ static volatile uint64_t ticks;
 
 static int usage(void)
 {
-	printf("usage: counter [--interval MS] [--count N]\n");
+	printf("usage: counter [--interval MS] [--count N] [--linger]\n");
 	return 2;
 }
 
 int main(int argc, char **argv)
 {
 	uint64_t interval_ms = 100, count = 0, start, n;
+	int linger = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--interval")) {
@@ -29,6 +35,8 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--count")) {
 			if (!remora_parse_u64(argv[++i], &count))
 				return usage();
+		} else if (!strcmp(argv[i], "--linger")) {
+			linger = 1;
 		} else {
 			return usage();
 		}
@@ -41,5 +49,7 @@ int main(int argc, char **argv)
 		ticks = n;
 		printf("tick %llu\n", (unsigned long long)n);
 	}
+	while (linger)
+		remora_sleep_until(remora_monotonic_ns() + 3600000000000ull);
 	return 0;
 }

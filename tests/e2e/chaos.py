@@ -42,6 +42,7 @@ Use from Python (ChaosProxy(...).start(), .counts, .stop()) or run it:
 """
 import argparse
 import collections
+import os
 import random
 import socket
 import struct
@@ -82,7 +83,10 @@ AUTH_TAG = 16  # bytes of tag after each later frame's payload
 class ChaosProxy:
     def __init__(self, listen_port, target, seed=0, rate=0.01,
                  log_path=None, kinds=KINDS, hello=False,
-                 listen_host="127.0.0.1"):
+                 listen_host="127.0.0.1", only=None):
+        """only: a set of (direction, type name) pairs, e.g.
+        {("a->b", "Heartbeat")}: faults hit those frames only (None: any
+        frame)."""
         for k in kinds:
             if k not in KINDS:
                 raise ValueError(f"unknown fault kind {k!r}")
@@ -90,6 +94,7 @@ class ChaosProxy:
         self.rate = rate
         self.kinds = tuple(kinds)
         self.hello = hello
+        self.only = only
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.counts = collections.Counter()
@@ -209,7 +214,9 @@ class ChaosProxy:
                     dst.sendall(frame)
                     continue
                 kind, arg = (None, 0)
-                if idx > first or self.hello:
+                if (idx > first or self.hello) and (
+                        self.only is None or
+                        (direction, TYPES.get(ftype)) in self.only):
                     kind, arg = self._draw(length)
                 out = [frame]
                 if kind == "delay":
@@ -259,6 +266,21 @@ class ChaosProxy:
         # a broken link would
         for s in pair:
             _close(s)
+
+
+def backup_config(c, proxy_port):
+    """A copy of Cluster c's config in which node a (the primary b dials)
+    is the proxy; the rest, cluster name and nodes included, stays the
+    same. Start b with it: c.start("b", config=backup_config(c, port))."""
+    text = c.text(c.config)
+    real = f"replication_address = 127.0.0.1:{c.ports['a']}\n"
+    if text.count(real) != 1:
+        raise RuntimeError(f"unexpected config layout: no {real!r}")
+    path = os.path.join(c.dir, "remora-b.conf")
+    with open(path, "w") as f:
+        f.write(text.replace(real, f"replication_address = 127.0.0.1:"
+                                   f"{proxy_port}\n"))
+    return path
 
 
 def _close(s):

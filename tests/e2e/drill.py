@@ -177,20 +177,6 @@ class ChaosResult(Result):
         return d
 
 
-def _backup_config(c, proxy_port):
-    """A copy of c's config in which node a (the primary b dials) is the
-    proxy; the rest, cluster name and nodes included, stays the same."""
-    text = c.text(c.config)
-    real = f"replication_address = 127.0.0.1:{c.ports['a']}\n"
-    if text.count(real) != 1:
-        raise Failure(f"unexpected config layout: no {real!r}")
-    path = os.path.join(c.dir, "remora-b.conf")
-    with open(path, "w") as f:
-        f.write(text.replace(real, f"replication_address = 127.0.0.1:"
-                                   f"{proxy_port}\n"))
-    return path
-
-
 def chaos_once(bindir, rng, rate=0.01, kinds=chaos.KINDS, memory="64M",
                hb_interval="50ms", hb_timeout="300ms", keep=False,
                etcd=None, index=0, auth=False):
@@ -225,7 +211,7 @@ def chaos_once(bindir, rng, rate=0.01, kinds=chaos.KINDS, memory="64M",
     failed = True
     try:
         proxy.start()
-        c.start("b", config=_backup_config(c, proxy.port))
+        c.start("b", config=chaos.backup_config(c, proxy.port))
         c.start("a")
         # Under faults either may end on its own (a replaced by a promoted
         # b after a long stall, b refused): judged below, not here.

@@ -18,6 +18,9 @@ released are 1, 2, 3, ... with none repeated and none missing. The cases:
   frozen_primary            SIGSTOP of a past the lease: b promotes; the
                             resumed a releases nothing and stops
   killed_primary            SIGKILL of a: b promotes once the lease lapsed
+  lost_reports              every release report a sends b is lost (a
+                            proxy drops a's Heartbeats): b takes a's last
+                            report from etcd and repeats nothing (loopback)
 
 and the same partitions and freeze without an arbiter, on_backup_loss =
 pause.
@@ -31,7 +34,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e import (Cluster, Failure, Skip, assert_continuous, main,  # noqa
-                 now_ms, sh, ticks, waiting)
+                 free_port, now_ms, sh, ticks, waiting)
+import chaos  # noqa: E402
 from etcd import Etcd  # noqa: E402
 
 TTL_S = 2  # lease_ttl
@@ -303,12 +307,74 @@ def killed_primary(bindir, guests):
         s.cleanup()
 
 
+def lost_reports(bindir, guests):
+    """a's release reports never reach b (a proxy on the link drops every
+    Heartbeat from a, the frame that carries them); a prints 100 ticks and
+    falls quiet, all of them released; then a is killed. b knows from the
+    link only what was released at the sync, so without etcd's copy of a's
+    last report it would release a's ticks again at its promotion."""
+    etcd = Etcd()
+    c = proxy = None
+    try:
+        c = Cluster(bindir, guests["counter"],
+                    "--interval 10 --count 100 --linger",
+                    hb_interval="50ms", hb_timeout="300ms",
+                    extra_failover=(f"arbiter = etcd\n"
+                                    f"etcd_endpoints = {etcd.endpoint}\n"
+                                    f"lease_ttl = {TTL_S}s\n"))
+        proxy = chaos.ChaosProxy(free_port(), ("127.0.0.1", c.ports["a"]),
+                                 rate=1.0, kinds=("drop",),
+                                 only={("a->b", "Heartbeat")},
+                                 log_path=os.path.join(c.dir, "chaos.log"))
+        proxy.start()
+        c.start("b", config=chaos.backup_config(c, proxy.port))
+        c.start("a")
+        c.wait_replica()
+        c.wait_for("a's 100 ticks", lambda: len(ticks(c.text(c.sink_a)))
+                   == 100, 60)
+        released = len(c.text(c.sink_a).encode())
+        key = "/remora/e2e/released"
+        c.wait_for(f"etcd's {key} = '1 {released}'",
+                   lambda: etcd.get(key) == f"1 {released}", 30)
+        if not proxy.counts["drop"]:
+            raise Failure("the proxy dropped no Heartbeat")
+        c.procs["a"]._expected = 1
+        c.procs["a"].send_signal(signal.SIGKILL)
+        pm = c.wait_event("b", "promoted", term=2)
+        rep = c.events("b", "release_report")
+        if len(rep) != 1 or rep[0]["released"] != released or \
+                rep[0]["term"] != 1 or rep[0]["link"] >= released:
+            raise Failure(f"b's release_report events: {rep}, want one "
+                          f"of term 1, released {released}, link below "
+                          f"it\n{c.logs()}")
+        c.stop("b")
+        got = ticks(c.text(c.sink_a)) + ticks(c.text(c.sink_b))
+        try:
+            assert_continuous(got)
+        except Failure as e:
+            raise Failure(f"{e}\n{c.logs()}")
+        if got[-1] != 100 or pm["console_released"] != 0:
+            raise Failure(f"ticks end at {got[-1]}, b released "
+                          f"{pm['console_released']} bytes for a: want "
+                          f"100 and 0\n{c.logs()}")
+        return (f"{proxy.counts['drop']} Heartbeats dropped; the link's "
+                f"last report said {rep[0]['link']} of {released} bytes; "
+                f"b repeated none of a's ticks")
+    finally:
+        if proxy:
+            proxy.stop()
+        if c:
+            c.cleanup()
+        etcd.stop()
+
+
 if __name__ == "__main__":
     main([("cut_primary_from_backup", cut_primary_from_backup),
           ("cut_primary_from_both", cut_primary_from_both),
           ("cut_backup_from_etcd", cut_backup_from_etcd),
           ("frozen_primary", frozen_primary),
           ("killed_primary", killed_primary),
+          ("lost_reports", lost_reports),
           ("cut_primary_from_backup_no_arbiter",
            lambda b, g: cut_primary_from_backup(b, g, arbiter=False)),
           ("frozen_primary_no_arbiter",

@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char why[256], enc[512], node[64], again[128];
 	uint8_t dec[256];
 	int64_t id, ttl;
-	uint64_t term;
+	uint64_t term, off;
 	int err, code, n;
 
 	why[0] = '\0';
@@ -102,6 +102,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		n = snprintf(again, sizeof(again), "%llu",
 			     (unsigned long long)term);
 		FUZZ_CHECK(n == (int)size && !memcmp(again, body, size));
+	}
+	/* The released value likewise. */
+	why[0] = '\0';
+	if (etcd_released_parse(body, size, &term, &off, why, sizeof(why)) ==
+	    0) {
+		n = snprintf(again, sizeof(again), "%llu %llu",
+			     (unsigned long long)term, (unsigned long long)off);
+		FUZZ_CHECK(term > 0);
+		FUZZ_CHECK(n == (int)size && !memcmp(again, body, size));
+	} else {
+		FUZZ_CHECK(why[0] && !strchr(why, '\n'));
 	}
 	return 0;
 }

@@ -392,6 +392,74 @@ static void test_lifecycle(void **state)
 	node_free(&b);
 }
 
+/*
+ * The release report: a primary records how far it released; the backup
+ * that wins the next term reads it; a replaced primary's later report does
+ * not land.
+ */
+static void test_release_report(void **state)
+{
+	struct arbiter_result r;
+	struct node a, b, c;
+	struct config cfg;
+
+	(void)state;
+	if (!need_etcd())
+		skip();
+	cfg_for(&cfg, "report", etcd1.endpoint, 2);
+	node_new(&a, &cfg, "a");
+	node_new(&b, &cfg, "b");
+	node_new(&c, &cfg, "c");
+
+	/* No report yet: read, and not found. */
+	assert_int_equal(arbiter_acquire_next(b.arb, 0), 0);
+	r = EXPECT("b", &b, ARBITER_NEXT, ARBITER_WON, 1, "b");
+	assert_true(r.report_read);
+	assert_false(r.report_found);
+	assert_int_equal(arbiter_revoke(b.arb), 0);
+	EXPECT("b", &b, ARBITER_REVOKE, ARBITER_RELEASED, 1, "");
+
+	/* a holds term 1 and reports twice; reports are not delivered, so
+	 * the next result is the keepalive queued after them. */
+	assert_int_equal(arbiter_acquire(a.arb, 1), 0);
+	EXPECT("a", &a, ARBITER_ACQUIRE, ARBITER_WON, 1, "a");
+	assert_int_equal(arbiter_report(a.arb, 1, 100), 0);
+	assert_int_equal(arbiter_report(a.arb, 1, 200), 0);
+	assert_int_equal(arbiter_keepalive(a.arb), 0);
+	EXPECT("a", &a, ARBITER_KEEPALIVE, ARBITER_KEPT, 1, "");
+	assert_int_equal(a.nres, a.taken);
+
+	assert_int_equal(arbiter_acquire_next(c.arb, 1), 0);
+	r = EXPECT("c", &c, ARBITER_NEXT, ARBITER_BUSY, 1, "a");
+	assert_false(r.report_read);
+
+	/* a's lease goes; c wins term 2 and reads a's last report. */
+	assert_int_equal(arbiter_revoke(a.arb), 0);
+	EXPECT("a", &a, ARBITER_REVOKE, ARBITER_RELEASED, 1, "");
+	assert_int_equal(arbiter_acquire_next(c.arb, 1), 0);
+	r = EXPECT("c", &c, ARBITER_NEXT, ARBITER_WON, 2, "c");
+	assert_true(r.report_read && r.report_found);
+	assert_int_equal(r.report_term, 1);
+	assert_int_equal(r.report_released, 200);
+
+	/* a, replaced, reports again: refused (owner is "c 2"). */
+	assert_int_equal(arbiter_report(a.arb, 1, 300), 0);
+	assert_int_equal(arbiter_keepalive(a.arb), 0);
+	EXPECT("a", &a, ARBITER_KEEPALIVE, ARBITER_LOST, 2, "c");
+
+	assert_int_equal(arbiter_revoke(c.arb), 0);
+	EXPECT("c", &c, ARBITER_REVOKE, ARBITER_RELEASED, 2, "");
+	assert_int_equal(arbiter_acquire_next(b.arb, 2), 0);
+	r = EXPECT("b", &b, ARBITER_NEXT, ARBITER_WON, 3, "b");
+	assert_true(r.report_found);
+	assert_int_equal(r.report_term, 1);
+	assert_int_equal(r.report_released, 200);
+
+	node_free(&a);
+	node_free(&b);
+	node_free(&c);
+}
+
 /* A dead endpoint first in the list: the next one answers, and is kept. */
 static void test_dead_endpoint(void **state)
 {
@@ -633,6 +701,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_config),
 		cmocka_unit_test(test_lifecycle),
+		cmocka_unit_test(test_release_report),
 		cmocka_unit_test(test_dead_endpoint),
 		cmocka_unit_test(test_etcd_stopped),
 		cmocka_unit_test(test_minimum_ttl),

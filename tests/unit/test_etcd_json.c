@@ -470,13 +470,49 @@ static void test_values(void **state)
 	assert_int_equal(etcd_term_parse("1x", 2, &term), -EINVAL);
 }
 
+static void test_released_value(void **state)
+{
+	uint64_t term, off;
+	char why[128];
+
+	(void)state;
+	assert_int_equal(
+		etcd_released_parse("3 0", 3, &term, &off, why, sizeof(why)),
+		0);
+	assert_int_equal(term, 3);
+	assert_int_equal(off, 0);
+	assert_int_equal(etcd_released_parse("18446744073709551615 "
+					     "18446744073709551615",
+					     41, &term, &off, why, sizeof(why)),
+			 0);
+	assert_int_equal(term, UINT64_MAX);
+	assert_int_equal(off, UINT64_MAX);
+	REFUSED(etcd_released_parse("3", 1, &term, &off, why, sizeof(why)),
+		-EINVAL, "no space");
+	REFUSED(etcd_released_parse("0 5", 3, &term, &off, why, sizeof(why)),
+		-EINVAL, "term");
+	REFUSED(etcd_released_parse(" 5", 2, &term, &off, why, sizeof(why)),
+		-EINVAL, "term");
+	REFUSED(etcd_released_parse("3 05", 4, &term, &off, why, sizeof(why)),
+		-EINVAL, "offset");
+	REFUSED(etcd_released_parse("3 5 ", 4, &term, &off, why, sizeof(why)),
+		-EINVAL, "offset");
+	REFUSED(etcd_released_parse("3 18446744073709551616", 22, &term, &off,
+				    why, sizeof(why)),
+		-EINVAL, "offset");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_base64), cmocka_unit_test(test_requests),
-		cmocka_unit_test(test_range),  cmocka_unit_test(test_txn),
-		cmocka_unit_test(test_lease),  cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_base64),
+		cmocka_unit_test(test_requests),
+		cmocka_unit_test(test_range),
+		cmocka_unit_test(test_txn),
+		cmocka_unit_test(test_lease),
+		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_released_value),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
