@@ -33,6 +33,16 @@
  * references (memcpy of an epoch's worth of pages, loopback TCP) are
  * measured in the same run.
  *
+ * And the cost of [cluster] key_file (every frame tagged with
+ * ChaCha20-Poly1305, common/auth.c): against the tag alone and loopback TCP
+ * with and without a tag per 1 MiB (references), the pipeline itself with a
+ * 32-byte key in the temporary directory and without: each initial sync
+ * above run again with the key (with --quick, one smaller sync, 128 MiB
+ * guest, lz4, quiet guest, both ways), and the 1,000 pages / 25 ms 64 MiB
+ * epoch run again with the key right after it. Printed as an
+ * "authentication" section and as "auth" in --json (print_json says what
+ * it holds).
+ *
  * Paths: memstress=ELF primary=BIN backup=BIN (scripts/bench epoch and
  * tests/bench/meson.build pass them). Run it through
  * scripts/bench epoch [--json] [--quick] [--strict].
@@ -60,6 +70,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -103,6 +114,10 @@
 #define SYNC_WAIT_MS	300000
 #define NOISE_WARN	0.15 /* (b) flat out vs the calibration */
 
+/* --quick's sync with and without key_file: a few seconds for both. */
+#define QUICK_SYNC_PAGES 20000 /* 78 MiB of a 128 MiB guest */
+#define QUICK_SYNC_MEM	 (128 * MiB)
+
 /* Loopback TCP below this (GB/s): a smoke guest runs longer, up to a max. */
 #define SMOKE_TCP_GBPS	 2.0
 #define SMOKE_RUN_MAX_MS 60000
@@ -117,10 +132,21 @@ static const char *bin_path[NBINS];
 /* Scratch files and child processes (globals: the signal handler needs
  * them). */
 
-enum { F_CONF, F_ALOG, F_BLOG, F_ACON, F_BCON, F_STATS, F_ASOCK, F_BSOCK, NF };
+enum {
+	F_CONF,
+	F_ALOG,
+	F_BLOG,
+	F_ACON,
+	F_BCON,
+	F_STATS,
+	F_ASOCK,
+	F_BSOCK,
+	F_KEY,
+	NF
+};
 static const char *const file_name[NF] = {
-	"remora.conf", "a.log",	     "b.log",  "a.console",
-	"b.console",   "stats.json", "a.sock", "b.sock"};
+	"remora.conf", "a.log",	 "b.log",  "a.console",	 "b.console",
+	"stats.json",  "a.sock", "b.sock", "cluster.key"};
 static char tmpdir[512];
 static char path[NF][600];
 static volatile pid_t child_pid[2]; /* primary, backup */
@@ -881,13 +907,43 @@ static int free_port(void)
 }
 
 /*
+ * A [cluster] key_file as the daemons want it (docs/configuration.md): 32
+ * random bytes, mode 0600 from its creation (e2e.py's write_key). A fresh
+ * one for each keyed run: fresh_files() removes the last.
+ */
+#define KEY_BYTES 32
+
+static void write_key(void)
+{
+	uint8_t key[KEY_BYTES];
+	size_t done = 0;
+	int fd;
+
+	while (done < sizeof(key)) {
+		ssize_t n = getrandom(key + done, sizeof(key) - done, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			die("getrandom: %s", strerror(errno));
+		done += (size_t)n;
+	}
+	fd = open(path[F_KEY], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, key, sizeof(key)) != (ssize_t)sizeof(key))
+		die("%s: %s", path[F_KEY], strerror(errno));
+	if (close(fd))
+		die("%s: %s", path[F_KEY], strerror(errno));
+}
+
+/*
  * The two-node loopback deployment (like tests/e2e/e2e.py). [replication]
  * keeps remora's defaults (delta on, 4 epochs in flight) but the interval
  * and compression; heartbeats every 50 ms so that the backup's connect
- * retries leave the guest unprotected as briefly as possible.
+ * retries leave the guest unprotected as briefly as possible. keyed: a
+ * [cluster] key_file (write_key), so that every frame carries a tag.
  */
 static void write_config(uint64_t mem, const char *args, int interval_ms,
-			 const char *compression)
+			 const char *compression, int keyed)
 {
 	FILE *f = fopen(path[F_CONF], "w");
 	int pa = free_port(), pb = free_port();
@@ -896,8 +952,14 @@ static void write_config(uint64_t mem, const char *args, int interval_ms,
 		pb = free_port();
 	if (!f)
 		die("%s: %s", path[F_CONF], strerror(errno));
+	if (keyed) {
+		write_key();
+		fprintf(f, "[cluster]\nkey_file = %s\n", path[F_KEY]);
+	} else {
+		fprintf(f, "[cluster]\n");
+	}
 	fprintf(f,
-		"[cluster]\nname = bench\n\n"
+		"name = bench\n\n"
 		"[node a]\nreplication_address = 127.0.0.1:%d\n"
 		"control_socket = %s\nrole = primary\nconsole = %s\n\n"
 		"[node b]\nreplication_address = 127.0.0.1:%d\n"
@@ -1085,7 +1147,7 @@ static void fresh_files(void)
  * (the primary's "syncing -> protected") on: the pipeline's steady state.
  */
 static void run_remora(uint64_t mem, const char *args, uint64_t pages,
-		       uint64_t ws, uint64_t steps, int interval_ms,
+		       uint64_t ws, uint64_t steps, int interval_ms, int keyed,
 		       struct pstats *st, double *progress, double *window_s)
 {
 	uint64_t deadline;
@@ -1095,7 +1157,7 @@ static void run_remora(uint64_t mem, const char *args, uint64_t pages,
 	int fd, status;
 
 	fresh_files();
-	write_config(mem, args, interval_ms, "lz4");
+	write_config(mem, args, interval_ms, "lz4", keyed);
 	spawn(1);
 	spawn(0);
 	deadline = now_ns() + (uint64_t)WAIT_MS * 1000000ull;
@@ -1203,6 +1265,19 @@ static void args_for(const struct run *r, uint64_t steps, char *buf, size_t len)
 		 SEED, (unsigned long long)steps);
 }
 
+/* Nonsense from the primary's --stats is an error, not a number. */
+static void check_pstats(const struct pstats *c)
+{
+	if (c->epochs < 1 || c->dirty_pages < 1 || c->wire_bytes < 1 ||
+	    c->raw_bytes < 1 || c->guest_run_s <= 0 || c->pause_us_p50 <= 0 ||
+	    (c->epochs > 2 && c->epochs_per_s <= 0))
+		die_logs("implausible --stats: %.0f epochs, %.0f dirty "
+			 "pages, %.0f wire bytes, %.0f raw bytes, guest run "
+			 "%.3f s, pause p50 %.1f us, %.3f epochs/s",
+			 c->epochs, c->dirty_pages, c->wire_bytes, c->raw_bytes,
+			 c->guest_run_s, c->pause_us_p50, c->epochs_per_s);
+}
+
 static void do_run(struct run *r, int idx, int total, double cap_log)
 {
 	char args[256];
@@ -1223,17 +1298,8 @@ static void do_run(struct run *r, int idx, int total, double cap_log)
 		   &r->b);
 	args_for(r, r->steps, args, sizeof(args));
 	run_remora(r->mem, args, r->ws_pages, r->b.ws, r->steps, r->interval_ms,
-		   &r->c, &r->prog_c, &r->window_c);
-
-	/* Nonsense is an error, not a number. */
-	if (c->epochs < 1 || c->dirty_pages < 1 || c->wire_bytes < 1 ||
-	    c->raw_bytes < 1 || c->guest_run_s <= 0 || c->pause_us_p50 <= 0 ||
-	    (c->epochs > 2 && c->epochs_per_s <= 0))
-		die_logs("implausible --stats: %.0f epochs, %.0f dirty "
-			 "pages, %.0f wire bytes, %.0f raw bytes, guest run "
-			 "%.3f s, pause p50 %.1f us, %.3f epochs/s",
-			 c->epochs, c->dirty_pages, c->wire_bytes, c->raw_bytes,
-			 c->guest_run_s, c->pause_us_p50, c->epochs_per_s);
+		   0, &r->c, &r->prog_c, &r->window_c);
+	check_pstats(c);
 	if (r->a.run_s <= 0 || r->b.run_s <= 0 || r->b.pauses < 1)
 		die("implausible in-process runs: %.3f s, %.3f s, %llu pauses",
 		    r->a.run_s, r->b.run_s, (unsigned long long)r->b.pauses);
@@ -1262,12 +1328,53 @@ static void do_run(struct run *r, int idx, int total, double cap_log)
 	       r->prog_c / r->prog_a, r->prog_c / r->prog_b);
 }
 
+/*
+ * [cluster] key_file's cost on an epoch run: (c) of run r again, the same
+ * guest and steps, with a key. Run right after r, so that both see the
+ * same host.
+ */
+struct keyed_run {
+	int run; /* index in results.runs, or -1 */
+	struct pstats c;
+	double progress, window_s; /* steps per second, steady state */
+	int done;
+};
+
+static void do_keyed_run(const struct run *r, struct keyed_run *k)
+{
+	char args[256];
+
+	status("  again with [cluster] key_file (every frame tagged)");
+	args_for(r, r->steps, args, sizeof(args));
+	run_remora(r->mem, args, r->ws_pages, r->b.ws, r->steps, r->interval_ms,
+		   1, &k->c, &k->progress, &k->window_s);
+	check_pstats(&k->c);
+	k->done = 1;
+	status("  key_file: pause p50/p99 %.0f/%.0f us (%.0f/%.0f without), "
+	       "%.1f epochs/s (%.1f), ack p50 %.1f ms (%.1f), steps/s %.0f "
+	       "(%.0f)",
+	       k->c.pause_us_p50, k->c.pause_us_p99, r->c.pause_us_p50,
+	       r->c.pause_us_p99, k->c.epochs_per_s, r->c.epochs_per_s,
+	       k->c.ack_us_p50 / 1e3, r->c.ack_us_p50 / 1e3, k->progress,
+	       r->prog_c);
+}
+
+/* Checkpoint wire MB/s between the first and the last Ack (remoractl
+ * status's wire_mb_per_s over the whole run). */
+static double wire_mbps(const struct pstats *c)
+{
+	return c->seconds > 0 ? c->wire_bytes / c->seconds / 1e6 : NAN;
+}
+
 /* ------------------------------------------------------------------------ */
 /* The stream: initial sync of a guest full of data. */
 
 struct stream {
 	const char *compression;
-	int rate; /* memstress --rate: 0 flat out, 1 quiet */
+	int rate;     /* memstress --rate: 0 flat out, 1 quiet */
+	uint64_t mem; /* guest memory */
+	int pages;    /* memstress --pages: the data to sync */
+	int keyed;    /* [cluster] key_file set */
 	struct pstats c;
 	double setup_s; /* primary start .. guest stepping (fill + check) */
 	double wire_gbps, page_gbps;
@@ -1283,6 +1390,7 @@ struct stream {
  * quiet variant that shows the stream without a busy vCPU competing for
  * the CPUs). Once protected, SIGTERM: a last epoch, and exit. ws: the
  * working set's address, the heap's start, as in every memstress run.
+ * s->mem, s->pages: STREAM_MEM, STREAM_PAGES but in --quick's keyed pair.
  */
 static void run_stream(struct stream *s, uint64_t ws)
 {
@@ -1293,14 +1401,15 @@ static void run_stream(struct stream *s, uint64_t ws)
 	uint8_t *gm;
 	int fd;
 
-	status("stream: 1 GiB guest, memstress --pages %d --rate %d, "
-	       "compression %s",
-	       STREAM_PAGES, s->rate, s->compression);
+	status("stream: %llu MiB guest, memstress --pages %d --rate %d, "
+	       "compression %s%s",
+	       (unsigned long long)(s->mem / MiB), s->pages, s->rate,
+	       s->compression, s->keyed ? ", key_file" : "");
 	snprintf(args, sizeof(args),
-		 "--pages %d --rate %d --seed %d --check-every 0", STREAM_PAGES,
+		 "--pages %d --rate %d --seed %d --check-every 0", s->pages,
 		 s->rate, SEED);
 	fresh_files();
-	write_config(STREAM_MEM, args, 25, s->compression);
+	write_config(s->mem, args, 25, s->compression, s->keyed);
 	spawn(0);
 	t0 = now_ns();
 	end = t0 + (uint64_t)SYNC_WAIT_MS * 1000000ull;
@@ -1310,11 +1419,11 @@ static void run_stream(struct stream *s, uint64_t ws)
 			die_logs("no guest memory in remora-primary");
 		sleep_us(1000);
 	}
-	gm = mmap(NULL, STREAM_MEM, PROT_READ, MAP_SHARED, fd, 0);
+	gm = mmap(NULL, s->mem, PROT_READ, MAP_SHARED, fd, 0);
 	close(fd);
 	if (gm == MAP_FAILED)
 		die("mapping the primary's guest memory: %s", strerror(errno));
-	probe_init(&pr, gm, STREAM_MEM, ws, STREAM_PAGES);
+	probe_init(&pr, gm, s->mem, ws, (uint64_t)s->pages);
 	while (probe_steps(&pr, 0) < 1) {
 		primary_alive("the guest's set-up");
 		if (now_ns() > end)
@@ -1324,7 +1433,7 @@ static void run_stream(struct stream *s, uint64_t ws)
 		sleep_us(20000);
 	}
 	free(pr.perm);
-	munmap(gm, STREAM_MEM);
+	munmap(gm, s->mem);
 	s->setup_s = (double)(now_ns() - t0) / 1e9;
 	status("  working set written and checked in %.1f s; backup "
 	       "attaching",
@@ -1348,11 +1457,11 @@ static void run_stream(struct stream *s, uint64_t ws)
 		s->rounds = 0;
 	free(log);
 	if (s->c.sync_s <= 0 || s->c.sync_bytes < 1 ||
-	    s->c.sync_pages < STREAM_PAGES)
+	    s->c.sync_pages < s->pages)
 		die_logs("implausible sync: %.0f bytes, %.0f pages in %.3f s "
 			 "(a working set of %d pages)",
 			 s->c.sync_bytes, s->c.sync_pages, s->c.sync_s,
-			 STREAM_PAGES);
+			 s->pages);
 	s->wire_gbps = s->c.sync_bytes / (s->c.sync_s * 1e9);
 	s->page_gbps = s->c.sync_pages * PAGE / (s->c.sync_s * 1e9);
 	s->done = 1;
@@ -1360,6 +1469,17 @@ static void run_stream(struct stream *s, uint64_t ws)
 	       "%.3f GB/s wire, %.3f GB/s of pages",
 	       s->c.sync_bytes / 1e6, s->c.sync_pages, s->rounds, s->c.sync_s,
 	       s->wire_gbps, s->page_gbps);
+}
+
+static void stream_init(struct stream *s, const char *compression, int rate,
+			uint64_t mem, int pages, int keyed)
+{
+	memset(s, 0, sizeof(*s));
+	s->compression = compression;
+	s->rate = rate;
+	s->mem = mem;
+	s->pages = pages;
+	s->keyed = keyed;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1381,6 +1501,11 @@ struct results {
 	int nruns;
 	int r64, r1g, r100; /* 1000 @ 25 ms 64M, 1G; 1000 @ 100 ms; or -1 */
 	struct stream stream[NSTREAM];
+	/* [cluster] key_file: syncs without ([0]: stream[k], or --quick's
+	 * smaller one) and with the key ([1]); runs[r64] again with it. */
+	struct stream auth_sync[NSTREAM][2];
+	int nauth_sync;
+	struct keyed_run auth_epoch;
 };
 
 struct target {
@@ -1471,9 +1596,65 @@ static int eval_targets(const struct results *r, struct target *t, int *nt)
 	return all;
 }
 
+/* One sync of the "auth" object: what the stream table prints. */
+static void json_auth_sync(const struct results *r, const struct stream *s)
+{
+	printf("{\"sync_bytes\": %.0f, \"sync_pages\": %.0f, "
+	       "\"sync_rounds\": %u, \"sync_s\": %.4f, \"wire_gbps\": %.4f, "
+	       "\"page_gbps\": %.4f, \"wire_vs_tcp\": %.4f, "
+	       "\"wire_vs_tcp_auth\": %.4f}",
+	       s->c.sync_bytes, s->c.sync_pages, s->rounds, s->c.sync_s,
+	       s->wire_gbps, s->page_gbps, s->wire_gbps / r->tcp_gbps,
+	       s->wire_gbps / r->tcp_auth_gbps);
+}
+
+/* One epoch run of the "auth" object; ratio: b / a per field, else b. */
+static void json_auth_epoch(const struct pstats *a, double prog_a,
+			    const struct pstats *b, double prog_b, int ratio)
+{
+#define AUTH_V(f) (ratio ? (b)->f / (a)->f : (b)->f)
+	printf("{\"pause_us_p50\": %.4f, \"pause_us_p99\": %.4f, "
+	       "\"ack_us_p50\": %.4f, \"ack_us_p99\": %.4f, "
+	       "\"wire_mb_per_s\": ",
+	       AUTH_V(pause_us_p50), AUTH_V(pause_us_p99), AUTH_V(ack_us_p50),
+	       AUTH_V(ack_us_p99));
+	jnum("%.4f", ratio ? wire_mbps(b) / wire_mbps(a) : wire_mbps(b));
+	printf(", \"epochs_per_s\": %.4f, \"wire_bytes_per_epoch\": %.4f, "
+	       "\"steps_per_s\": %.4f",
+	       AUTH_V(epochs_per_s), AUTH_V(wire_bytes) / AUTH_V(epochs),
+	       ratio ? prog_b / prog_a : prog_b);
+	if (!ratio)
+		printf(", \"epochs\": %.0f, \"wire_bytes\": %.0f, "
+		       "\"seconds\": %.4f",
+		       b->epochs, b->wire_bytes, b->seconds);
+	printf("}");
+#undef AUTH_V
+}
+
+/*
+ * The JSON object. Its "auth" member, [cluster] key_file's cost (the tag
+ * alone and tagged TCP are reference.seal_gbps and .tcp_auth_gbps):
+ *
+ *   key_bytes    the key's size (a fresh random key per run)
+ *   sync[]       one initial sync per stream configuration (all four of
+ *                "stream" in a full run, the 128 MiB lz4 quiet one with
+ *                --quick, none with --smoke): compression, guest_rate,
+ *                mem_mib, working_set_pages; no_key and key_file each with
+ *                sync_bytes, sync_pages, sync_rounds, sync_s, wire_gbps,
+ *                page_gbps, wire_vs_tcp, wire_vs_tcp_auth; and
+ *                wire_gbps_key_vs_no_key (< 1: the key costs)
+ *   epoch        null, or the 1000 pages / 25 ms 64 MiB run: dirty_pages,
+ *                interval_ms, mem_mib; no_key (that run's (c)) and key_file
+ *                each with pause_us_p50/p99, ack_us_p50/p99, wire_mb_per_s
+ *                (checkpoint bytes, first to last Ack), epochs_per_s,
+ *                wire_bytes_per_epoch, steps_per_s (guest progress), epochs,
+ *                wire_bytes, seconds; key_vs_no_key: the same fields as
+ *                ratios key_file / no_key (> 1 for a pause: the key costs)
+ */
 static void print_json(const struct results *r, const struct target *t, int nt,
 		       int all)
 {
+	const struct keyed_run *ke = &r->auth_epoch;
 	printf("{\"reference\": {\"tcp_gbps\": %.4f, \"memcpy_gbps\": %.4f, "
 	       "\"seal_gbps\": %.4f, \"tcp_auth_gbps\": %.4f, "
 	       "\"memcpy_pages\": %d, \"flat_out_pages_per_ms_dirtylog\": ",
@@ -1553,7 +1734,39 @@ static void print_json(const struct results *r, const struct target *t, int nt,
 		       s->setup_s);
 		first = 0;
 	}
-	printf("]},\n \"targets\": [\n");
+	printf("]},\n \"auth\": {\"key_bytes\": %d, \"sync\": [", KEY_BYTES);
+	for (int k = 0; k < r->nauth_sync; k++) {
+		const struct stream *s = r->auth_sync[k];
+
+		printf("%s\n  {\"compression\": \"%s\", \"guest_rate\": %d, "
+		       "\"mem_mib\": %llu, \"working_set_pages\": %d, "
+		       "\"wire_gbps_key_vs_no_key\": %.4f,\n   \"no_key\": ",
+		       k ? "," : "", s[0].compression, s[0].rate,
+		       (unsigned long long)(s[0].mem / MiB), s[0].pages,
+		       s[1].wire_gbps / s[0].wire_gbps);
+		json_auth_sync(r, &s[0]);
+		printf(",\n   \"key_file\": ");
+		json_auth_sync(r, &s[1]);
+		printf("}");
+	}
+	printf("],\n \"epoch\": ");
+	if (ke->done) {
+		const struct run *x = &r->runs[ke->run];
+
+		printf("{\"dirty_pages\": %d, \"interval_ms\": %d, "
+		       "\"mem_mib\": %llu,\n  \"no_key\": ",
+		       x->dirty_pages, x->interval_ms,
+		       (unsigned long long)(x->mem / MiB));
+		json_auth_epoch(&x->c, x->prog_c, &x->c, x->prog_c, 0);
+		printf(",\n  \"key_file\": ");
+		json_auth_epoch(&x->c, x->prog_c, &ke->c, ke->progress, 0);
+		printf(",\n  \"key_vs_no_key\": ");
+		json_auth_epoch(&x->c, x->prog_c, &ke->c, ke->progress, 1);
+		printf("}");
+	} else {
+		printf("null");
+	}
+	printf("},\n \"targets\": [\n");
 	for (int i = 0; i < nt; i++) {
 		printf("  {\"name\": \"%s\", \"value\": ", t[i].key);
 		jnum("%.4f", t[i].value);
@@ -1575,6 +1788,75 @@ static const char *mem_label(uint64_t mem, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%lluM", (unsigned long long)(mem / MiB));
 	return buf;
+}
+
+/* The "authentication" section: [cluster] key_file against none. */
+static void print_auth(const struct results *r)
+{
+	const struct keyed_run *ke = &r->auth_epoch;
+	char m[16];
+
+	if (!r->nauth_sync && !ke->done)
+		return;
+	printf("\nauthentication: [cluster] key_file (a %d-byte key: every "
+	       "frame carries a ChaCha20-Poly1305\ntag) against no key; the "
+	       "tag alone and tagged TCP are among the references above\n",
+	       KEY_BYTES);
+	if (r->nauth_sync) {
+		printf("initial sync as in the stream table (wire GB/s); "
+		       "/TCP: against loopback TCP, key/tTCP:\nthe keyed sync "
+		       "against tagged loopback TCP\n");
+		printf("%-12s %-9s %5s %7s | %8s %8s %8s | %6s %8s | %7s "
+		       "%7s\n",
+		       "compression", "guest", "mem", "pages", "no key",
+		       "key_file", "key/none", "/TCP", "key/tTCP", "s none",
+		       "s key");
+		for (int k = 0; k < r->nauth_sync; k++) {
+			const struct stream *s = r->auth_sync[k];
+
+			printf("%-12s %-9s %5s %7d | %8.3f %8.3f %8.3f | %6.3f "
+			       "%8.3f | %7.2f %7.2f\n",
+			       s[0].compression,
+			       s[0].rate ? "quiet" : "flat out",
+			       mem_label(s[0].mem, m, sizeof(m)), s[0].pages,
+			       s[0].wire_gbps, s[1].wire_gbps,
+			       s[1].wire_gbps / s[0].wire_gbps,
+			       s[0].wire_gbps / r->tcp_gbps,
+			       s[1].wire_gbps / r->tcp_auth_gbps, s[0].c.sync_s,
+			       s[1].c.sync_s);
+		}
+	}
+	if (ke->done) {
+		const struct run *x = &r->runs[ke->run];
+		const struct pstats *c[2] = {&x->c, &ke->c};
+		const double prog[2] = {x->prog_c, ke->progress};
+		static const char *const label[2] = {"no key", "key_file"};
+
+		printf("epochs: %d pg @ %d ms, %s, the run above (no key) and "
+		       "the same again with the key;\nwire MB/s: checkpoint "
+		       "bytes, first to last Ack; steps/s: the guest's "
+		       "progress\n",
+		       x->dirty_pages, x->interval_ms,
+		       mem_label(x->mem, m, sizeof(m)));
+		printf("%-9s | %7s %7s | %7s %7s | %9s %7s | %8s\n", "",
+		       "pause50", "pause99", "ack50", "ack99", "wire MB/s",
+		       "ep/s", "steps/s");
+		for (int j = 0; j < 2; j++)
+			printf("%-9s | %7.0f %7.0f | %7.1f %7.1f | %9.1f "
+			       "%7.2f | %8.0f\n",
+			       label[j], c[j]->pause_us_p50, c[j]->pause_us_p99,
+			       c[j]->ack_us_p50 / 1e3, c[j]->ack_us_p99 / 1e3,
+			       wire_mbps(c[j]), c[j]->epochs_per_s, prog[j]);
+		printf("%-9s | %7.3f %7.3f | %7.3f %7.3f | %9.3f %7.3f | "
+		       "%8.3f\n",
+		       "key/none", c[1]->pause_us_p50 / c[0]->pause_us_p50,
+		       c[1]->pause_us_p99 / c[0]->pause_us_p99,
+		       c[1]->ack_us_p50 / c[0]->ack_us_p50,
+		       c[1]->ack_us_p99 / c[0]->ack_us_p99,
+		       wire_mbps(c[1]) / wire_mbps(c[0]),
+		       c[1]->epochs_per_s / c[0]->epochs_per_s,
+		       prog[1] / prog[0]);
+	}
 }
 
 static void print_human(const struct results *r, const struct target *t, int nt,
@@ -1682,6 +1964,8 @@ static void print_human(const struct results *r, const struct target *t, int nt,
 		}
 	}
 
+	print_auth(r);
+
 	printf("\ntargets\n");
 	for (int i = 0; i < nt; i++) {
 		if (isnan(t[i].value)) {
@@ -1761,14 +2045,18 @@ static void usage(FILE *f, const char *argv0)
 		"ack latency and guest progress against an unprotected and a "
 		"dirty-log-only run;\n"
 		"then the pause of 64 MiB vs 1 GiB guests and the sync "
-		"stream vs loopback TCP.\n"
+		"stream vs loopback TCP;\n"
+		"and the cost of [cluster] key_file: syncs and the 1000 pages "
+		"/ 25 ms run with a key.\n"
 		"\n"
 		"  --json              print one JSON object on stdout and "
 		"nothing else\n"
 		"  --strict            exit 1 when a target is missed "
 		"(default: exit 0)\n"
 		"  --quick             1000 pages per epoch at 25 ms only "
-		"(plus the references)\n"
+		"(plus the references),\n"
+		"                      with and without key_file, and a "
+		"128 MiB sync both ways\n"
 		"  --smoke             tiny correctness run (100 pages at 25 "
 		"ms, 2 s guest; longer where\n"
 		"                      loopback TCP is under 2 GB/s)\n"
@@ -1905,6 +2193,7 @@ int main(int argc, char **argv)
 	if (!r.runs)
 		die("out of memory");
 	r.r64 = r.r1g = r.r100 = -1;
+	r.auth_epoch.run = -1;
 	if (r.smoke) {
 		plan(&r.runs[r.nruns++], 100, 25, 64 * MiB, run_ms, run_ms,
 		     INFINITY, INFINITY);
@@ -1935,14 +2224,36 @@ int main(int argc, char **argv)
 				}
 			}
 	}
-	for (int i = 0; i < r.nruns; i++)
+	for (int i = 0; i < r.nruns; i++) {
 		do_run(&r.runs[i], i + 1, r.nruns, r.cap_log);
+		if (i == r.r64) {
+			r.auth_epoch.run = i;
+			do_keyed_run(&r.runs[i], &r.auth_epoch);
+		}
+	}
 
+	/* Each sync, then the same with key_file right after it. */
 	for (int k = 0; k < NSTREAM; k++) {
-		r.stream[k].compression = stream_kind[k].compression;
-		r.stream[k].rate = stream_kind[k].rate;
-		if (!r.quick && !r.smoke)
-			run_stream(&r.stream[k], r.runs[0].b.ws);
+		stream_init(&r.stream[k], stream_kind[k].compression,
+			    stream_kind[k].rate, STREAM_MEM, STREAM_PAGES, 0);
+		if (r.quick || r.smoke)
+			continue;
+		run_stream(&r.stream[k], r.runs[0].b.ws);
+		r.auth_sync[k][0] = r.stream[k];
+		stream_init(&r.auth_sync[k][1], stream_kind[k].compression,
+			    stream_kind[k].rate, STREAM_MEM, STREAM_PAGES, 1);
+		run_stream(&r.auth_sync[k][1], r.runs[0].b.ws);
+		r.nauth_sync = k + 1;
+	}
+	if (r.quick) {
+		/* One smaller sync, both ways: the quiet guest leaves the
+		 * CPUs to the stream. */
+		for (int j = 0; j < 2; j++) {
+			stream_init(&r.auth_sync[0][j], "lz4", 1,
+				    QUICK_SYNC_MEM, QUICK_SYNC_PAGES, j);
+			run_stream(&r.auth_sync[0][j], r.runs[0].b.ws);
+		}
+		r.nauth_sync = 1;
 	}
 
 	all = eval_targets(&r, t, &nt);

@@ -169,11 +169,15 @@ class ChaosResult(Result):
         self.run_s = None
         self.a_rc = None
         self.seed = None
+        # b took the old primary's release report from etcd (arbiter):
+        # the link's last report was behind it
+        self.etcd_report = False
 
     def as_dict(self):
         d = super().as_dict()
         d.update(outcome=self.outcome, faults=self.faults,
-                 run_s=self.run_s, a_rc=self.a_rc, seed=self.seed)
+                 run_s=self.run_s, a_rc=self.a_rc, seed=self.seed,
+                 etcd_report=self.etcd_report)
         return d
 
 
@@ -243,6 +247,7 @@ def chaos_once(bindir, rng, rate=0.01, kinds=chaos.KINDS, memory="64M",
                           f"was killed\n{c.logs()}")
         if how == "promoted":
             res.promoted(c.events("b", "promoted")[0])
+            res.etcd_report = bool(c.events("b", "release_report"))
             res.outcome = "promoted" if res.a_rc == -signal.SIGKILL \
                 else "promoted-early"
             wait_b_released(c)
@@ -295,6 +300,10 @@ def chaos_summary(results, hb_timeout_ms, rate, failures):
     out += [f"{k:<12}{faults.get(k, 0):>10}" for k in chaos.KINDS]
     out.append(f"{'total':<12}{sum(faults.values()):>10}")
     bad = [r for r in results if r.violation]
+    reports = sum(1 for r in results if r.etcd_report)
+    if reports:
+        out.append(f"promotions that took the released offset from etcd "
+                   f"(the link's report was behind): {reports}")
     out.append(f"continuity violations {len(bad)}")
     out += [f"  violation: {r.violation}" for r in bad]
     out += [f"  failed: {f}" for f in failures]
@@ -409,7 +418,8 @@ def chaos_loop(o, rng, kinds, results, failures, etcd):
         faults = ", ".join(f"{k} {v}" for k, v in sorted(r.faults.items()))
         print(f"chaos drill {i + 1}/{o.iterations}: {r.outcome} after "
               f"{r.run_s:.2f} s (a exit {r.a_rc}), faults [{faults or '-'}]"
-              f", {r.released()}",
+              f", {r.released()}"
+              f"{' (released offset from etcd)' if r.etcd_report else ''}",
               file=sys.stderr, flush=True)
     if o.json:
         print(json.dumps({"seed": o.seed, "chaos_rate": o.chaos_rate,
