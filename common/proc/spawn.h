@@ -1,0 +1,49 @@
+/*
+ * Starting an unmodified program so that CRIU can checkpoint it: the
+ * command becomes the init (pid 1) of new PID, mount, IPC, UTS and network
+ * namespaces, born directly inside the service's cgroup (clone3 with
+ * CLONE_INTO_CGROUP, so not one instruction runs outside it), the leader of
+ * its own session, with no descriptor from the caller but stdio: stdin is
+ * /dev/null opened inside the new mount namespace, stdout and stderr are
+ * the write end of ONE pipe (their relative order is kept, as on a
+ * console) whose read end the caller gets. Its network namespace has only
+ * the loopback, brought up. Its mount namespace is a private (MS_REC |
+ * MS_PRIVATE) copy of the caller's with a fresh /proc for its PID
+ * namespace; nothing it mounts propagates back to the host.
+ *
+ * Why each of these (see docs/criu.md): CRIU dumps a tree whose session
+ * leader is inside the dumped PID namespace, and cannot dump a descriptor
+ * that belongs to a mount of another mount namespace (an inherited fd).
+ */
+#ifndef REMORA_PROC_SPAWN_H
+#define REMORA_PROC_SPAWN_H
+
+#include <stddef.h>
+
+struct proc_cgroup;
+
+struct proc_spawn_opts {
+	/* NULL-terminated; argv[0] without '/' is searched in the caller's
+	 * PATH (not in envp's). */
+	const char *const *argv;
+	const char *dir;	 /* working directory; NULL: "/" */
+	const char *const *envp; /* NULL-terminated KEY=VALUE; NULL: empty */
+	const struct proc_cgroup *cgroup; /* created, empty; required */
+};
+
+struct proc_spawned {
+	int pid;    /* the namespace's init, in the caller's PID namespace */
+	int out_fd; /* read end of the stdout+stderr pipe: O_NONBLOCK,
+		     * O_CLOEXEC; the caller owns it */
+};
+
+/*
+ * Starts the command; the init is the caller's child (reap it with
+ * waitpid). Returns 0, or -errno with err saying which step failed, in the
+ * caller or in the child before exec (e.g. "execvpe nosuch: No such file or
+ * directory"); then nothing is left running.
+ */
+int proc_spawn(const struct proc_spawn_opts *o, struct proc_spawned *out,
+	       char *err, size_t errlen);
+
+#endif
