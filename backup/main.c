@@ -40,6 +40,7 @@
 #include "auth.h"
 #include "clock.h"
 #include "config.h"
+#include "conn.h"
 #include "daemon.h"
 #include "ctl.h"
 #include "log.h"
@@ -47,6 +48,7 @@
 #include "primary.h"
 #include "shell.h"
 #include "status.h"
+#include "tls.h"
 #include "units.h"
 
 #define PROG	   "remora-backup"
@@ -258,7 +260,9 @@ static int run(const struct config *cfg, const struct config_node *self,
 	};
 	const struct config_node *first;
 	struct backup backup, *b = &backup;
-	struct auth_key key; /* [cluster] key_file's: lives as long as b */
+	/* [cluster] key_file's key or tls_* context: live as long as b */
+	struct auth_key key;
+	struct conn_cred cred = {NULL, NULL};
 	uv_loop_t loop;
 	char err[512], line[1024];
 	int ret, sink;
@@ -278,13 +282,17 @@ static int run(const struct config *cfg, const struct config_node *self,
 	     paths_check_snapshot(o->snapshot, line, sizeof(line))) ||
 	    paths_check_commands(cfg, line, sizeof(line)) ||
 	    (*cfg->key_file &&
-	     auth_key_load(cfg->key_file, &key, line, sizeof(line)))) {
+	     auth_key_load(cfg->key_file, &key, line, sizeof(line))) ||
+	    (tls_configured(cfg) &&
+	     tls_ctx_load(&cred.tls, cfg, line, sizeof(line)))) {
 		log_error("%s", line);
 		close(sink);
 		return 1;
 	}
 	memset(b, 0, sizeof(*b));
-	b->key = *cfg->key_file ? &key : NULL;
+	if (*cfg->key_file)
+		cred.key = &key;
+	b->key = cred.key || cred.tls ? &cred : NULL;
 	b->cfg = cfg;
 	b->self = self;
 	b->snapshot = o->snapshot;
@@ -358,6 +366,7 @@ static int run(const struct config *cfg, const struct config_node *self,
 	primary_free(b->p); /* also after failed promotions */
 	replica_destroy(&b->r);
 	standby_destroy(&b->sb);
+	tls_ctx_free(cred.tls);
 	close(sink);
 	return ret;
 
@@ -365,6 +374,7 @@ err_replica:
 	replica_destroy(&b->r);
 err_standby:
 	standby_destroy(&b->sb);
+	tls_ctx_free(cred.tls);
 	close(sink);
 	return 1;
 }

@@ -22,8 +22,8 @@ struct promotion {
 	uint64_t released;	 /* console offset the old primary released */
 	struct arbiter *arb;	 /* the lease won, or NULL (primary.h) */
 	uint64_t lease_until_ns; /* surely held until */
-	/* [cluster] key_file's key, or NULL */
-	const struct auth_key *key;
+	/* [cluster] key_file's key or tls_* context (conn.h), or NULL */
+	const struct conn_cred *key;
 	/* results */
 	int sink;		  /* this node's console sink */
 	size_t console_released;  /* bytes of the replica's tail released */

@@ -89,7 +89,7 @@ static void dial(struct backup *b, const struct config_node *n)
 		return;
 	}
 	if (b->key)
-		conn_set_auth(b->conn, b->key, 1);
+		conn_set_cred(b->conn, b->key, 1, n->name);
 	/* A cut link drops SYNs: give up after heartbeat_timeout. */
 	ret = conn_connect(b->conn, n->host, n->port, b->sb.timeout_ms,
 			   on_connect);

@@ -30,8 +30,9 @@ struct backup {
 	int acting; /* carrying out actions: events meanwhile only queue */
 
 	struct conn *conn; /* to the primary: dialling or open */
-	/* [cluster] key_file's key (main.c), or NULL */
-	const struct auth_key *key;
+	/* [cluster] key_file's key or tls_* context (main.c; conn.h), or
+	 * NULL */
+	const struct conn_cred *key;
 	struct command *health, *fence;
 	/* arbiter = etcd: its client (main.c makes and frees it), and the
 	 * lease won, surely held until lease_until_ns */

@@ -188,6 +188,46 @@ static void check_failover(struct ctx *x)
 }
 
 /*
+ * [cluster]: TLS takes its three files or none, and is instead of key_file,
+ * not besides it (a node would otherwise speak one and its peer expect the
+ * other, or the operator believe both protect the link).
+ */
+static void check_cluster(struct ctx *x)
+{
+	static const char *const tls[3] = {"tls_certificate", "tls_private_key",
+					   "tls_ca"};
+	const char *first = NULL, *missing[3];
+	int line = 0, n = 0, at, key_line = seen_at(x, "key_file");
+
+	for (int i = 0; i < 3; i++) {
+		at = seen_at(x, tls[i]);
+		if (!at)
+			missing[n++] = tls[i];
+		else if (!line || at < line) {
+			line = at;
+			first = tls[i];
+		}
+	}
+	if (!first)
+		return;
+	if (n == 1)
+		fail(x, line,
+		     "%s: TLS needs %s too (set all three tls_* keys, "
+		     "or none)",
+		     first, missing[0]);
+	else if (n == 2)
+		fail(x, line,
+		     "%s: TLS needs %s and %s too (set all three tls_* keys, "
+		     "or none)",
+		     first, missing[0], missing[1]);
+	else if (key_line)
+		fail(x, line,
+		     "%s: key_file is set too (line %d); pick one: key_file "
+		     "(a pre-shared key) or tls_* (certificates)",
+		     first, key_line);
+}
+
+/*
  * The checks that need the whole section: its required keys (those the
  * table gives no default), then the ones that involve several keys.
  */
@@ -202,6 +242,8 @@ static void close_section(struct ctx *x)
 			break;
 		}
 	}
+	if (!x->failed && x->sec == CONFIG_SEC_CLUSTER)
+		check_cluster(x);
 	if (!x->failed && x->sec == CONFIG_SEC_NODE)
 		check_node(x);
 	if (!x->failed && x->sec == CONFIG_SEC_FAILOVER)

@@ -68,6 +68,11 @@ struct config {
 	char cluster[CONFIG_NAME_MAX]; /* name: the workload identity */
 	/* the pre-shared key authenticating every frame; "" = none */
 	char key_file[CONFIG_PATH_MAX];
+	/* TLS instead of key_file (tls.h): this node's certificate, its
+	 * private key and the CA that signs every node's; all "" or all set */
+	char tls_certificate[CONFIG_PATH_MAX];
+	char tls_private_key[CONFIG_PATH_MAX];
+	char tls_ca[CONFIG_PATH_MAX];
 
 	/* [node NAME], in file order */
 	struct config_node nodes[CONFIG_NODES_MAX];

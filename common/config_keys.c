@@ -70,6 +70,37 @@ const struct config_key config_keys[] = {
 		       "0600): every replication frame is authenticated with "
 		       "it. Empty: frames are not authenticated.",
 	},
+	{
+		.sec = CONFIG_SEC_CLUSTER,
+		.name = "tls_certificate",
+		.type = CONFIG_T_PATH,
+		.def = "",
+		FIELD(tls_certificate),
+		.doc = "TLS 1.3 instead of key_file: this node's certificate "
+		       "(PEM), signed by tls_ca, naming the node "
+		       "(subjectAltName DNS or CN). Set all three tls_* keys "
+		       "or none.",
+	},
+	{
+		.sec = CONFIG_SEC_CLUSTER,
+		.name = "tls_private_key",
+		.type = CONFIG_T_PATH,
+		.def = "",
+		FIELD(tls_private_key),
+		.doc = "The private key of tls_certificate (PEM, unencrypted, "
+		       "mode 0600).",
+	},
+	{
+		.sec = CONFIG_SEC_CLUSTER,
+		.name = "tls_ca",
+		.type = CONFIG_T_PATH,
+		.def = "",
+		FIELD(tls_ca),
+		.doc = "The cluster's CA certificate (PEM): a peer's "
+		       "certificate "
+		       "must be signed by it and name one of the cluster's "
+		       "nodes.",
+	},
 
 	/* [node NAME] */
 	{

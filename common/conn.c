@@ -4,6 +4,15 @@
  * connection with the decoder's reason. Writes carry a completion callback so
  * that large buffers (page batches) are sent without a copy and freed by
  * their owner when the kernel has them.
+ *
+ * With TLS (conn_set_tls()), the socket carries TLS records and the frame
+ * stream runs inside them: what libuv reads goes into the session
+ * (tls.h), whose plaintext goes to the same frame reader, and what a send
+ * queues is encrypted into one ciphertext buffer, written like any other
+ * (done runs when that buffer is written, so the caller's bytes are held
+ * no longer than without TLS). The handshake's messages and alerts are
+ * written as they appear. Frames sent before the handshake has completed
+ * are held, as for the peer's Challenge with a key.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -17,6 +26,7 @@
 #include "events.h"
 #include "frame.h"
 #include "log.h"
+#include "tls.h"
 
 #define CONN_READ_BUF (256u << 10)
 /* How long conn_finish() waits for its last frames to go out. */
@@ -32,6 +42,7 @@ struct conn_write {
 	unsigned nin, nout;	 /* the caller's bufs; what is written */
 	uv_buf_t *in, *out;	 /* both point into this allocation */
 	uint8_t (*tags)[AUTH_TAG_BYTES];
+	uint8_t *cipher; /* TLS: the ciphertext out points at; freed with w */
 };
 
 enum conn_auth {
@@ -75,6 +86,12 @@ struct conn {
 	/* conn_finish() while frames are held: still reading, for the
 	 * peer's Challenge only, so that they can be sealed and sent */
 	int finish_pending;
+
+	/* TLS (tls.h) instead of a key: the context and this connection's
+	 * session; NULL without */
+	struct tls_ctx *tls_ctx;
+	struct tls_session *tls;
+	int tls_first; /* the peer's first byte, -1 before it came */
 };
 
 struct conn *conn_new(uv_loop_t *loop, enum conn_kind kind,
@@ -104,6 +121,7 @@ struct conn *conn_new(uv_loop_t *loop, enum conn_kind kind,
 	c->max_queued = max_queued;
 	c->last_rx_ms = uv_now(loop);
 	c->held_tail = &c->held;
+	c->tls_first = -1;
 	snprintf(c->peer, sizeof(c->peer), "%s",
 		 kind == CONN_TCP ? "(not connected)" : "pipe");
 	frame_reader_init(&c->rd, wire_type_max);
@@ -147,9 +165,16 @@ static void on_closed(uv_handle_t *h)
 	if (--c->handles)
 		return;
 	auth_wipe(&c->sess, sizeof(c->sess));
+	tls_session_free(c->tls);
 	frame_reader_free(&c->rd);
 	free(c->rbuf);
 	free(c);
+}
+
+static void write_free(struct conn_write *w)
+{
+	free(w->cipher);
+	free(w);
 }
 
 /* Frames held for the peer's Challenge are cancelled: done runs, as for a
@@ -163,7 +188,7 @@ static void drop_held(struct conn *c)
 		c->queued -= w->len;
 		if (w->done)
 			w->done(w->arg);
-		free(w);
+		write_free(w);
 	}
 	c->held_tail = &c->held;
 }
@@ -205,10 +230,17 @@ static void on_finish_timeout(uv_timer_t *t)
 	close_all(t->data);
 }
 
-/* Stops reading and closes once the queued writes are out. */
+static int tls_flush(struct conn *c);
+
+/* Stops reading and closes once the queued writes are out (after a TLS
+ * session's close_notify, so that the peer sees the end as intended). */
 static void start_shutdown(struct conn *c)
 {
 	uv_read_stop(&c->h.stream);
+	if (c->tls && tls_session_done(c->tls)) {
+		tls_session_shutdown(c->tls);
+		tls_flush(c);
+	}
 	c->shutdown.data = c;
 	if (ensure_timer(c) == 0)
 		uv_timer_start(&c->timer, on_finish_timeout, CONN_FINISH_MS, 0);
@@ -230,9 +262,11 @@ static void shut(struct conn *c, const char *why, int flush)
 		return;
 	c->closing = 1;
 	snprintf(reason, sizeof(reason), "%s", why);
-	if (flush && c->held && c->auth == AUTH_WAIT) {
+	if (flush && c->held &&
+	    (c->auth == AUTH_WAIT || (c->tls && !tls_session_done(c->tls)))) {
 		/* Held frames (a Refuse) go out once the peer's Challenge
-		 * is here: keep reading for it, for CONN_FINISH_MS. */
+		 * is here, or the TLS handshake has completed: keep reading
+		 * for it, for CONN_FINISH_MS. */
 		c->finish_pending = 1;
 		if (ensure_timer(c) == 0)
 			uv_timer_start(&c->timer, on_finish_timeout,
@@ -274,6 +308,7 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 }
 
 static int write_now(struct conn *c, struct conn_write *w);
+static int tls_send(struct conn *c, struct conn_write *w);
 
 /*
  * Walks the whole frames in bufs (found by their headers). With w, also
@@ -344,7 +379,8 @@ static long walk_frames(struct conn *c, const uv_buf_t *bufs, unsigned nbufs,
 	return hgot ? -EINVAL : frames;
 }
 
-/* The peer's Challenge arrived: our held frames go out, sealed, in order. */
+/* The peer's Challenge arrived (or the TLS handshake completed): our held
+ * frames go out, sealed (encrypted), in order. */
 static void send_held(struct conn *c)
 {
 	struct conn_write *w;
@@ -355,8 +391,14 @@ static void send_held(struct conn *c)
 		c->held = w->next;
 		if (!c->held)
 			c->held_tail = &c->held;
-		walk_frames(c, w->in, w->nin, w);
-		ret = write_now(c, w);
+		if (c->tls) {
+			ret = tls_send(c, w);
+			if (ret > 0)
+				return; /* closed, with its line */
+		} else {
+			walk_frames(c, w->in, w->nin, w);
+			ret = write_now(c, w);
+		}
 		if (ret) {
 			snprintf(why, sizeof(why), "sending to %s: %s", c->peer,
 				 uv_strerror(ret));
@@ -502,11 +544,205 @@ static int on_frame(void *opaque, uint8_t type, const uint8_t *payload,
 		conn_close(c, why);
 		return -EBADMSG;
 	}
+	/* TLS proved the peer's name: a Hello must not claim another. */
+	if (m.type == WIRE_HELLO && c->tls && m.hello->node &&
+	    strcmp(m.hello->node, conn_tls_peer_name(c) ?: "")) {
+		auth_fail(c, "tls",
+			  "peer %s: its Hello names node '%.64s' but its "
+			  "certificate is for '%.64s'; connection closed",
+			  c->peer, m.hello->node, conn_tls_peer_name(c) ?: "");
+		wire_msg_free(&m);
+		return -EBADMSG;
+	}
 	if (c->ops->on_msg)
 		c->ops->on_msg(c, &m, c->opaque);
 	wire_msg_free(&m);
 	/* The handler may have closed the connection: stop feeding then. */
 	return c->closing ? -ECANCELED : 0;
+}
+
+/* ---- TLS ---------------------------------------------------------------- */
+
+/*
+ * A TLS failure: one line naming the peer and OpenSSL's reason, the
+ * "auth_refused" event with cause "tls", and the connection closes. A
+ * peer whose first byte was not a TLS handshake record does not speak TLS
+ * at all, which is what the operator has to fix.
+ */
+static void tls_fail(struct conn *c, const char *err)
+{
+	int plain = c->tls_first >= 0 && c->tls_first != 0x16;
+
+	auth_fail(c, "tls", "peer %s: TLS %s failed: %s%s", c->peer,
+		  tls_session_done(c->tls) ? "record" : "handshake", err,
+		  plain ? " (it does not speak TLS: is [cluster] tls_* set on "
+			  "both nodes?)"
+			: "");
+}
+
+/*
+ * Takes the ciphertext the session has waiting into w (a new write when w
+ * is NULL), whose count in queued becomes exact. NULL on out of memory
+ * (a w made here is freed).
+ */
+static struct conn_write *cipher_write(struct conn *c, struct conn_write *w)
+{
+	size_t n = tls_session_pending(c->tls);
+	struct conn_write *made = NULL;
+
+	if (!w) {
+		w = made = calloc(1, sizeof(*w) + sizeof(uv_buf_t));
+		if (!w)
+			return NULL;
+		w->c = c;
+		w->out = (uv_buf_t *)(w + 1);
+	}
+	w->cipher = malloc(n ? n : 1);
+	if (!w->cipher) {
+		free(made);
+		return NULL;
+	}
+	n = tls_session_take(c->tls, w->cipher, n);
+	w->out[0] = uv_buf_init((char *)w->cipher, (unsigned)n);
+	w->nout = 1;
+	/* a send counted w at its estimate (tls_overhead()) */
+	c->queued = c->queued - w->len + n;
+	w->len = n;
+	return w;
+}
+
+/* Writes the ciphertext the session has made on its own: handshake
+ * messages, an alert, a close_notify. 0 or a uv error. */
+static int tls_flush(struct conn *c)
+{
+	struct conn_write *w;
+
+	if (!tls_session_pending(c->tls))
+		return 0;
+	w = cipher_write(c, NULL);
+	if (!w)
+		return UV_ENOMEM;
+	return write_now(c, w);
+}
+
+/*
+ * Encrypts w's bytes and writes them (w is counted in queued). Returns 0,
+ * a uv error from the write, or 1 when the session failed (the connection
+ * is closed, with its line); on any failure done has run and w is freed.
+ */
+static int tls_send(struct conn *c, struct conn_write *w)
+{
+	char err[256];
+	unsigned i;
+	int failed;
+
+	for (i = 0; i < w->nin; i++)
+		if (tls_session_write(c->tls, w->in[i].base, w->in[i].len, err,
+				      sizeof(err)))
+			break;
+	failed = i < w->nin;
+	if (failed || !cipher_write(c, w)) {
+		c->queued -= w->len;
+		if (w->done)
+			w->done(w->arg);
+		write_free(w);
+		if (failed) {
+			tls_fail(c, err);
+			return 1;
+		}
+		return UV_ENOMEM;
+	}
+	return write_now(c, w);
+}
+
+/* The handshake has completed: held frames go out. -ECANCELED when that
+ * closed or finished the connection. */
+static int tls_established(struct conn *c)
+{
+	c->last_rx_ms = uv_now(c->h.handle.loop);
+	send_held(c);
+	if (c->finish_pending) {
+		c->finish_pending = 0;
+		start_shutdown(c);
+		return -ECANCELED;
+	}
+	return c->closing ? -ECANCELED : 0;
+}
+
+/*
+ * Ciphertext from the socket: into the session, then the handshake or
+ * plaintext for the frame reader, whichever the session has. While
+ * conn_finish() waits for the handshake (finish_pending), only the
+ * handshake goes on.
+ */
+static void tls_read(struct conn *c, const uint8_t *p, size_t n)
+{
+	char err[256], why[384];
+	ssize_t got;
+	int ret;
+
+	if (c->tls_first < 0 && n)
+		c->tls_first = p[0];
+	if (tls_session_feed(c->tls, p, n)) {
+		conn_close(c, "out of memory for TLS input");
+		return;
+	}
+	if (!tls_session_done(c->tls)) {
+		ret = tls_session_handshake(c->tls, err, sizeof(err));
+		tls_flush(c); /* our next flight, or the alert saying why */
+		if (ret < 0) {
+			tls_fail(c, err);
+			return;
+		}
+		if (ret == 0 || tls_established(c))
+			return;
+	}
+	/* c->rbuf is free: its ciphertext has been copied into the session. */
+	while (!c->closing) {
+		got = tls_session_read(c->tls, c->rbuf, CONN_READ_BUF, err,
+				       sizeof(err));
+		tls_flush(c);
+		if (got == 0)
+			return;
+		if (got == -EPIPE) {
+			snprintf(why, sizeof(why), "%s closed the connection%s",
+				 c->peer,
+				 frame_reader_idle(&c->rd)
+					 ? ""
+					 : " in the middle of a frame");
+			conn_close(c, why);
+			return;
+		}
+		if (got < 0) {
+			tls_fail(c, err);
+			return;
+		}
+		ret = frame_feed(&c->rd, c->rbuf, (size_t)got, on_frame, c);
+		if (ret && !c->closing) {
+			snprintf(why, sizeof(why), "bad frame from %s: %s",
+				 c->peer,
+				 c->rd.why ? c->rd.why : strerror(-ret));
+			conn_close(c, why);
+		}
+	}
+}
+
+/*
+ * A connection without TLS whose peer's first bytes are a TLS handshake
+ * record (0x16, version 3.x): a frame never starts so (its length would be
+ * over 64 KiB, far more than any first frame), and "bad frame" would not
+ * tell the operator what to change.
+ */
+static int speaks_tls(struct conn *c, const uint8_t *p, size_t n)
+{
+	if (c->tls || c->rx_bytes || n < 3 || p[0] != 0x16 || p[1] != 0x03 ||
+	    p[2] > 0x04)
+		return 0;
+	auth_fail(c, "tls",
+		  "peer %s speaks TLS: set [cluster] tls_* on this node too "
+		  "(or remove them from the peer)",
+		  c->peer);
+	return 1;
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -522,6 +758,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			return;
 		if (nread < 0)
 			close_all(c);
+		else if (nread > 0 && c->tls)
+			tls_read(c, c->rbuf, (size_t)nread);
 		else if (nread > 0 &&
 			 frame_feed(&c->rd, c->rbuf, (size_t)nread, on_frame,
 				    c) &&
@@ -534,9 +772,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (nread == UV_EOF) {
 		snprintf(why, sizeof(why), "%s closed the connection%s",
 			 c->peer,
-			 frame_reader_idle(&c->rd) ? ""
-						   : " in the middle of a "
-						     "frame");
+			 c->tls && !tls_session_done(c->tls)
+				 ? " during the TLS handshake"
+			 : frame_reader_idle(&c->rd) ? ""
+						     : " in the middle of a "
+						       "frame");
 		conn_close(c, why);
 		return;
 	}
@@ -546,7 +786,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		conn_close(c, why);
 		return;
 	}
+	if (speaks_tls(c, c->rbuf, (size_t)nread))
+		return;
 	c->rx_bytes += (uint64_t)nread;
+	if (c->tls) {
+		tls_read(c, c->rbuf, (size_t)nread);
+		return;
+	}
 	ret = frame_feed(&c->rd, c->rbuf, (size_t)nread, on_frame, c);
 	if (ret && !c->closing) {
 		snprintf(why, sizeof(why), "bad frame from %s: %s", c->peer,
@@ -559,6 +805,29 @@ void conn_set_auth(struct conn *c, const struct auth_key *key, int dialer)
 {
 	c->key = key;
 	c->dialer = dialer;
+}
+
+void conn_set_tls(struct conn *c, struct tls_ctx *t, int dialer,
+		  const char *expect_name)
+{
+	c->tls_ctx = t;
+	c->dialer = dialer;
+	/* NULL on out of memory: conn_start() and conn_send() fail then. */
+	c->tls = tls_session_new(t, dialer, expect_name);
+}
+
+void conn_set_cred(struct conn *c, const struct conn_cred *cred, int dialer,
+		   const char *peer_name)
+{
+	if (cred->tls)
+		conn_set_tls(c, cred->tls, dialer, peer_name);
+	else if (cred->key)
+		conn_set_auth(c, cred->key, dialer);
+}
+
+const char *conn_tls_peer_name(const struct conn *c)
+{
+	return c->tls ? tls_session_peer_name(c->tls) : NULL;
 }
 
 /* Our Challenge, untagged, before anything else goes out. */
@@ -594,9 +863,20 @@ int conn_start(struct conn *c)
 		set_peer(c);
 	}
 	c->last_rx_ms = uv_now(c->h.handle.loop);
+	if (c->tls_ctx && !c->tls)
+		return UV_ENOMEM;
 	ret = uv_read_start(&c->h.stream, on_alloc, on_read);
 	if (!ret && c->key && c->auth == AUTH_OFF)
 		ret = send_challenge(c) ? UV_EPIPE : 0;
+	if (!ret && c->tls && c->dialer) {
+		char err[256];
+
+		/* The ClientHello; a failure here is local (memory). */
+		if (tls_session_handshake(c->tls, err, sizeof(err)) < 0)
+			ret = UV_EPROTO;
+		else
+			ret = tls_flush(c);
+	}
 	return ret;
 }
 
@@ -664,7 +944,7 @@ static void on_written(uv_write_t *req, int status)
 		c->tx_bytes += w->len;
 	if (w->done)
 		w->done(w->arg);
-	free(w);
+	write_free(w);
 	if (status < 0 && status != UV_ECANCELED && !c->closing) {
 		snprintf(why, sizeof(why), "sending to %s: %s", c->peer,
 			 uv_strerror(status));
@@ -687,7 +967,7 @@ static int write_now(struct conn *c, struct conn_write *w)
 	c->queued -= w->len;
 	if (w->done)
 		w->done(w->arg);
-	free(w);
+	write_free(w);
 	return ret;
 }
 
@@ -711,11 +991,19 @@ int conn_send(struct conn *c, const uv_buf_t *bufs, unsigned nbufs,
 		frames = (size_t)n;
 		len += frames * AUTH_TAG_BYTES;
 		nout = nbufs + 2 * (unsigned)frames;
+	} else if (c->tls && !c->closing) {
+		/* One ciphertext buffer; counted at most what it can take
+		 * until it is made. */
+		for (i = 0; i < nbufs; i++)
+			len += tls_overhead(bufs[i].len);
+		nout = 1;
 	}
 	size = sizeof(*w) + frames * AUTH_TAG_BYTES +
 	       (nbufs + nout) * sizeof(uv_buf_t);
 	if (c->closing)
 		ret = -EPIPE;
+	else if (c->tls_ctx && !c->tls)
+		ret = -ENOMEM;
 	else if (c->queued + len > c->max_queued)
 		ret = -ENOBUFS;
 	else if (!(w = calloc(1, size)))
@@ -732,6 +1020,16 @@ int conn_send(struct conn *c, const uv_buf_t *bufs, unsigned nbufs,
 		w->nin = nbufs;
 		memcpy(w->in, bufs, nbufs * sizeof(*bufs));
 		c->queued += len;
+		if (c->tls) {
+			if (!tls_session_done(c->tls)) {
+				/* Encrypted when the handshake completes. */
+				*c->held_tail = w;
+				c->held_tail = &w->next;
+				return 0;
+			}
+			/* tls_send() ran done on error. */
+			return tls_send(c, w) ? -EPIPE : 0;
+		}
 		if (c->auth == AUTH_WAIT) {
 			/* Sealed when the peer's Challenge comes. */
 			*c->held_tail = w;

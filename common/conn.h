@@ -21,6 +21,17 @@
 
 struct conn;
 struct auth_key;
+struct tls_ctx;
+
+/*
+ * What secures a node's replication connections: [cluster] key_file's key
+ * (auth.h) or the context of its tls_* files (tls.h); config.c lets at
+ * most one be set. Both must outlive every connection.
+ */
+struct conn_cred {
+	const struct auth_key *key;
+	struct tls_ctx *tls;
+};
 
 struct conn_ops {
 	/* A decoded message; m is freed when this returns. May be NULL. */
@@ -66,6 +77,35 @@ int conn_connect(struct conn *c, const char *host, uint16_t port,
  */
 void conn_set_auth(struct conn *c, const struct auth_key *key, int dialer);
 
+/*
+ * Runs the connection inside TLS 1.3 with context t (tls.h; must outlive
+ * c): call before conn_start() or conn_connect(). dialer: 1 on the side
+ * that connected (TLS client), 0 on the side that accepted. expect_name:
+ * the node whose name the peer's certificate must carry (the dialer's, the
+ * node it dialled); NULL: any node of the cluster. Frames sent before the
+ * handshake has completed are held (they count in the queue bound, with
+ * what TLS adds) and go out encrypted, in order, when it has. A failed
+ * handshake, a record that fails its check and, on a connection without
+ * TLS, a peer that starts a TLS handshake close the connection, logging
+ * one line with the peer and OpenSSL's reason and emitting "auth_refused"
+ * with cause "tls"; nothing of such a record reaches on_msg.
+ */
+void conn_set_tls(struct conn *c, struct tls_ctx *t, int dialer,
+		  const char *expect_name);
+
+/*
+ * conn_set_tls() or conn_set_auth(), whichever cred has. peer_name: the
+ * node dialled, or NULL (accepting: any node of the cluster).
+ */
+void conn_set_cred(struct conn *c, const struct conn_cred *cred, int dialer,
+		   const char *peer_name);
+
+/*
+ * The node name in the peer's verified TLS certificate (to compare with
+ * its Hello's), or NULL: no TLS, or the handshake has not completed.
+ */
+const char *conn_tls_peer_name(const struct conn *c);
+
 /* Starts reading (sets TCP_NODELAY for TCP). Returns 0 or a uv error. */
 int conn_start(struct conn *c);
 
@@ -95,8 +135,8 @@ int conn_send(struct conn *c, const uv_buf_t *bufs, unsigned nbufs,
 int conn_send_msg(struct conn *c, enum wire_type type,
 		  const ProtobufCMessage *msg);
 
-/* Bytes queued and not yet written (tags and held frames included); the
- * bound. */
+/* Bytes queued and not yet written (tags, TLS records and held frames
+ * included); the bound. */
 size_t conn_queued(const struct conn *c);
 size_t conn_max_queued(const struct conn *c);
 

@@ -73,7 +73,7 @@ static void on_announce(uv_timer_t *t)
 		if (!a->c)
 			continue;
 		if (p->key)
-			conn_set_auth(a->c, p->key, 1);
+			conn_set_cred(a->c, p->key, 1, n->name);
 		/* A cut link drops SYNs: give up after heartbeat_timeout. */
 		if (conn_connect(a->c, n->host, n->port, timeout_ms,
 				 announce_connected))

@@ -550,7 +550,7 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	if (p->key)
-		conn_set_auth(c, p->key, 0);
+		conn_set_cred(c, p->key, 0, NULL);
 	if (uv_accept(server, conn_stream(c)) || conn_start(c)) {
 		conn_close(c, "accept failed");
 		return;

@@ -48,9 +48,9 @@ struct primary_opts {
 	 * surely until lease_until_ns; NULL: primary_serve() takes it */
 	struct arbiter *arb;
 	uint64_t lease_until_ns;
-	/* [cluster] key_file's key (auth.h), or NULL; NULL with a key_file
-	 * set: primary_serve() loads it */
-	const struct auth_key *key;
+	/* [cluster] key_file's key or tls_* context (conn.h), or NULL; NULL
+	 * with either set: primary_serve() loads it */
+	const struct conn_cred *key;
 };
 
 #define EXTRA_MAX 4
@@ -74,7 +74,8 @@ struct primary {
 	int running;	  /* primary_run() is carrying out actions */
 	int acked_events; /* primary_opts.acked_events */
 	int output_held;  /* the guest is held: its output is at the bound */
-	const struct auth_key *key; /* every connection's frames, or NULL */
+	/* every connection's key or TLS (conn.h), or NULL */
+	const struct conn_cred *key;
 	struct lease lease;
 
 	/* connections: the backup (or the one that may become it) is the

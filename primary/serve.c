@@ -14,6 +14,7 @@
 #include "ctl.h"
 #include "epoch.h"
 #include "log.h"
+#include "tls.h"
 
 /*
  * arbiter = etcd: this fresh primary's term is the one it wins. A lease a
@@ -79,27 +80,18 @@ static void status_cb(void *opaque, struct node_status *st)
 	primary_status(opaque, st);
 }
 
-int primary_serve(struct primary *p, const struct config *cfg,
-		  const struct config_node *self, const struct workload *wl,
-		  const struct primary_opts *o)
+/* primary_serve() once the link's key or TLS context is loaded. */
+static int serve(struct primary *p, const struct config *cfg,
+		 const struct config_node *self, const struct workload *wl,
+		 const struct primary_opts *o)
 {
 	struct primary_opts po = *o;
-	struct auth_key key; /* lives as long as the loop runs */
 	struct arbiter *arb = NULL;
 	struct ctl *ctl = NULL;
 	char err[512];
 	uv_loop_t loop;
 	int ret;
 
-	/* [cluster] key_file: read once, before anything starts. */
-	if (*cfg->key_file && !po.key) {
-		if (auth_key_load(cfg->key_file, &key, err, sizeof(err))) {
-			log_error("%s", err);
-			primary_finish(p);
-			return -1;
-		}
-		po.key = &key;
-	}
 	uv_loop_init(&loop);
 	if (cfg->failover.arbiter == CONFIG_ARBITER_ETCD && !po.arb) {
 		arb = take_lease(&loop, cfg, self, &po);
@@ -149,4 +141,36 @@ int primary_serve(struct primary *p, const struct config *cfg,
 		log_error("bug: handles left open at exit: %s",
 			  uv_strerror(ret));
 	return p->core.exit_code;
+}
+
+int primary_serve(struct primary *p, const struct config *cfg,
+		  const struct config_node *self, const struct workload *wl,
+		  const struct primary_opts *o)
+{
+	struct primary_opts po = *o;
+	struct auth_key key; /* these live as long as the loop runs */
+	struct conn_cred cred = {NULL, NULL};
+	char err[512];
+	int ret;
+
+	/* [cluster] key_file or tls_*: read once, before anything starts. */
+	if ((*cfg->key_file || tls_configured(cfg)) && !po.key) {
+		if (*cfg->key_file &&
+		    auth_key_load(cfg->key_file, &key, err, sizeof(err)))
+			goto err_cred;
+		if (*cfg->key_file)
+			cred.key = &key;
+		else if (tls_ctx_load(&cred.tls, cfg, err, sizeof(err)))
+			goto err_cred;
+		po.key = &cred;
+	}
+	ret = serve(p, cfg, self, wl, &po);
+	tls_ctx_free(cred.tls);
+	auth_wipe(&key, sizeof(key));
+	return ret;
+
+err_cred:
+	log_error("%s", err);
+	primary_finish(p);
+	return -1;
 }

@@ -18,7 +18,7 @@ struct ctl;
 struct uv_loop_s; /* uv_loop_t: this header needs no libuv */
 struct node_status;
 struct arbiter;
-struct auth_key;
+struct conn_cred;
 
 /* Exit status of a primary replaced by one of a higher term. */
 #define PRIMARY_EXIT_REPLACED 3
@@ -36,8 +36,8 @@ struct primary_image {
 	 * (now_ns clock); NULL without an arbiter */
 	struct arbiter *arb;
 	uint64_t lease_until_ns;
-	/* [cluster] key_file's key (auth.h), or NULL */
-	const struct auth_key *key;
+	/* [cluster] key_file's key or tls_* context (conn.h), or NULL */
+	const struct conn_cred *key;
 };
 
 /* A zeroed primary (large: its statistics), or NULL. */

@@ -1153,6 +1153,51 @@ static void test_arbiter_keys(void **state)
 		NAME ":9: lease_ttl: '500ms' is out of range (1s..1min)");
 }
 
+/*
+ * [cluster] tls_*: relative paths from the file's directory; all three or
+ * none, naming what is missing at the first tls_* line; never with
+ * key_file. (The files themselves are checked at start: test_tls.)
+ */
+static void test_tls_keys(void **state)
+{
+	(void)state;
+	accepted(BASE);
+	assert_string_equal(cfg.tls_certificate, "");
+	assert_string_equal(cfg.tls_private_key, "");
+	assert_string_equal(cfg.tls_ca, "");
+
+	accepted("[cluster]\nname = demo\ntls_ca = /pki/ca.pem\n"
+		 "tls_certificate = tls/a.pem\ntls_private_key = tls/a.key\n"
+		 "[node a]\nreplication_address = 127.0.0.1:7301\n"
+		 "role = primary\n[workload]\nguest = counter.elf\n");
+	assert_string_equal(cfg.tls_certificate, DIR "/tls/a.pem");
+	assert_string_equal(cfg.tls_private_key, DIR "/tls/a.key");
+	assert_string_equal(cfg.tls_ca, "/pki/ca.pem");
+	assert_string_equal(cfg.key_file, "");
+
+	refused("[cluster]\nname = demo\ntls_certificate = a.pem\n"
+		"[node a]\n",
+		NAME ":3: tls_certificate: TLS needs tls_private_key and "
+		     "tls_ca too (set all three tls_* keys, or none)");
+	refused("[cluster]\nname = demo\ntls_ca = ca.pem\n"
+		"tls_private_key = a.key\n[node a]\n",
+		NAME ":3: tls_ca: TLS needs tls_certificate too (set all "
+		     "three tls_* keys, or none)");
+	refused("[cluster]\nname = demo\ntls_private_key = a.key\n"
+		"tls_certificate = a.pem\n[node a]\n",
+		NAME ":3: tls_private_key: TLS needs tls_ca too (set all "
+		     "three tls_* keys, or none)");
+	refused("[cluster]\nname = demo\nkey_file = demo.key\n"
+		"tls_certificate = a.pem\ntls_private_key = a.key\n"
+		"tls_ca = ca.pem\n[node a]\n",
+		NAME ":4: tls_certificate: key_file is set too (line 3); pick "
+		     "one: key_file (a pre-shared key) or tls_* "
+		     "(certificates)");
+	refused("[cluster]\nname = demo\ntls_ca =\n",
+		NAME ":3: tls_ca: empty value (remove the line to get the "
+		     "default)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1177,6 +1222,7 @@ int main(void)
 		cmocka_unit_test(test_key_table),
 		cmocka_unit_test(test_defaults_spelled_out),
 		cmocka_unit_test(test_arbiter_keys),
+		cmocka_unit_test(test_tls_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
