@@ -230,7 +230,7 @@ void shell_on_arbiter(const struct arbiter_result *r, void *opaque)
 
 	if (r->outcome == ARBITER_WON || r->outcome == ARBITER_KEPT)
 		b->lease_until_ns = arbiter_held_until(r);
-	if (r->op != ARBITER_NEXT)
+	if (r->op != ARBITER_NEXT && r->op != ARBITER_ACQUIRE)
 		return; /* keep-alives and revokes decide nothing here */
 	if (r->outcome != ARBITER_WON && r->outcome != ARBITER_BUSY &&
 	    r->outcome != ARBITER_ERROR)
@@ -558,9 +558,11 @@ static void carry_out(struct backup *b, const struct standby_action *a)
 			command_cancel(b->health);
 		break;
 	case SB_A_ACQUIRE:
-		/* Only the term after the replica's: a later one means a
-		 * primary went on without this replica. */
-		if (arbiter_acquire_next(b->arb, b->rx.known_term))
+		/* Only the term after the replica's (a later one means a
+		 * primary went on without this replica), or one this node
+		 * won before and gave back without promoting. */
+		if (a->term ? arbiter_acquire(b->arb, a->term)
+			    : arbiter_acquire_next(b->arb, b->rx.known_term))
 			standby_on_lease(&b->sb, SB_LEASE_ERROR, 0, "",
 					 "too many requests queued");
 		break;

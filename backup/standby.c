@@ -322,16 +322,20 @@ static void give_lease_back(struct standby *s)
 {
 	if (!s->lease_term)
 		return;
+	s->own_term = s->lease_term;
 	s->lease_term = 0;
 	push(s, SB_A_REVOKE);
 }
 
 static void ask_lease(struct standby *s)
 {
+	struct standby_action *a;
+
 	if (s->lease_asking)
 		return; /* one at a time: its answer decides */
 	s->lease_asking = 1;
-	push(s, SB_A_ACQUIRE);
+	a = push(s, SB_A_ACQUIRE);
+	a->term = s->own_term == s->rx->known_term + 1 ? s->own_term : 0;
 }
 
 /* FENCING: the lease first (with an arbiter), then fence_command. */
@@ -876,6 +880,7 @@ void standby_on_lease(struct standby *s, enum standby_lease r, uint64_t term,
 	s->lease_asking = 0;
 	if (r == SB_LEASE_WON) {
 		s->lease_term = term;
+		s->own_term = 0;
 		if (s->state != SB_FENCING) {
 			/* called off (the primary answered) or stopping */
 			give_lease_back(s);

@@ -147,7 +147,9 @@ enum standby_act {
 	SB_A_CLOSE,  /* close the connection at once (why: text) */
 	SB_A_ARM,    /* start timer, to fire once in ms */
 	SB_A_DISARM, /* stop timer */
-	/* ask the arbiter for the lease, in a new term; report the result
+	/* ask the arbiter for the lease: term 0, the term after the
+	 * replica's (acquire_next); term T, T itself, a term this node won
+	 * and gave back without promoting (acquire(T)); report the result
 	 * with standby_on_lease() */
 	SB_A_ACQUIRE,
 	SB_A_REVOKE,	   /* give the lease won back (not promoting) */
@@ -278,6 +280,12 @@ struct standby {
 	int lease_asking;
 	uint64_t lease_term;
 	int lease_logged; /* "still holds the lease" said, this failover */
+	/* A term this node won and gave back without promoting in it (the
+	 * promotion failed, or the failover was called off): the term has
+	 * moved on to it, so the next failover asks for it again, as is,
+	 * instead of the one after the replica's (which no longer exists).
+	 * Valid while it is the replica's term + 1. */
+	uint64_t own_term;
 
 	/* Log lines said once, until something changes: data, they change
 	 * nothing but the log. */

@@ -774,6 +774,8 @@ static void *worker(void *opaque)
 		switch (q.op) {
 		case ARBITER_ACQUIRE:
 			do_acquire(a, q.keep_term, 0, &r);
+			if (r.outcome == ARBITER_WON && q.keep_term)
+				read_released(a, &r);
 			break;
 		case ARBITER_NEXT:
 			do_acquire(a, q.keep_term, 1, &r);

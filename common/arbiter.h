@@ -84,7 +84,8 @@ struct arbiter_result {
 	uint64_t ttl_ns;  /* the TTL etcd granted: >= lease_ttl, whole s */
 	uint64_t done_ns; /* now_ns() when the answer was in (latency) */
 	/*
-	 * acquire_next WON: the released key as read right after winning
+	 * acquire_next WON, acquire(K > 0) WON: the released key as read
+	 * right after winning
 	 * (the old holder can no longer write it). report_read 0: it could
 	 * not be read (why says so); else report_found 0: there is none.
 	 */

@@ -287,7 +287,7 @@ static int swrk_call(const struct call *c, CriuReq *req, CriuResp **out,
 				   1000000ull;
 	char reason[512];
 	CriuResp *resp = NULL;
-	struct swrk w;
+	struct swrk w = {.sk = -1, .pid = -1};
 	int rc, st;
 
 	*out = NULL;

@@ -422,7 +422,9 @@ static void test_release_report(void **state)
 	/* a holds term 1 and reports twice; reports are not delivered, so
 	 * the next result is the keepalive queued after them. */
 	assert_int_equal(arbiter_acquire(a.arb, 1), 0);
-	EXPECT("a", &a, ARBITER_ACQUIRE, ARBITER_WON, 1, "a");
+	r = EXPECT("a", &a, ARBITER_ACQUIRE, ARBITER_WON, 1, "a");
+	assert_true(r.report_read); /* acquire(K) reads it too */
+	assert_false(r.report_found);
 	assert_int_equal(arbiter_report(a.arb, 1, 100), 0);
 	assert_int_equal(arbiter_report(a.arb, 1, 200), 0);
 	assert_int_equal(arbiter_keepalive(a.arb), 0);

@@ -1141,6 +1141,60 @@ static void test_lease_taken_before_promoting(void **state)
 	fx_free(f);
 }
 
+/*
+ * A term won and given back without promoting (the promotion failed) is
+ * asked for again as is: etcd's term is already that one, so the term
+ * after the replica's can never be won any more. Once the replica is of
+ * another term, that term is stale and the next one is asked for.
+ */
+/* A promotion failed at f->now: the silence, still going on, decides
+ * again once the hold-off is over. */
+static void again(struct fx *f)
+{
+	f->now += TIMEOUT;
+	clear(f);
+	standby_on_silence(&f->s, f->now);
+	settle(f);
+}
+
+static void test_lease_own_term_again(void **state)
+{
+	struct setup o = {.arbiter = 1};
+	struct fx *f = silenced(&o);
+
+	(void)state;
+	assert_int_equal(find(f, SB_A_ACQUIRE)->term, 0);
+	clear(f);
+	standby_on_lease(&f->s, SB_LEASE_WON, 2, "", "");
+	settle(f);
+	assert_int_equal(find(f, SB_A_PROMOTE)->term, 2);
+	clear(f);
+	standby_on_promote_failed(&f->s, f->now, "address already in use");
+	settle(f);
+	assert_int_equal(count(f, SB_A_REVOKE), 1);
+	assert_int_equal(f->s.own_term, 2);
+	/* the silence goes on: decided again after the hold-off */
+	again(f);
+	assert_state(f, SB_FENCING);
+	assert_int_equal(find(f, SB_A_ACQUIRE)->term, 2);
+	clear(f);
+	standby_on_lease(&f->s, SB_LEASE_WON, 2, "", "");
+	settle(f);
+	assert_int_equal(find(f, SB_A_PROMOTE)->term, 2);
+	assert_int_equal(f->s.own_term, 0);
+	/* given back again, then a replica of term 2 (another primary):
+	 * stale */
+	clear(f);
+	standby_on_promote_failed(&f->s, f->now, "address already in use");
+	settle(f);
+	assert_int_equal(f->s.own_term, 2);
+	f->rx.known_term = 2;
+	again(f);
+	assert_state(f, SB_FENCING);
+	assert_int_equal(find(f, SB_A_ACQUIRE)->term, 0);
+	fx_free(f);
+}
+
 /* With both an arbiter and a fence_command: the lease, then the fence;
  * an error asks again; the primary answering calls it off and gives a
  * lease won back, also one won after the call-off. */
@@ -1814,6 +1868,7 @@ int main(void)
 		cmocka_unit_test(test_fence_end_after_call_off),
 		cmocka_unit_test(test_lease_taken_before_promoting),
 		cmocka_unit_test(test_lease_then_fence),
+		cmocka_unit_test(test_lease_own_term_again),
 		cmocka_unit_test(test_lease_given_back_on_stop),
 		cmocka_unit_test(test_connection_lost_wait),
 		cmocka_unit_test(test_connection_lost_promote),
