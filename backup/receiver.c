@@ -49,6 +49,17 @@ void receiver_reset(struct receiver *rx)
 	rx->synced = 0;
 }
 
+/* The primary's report that its console stream is released up to
+ * released (the link's, or another way's): only forward. 1 if it moved. */
+static int advance_released(struct receiver *rx, uint64_t released)
+{
+	if (released <= rx->released)
+		return 0;
+	rx->released = released;
+	replica_console_released(rx->r, released);
+	return 1;
+}
+
 void receiver_lost(struct receiver *rx)
 {
 	replica_discard(rx->r);
@@ -295,10 +306,7 @@ void receiver_on_msg(struct receiver *rx, const struct wire_msg *m,
 	}
 	switch (m->type) {
 	case WIRE_HEARTBEAT:
-		if (m->heartbeat->released > rx->released) {
-			rx->released = m->heartbeat->released;
-			replica_console_released(rx->r, rx->released);
-		}
+		advance_released(rx, m->heartbeat->released);
 		break;
 	case WIRE_EPOCH_BEGIN:
 		on_begin(rx, m->begin, out);
@@ -356,9 +364,5 @@ void receiver_on_msg(struct receiver *rx, const struct wire_msg *m,
 
 int receiver_released(struct receiver *rx, uint64_t term, uint64_t released)
 {
-	if (term != rx->known_term || released <= rx->released)
-		return 0;
-	rx->released = released;
-	replica_console_released(rx->r, released);
-	return 1;
+	return term == rx->known_term && advance_released(rx, released);
 }

@@ -895,15 +895,12 @@ int arbiter_bump(struct arbiter *a, uint64_t term)
 
 int arbiter_report(struct arbiter *a, uint64_t term, uint64_t released)
 {
-	int err = 0;
-
 	pthread_mutex_lock(&a->mu);
 	a->report_term = term;
 	a->report_released = released;
 	pthread_mutex_unlock(&a->mu);
-	/* enqueue coalesces with a report still waiting */
-	err = enqueue(a, ARBITER_REPORT, term, 0);
-	return err;
+	/* a report still waiting takes these values: enqueue adds none */
+	return enqueue(a, ARBITER_REPORT, term, 0);
 }
 
 int arbiter_keepalive(struct arbiter *a)

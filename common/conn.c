@@ -435,6 +435,23 @@ static int auth_fail(struct conn *c, const char *cause, const char *fmt, ...)
 	return -EBADMSG;
 }
 
+/*
+ * The peer is authenticated (its Challenge came, or the TLS handshake
+ * completed): held frames go out, and a conn_finish() asked meanwhile is
+ * carried out. -ECANCELED when that closed or finished the connection.
+ */
+static int secured(struct conn *c)
+{
+	c->last_rx_ms = uv_now(c->h.handle.loop);
+	send_held(c);
+	if (c->finish_pending) {
+		c->finish_pending = 0;
+		start_shutdown(c);
+		return -ECANCELED;
+	}
+	return c->closing ? -ECANCELED : 0;
+}
+
 /* The first frame from a peer while we wait for its Challenge. */
 static int on_challenge(struct conn *c, uint8_t type, const uint8_t *payload,
 			size_t len)
@@ -481,14 +498,7 @@ static int on_challenge(struct conn *c, uint8_t type, const uint8_t *payload,
 			       : auth_fail(c, "session", "auth: %d", ret);
 	c->auth = AUTH_ON;
 	frame_reader_set_trailer(&c->rd, AUTH_TAG_BYTES);
-	c->last_rx_ms = uv_now(c->h.handle.loop);
-	send_held(c);
-	if (c->finish_pending) {
-		c->finish_pending = 0;
-		start_shutdown(c);
-		return -ECANCELED;
-	}
-	return c->closing ? -ECANCELED : 0;
+	return secured(c);
 }
 
 /* A tagged frame's check, before anything looks at its bytes. */
@@ -655,20 +665,6 @@ static int tls_send(struct conn *c, struct conn_write *w)
 	return write_now(c, w);
 }
 
-/* The handshake has completed: held frames go out. -ECANCELED when that
- * closed or finished the connection. */
-static int tls_established(struct conn *c)
-{
-	c->last_rx_ms = uv_now(c->h.handle.loop);
-	send_held(c);
-	if (c->finish_pending) {
-		c->finish_pending = 0;
-		start_shutdown(c);
-		return -ECANCELED;
-	}
-	return c->closing ? -ECANCELED : 0;
-}
-
 /*
  * Ciphertext from the socket: into the session, then the handshake or
  * plaintext for the frame reader, whichever the session has. While
@@ -694,7 +690,7 @@ static void tls_read(struct conn *c, const uint8_t *p, size_t n)
 			tls_fail(c, err);
 			return;
 		}
-		if (ret == 0 || tls_established(c))
+		if (ret == 0 || secured(c))
 			return;
 	}
 	/* c->rbuf is free: its ciphertext has been copied into the session. */

@@ -28,24 +28,10 @@
 #include <json-c/json.h>
 
 #include "etcd_json.h"
+#include "fail.h"
 
 /* Deep enough for txn → responses → response_range → kvs → KV. */
 #define ETCD_JSON_DEPTH 16
-
-static int fail(char *why, size_t whylen, int err, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *why, size_t whylen, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (whylen) {
-		va_start(ap, fmt);
-		vsnprintf(why, whylen, fmt, ap);
-		va_end(ap);
-	}
-	return err;
-}
 
 /* --- base64 ------------------------------------------------------------ */
 
@@ -302,16 +288,16 @@ static json_object *parse_one(const char *body, size_t len, size_t *pos,
 	while (p < len && strchr(" \t\r\n", body[p]) && body[p])
 		p++;
 	if (p == len) {
-		fail(why, whylen, -EPROTO, "%s: empty body", what);
+		fail_line(why, whylen, -EPROTO, "%s: empty body", what);
 		return NULL;
 	}
 	if (len - p > (size_t)INT32_MAX) {
-		fail(why, whylen, -EPROTO, "%s: body too large", what);
+		fail_line(why, whylen, -EPROTO, "%s: body too large", what);
 		return NULL;
 	}
 	tok = json_tokener_new_ex(ETCD_JSON_DEPTH);
 	if (!tok) {
-		fail(why, whylen, -EPROTO, "%s: out of memory", what);
+		fail_line(why, whylen, -EPROTO, "%s: out of memory", what);
 		return NULL;
 	}
 	/* Strict (no trailing commas, single quotes, comments), but stop after
@@ -323,10 +309,11 @@ static json_object *parse_one(const char *body, size_t len, size_t *pos,
 		enum json_tokener_error e = json_tokener_get_error(tok);
 
 		if (e == json_tokener_continue)
-			fail(why, whylen, -EPROTO, "%s: truncated JSON", what);
+			fail_line(why, whylen, -EPROTO, "%s: truncated JSON",
+				  what);
 		else
-			fail(why, whylen, -EPROTO, "%s: bad JSON: %s", what,
-			     json_tokener_error_desc(e));
+			fail_line(why, whylen, -EPROTO, "%s: bad JSON: %s",
+				  what, json_tokener_error_desc(e));
 		json_tokener_free(tok);
 		return NULL;
 	}
@@ -334,7 +321,7 @@ static json_object *parse_one(const char *body, size_t len, size_t *pos,
 	json_tokener_free(tok);
 	if (!json_object_is_type(o, json_type_object)) {
 		json_object_put(o);
-		fail(why, whylen, -EPROTO, "%s: not a JSON object", what);
+		fail_line(why, whylen, -EPROTO, "%s: not a JSON object", what);
 		return NULL;
 	}
 	while (p < len && body[p] && strchr(" \t\r\n", body[p]))
@@ -351,14 +338,14 @@ static json_object *parse_body(const char *body, size_t len, const char *what,
 	json_object *o;
 
 	if (memchr(body, '\0', len)) {
-		fail(why, whylen, -EPROTO, "%s: NUL byte in body", what);
+		fail_line(why, whylen, -EPROTO, "%s: NUL byte in body", what);
 		return NULL;
 	}
 	o = parse_one(body, len, &pos, what, why, whylen);
 	if (o && pos != len) {
 		json_object_put(o);
-		fail(why, whylen, -EPROTO, "%s: data after the JSON object",
-		     what);
+		fail_line(why, whylen, -EPROTO,
+			  "%s: data after the JSON object", what);
 		return NULL;
 	}
 	return o;
@@ -406,7 +393,7 @@ static int error_of(json_object *o, int *code, char *why, size_t whylen)
 			: -1;
 	if (*code < 0 || *code > 16)
 		*code = -1;
-	fail(why, whylen, 0, "%s (code %d)", msg, *code);
+	fail_line(why, whylen, 0, "%s (code %d)", msg, *code);
 	return 1;
 }
 
@@ -479,16 +466,18 @@ static int field_int64(json_object *o, const char *name, int64_t lo, int64_t hi,
 
 	*v = 0;
 	if (!json_object_object_get_ex(o, name, &f))
-		return lo <= 0 && 0 <= hi ? 0
-					  : fail(why, whylen, -EPROTO,
-						 "%s: %s: missing", what, name);
+		return lo <= 0 && 0 <= hi
+			       ? 0
+			       : fail_line(why, whylen, -EPROTO,
+					   "%s: %s: missing", what, name);
 	if (get_int64(f, v))
-		return fail(why, whylen, -EPROTO, "%s: %s: not a decimal int64",
-			    what, name);
+		return fail_line(why, whylen, -EPROTO,
+				 "%s: %s: not a decimal int64", what, name);
 	if (*v < lo || *v > hi)
-		return fail(why, whylen, -EPROTO,
-			    "%s: %s: %lld out of range %lld..%lld", what, name,
-			    (long long)*v, (long long)lo, (long long)hi);
+		return fail_line(why, whylen, -EPROTO,
+				 "%s: %s: %lld out of range %lld..%lld", what,
+				 name, (long long)*v, (long long)lo,
+				 (long long)hi);
 	return 0;
 }
 
@@ -503,7 +492,8 @@ static int check_reply(json_object *o, const char *what, char *why,
 		return -EREMOTEIO;
 	if (!json_object_object_get_ex(o, "header", &h) ||
 	    !json_object_is_type(h, json_type_object))
-		return fail(why, whylen, -EPROTO, "%s: no header object", what);
+		return fail_line(why, whylen, -EPROTO, "%s: no header object",
+				 what);
 	return 0;
 }
 
@@ -515,8 +505,8 @@ static int parse_kv(json_object *o, struct etcd_kv *kv, const char *what,
 
 	memset(kv, 0, sizeof(*kv));
 	if (!json_object_is_type(o, json_type_object))
-		return fail(why, whylen, -EPROTO, "%s: kv is not an object",
-			    what);
+		return fail_line(why, whylen, -EPROTO,
+				 "%s: kv is not an object", what);
 	if (field_int64(o, "create_revision", 1, INT64_MAX,
 			&kv->create_revision, what, why, whylen) ||
 	    field_int64(o, "mod_revision", kv->create_revision, INT64_MAX,
@@ -526,21 +516,21 @@ static int parse_kv(json_object *o, struct etcd_kv *kv, const char *what,
 		return -EPROTO;
 	if (json_object_object_get_ex(o, "value", &f)) {
 		if (!json_object_is_type(f, json_type_string))
-			return fail(why, whylen, -EPROTO,
-				    "%s: value: not a string", what);
+			return fail_line(why, whylen, -EPROTO,
+					 "%s: value: not a string", what);
 		n = etcd_b64_decode(json_object_get_string(f),
 				    (size_t)json_object_get_string_len(f),
 				    kv->value, sizeof(kv->value) - 1);
 		if (n == -ENOSPC)
-			return fail(why, whylen, -EPROTO,
-				    "%s: value: longer than %d bytes", what,
-				    ETCD_VALUE_MAX - 1);
+			return fail_line(why, whylen, -EPROTO,
+					 "%s: value: longer than %d bytes",
+					 what, ETCD_VALUE_MAX - 1);
 		if (n < 0)
-			return fail(why, whylen, -EPROTO,
-				    "%s: value: bad base64", what);
+			return fail_line(why, whylen, -EPROTO,
+					 "%s: value: bad base64", what);
 		if (memchr(kv->value, '\0', (size_t)n))
-			return fail(why, whylen, -EPROTO,
-				    "%s: value: NUL byte inside", what);
+			return fail_line(why, whylen, -EPROTO,
+					 "%s: value: NUL byte inside", what);
 		kv->value[n] = '\0';
 		kv->value_len = (size_t)n;
 	}
@@ -559,12 +549,13 @@ static int parse_range(json_object *o, struct etcd_kv *kv, const char *what,
 	if (!json_object_object_get_ex(o, "kvs", &kvs))
 		return 0;
 	if (!json_object_is_type(kvs, json_type_array))
-		return fail(why, whylen, -EPROTO, "%s: kvs: not an array",
-			    what);
+		return fail_line(why, whylen, -EPROTO, "%s: kvs: not an array",
+				 what);
 	n = json_object_array_length(kvs);
 	if (n > 1)
-		return fail(why, whylen, -EPROTO,
-			    "%s: kvs: %zu keys for a one-key range", what, n);
+		return fail_line(why, whylen, -EPROTO,
+				 "%s: kvs: %zu keys for a one-key range", what,
+				 n);
 	if (n == 0)
 		return 0;
 	return parse_kv(json_object_array_get_idx(kvs, 0), kv, what, why,
@@ -602,8 +593,8 @@ int etcd_json_txn(const char *body, size_t len, struct etcd_txn_result *r,
 		goto out;
 	if (json_object_object_get_ex(o, "succeeded", &f)) {
 		if (!json_object_is_type(f, json_type_boolean)) {
-			err = fail(why, whylen, -EPROTO,
-				   "txn: succeeded: not a boolean");
+			err = fail_line(why, whylen, -EPROTO,
+					"txn: succeeded: not a boolean");
 			goto out;
 		}
 		r->succeeded = json_object_get_boolean(f);
@@ -611,29 +602,31 @@ int etcd_json_txn(const char *body, size_t len, struct etcd_txn_result *r,
 	if (!json_object_object_get_ex(o, "responses", &resps))
 		goto out;
 	if (!json_object_is_type(resps, json_type_array)) {
-		err = fail(why, whylen, -EPROTO,
-			   "txn: responses: not an array");
+		err = fail_line(why, whylen, -EPROTO,
+				"txn: responses: not an array");
 		goto out;
 	}
 	for (size_t i = 0; i < json_object_array_length(resps); i++) {
 		json_object *op = json_object_array_get_idx(resps, i), *rr;
 
 		if (!json_object_is_type(op, json_type_object)) {
-			err = fail(why, whylen, -EPROTO,
-				   "txn: responses[%zu]: not an object", i);
+			err = fail_line(why, whylen, -EPROTO,
+					"txn: responses[%zu]: not an object",
+					i);
 			goto out;
 		}
 		if (!json_object_object_get_ex(op, "response_range", &rr))
 			continue;
 		if (!json_object_is_type(rr, json_type_object)) {
-			err = fail(why, whylen, -EPROTO,
-				   "txn: responses[%zu]: not an object", i);
+			err = fail_line(why, whylen, -EPROTO,
+					"txn: responses[%zu]: not an object",
+					i);
 			goto out;
 		}
 		if (r->nreads == ETCD_TXN_READS_MAX) {
-			err = fail(why, whylen, -EPROTO,
-				   "txn: more than %d ranges",
-				   ETCD_TXN_READS_MAX);
+			err = fail_line(why, whylen, -EPROTO,
+					"txn: more than %d ranges",
+					ETCD_TXN_READS_MAX);
 			goto out;
 		}
 		err = parse_range(rr, &r->reads[r->nreads], "txn range", why,
@@ -677,8 +670,8 @@ int etcd_json_keepalive(const char *body, size_t len, int64_t *ttl_s, char *why,
 
 	*ttl_s = 0;
 	if (memchr(body, '\0', len))
-		return fail(why, whylen, -EPROTO,
-			    "keepalive: NUL byte in body");
+		return fail_line(why, whylen, -EPROTO,
+				 "keepalive: NUL byte in body");
 	do {
 		json_object *o, *res;
 		int code;
@@ -693,9 +686,10 @@ int etcd_json_keepalive(const char *body, size_t len, int64_t *ttl_s, char *why,
 			err = -EREMOTEIO;
 		} else if (!json_object_object_get_ex(o, "result", &res) ||
 			   !json_object_is_type(res, json_type_object)) {
-			err = fail(why, whylen, -EPROTO,
-				   "keepalive: message %d: no result object",
-				   msgs);
+			err = fail_line(
+				why, whylen, -EPROTO,
+				"keepalive: message %d: no result object",
+				msgs);
 		} else {
 			err = check_reply(res, "keepalive", why, whylen);
 			if (!err)
@@ -755,25 +749,25 @@ int etcd_owner_parse(const char *value, size_t len, char *node, size_t nodecap,
 	size_t n;
 
 	if (!sp)
-		return fail(why, whylen, -EINVAL,
-			    "owner: no space between node and term");
+		return fail_line(why, whylen, -EINVAL,
+				 "owner: no space between node and term");
 	n = (size_t)(sp - value);
 	if (n == 0 || n > 63 || n >= nodecap)
-		return fail(why, whylen, -EINVAL,
-			    "owner: node name of %zu bytes", n);
+		return fail_line(why, whylen, -EINVAL,
+				 "owner: node name of %zu bytes", n);
 	for (size_t i = 0; i < n; i++) {
 		char c = value[i];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
 		      c == '-'))
-			return fail(why, whylen, -EINVAL,
-				    "owner: node name has byte 0x%02x",
-				    (unsigned char)c);
+			return fail_line(why, whylen, -EINVAL,
+					 "owner: node name has byte 0x%02x",
+					 (unsigned char)c);
 	}
 	if (parse_u64(sp + 1, len - n - 1, term) || *term == 0)
-		return fail(why, whylen, -EINVAL,
-			    "owner: term is not a decimal in 1..2^64-1");
+		return fail_line(why, whylen, -EINVAL,
+				 "owner: term is not a decimal in 1..2^64-1");
 	memcpy(node, value, n);
 	node[n] = '\0';
 	return 0;
@@ -786,14 +780,16 @@ int etcd_released_parse(const char *value, size_t len, uint64_t *term,
 	size_t n;
 
 	if (!sp)
-		return fail(why, whylen, -EINVAL,
-			    "released: no space between term and offset");
+		return fail_line(why, whylen, -EINVAL,
+				 "released: no space between term and offset");
 	n = (size_t)(sp - value);
 	if (parse_u64(value, n, term) || *term == 0)
-		return fail(why, whylen, -EINVAL,
-			    "released: term is not a decimal in 1..2^64-1");
+		return fail_line(
+			why, whylen, -EINVAL,
+			"released: term is not a decimal in 1..2^64-1");
 	if (parse_u64(sp + 1, len - n - 1, offset))
-		return fail(why, whylen, -EINVAL,
-			    "released: offset is not a decimal in 0..2^64-1");
+		return fail_line(
+			why, whylen, -EINVAL,
+			"released: offset is not a decimal in 0..2^64-1");
 	return 0;
 }

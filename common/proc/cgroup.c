@@ -45,7 +45,7 @@ int proc_cgroup_v2_mount(char *buf, size_t len, char *err, size_t errlen)
 	int rc = -ENOENT;
 
 	if (!f)
-		return proc_fail(err, errlen, -errno,
+		return fail_line(err, errlen, -errno,
 				 "open /proc/self/mountinfo: %s",
 				 strerror(errno));
 	/* id parent maj:min root mountpoint opts [optional...] - fstype ... */
@@ -74,12 +74,12 @@ int proc_cgroup_v2_mount(char *buf, size_t len, char *err, size_t errlen)
 	}
 	fclose(f);
 	if (rc == -ENOENT)
-		return proc_fail(
+		return fail_line(
 			err, errlen, rc,
 			"no cgroup2 mount in /proc/self/mountinfo "
 			"(mount cgroup2, e.g. on /sys/fs/cgroup/unified)");
 	if (rc)
-		return proc_fail(err, errlen, rc,
+		return fail_line(err, errlen, rc,
 				 "cgroup2 mount path too long");
 	return 0;
 }
@@ -92,7 +92,7 @@ static int own_cgroup(char *buf, size_t len, char *err, size_t errlen)
 	int rc = -ENOENT;
 
 	if (!f)
-		return proc_fail(err, errlen, -errno,
+		return fail_line(err, errlen, -errno,
 				 "open /proc/self/cgroup: %s", strerror(errno));
 	while (fgets(line, sizeof(line), f)) {
 		if (strncmp(line, "0::", 3) != 0)
@@ -108,7 +108,7 @@ static int own_cgroup(char *buf, size_t len, char *err, size_t errlen)
 	}
 	fclose(f);
 	if (rc)
-		return proc_fail(
+		return fail_line(
 			err, errlen, rc,
 			"no cgroup v2 entry (0::) in /proc/self/cgroup");
 	return 0;
@@ -122,7 +122,7 @@ static int open_ctl(struct proc_cgroup *cg, const char *file, int flags,
 	snprintf(p, sizeof(p), "%s/%s", cg->path, file);
 	*fd = open(p, flags | O_CLOEXEC);
 	if (*fd < 0)
-		return proc_fail(err, errlen, -errno, "open %s: %s", p,
+		return fail_line(err, errlen, -errno, "open %s: %s", p,
 				 strerror(errno));
 	return 0;
 }
@@ -148,7 +148,7 @@ int proc_cgroup_create(struct proc_cgroup *cg, const char *name, char *err,
 	cg->path[0] = 0;
 	if (!name[0] || strchr(name, '/') || !strcmp(name, ".") ||
 	    !strcmp(name, ".."))
-		return proc_fail(err, errlen, -EINVAL,
+		return fail_line(err, errlen, -EINVAL,
 				 "cgroup name '%s' is not one path component",
 				 name);
 	rc = proc_cgroup_v2_mount(mnt, sizeof(mnt), err, errlen);
@@ -160,11 +160,11 @@ int proc_cgroup_create(struct proc_cgroup *cg, const char *name, char *err,
 	if ((size_t)snprintf(cg->path, sizeof(cg->path), "%s%s/%s", mnt,
 			     strcmp(own, "/") ? own : "",
 			     name) >= sizeof(cg->path))
-		return proc_fail(err, errlen, -ENAMETOOLONG,
+		return fail_line(err, errlen, -ENAMETOOLONG,
 				 "cgroup path too long");
 	if (mkdir(cg->path, 0755) < 0) {
 		rc = -errno;
-		return proc_fail(err, errlen, rc, "mkdir %s: %s", cg->path,
+		return fail_line(err, errlen, rc, "mkdir %s: %s", cg->path,
 				 strerror(-rc));
 	}
 	rc = open_ctl(cg, "cgroup.freeze", O_RDWR, &cg->freeze_fd, err, errlen);
@@ -188,7 +188,7 @@ int proc_cgroup_remove(struct proc_cgroup *cg, char *err, size_t errlen)
 	if (!cg->path[0])
 		return 0;
 	if (rmdir(cg->path) < 0 && errno != ENOENT)
-		return proc_fail(err, errlen, -errno, "rmdir %s: %s", cg->path,
+		return fail_line(err, errlen, -errno, "rmdir %s: %s", cg->path,
 				 strerror(errno));
 	cg->path[0] = 0;
 	return 0;
@@ -227,21 +227,21 @@ static int events_wait(const struct proc_cgroup *cg, const char *key, int want,
 		int left, n;
 
 		if (v < 0)
-			return proc_fail(err, errlen, v,
+			return fail_line(err, errlen, v,
 					 "read %s/cgroup.events (%s): %s",
 					 cg->path, key, strerror(-v));
 		if (v == want)
 			return 0;
 		now = now_ns();
 		if (now >= deadline)
-			return proc_fail(err, errlen, -ETIMEDOUT,
+			return fail_line(err, errlen, -ETIMEDOUT,
 					 "%s: cgroup.events still says '%s %d' "
 					 "after %d ms",
 					 cg->path, key, v, timeout_ms);
 		left = (int)((deadline - now + 999999) / 1000000);
 		n = poll(&pfd, 1, left);
 		if (n < 0 && errno != EINTR)
-			return proc_fail(err, errlen, -errno,
+			return fail_line(err, errlen, -errno,
 					 "poll %s/cgroup.events: %s", cg->path,
 					 strerror(errno));
 	}
@@ -253,7 +253,7 @@ static int write_ctl(int fd, const char *what, const char *path,
 	size_t len = strlen(val);
 
 	if (pwrite(fd, val, len, 0) != (ssize_t)len)
-		return proc_fail(err, errlen, -errno, "write '%s' to %s/%s: %s",
+		return fail_line(err, errlen, -errno, "write '%s' to %s/%s: %s",
 				 val, path, what, strerror(errno));
 	return 0;
 }
@@ -285,7 +285,7 @@ int proc_cgroup_kill(struct proc_cgroup *cg, int timeout_ms, char *err,
 	snprintf(p, sizeof(p), "%s/cgroup.kill", cg->path);
 	fd = open(p, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
-		return proc_fail(err, errlen, -errno,
+		return fail_line(err, errlen, -errno,
 				 "open %s: %s (cgroup.kill needs Linux 5.14)",
 				 p, strerror(errno));
 	rc = write_ctl(fd, "cgroup.kill", cg->path, "1", err, errlen);

@@ -160,12 +160,12 @@ static int swrk_start(struct swrk *w, const char *criu, int keep_fd,
 	pid_t pid;
 
 	if (access(criu, X_OK) < 0)
-		return proc_fail(err, errlen, -errno,
+		return fail_line(err, errlen, -errno,
 				 "criu binary %s: %s (scripts/build-criu, "
 				 "run by scripts/setup, builds it)",
 				 criu, strerror(errno));
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sk) < 0)
-		return proc_fail(err, errlen, -errno, "socketpair: %s",
+		return fail_line(err, errlen, -errno, "socketpair: %s",
 				 strerror(errno));
 	pid = fork();
 	if (pid < 0) {
@@ -173,7 +173,7 @@ static int swrk_start(struct swrk *w, const char *criu, int keep_fd,
 
 		close(sk[0]);
 		close(sk[1]);
-		return proc_fail(err, errlen, rc, "fork criu swrk: %s",
+		return fail_line(err, errlen, rc, "fork criu swrk: %s",
 				 strerror(-rc));
 	}
 	if (pid == 0) {
@@ -297,7 +297,7 @@ static int swrk_call(const struct call *c, CriuReq *req, CriuResp **out,
 	rc = swrk_send(&w, req);
 	if (rc) {
 		swrk_stop(&w, 1);
-		return proc_fail(err, errlen, rc, "criu %s: send request: %s",
+		return fail_line(err, errlen, rc, "criu %s: send request: %s",
 				 c->what, strerror(-rc));
 	}
 	for (;;) {
@@ -318,25 +318,25 @@ static int swrk_call(const struct call *c, CriuReq *req, CriuResp **out,
 	}
 	st = swrk_stop(&w, rc != 0);
 	if (rc == -ETIMEDOUT)
-		return proc_fail(
+		return fail_line(
 			err, errlen, rc,
 			"criu %s: no answer within %d ms (killed)", c->what,
 			c->timeout_ms > 0 ? c->timeout_ms : DEFAULT_TIMEOUT_MS);
 	if (rc)
-		return proc_fail(err, errlen, rc, "criu %s: swrk: %s", c->what,
+		return fail_line(err, errlen, rc, "criu %s: swrk: %s", c->what,
 				 strerror(-rc));
 	if (!resp) {
 		if (WIFEXITED(st) && WEXITSTATUS(st) >= 125)
-			return proc_fail(err, errlen, -ENOEXEC,
+			return fail_line(err, errlen, -ENOEXEC,
 					 "criu %s: could not start %s swrk "
 					 "(exit %d)",
 					 c->what, c->criu, WEXITSTATUS(st));
 		if (c->log_path &&
 		    log_reason(c->log_path, reason, sizeof(reason)))
-			return proc_fail(err, errlen, -EIO,
+			return fail_line(err, errlen, -EIO,
 					 "criu %s: %s (log: %s)", c->what,
 					 reason, c->log_path);
-		return proc_fail(err, errlen, -EIO,
+		return fail_line(err, errlen, -EIO,
 				 "criu %s: swrk ended without an answer "
 				 "(status 0x%x)",
 				 c->what, st);
@@ -346,10 +346,10 @@ static int swrk_call(const struct call *c, CriuReq *req, CriuResp **out,
 							      : -EIO;
 		if (c->log_path &&
 		    log_reason(c->log_path, reason, sizeof(reason)))
-			proc_fail(err, errlen, rc, "criu %s: %s (log: %s)",
+			fail_line(err, errlen, rc, "criu %s: %s (log: %s)",
 				  c->what, reason, c->log_path);
 		else
-			proc_fail(err, errlen, rc, "criu %s failed: %s%s%s",
+			fail_line(err, errlen, rc, "criu %s failed: %s%s%s",
 				  c->what,
 				  resp->cr_errmsg ? resp->cr_errmsg
 						  : "no reason given",
@@ -401,19 +401,19 @@ static int write_key(const char *dir, int fd, char *err, size_t errlen)
 	FILE *f;
 
 	if (rc)
-		return proc_fail(err, errlen, rc, "stdio fd %d: %s", fd,
+		return fail_line(err, errlen, rc, "stdio fd %d: %s", fd,
 				 rc == -EINVAL ? "not a pipe" : strerror(-rc));
 	snprintf(path, sizeof(path), "%s/%s", dir, PROC_CRIU_STDIO_KEY);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	f = fopen(tmp, "we");
 	if (!f)
-		return proc_fail(err, errlen, -errno, "create %s: %s", tmp,
+		return fail_line(err, errlen, -errno, "create %s: %s", tmp,
 				 strerror(errno));
 	fprintf(f, "%s\n", key);
 	if (fclose(f) != 0 || rename(tmp, path) < 0) {
 		rc = -errno;
 		unlink(tmp);
-		return proc_fail(err, errlen, rc, "write %s: %s", path,
+		return fail_line(err, errlen, rc, "write %s: %s", path,
 				 strerror(-rc));
 	}
 	return 0;
@@ -428,17 +428,17 @@ static int read_key(const char *dir, char *key, size_t len, char *err,
 	snprintf(path, sizeof(path), "%s/%s", dir, PROC_CRIU_STDIO_KEY);
 	f = fopen(path, "re");
 	if (!f)
-		return proc_fail(err, errlen, -errno,
+		return fail_line(err, errlen, -errno,
 				 "%s: %s (the dump was made without stdio_fd)",
 				 path, strerror(errno));
 	if (!fgets(key, (int)len, f)) {
 		fclose(f);
-		return proc_fail(err, errlen, -EINVAL, "%s: empty", path);
+		return fail_line(err, errlen, -EINVAL, "%s: empty", path);
 	}
 	fclose(f);
 	key[strcspn(key, "\n")] = 0;
 	if (strncmp(key, "pipe:[", 6) != 0)
-		return proc_fail(err, errlen, -EINVAL,
+		return fail_line(err, errlen, -EINVAL,
 				 "%s: '%s' is not a pipe key", path, key);
 	return 0;
 }
@@ -460,7 +460,7 @@ int proc_criu_dump(const struct proc_criu_dump_opts *o, char *err,
 	int rc;
 
 	if (o->pid <= 0 || !o->images_dir)
-		return proc_fail(err, errlen, -EINVAL,
+		return fail_line(err, errlen, -EINVAL,
 				 "criu dump: no pid or no images directory");
 	snprintf(log, sizeof(log), "%s/%s", o->images_dir, PROC_CRIU_DUMP_LOG);
 	if (o->stdio_fd >= 0) {
@@ -508,7 +508,7 @@ int proc_criu_restore(const struct proc_criu_restore_opts *o, int *pid,
 
 	*pid = -1;
 	if (!o->images_dir)
-		return proc_fail(err, errlen, -EINVAL,
+		return fail_line(err, errlen, -EINVAL,
 				 "criu restore: no images directory");
 	snprintf(log, sizeof(log), "%s/%s", o->images_dir,
 		 PROC_CRIU_RESTORE_LOG);
@@ -537,7 +537,7 @@ int proc_criu_restore(const struct proc_criu_restore_opts *o, int *pid,
 		return rc;
 	if (!resp->restore || resp->restore->pid <= 0) {
 		criu_resp__free_unpacked(resp, NULL);
-		return proc_fail(err, errlen, -EPROTO,
+		return fail_line(err, errlen, -EPROTO,
 				 "criu restore: success without a pid");
 	}
 	*pid = resp->restore->pid;
@@ -563,7 +563,7 @@ int proc_criu_version(const char *criu, int *version, char *err, size_t errlen)
 		return rc;
 	if (!resp->version) {
 		criu_resp__free_unpacked(resp, NULL);
-		return proc_fail(err, errlen, -EPROTO,
+		return fail_line(err, errlen, -EPROTO,
 				 "criu version: no version in the answer");
 	}
 	*version = resp->version->major_number * 10000 +

@@ -4,12 +4,12 @@
  * address range, the page count) is checked here before a run is kept.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bytes.h"
+#include "fail.h"
 #include "pagemap.h"
 #include "pagemap.pb-c.h"
 
@@ -20,20 +20,6 @@
 
 /* Longer entries than this are not pagemap entries (a few varints). */
 #define ENTRY_MAX 64u
-
-static int fail(char *why, size_t whylen, int err, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int fail(char *why, size_t whylen, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (whylen) {
-		va_start(ap, fmt);
-		vsnprintf(why, whylen, fmt, ap);
-		va_end(ap);
-	}
-	return err;
-}
 
 void pagemap_free(struct pagemap *pm)
 {
@@ -94,15 +80,15 @@ int pagemap_parse(const uint8_t *img, size_t len, uint64_t max_pages,
 	memset(pm, 0, sizeof(*pm));
 	if (len < 8 || get_le32(img) != CRIU_IMG_COMMON_MAGIC ||
 	    get_le32(img + 4) != CRIU_PAGEMAP_MAGIC)
-		return fail(why, whylen, -EINVAL,
-			    "pagemap: not a CRIU pagemap image (magic)");
+		return fail_line(why, whylen, -EINVAL,
+				 "pagemap: not a CRIU pagemap image (magic)");
 	if (next_entry(img, len, &pos, &p, &n))
-		return fail(why, whylen, -EINVAL,
-			    "pagemap: no head entry, or a bad length");
+		return fail_line(why, whylen, -EINVAL,
+				 "pagemap: no head entry, or a bad length");
 	head = pagemap_head__unpack(NULL, n, p);
 	if (!head)
-		return fail(why, whylen, -EINVAL,
-			    "pagemap: the head entry does not decode");
+		return fail_line(why, whylen, -EINVAL,
+				 "pagemap: the head entry does not decode");
 	pm->pages_id = head->pages_id;
 	pagemap_head__free_unpacked(head, NULL);
 
@@ -113,16 +99,18 @@ int pagemap_parse(const uint8_t *img, size_t len, uint64_t max_pages,
 
 		idx++;
 		if (next_entry(img, len, &pos, &p, &n)) {
-			err = fail(why, whylen, -EINVAL,
-				   "pagemap: entry %zu: bad length (or the "
-				   "image is cut short)",
-				   idx);
+			err = fail_line(
+				why, whylen, -EINVAL,
+				"pagemap: entry %zu: bad length (or the "
+				"image is cut short)",
+				idx);
 			goto out;
 		}
 		e = pagemap_entry__unpack(NULL, n, p);
 		if (!e) {
-			err = fail(why, whylen, -EINVAL,
-				   "pagemap: entry %zu does not decode", idx);
+			err = fail_line(why, whylen, -EINVAL,
+					"pagemap: entry %zu does not decode",
+					idx);
 			goto out;
 		}
 		vaddr = e->vaddr;
@@ -133,39 +121,41 @@ int pagemap_parse(const uint8_t *img, size_t len, uint64_t max_pages,
 		pagemap_entry__free_unpacked(e, NULL);
 
 		if (flags != PE_PRESENT) {
-			err = fail(why, whylen, -EINVAL,
-				   "pagemap: entry %zu: flags 0x%x, not a "
-				   "full dump's (present only)",
-				   idx, flags);
+			err = fail_line(why, whylen, -EINVAL,
+					"pagemap: entry %zu: flags 0x%x, not a "
+					"full dump's (present only)",
+					idx, flags);
 			goto out;
 		}
 		if (vaddr % CRIU_PAGE_SIZE || nr == 0 ||
 		    vaddr >= PAGEMAP_VADDR_END ||
 		    nr > (PAGEMAP_VADDR_END - vaddr) / CRIU_PAGE_SIZE) {
-			err = fail(why, whylen, -EINVAL,
-				   "pagemap: entry %zu: %llu pages at 0x%llx "
-				   "is not a page-aligned user range",
-				   idx, (unsigned long long)nr,
-				   (unsigned long long)vaddr);
+			err = fail_line(
+				why, whylen, -EINVAL,
+				"pagemap: entry %zu: %llu pages at 0x%llx "
+				"is not a page-aligned user range",
+				idx, (unsigned long long)nr,
+				(unsigned long long)vaddr);
 			goto out;
 		}
 		if (vaddr < end) {
-			err = fail(why, whylen, -EINVAL,
-				   "pagemap: entry %zu at 0x%llx overlaps or "
-				   "precedes the one before (ends 0x%llx)",
-				   idx, (unsigned long long)vaddr,
-				   (unsigned long long)end);
+			err = fail_line(
+				why, whylen, -EINVAL,
+				"pagemap: entry %zu at 0x%llx overlaps or "
+				"precedes the one before (ends 0x%llx)",
+				idx, (unsigned long long)vaddr,
+				(unsigned long long)end);
 			goto out;
 		}
 		if (nr > max_pages - pm->npages) {
-			err = fail(why, whylen, -E2BIG,
-				   "pagemap: more than %llu pages",
-				   (unsigned long long)max_pages);
+			err = fail_line(why, whylen, -E2BIG,
+					"pagemap: more than %llu pages",
+					(unsigned long long)max_pages);
 			goto out;
 		}
 		err = add_run(pm, &cap, vaddr, nr);
 		if (err) {
-			fail(why, whylen, err, "pagemap: out of memory");
+			fail_line(why, whylen, err, "pagemap: out of memory");
 			goto out;
 		}
 		pm->npages += nr;

@@ -133,19 +133,19 @@ int proc_spawn(const struct proc_spawn_opts *o, struct proc_spawned *out,
 	out->pid = -1;
 	out->out_fd = -1;
 	if (!o->argv || !o->argv[0] || !o->cgroup)
-		return proc_fail(err, errlen, -EINVAL,
+		return fail_line(err, errlen, -EINVAL,
 				 "spawn: no command or no cgroup");
 	cg_fd = open(o->cgroup->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cg_fd < 0)
-		return proc_fail(err, errlen, -errno, "open %s: %s",
+		return fail_line(err, errlen, -errno, "open %s: %s",
 				 o->cgroup->path, strerror(errno));
 	if (pipe2(out_p, O_CLOEXEC) < 0) {
-		rc = proc_fail(err, errlen, -errno, "pipe: %s",
+		rc = fail_line(err, errlen, -errno, "pipe: %s",
 			       strerror(errno));
 		goto err_cg;
 	}
 	if (pipe2(err_p, O_CLOEXEC) < 0) {
-		rc = proc_fail(err, errlen, -errno, "pipe: %s",
+		rc = fail_line(err, errlen, -errno, "pipe: %s",
 			       strerror(errno));
 		goto err_out;
 	}
@@ -156,7 +156,7 @@ int proc_spawn(const struct proc_spawn_opts *o, struct proc_spawned *out,
 	ca.cgroup = (uint64_t)cg_fd;
 	pid = syscall(SYS_clone3, &ca, sizeof(ca));
 	if (pid < 0) {
-		rc = proc_fail(err, errlen, -errno,
+		rc = fail_line(err, errlen, -errno,
 			       "clone3 into new pid/mount/ipc/uts/net "
 			       "namespaces and %s: %s",
 			       o->cgroup->path, strerror(errno));
@@ -176,14 +176,14 @@ int proc_spawn(const struct proc_spawn_opts *o, struct proc_spawned *out,
 		waitpid((pid_t)pid, NULL, 0);
 		close(out_p[0]);
 		if (n != (ssize_t)sizeof(ce))
-			return proc_fail(err, errlen, -EIO,
+			return fail_line(err, errlen, -EIO,
 					 "spawn: child failed before exec");
 		ce.step[sizeof(ce.step) - 1] = 0;
-		return proc_fail(err, errlen, -ce.err, "spawn %s: %s: %s",
+		return fail_line(err, errlen, -ce.err, "spawn %s: %s: %s",
 				 o->argv[0], ce.step, strerror(ce.err));
 	}
 	if (fcntl(out_p[0], F_SETFL, O_NONBLOCK) < 0) {
-		rc = proc_fail(err, errlen, -errno, "fcntl O_NONBLOCK: %s",
+		rc = fail_line(err, errlen, -errno, "fcntl O_NONBLOCK: %s",
 			       strerror(errno));
 		kill((pid_t)pid, SIGKILL);
 		waitpid((pid_t)pid, NULL, 0);

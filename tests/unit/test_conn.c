@@ -37,6 +37,7 @@
 #include "auth.h"
 #include "bytes.h"
 #include "conn.h"
+#include "conn_end.h"
 #include "frame.h"
 #include "testutil.h"
 #include "wire.h"
@@ -993,15 +994,6 @@ static void test_connect_timeout(void **state)
 
 /* ---- authentication (auth.h) ---------------------------------------------- */
 
-/* Runs loop until cond holds (the turn that makes it true may also be the
- * last one with an active handle). */
-#define RUN_UNTIL(loop, cond)                                               \
-	do {                                                                \
-		while (!(cond))                                             \
-			if (!uv_run((loop), UV_RUN_ONCE) && !(cond))        \
-				fail_msg("the loop ran dry before " #cond); \
-	} while (0)
-
 static struct auth_key test_key(uint8_t b)
 {
 	uint8_t bytes[32];
@@ -1013,78 +1005,22 @@ static struct auth_key test_key(uint8_t b)
 }
 
 /* Two conns on one loop, over a socketpair: a dialer and an acceptor. */
-struct end {
-	struct conn *c;
-	size_t nmsg;
-	enum wire_type type[MAXMSG];
-	uint8_t *packed[MAXMSG];
-	size_t plen[MAXMSG];
-	int closed;
-	char why[512];
-};
-
-static void e_on_msg(struct conn *c, const struct wire_msg *m, void *opaque)
-{
-	struct end *e = opaque;
-	size_t len = protobuf_c_message_get_packed_size(m->base);
-
-	assert_ptr_equal(c, e->c);
-	assert_true(e->nmsg < MAXMSG);
-	e->type[e->nmsg] = m->type;
-	e->packed[e->nmsg] = malloc(len + 1);
-	protobuf_c_message_pack(m->base, e->packed[e->nmsg]);
-	e->plen[e->nmsg++] = len;
-}
-
-static void e_on_close(struct conn *c, const char *why, void *opaque)
-{
-	struct end *e = opaque;
-
-	assert_ptr_equal(c, e->c);
-	e->closed++;
-	snprintf(e->why, sizeof(e->why), "%s", why);
-	e->c = NULL;
-}
-
-static const struct conn_ops e_ops = {.on_msg = e_on_msg,
-				      .on_close = e_on_close};
-
 static void pair_init(uv_loop_t *loop, struct end *d, struct end *a,
 		      const struct auth_key *kd, const struct auth_key *ka)
 {
-	int sv[2];
-
-	memset(d, 0, sizeof(*d));
-	memset(a, 0, sizeof(*a));
-	assert_int_equal(uv_loop_init(loop), 0);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
-			 0);
-	d->c = conn_new(loop, CONN_PIPE, &e_ops, d, 1 << 24);
-	a->c = conn_new(loop, CONN_PIPE, &e_ops, a, 1 << 24);
-	assert_int_equal(uv_pipe_open((uv_pipe_t *)conn_stream(d->c), sv[0]),
-			 0);
-	assert_int_equal(uv_pipe_open((uv_pipe_t *)conn_stream(a->c), sv[1]),
-			 0);
+	pair_open(loop, d, a);
 	if (kd)
 		conn_set_auth(d->c, kd, 1);
 	if (ka)
 		conn_set_auth(a->c, ka, 0);
-	assert_int_equal(conn_start(a->c), 0);
-	assert_int_equal(conn_start(d->c), 0);
+	pair_start(d, a);
 }
 
 static void pair_finish(uv_loop_t *loop, struct end *d, struct end *a)
 {
-	if (d->c)
-		conn_close(d->c, "test over");
-	if (a->c)
-		conn_close(a->c, "test over");
-	assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
-	assert_int_equal(uv_loop_close(loop), 0);
-	for (size_t i = 0; i < d->nmsg; i++)
-		free(d->packed[i]);
-	for (size_t i = 0; i < a->nmsg; i++)
-		free(a->packed[i]);
+	end_free(d);
+	end_free(a);
+	loop_finish(loop);
 }
 
 static void e_assert_stream(const struct end *e, const struct stream *s)

@@ -37,13 +37,14 @@
 
 #include "config.h"
 #include "conn.h"
+#include "conn_end.h"
 #include "events.h"
 #include "frame.h"
 #include "testutil.h"
 #include "tls.h"
 #include "wire.h"
 
-#define MAXMSG 16
+#define MAXMSG 16 /* frames of a test stream */
 
 static char dir[64];	      /* the certificates */
 static struct config cfg;     /* nodes a and b, and the tls_* paths */
@@ -159,96 +160,37 @@ static int group_teardown(void **state)
 
 /* ---- two conns ---------------------------------------------------------- */
 
-struct end {
-	struct conn *c;
-	size_t nmsg;
-	enum wire_type type[MAXMSG];
-	uint8_t *packed[MAXMSG];
-	size_t plen[MAXMSG];
-	int closed;
-	char why[512];
-	char peer_name[CONFIG_NAME_MAX]; /* conn_tls_peer_name() at the
-					    first message */
-};
-
-static void e_on_msg(struct conn *c, const struct wire_msg *m, void *opaque)
-{
-	struct end *e = opaque;
-	size_t len = protobuf_c_message_get_packed_size(m->base);
-	const char *pn = conn_tls_peer_name(c);
-
-	assert_ptr_equal(c, e->c);
-	assert_true(e->nmsg < MAXMSG);
-	if (!e->nmsg)
-		snprintf(e->peer_name, sizeof(e->peer_name), "%s",
-			 pn ? pn : "(none)");
-	e->type[e->nmsg] = m->type;
-	e->packed[e->nmsg] = malloc(len + 1);
-	protobuf_c_message_pack(m->base, e->packed[e->nmsg]);
-	e->plen[e->nmsg++] = len;
-}
-
-static void e_on_close(struct conn *c, const char *why, void *opaque)
-{
-	struct end *e = opaque;
-
-	assert_ptr_equal(c, e->c);
-	e->closed++;
-	snprintf(e->why, sizeof(e->why), "%s", why);
-	e->c = NULL;
-}
-
-static const struct conn_ops e_ops = {.on_msg = e_on_msg,
-				      .on_close = e_on_close};
-
-/* A conn on fd; t NULL: no TLS. */
-static void end_init(uv_loop_t *loop, struct end *e, int fd, struct tls_ctx *t,
-		     int dialer, const char *expect)
-{
-	memset(e, 0, sizeof(*e));
-	e->c = conn_new(loop, CONN_PIPE, &e_ops, e, 1 << 24);
-	assert_non_null(e->c);
-	assert_int_equal(uv_pipe_open((uv_pipe_t *)conn_stream(e->c), fd), 0);
-	if (t)
-		conn_set_tls(e->c, t, dialer, expect);
-}
-
 /* Dialer d (expecting node expect) and acceptor a over a socketpair. */
 static void pair_init(uv_loop_t *loop, struct end *d, struct end *a,
 		      struct tls_ctx *td, struct tls_ctx *ta,
 		      const char *expect)
 {
-	int sv[2];
-
-	assert_int_equal(uv_loop_init(loop), 0);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
-			 0);
-	end_init(loop, d, sv[0], td, 1, expect);
-	end_init(loop, a, sv[1], ta, 0, NULL);
-	assert_int_equal(conn_start(a->c), 0);
-	assert_int_equal(conn_start(d->c), 0);
+	pair_open(loop, d, a);
+	if (td)
+		conn_set_tls(d->c, td, 1, expect);
+	if (ta)
+		conn_set_tls(a->c, ta, 0, NULL);
+	pair_start(d, a);
 }
 
-static void end_free(struct end *e)
+/*
+ * Dialer d (td, expecting node expect) says a Heartbeat to acceptor a
+ * (ta): both must close, with nothing delivered. d and a keep their why.
+ */
+static void refused_pair(struct end *d, struct end *a, struct tls_ctx *td,
+			 struct tls_ctx *ta, const char *expect)
 {
-	if (e->c)
-		conn_close(e->c, "test over");
-	for (size_t i = 0; i < e->nmsg; i++)
-		free(e->packed[i]);
-}
+	Remora__Heartbeat hb = REMORA__HEARTBEAT__INIT;
+	uv_loop_t loop;
 
-static void loop_finish(uv_loop_t *loop)
-{
-	assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
-	assert_int_equal(uv_loop_close(loop), 0);
+	pair_init(&loop, d, a, td, ta, expect);
+	assert_int_equal(conn_send_msg(d->c, WIRE_HEARTBEAT, &hb.base), 0);
+	RUN_UNTIL(&loop, d->closed && a->closed);
+	end_free(d);
+	end_free(a);
+	loop_finish(&loop);
+	assert_int_equal(d->nmsg + a->nmsg, 0);
 }
-
-#define RUN_UNTIL(loop, cond)                                               \
-	do {                                                                \
-		while (!(cond))                                             \
-			if (!uv_run((loop), UV_RUN_ONCE) && !(cond))        \
-				fail_msg("the loop ran dry before " #cond); \
-	} while (0)
 
 /* ---- what a refusal leaves: stderr lines and events ---------------------- */
 
@@ -533,14 +475,8 @@ static void test_other_ca(void **state)
 		0);
 	other = ctx_of("b2", "both");
 	capture_begin(&k, "other_ca_acceptor");
-	pair_init(&loop, &d, &a, other, ctx_a, "a");
-	assert_int_equal(conn_send_msg(d.c, WIRE_HEARTBEAT, &hb.base), 0);
-	RUN_UNTIL(&loop, d.closed && a.closed);
-	end_free(&d);
-	end_free(&a);
-	loop_finish(&loop);
+	refused_pair(&d, &a, other, ctx_a, "a");
 	tls_ctx_free(other);
-	assert_int_equal(d.nmsg + a.nmsg, 0);
 	capture_expect(&k, 2,
 		       "certificate verify failed (unable to get local issuer "
 		       "certificate)",
@@ -558,21 +494,13 @@ static void test_other_ca(void **state)
  */
 static void test_wrong_name(void **state)
 {
-	Remora__Heartbeat hb = REMORA__HEARTBEAT__INIT;
 	struct tls_ctx *x = ctx_of("x", "ca1");
 	struct capture k;
 	struct end d, a;
-	uv_loop_t loop;
 
 	(void)state;
 	capture_begin(&k, "wrong_name");
-	pair_init(&loop, &d, &a, ctx_b, x, "a");
-	assert_int_equal(conn_send_msg(d.c, WIRE_HEARTBEAT, &hb.base), 0);
-	RUN_UNTIL(&loop, d.closed && a.closed);
-	end_free(&d);
-	end_free(&a);
-	loop_finish(&loop);
-	assert_int_equal(d.nmsg + a.nmsg, 0);
+	refused_pair(&d, &a, ctx_b, x, "a");
 	capture_expect(&k, 2,
 		       "certificate verify failed (hostname mismatch: its "
 		       "certificate is for x, not for node a)",
@@ -583,13 +511,7 @@ static void test_wrong_name(void **state)
 		fail_msg("dialer: \"%s\"", d.why);
 
 	capture_begin(&k, "wrong_name_acceptor");
-	pair_init(&loop, &d, &a, x, ctx_a, "a");
-	assert_int_equal(conn_send_msg(d.c, WIRE_HEARTBEAT, &hb.base), 0);
-	RUN_UNTIL(&loop, d.closed && a.closed);
-	end_free(&d);
-	end_free(&a);
-	loop_finish(&loop);
-	assert_int_equal(d.nmsg + a.nmsg, 0);
+	refused_pair(&d, &a, x, ctx_a, "a");
 	capture_expect(&k, 2,
 		       "its certificate is for x, not for a node of this "
 		       "cluster",
@@ -766,10 +688,11 @@ static void test_corrupt_record(void **state)
 	assert_int_equal(
 		uv_read_start((uv_stream_t *)&r.p[1], relay_alloc, relay_read),
 		0);
-	end_init(&loop, &d, s1[0], ctx_b, 1, "a");
-	end_init(&loop, &a, s2[0], ctx_a, 0, NULL);
-	assert_int_equal(conn_start(a.c), 0);
-	assert_int_equal(conn_start(d.c), 0);
+	end_open(&loop, &d, s1[0]);
+	end_open(&loop, &a, s2[0]);
+	conn_set_tls(d.c, ctx_b, 1, "a");
+	conn_set_tls(a.c, ctx_a, 0, NULL);
+	pair_start(&d, &a);
 	hb.term = 1;
 	assert_int_equal(conn_send_msg(d.c, WIRE_HEARTBEAT, &hb.base), 0);
 	RUN_UNTIL(&loop, a.nmsg == 1 || a.closed || d.closed);
