@@ -228,6 +228,7 @@ static void status_cb(void *opaque, struct node_status *st)
 		b->sb.last_rx_ms ? (int64_t)(uv_now(b->loop) - b->sb.last_rx_ms)
 				 : -1;
 	st->heartbeat_timeout_ms = b->sb.timeout_ms;
+	primary_workload_status(b->cfg, 0, st->workload, sizeof(st->workload));
 }
 
 /* The exit status, after the loop has ended. */
@@ -281,6 +282,7 @@ static int run(const struct config *cfg, const struct config_node *self,
 	if ((o->snapshot &&
 	     paths_check_snapshot(o->snapshot, line, sizeof(line))) ||
 	    paths_check_commands(cfg, line, sizeof(line)) ||
+	    primary_preflight(cfg, line, sizeof(line)) ||
 	    (*cfg->key_file &&
 	     auth_key_load(cfg->key_file, &key, line, sizeof(line))) ||
 	    (tls_configured(cfg) &&
@@ -310,6 +312,7 @@ static int run(const struct config *cfg, const struct config_node *self,
 		log_error("%s", err);
 		goto err_standby;
 	}
+	b->r.check_state = primary_state_check(cfg);
 	b->rx.r = &b->r;
 	b->rx.mem_size = cfg->workload.memory;
 	b->rx.cluster = cfg->cluster;

@@ -340,9 +340,11 @@ int replica_set_state(struct replica *r, const uint8_t *blob, size_t len,
 			    "epoch %llu: vCPU state sent twice",
 			    (unsigned long long)s->epoch);
 	if (len > VM_STATE_MAX ||
-	    vm_state_parse(blob, len, &v, why, sizeof(why)))
+	    (r->check_state
+		     ? r->check_state(blob, len, r->mem_size, why, sizeof(why))
+		     : vm_state_parse(blob, len, &v, why, sizeof(why))))
 		return fail(err, errlen, -EBADMSG,
-			    "epoch %llu: bad vCPU state: %s",
+			    "epoch %llu: bad workload state: %s",
 			    (unsigned long long)s->epoch,
 			    len > VM_STATE_MAX ? "too long" : why);
 	memcpy(s->state, blob, len);

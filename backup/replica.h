@@ -79,6 +79,10 @@ struct replica {
 	uint8_t *scratch; /* a decompressed batch body */
 	size_t scratch_cap;
 	uint64_t applied_pages; /* statistics */
+	/* Checks an epoch's state blob for this replica (the workload type's
+	 * own check, workloads.h); NULL: a VM's (vm_state_parse()). */
+	int (*check_state)(const uint8_t *blob, size_t len, uint64_t mem_size,
+			   char *why, size_t whylen);
 };
 
 int replica_init(struct replica *r, uint64_t mem_size, char *err,
@@ -110,7 +114,7 @@ int replica_epoch_begin(struct replica *r, uint64_t epoch, int precopy,
 int replica_add_batch(struct replica *r, const uint8_t *batch, size_t len,
 		      char *err, size_t errlen);
 
-/* Stores the epoch's vCPU state blob (checked with vm_state_parse()). */
+/* Stores the epoch's state blob (checked with r->check_state). */
 int replica_set_state(struct replica *r, const uint8_t *blob, size_t len,
 		      char *err, size_t errlen);
 

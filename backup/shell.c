@@ -446,7 +446,8 @@ static void promote_now(struct backup *b, const struct standby_action *a)
 	snprintf(summary, sizeof(summary),
 		 "promoted to primary of term %llu from the replica at epoch "
 		 "%llu: detection %llu ms (heartbeat_timeout %llu ms), "
-		 "promote %.1f ms (VM %.1f ms); %zu bytes of console output "
+		 "promote %.1f ms (workload made in %.1f ms); %zu bytes of "
+		 "console output "
 		 "released for the old primary%s",
 		 (unsigned long long)b->pm.term, (unsigned long long)b->r.epoch,
 		 (unsigned long long)b->sb.detect_ms,

@@ -18,9 +18,15 @@
  *
  * libinih reads an indented line after a key as a continuation of that
  * key's value (Python configparser style). Only a key flagged
- * CONFIG_KEY_LINES (args, which can outgrow a line) accepts that; anywhere
- * else it is an error, since an indented key would otherwise vanish into
- * the previous value.
+ * CONFIG_KEY_LINES (args, command, environment: they can outgrow a line)
+ * accepts that; anywhere else it is an error, since an indented key would
+ * otherwise vanish into the previous value.
+ *
+ * [workload] type decides which of the workload's keys belong (the table's
+ * CONFIG_KEY_KVM and CONFIG_KEY_PROCESS), and for process the range and
+ * default of [replication] epoch_interval, which may come before it: so
+ * the line of every key set outside [node NAME] is kept for the whole file
+ * (those sections appear once each).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -61,8 +67,10 @@ struct ctx {
 	int sec_line;
 	char label[CONFIG_NAME_MAX + 8]; /* "[node a]", for messages */
 	struct config_node *node;	 /* in [node NAME] */
-	int seen[CONFIG_KEYS_MAX];	 /* line of each key set in it */
-	int headers[CONFIG_SEC_COUNT];	 /* line of each single section */
+	/* line of each key set: in the open [node NAME] for a node's keys,
+	 * in the file for the others */
+	int seen[CONFIG_KEYS_MAX];
+	int headers[CONFIG_SEC_COUNT]; /* line of each single section */
 
 	char *err;
 	size_t errlen;
@@ -123,12 +131,19 @@ static void apply_defaults(struct ctx *x, int line, struct config_node *node)
 	}
 }
 
+/* The line where section sec set the key called name, or 0. */
+static int set_at(const struct ctx *x, enum config_section sec,
+		  const char *name)
+{
+	const struct config_key *k = config_key_find(sec, name);
+
+	return k ? x->seen[k - config_keys] : 0;
+}
+
 /* The line where the open section set the key called name, or 0. */
 static int seen_at(const struct ctx *x, const char *name)
 {
-	const struct config_key *k = config_key_find(x->sec, name);
-
-	return k ? x->seen[k - config_keys] : 0;
+	return set_at(x, x->sec, name);
 }
 
 /* A [node NAME] against the nodes before it. */
@@ -227,16 +242,72 @@ static void check_cluster(struct ctx *x)
 		     first, key_line);
 }
 
+/* [workload]: a key of the other type, at the first line that sets one. */
+static void check_workload(struct ctx *x)
+{
+	enum config_workload kind = x->c->workload.kind;
+	const struct config_key *first = NULL;
+	int line = 0;
+
+	for (size_t i = 0; i < config_nkeys; i++) {
+		const struct config_key *k = &config_keys[i];
+
+		if (k->sec == CONFIG_SEC_WORKLOAD && x->seen[i] &&
+		    !config_key_for(k, kind) && (!line || x->seen[i] < line)) {
+			line = x->seen[i];
+			first = k;
+		}
+	}
+	if (first)
+		fail(x, line, "%s: only for type = %s", first->name,
+		     config_workload_name(kind == CONFIG_WORKLOAD_KVM
+						  ? CONFIG_WORKLOAD_PROCESS
+						  : CONFIG_WORKLOAD_KVM));
+}
+
+/*
+ * A process is dumped by CRIU at every epoch, which takes milliseconds to
+ * tens of them: shorter epochs would be mostly pause. So it gets its own
+ * range, and a default that leaves it running most of the time.
+ */
+#define PROCESS_EPOCH_MIN     20000000ull     /* 20ms */
+#define PROCESS_EPOCH_MAX     600000000000ull /* 10min */
+#define PROCESS_EPOCH_DEFAULT 200000000ull    /* 200ms */
+
+/*
+ * epoch_interval against type = process, once both [workload] and
+ * [replication] have closed (in either order): at the line that set it.
+ */
+static void check_process_epoch(struct ctx *x)
+{
+	uint64_t v = x->c->replication.epoch_interval_ns;
+	int line = set_at(x, CONFIG_SEC_REPLICATION, "epoch_interval");
+	char b[32], lo[32], hi[32];
+
+	if (x->c->workload.kind != CONFIG_WORKLOAD_PROCESS || !line ||
+	    (v >= PROCESS_EPOCH_MIN && v <= PROCESS_EPOCH_MAX))
+		return;
+	fail(x, line,
+	     "epoch_interval: %s is out of range for type = process (%s..%s)",
+	     units_format_duration(b, sizeof(b), v),
+	     units_format_duration(lo, sizeof(lo), PROCESS_EPOCH_MIN),
+	     units_format_duration(hi, sizeof(hi), PROCESS_EPOCH_MAX));
+}
+
 /*
  * The checks that need the whole section: its required keys (those the
- * table gives no default), then the ones that involve several keys.
+ * table gives no default, of the workload's type), then the ones that
+ * involve several keys.
  */
 static void close_section(struct ctx *x)
 {
+	enum config_workload kind = x->c->workload.kind;
+
 	for (size_t i = 0; i < config_nkeys && x->sec != CONFIG_SEC_NONE; i++) {
 		const struct config_key *k = &config_keys[i];
 
-		if (k->sec == x->sec && !k->def && !x->seen[i]) {
+		if (k->sec == x->sec && !k->def && !x->seen[i] &&
+		    config_key_for(k, kind)) {
 			fail(x, x->sec_line, "%s: %s is required", x->label,
 			     k->name);
 			break;
@@ -246,6 +317,13 @@ static void close_section(struct ctx *x)
 		check_cluster(x);
 	if (!x->failed && x->sec == CONFIG_SEC_NODE)
 		check_node(x);
+	if (!x->failed && x->sec == CONFIG_SEC_WORKLOAD)
+		check_workload(x);
+	if (!x->failed && ((x->sec == CONFIG_SEC_WORKLOAD &&
+			    x->headers[CONFIG_SEC_REPLICATION]) ||
+			   (x->sec == CONFIG_SEC_REPLICATION &&
+			    x->headers[CONFIG_SEC_WORKLOAD])))
+		check_process_epoch(x);
 	if (!x->failed && x->sec == CONFIG_SEC_FAILOVER)
 		check_failover(x);
 	x->sec = CONFIG_SEC_NONE;
@@ -275,7 +353,10 @@ static void open_section(struct ctx *x, const char *h)
 		     config_show(b, h));
 		return;
 	}
-	memset(x->seen, 0, sizeof(x->seen));
+	/* A node's keys start over; the other sections come once. */
+	for (size_t i = 0; i < config_nkeys; i++)
+		if (config_keys[i].sec == CONFIG_SEC_NODE)
+			x->seen[i] = 0;
 	x->sec = s;
 	x->sec_line = x->lineno;
 	if (s != CONFIG_SEC_NODE) {
@@ -433,40 +514,89 @@ static void fail_syntax(struct ctx *x, int line)
 }
 
 /*
- * An indented line after a key that may span lines (args, a text): more
- * of its value, after a space.
+ * Words (command, environment) are quoted, and ";" between quotes is not a
+ * comment; but libinih cuts a value at the first ";" after white space. So
+ * their parser gets the value as the line has it: after the first '=' or
+ * ':' (a key's name has neither), or the whole of a continuation line;
+ * leading white space skipped, comments left to the parser.
+ */
+static int quoted_key(const struct config_key *k)
+{
+	return k->type == CONFIG_T_ARGV || k->type == CONFIG_T_ENVIRON;
+}
+
+static const char *raw_value(const struct ctx *x, int more, char *buf,
+			     size_t size)
+{
+	const char *s = x->line, *end = x->line + x->line_len;
+
+	/* The text may not end in a NUL: stay inside the line. */
+	while (!more && s < end && *s != '=' && *s != ':')
+		s++;
+	if (!more && s < end)
+		s++;
+	while (s < end && isspace((unsigned char)*s))
+		s++;
+	/* The reader let no line longer than buf through. */
+	snprintf(buf, size, "%.*s", s < end ? (int)(end - s) : 0, s);
+	return buf;
+}
+
+/*
+ * An indented line after a key that may span lines (args, command,
+ * environment): more of its value, by its type's parser (config_value.c).
  */
 static void continue_value(struct ctx *x, const struct config_key *k,
 			   const char *v)
 {
-	char *text = base_of(x, k) + k->off;
-	size_t have = strlen(text), add;
+	char line[256], msg[CONFIG_ERR_MAX];
 	const char *end;
 
-	/* libinih 55 leaves inline comments on continuation lines. */
-	for (end = v; *end; end++)
-		if (*end == ';' && end > v && isspace((unsigned char)end[-1]))
-			break;
-	while (end > v && isspace((unsigned char)end[-1]))
-		end--;
-	add = (size_t)(end - v);
-	if (!add)
-		return;
-	if (have + 1 + add >= k->size) {
-		fail(x, x->lineno, "%s: longer than %zu bytes", k->name,
-		     k->size - 1);
-		return;
+	if (quoted_key(k)) {
+		v = raw_value(x, 1, line, sizeof(line));
+	} else {
+		/* libinih 55 leaves inline comments on continuation lines. */
+		for (end = v; *end; end++)
+			if (*end == ';' && end > v &&
+			    isspace((unsigned char)end[-1]))
+				break;
+		while (end > v && isspace((unsigned char)end[-1]))
+			end--;
+		snprintf(line, sizeof(line), "%.*s", (int)(end - v), v);
+		v = line;
 	}
-	text[have] = ' ';
-	memcpy(text + have + 1, v, add);
-	text[have + 1 + add] = '\0';
+	if (config_key_append(k, base_of(x, k), v, msg, sizeof(msg)))
+		fail(x, x->lineno, "%s", msg);
+}
+
+/* "args, command and environment": the keys that may span lines. */
+static const char *lines_keys(char *buf, size_t size)
+{
+	size_t n = 0, left = 0;
+
+	for (size_t i = 0; i < config_nkeys; i++)
+		left += (config_keys[i].flags & CONFIG_KEY_LINES) != 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < config_nkeys && n < size; i++) {
+		if (!(config_keys[i].flags & CONFIG_KEY_LINES))
+			continue;
+		left--;
+		n += (size_t)snprintf(buf + n, size - n, "%s%s",
+				      config_keys[i].name,
+				      left > 1	  ? ", "
+				      : left == 1 ? " and "
+						  : "");
+	}
+	return buf;
 }
 
 /* Key k's value, by the parser of its type (config_value.c). */
 static void set_value(struct ctx *x, const struct config_key *k, const char *v)
 {
-	char msg[CONFIG_ERR_MAX];
+	char msg[CONFIG_ERR_MAX], line[256];
 
+	if (quoted_key(k))
+		v = raw_value(x, 0, line, sizeof(line));
 	if (config_key_set(k, base_of(x, k), v, x->dir, msg, sizeof(msg)))
 		fail(x, x->lineno, "%s", msg);
 }
@@ -476,7 +606,7 @@ static int on_pair(void *user, const char *section, const char *name,
 		   const char *value)
 {
 	struct ctx *x = user;
-	char b[CONFIG_SHOW_MAX], b2[CONFIG_SHOW_MAX];
+	char b[CONFIG_SHOW_MAX], b2[CONFIG_SHOW_MAX], keys[128];
 	const struct config_key *k;
 	size_t i;
 
@@ -496,9 +626,10 @@ static int on_pair(void *user, const char *section, const char *name,
 		else
 			fail(x, x->lineno,
 			     "%s: indented line is read as more of the value "
-			     "of %s (only args may span lines; remove the "
+			     "of %s (only %s may span lines; remove the "
 			     "indentation)",
-			     config_show(b, name), b);
+			     config_show(b, name), b,
+			     lines_keys(keys, sizeof(keys)));
 		return !x->failed;
 	}
 	x->prev_key = 1;
@@ -576,6 +707,9 @@ int config_parse(const char *text, size_t len, const char *name,
 		fail(&x, 0, "no node has role = primary");
 	if (!x.headers[CONFIG_SEC_WORKLOAD])
 		fail(&x, 0, "[workload] section is missing");
+	if (!x.failed && c->workload.kind == CONFIG_WORKLOAD_PROCESS &&
+	    !set_at(&x, CONFIG_SEC_REPLICATION, "epoch_interval"))
+		c->replication.epoch_interval_ns = PROCESS_EPOCH_DEFAULT;
 	return x.failed ? -EINVAL : 0;
 }
 

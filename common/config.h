@@ -19,6 +19,7 @@
 #define CONFIG_PATH_MAX	 4096
 #define CONFIG_SOCK_MAX	 108  /* sun_path */
 #define CONFIG_ARGS_MAX	 3072 /* guest arguments (fit the boot page) */
+#define CONFIG_WORDS_MAX 256  /* words of command, and of environment */
 #define CONFIG_ERR_MAX	 512
 #define CONFIG_CMD_MAX	 200 /* fence and health-check command lines */
 #define CONFIG_URLS_MAX	 256 /* etcd_endpoints, normalised */
@@ -55,6 +56,12 @@ enum config_arbiter {
 	CONFIG_ARBITER_ETCD,	 /* a lease in etcd */
 };
 
+/* What is replicated ([workload] type). */
+enum config_workload {
+	CONFIG_WORKLOAD_KVM = 0,     /* a remora micro-VM under KVM */
+	CONFIG_WORKLOAD_PROCESS = 1, /* a Linux program, checkpointed by CRIU */
+};
+
 /* What a primary does when it loses its backup. */
 enum config_backup_loss {
 	CONFIG_BACKUP_LOSS_CONTINUE = 0, /* release held output, run on */
@@ -80,17 +87,37 @@ struct config {
 
 	/* [workload] */
 	struct {
-		char type[16]; /* "kvm" (the only type so far) */
-		char guest
-			[CONFIG_PATH_MAX]; /* resolved against the file's dir */
-		uint64_t memory;	   /* bytes, 4M..4G, 2M multiple */
-		char args[CONFIG_ARGS_MAX]; /* guest command line, verbatim */
+		char type[16];		   /* "kvm" or "process", as written */
+		enum config_workload kind; /* the same, as a value */
+		/* kvm ("" for process): resolved against the file's dir */
+		char guest[CONFIG_PATH_MAX];
+		/* the page space: guest RAM, or the most a process's tasks
+		 * and images may use; bytes, 4M..4G, 2M multiple */
+		uint64_t memory;
+		char args[CONFIG_ARGS_MAX];    /* kvm: guest command line */
 		char console[CONFIG_PATH_MAX]; /* sink: file path or "-" */
+
+		/* type = process (empty for kvm, but directory's "/") */
+		/* the program and its arguments: command_argc >= 1 words,
+		 * each ending in a NUL; config_argv() makes the argv */
+		char command[CONFIG_ARGS_MAX];
+		int command_argc;
+		/* the service's whole environment: KEY=VALUE words, each
+		 * ending in a NUL, valid distinct KEYs; 0 words: empty */
+		char environment[CONFIG_ARGS_MAX];
+		int environment_count;
+		char directory[CONFIG_PATH_MAX]; /* working dir; default "/" */
+		/* absolute in the service's view, not "/", no ".."; "" = none:
+		 * a private tmpfs there travels with every epoch */
+		char data_directory[CONFIG_PATH_MAX];
+		char criu[CONFIG_PATH_MAX]; /* "" = .criu/sbin/criu */
 	} workload;
 
 	/* [replication] */
 	struct {
-		uint64_t epoch_interval_ns; /* 1ms..10min */
+		/* kvm: 1ms..10min, default 25ms; process: 20ms..10min,
+		 * default 200ms */
+		uint64_t epoch_interval_ns;
 		enum config_compression compression;
 		int delta;		      /* 1: XOR-delta pages, 0: RAW */
 		uint32_t max_inflight_epochs; /* 1..64 */
@@ -146,6 +173,14 @@ const struct config_node *config_node_by_role(const struct config *c,
 const struct config_node *config_self(const struct config *c, const char *name,
 				      enum config_role role, char *err,
 				      size_t errlen);
+
+/*
+ * An argv from words as [workload] command and environment store them (n
+ * words, each ending in a NUL): argv[i] points at word i, and argv[n] is
+ * NULL. Returns n, or -ENOSPC (argv untouched) when max, the size of argv,
+ * is less than n + 1; -EINVAL when n < 0.
+ */
+int config_argv(const char *words, int n, const char **argv, int max);
 
 /* The console sink path for node n ("-" is stdout). */
 const char *config_console(const struct config *c, const struct config_node *n);

@@ -147,15 +147,20 @@ const struct config_key config_keys[] = {
 		.name = "type",
 		.type = CONFIG_T_WORD,
 		.def = "kvm",
-		.choices = CHOICES({"kvm", 0}),
-		.refusal = "is not supported (only kvm)",
+		.choices = CHOICES({"kvm", CONFIG_WORKLOAD_KVM},
+				   {"process", CONFIG_WORKLOAD_PROCESS}),
+		.refusal = "is not supported (kvm or process)",
 		FIELD(workload.type),
-		.doc = "The kind of workload: a remora micro-VM under KVM.",
+		.off2 = offsetof(struct config, workload.kind),
+		.doc = "The kind of workload: `kvm`, a remora micro-VM under "
+		       "KVM, or `process`, an unmodified Linux program "
+		       "checkpointed with CRIU.",
 	},
 	{
 		.sec = CONFIG_SEC_WORKLOAD,
 		.name = "guest",
 		.type = CONFIG_T_PATH,
+		.flags = CONFIG_KEY_KVM,
 		FIELD(workload.guest),
 		.doc = "The guest program: a static 64-bit ELF built against "
 		       "the guest SDK.",
@@ -169,14 +174,17 @@ const struct config_key config_keys[] = {
 		.hi = 4 * GIB,
 		.step = 2 * MIB,
 		FIELD(workload.memory),
-		.doc = "Guest RAM, and the size of the backup's replica.",
+		.doc = "The page space, and the size of the backup's replica: "
+		       "guest RAM (kvm), or the most memory the wrapped "
+		       "process, all its tasks plus its images, may use "
+		       "(process).",
 	},
 	{
 		.sec = CONFIG_SEC_WORKLOAD,
 		.name = "args",
 		.type = CONFIG_T_TEXT,
 		.def = "",
-		.flags = CONFIG_KEY_LINES,
+		.flags = CONFIG_KEY_LINES | CONFIG_KEY_KVM,
 		FIELD(workload.args),
 		.doc = "The guest's command line, passed verbatim.",
 	},
@@ -186,8 +194,64 @@ const struct config_key config_keys[] = {
 		.type = CONFIG_T_SINK,
 		.def = "-",
 		FIELD(workload.console),
-		.doc = "The guest's console sink: a file, or `-` for the "
-		       "daemon's stdout.",
+		.doc = "The workload's console sink (a process's stdout and "
+		       "stderr): a file, or `-` for the daemon's stdout.",
+	},
+	{
+		.sec = CONFIG_SEC_WORKLOAD,
+		.name = "command",
+		.type = CONFIG_T_ARGV,
+		.flags = CONFIG_KEY_LINES | CONFIG_KEY_PROCESS,
+		FIELD(workload.command),
+		.off2 = offsetof(struct config, workload.command_argc),
+		.doc = "The program and its arguments, as words: blanks "
+		       "separate them, `'...'` quotes, `\"...\"` quotes "
+		       "with `\\` escaping `\"` and `\\`, `\\` escapes "
+		       "the next character; no shell: no variables, globs "
+		       "or substitutions.",
+	},
+	{
+		.sec = CONFIG_SEC_WORKLOAD,
+		.name = "environment",
+		.type = CONFIG_T_ENVIRON,
+		.def = "",
+		.flags = CONFIG_KEY_LINES | CONFIG_KEY_PROCESS,
+		FIELD(workload.environment),
+		.off2 = offsetof(struct config, workload.environment_count),
+		.doc = "The service's whole environment, `KEY=VALUE` words "
+		       "quoted as in command: it gets these variables and no "
+		       "others (set PATH here). Empty: none.",
+	},
+	{
+		.sec = CONFIG_SEC_WORKLOAD,
+		.name = "directory",
+		.type = CONFIG_T_PATH,
+		.def = "/",
+		.flags = CONFIG_KEY_PROCESS,
+		FIELD(workload.directory),
+		.doc = "The service's working directory.",
+	},
+	{
+		.sec = CONFIG_SEC_WORKLOAD,
+		.name = "data_directory",
+		.type = CONFIG_T_ABSPATH,
+		.def = "",
+		.flags = CONFIG_KEY_PROCESS,
+		FIELD(workload.data_directory),
+		.doc = "A directory, in the service's view, where remora "
+		       "mounts "
+		       "a private tmpfs whose files travel with every epoch, "
+		       "consistent with memory. Empty: none.",
+	},
+	{
+		.sec = CONFIG_SEC_WORKLOAD,
+		.name = "criu",
+		.type = CONFIG_T_PATH,
+		.def = "",
+		.flags = CONFIG_KEY_PROCESS,
+		FIELD(workload.criu),
+		.doc = "The CRIU binary. Empty: the one scripts/build-criu "
+		       "installs, the repository's .criu/sbin/criu.",
 	},
 
 	/* [replication] */
@@ -199,8 +263,9 @@ const struct config_key config_keys[] = {
 		.lo = 1 * MS,
 		.hi = 10 * MIN,
 		FIELD(replication.epoch_interval_ns),
-		.doc = "How often the primary pauses the guest and captures "
-		       "what changed.",
+		.doc = "How often the primary pauses the workload and captures "
+		       "what changed. type = process: 20ms..10min, default "
+		       "200ms.",
 	},
 	{
 		.sec = CONFIG_SEC_REPLICATION,
@@ -407,4 +472,18 @@ const struct config_key *config_key_find(enum config_section sec,
 		    strcmp(config_keys[i].name, name) == 0)
 			return &config_keys[i];
 	return NULL;
+}
+
+int config_key_for(const struct config_key *k, enum config_workload kind)
+{
+	if (k->flags & CONFIG_KEY_KVM)
+		return kind == CONFIG_WORKLOAD_KVM;
+	if (k->flags & CONFIG_KEY_PROCESS)
+		return kind == CONFIG_WORKLOAD_PROCESS;
+	return 1;
+}
+
+const char *config_workload_name(enum config_workload kind)
+{
+	return kind == CONFIG_WORKLOAD_PROCESS ? "process" : "kvm";
 }

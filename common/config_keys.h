@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
+
 enum config_section {
 	CONFIG_SEC_NONE, /* before the first header */
 	CONFIG_SEC_CLUSTER,
@@ -32,11 +34,17 @@ enum config_type {
 	CONFIG_T_ADDRESS,  /* numeric IPv4:PORT or [IPv6]:PORT; see off2 */
 	CONFIG_T_URLS,	   /* http://ADDRESS:PORT, comma-separated; char[] */
 	CONFIG_T_PATH,	   /* from the file's directory; char[] */
+	CONFIG_T_ABSPATH,  /* absolute, taken as is: not /, no ..; char[] */
 	CONFIG_T_SINK,	   /* a path, or "-" for stdout; char[] */
 	CONFIG_T_TEXT,	   /* verbatim; char[] */
 	CONFIG_T_COMMAND,  /* a line for /bin/sh -c, no control chars; char[] */
 	CONFIG_T_CHOICE,   /* a word of choices, stored as its value; enum */
-	CONFIG_T_WORD,	   /* a word of choices, stored as the word; char[] */
+	CONFIG_T_WORD,	   /* a word of choices, stored as the word; char[],
+			    * and as its value too in the int at off2 if set */
+	CONFIG_T_ARGV,	   /* words (config_value.c's grammar), stored one
+			    * after the other with a NUL each; char[], and
+			    * their count in the int at off2 */
+	CONFIG_T_ENVIRON,  /* the same, each word KEY=VALUE, KEYs distinct */
 	CONFIG_T_BOOL,	   /* on/off, yes/no, true/false; int, 1 or 0 */
 	CONFIG_T_UINT,	   /* decimal digits; uint32_t or uint64_t */
 	CONFIG_T_SIZE,	   /* bytes, with units.h's suffixes; uint64_t */
@@ -51,6 +59,10 @@ struct config_choice {
 
 /* Flags of a key. */
 #define CONFIG_KEY_LINES 1u /* indented lines after it continue its value */
+/* A [workload] key of one type only: refused for the other, and when it has
+ * no default, required for its own. */
+#define CONFIG_KEY_KVM	   2u
+#define CONFIG_KEY_PROCESS 4u
 
 /* Bounds the per-section bookkeeping in config.c; config_keys.c checks. */
 #define CONFIG_KEYS_MAX 64
@@ -72,8 +84,11 @@ struct config_key {
 	const char *refusal; /* choices: message after "KEY: 'VALUE' " */
 	unsigned flags;	     /* CONFIG_KEY_* */
 	size_t off, size;    /* the field, in struct config or config_node */
-	size_t off2;	     /* CONFIG_T_ADDRESS: the uint16_t port's field */
-	const char *doc;     /* one line for docs/configuration.md */
+	/* a second field: CONFIG_T_ADDRESS's uint16_t port, the int count
+	 * of words of CONFIG_T_ARGV and _ENVIRON, CONFIG_T_WORD's int value
+	 * (0: none) */
+	size_t off2;
+	const char *doc; /* one line for docs/configuration.md */
 };
 
 extern const struct config_key config_keys[];
@@ -91,6 +106,24 @@ const struct config_key *config_key_find(enum config_section sec,
  */
 int config_key_set(const struct config_key *k, void *base, const char *v,
 		   const char *dir, char *msg, size_t msglen);
+
+/*
+ * More of k's value, from an indented line after it (a key flagged
+ * CONFIG_KEY_LINES): text after one space, or more words. Returns 0, or
+ * -EINVAL with one line "KEY: what is wrong" in msg and the field
+ * unchanged; -ENOTSUP for a type that cannot span lines.
+ */
+int config_key_append(const struct config_key *k, void *base, const char *v,
+		      char *msg, size_t msglen);
+
+/*
+ * Whether k belongs to a workload of this kind: every key but the
+ * [workload] keys flagged for the other type.
+ */
+int config_key_for(const struct config_key *k, enum config_workload kind);
+
+/* "kvm" or "process". */
+const char *config_workload_name(enum config_workload kind);
 
 /*
  * Applies k's default to base the same way; node is the node's name for a

@@ -7,6 +7,25 @@
  * limits, so that a message, a default and the docs cannot disagree.
  *
  * Pure code: no libuv, no name resolution (addresses are numeric).
+ *
+ * Words (command, environment) are split as a shell splits a simple
+ * command, without anything else a shell does:
+ *
+ *   value   = blank* (word (blank+ word)*)? blank* comment?
+ *   word    = (plain | squoted | dquoted | '\\' char)+
+ *   squoted = "'" (char but "'")* "'"
+ *   dquoted = '"' (char but '"' and '\\' | '\\' char)* '"'
+ *   comment = ';' char*           (';' starting a word, after a blank)
+ *   plain   = char but blank, "'", '"', '\\'     blank = ' ' or tab
+ *
+ * '...' is literal. In "...", a backslash makes the next '"' or '\'
+ * literal, and is itself literal before any other character; outside
+ * quotes it makes the next character literal. '' or "" is an empty word.
+ * Nothing is expanded: no variables, globs, '~', substitutions or
+ * redirections ($HOME is those five characters). A quote ends on its own
+ * line. A ';' between quotes is literal: config.c hands these keys their
+ * line as written, which libinih would have cut at the " ;". Never
+ * wordexp(3): it runs a shell.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -199,6 +218,9 @@ static int set_word(const struct value *x, const struct config_choice *words,
 			put_text(x, w->word, strlen(w->word));
 		else
 			memcpy(x->field, &w->value, sizeof(w->value));
+		if (as_text && x->k->off2)
+			memcpy(x->base + x->k->off2, &w->value,
+			       sizeof(w->value));
 		return 0;
 	}
 	return refuse(x, "'%s' %s", config_show(b, x->v), refusal);
@@ -260,6 +282,33 @@ static int set_text(const struct value *x)
 	return 0;
 }
 
+/* More of a text, after a space (args spanning lines). */
+static int append_text(const struct value *x)
+{
+	size_t have = strnlen(x->field, x->k->size), add = strlen(x->v);
+
+	if (!add)
+		return 0;
+	if (have + 1 + add >= x->k->size)
+		return refuse(x, "longer than %zu bytes", x->k->size - 1);
+	x->field[have] = ' ';
+	memcpy(x->field + have + 1, x->v, add + 1);
+	return 0;
+}
+
+/* A control character is a slip (a tab in words is a blank). */
+static int no_controls(const struct value *x, int tab_ok)
+{
+	for (size_t i = 0; x->v[i]; i++) {
+		unsigned char ch = (unsigned char)x->v[i];
+
+		if ((ch < 0x20 && !(tab_ok && ch == '\t')) || ch == 0x7f)
+			return refuse(x, "control character at byte %zu",
+				      i + 1);
+	}
+	return 0;
+}
+
 /* A line for /bin/sh -c: a control character in it is a slip. */
 static int set_command(const struct value *x)
 {
@@ -269,6 +318,209 @@ static int set_command(const struct value *x)
 		if ((unsigned char)x->v[i] < 0x20 || x->v[i] == 0x7f)
 			return refuse(x, "control character at byte %zu",
 				      i + 1);
+	return set_text(x);
+}
+
+/* --- words: command, environment -------------------------------------- */
+
+/* Words being split: those the field held, then the new ones. */
+struct words {
+	char buf[CONFIG_ARGS_MAX];
+	size_t used; /* bytes, with a NUL after each word */
+	int n;
+};
+
+static int put_char(const struct value *x, struct words *w, char ch)
+{
+	size_t max = x->k->size < sizeof(w->buf) ? x->k->size : sizeof(w->buf);
+
+	if (w->used >= max)
+		return refuse(x,
+			      "too long (at most %zu bytes, counting a NUL "
+			      "after each word)",
+			      max);
+	w->buf[w->used++] = ch;
+	return 0;
+}
+
+/* The quoted part of a word, at v[*i] (the quote): into w. */
+static int quoted(const struct value *x, struct words *w, size_t *i)
+{
+	const char *v = x->v;
+	char q = v[*i];
+	size_t at = *i;
+	int err;
+
+	for ((*i)++; v[*i] != q; (*i)++) {
+		if (!v[*i])
+			return refuse(x, "unterminated %c quote at byte %zu", q,
+				      at + 1);
+		if (q == '"' && v[*i] == '\\' &&
+		    (v[*i + 1] == '"' || v[*i + 1] == '\\'))
+			(*i)++;
+		err = put_char(x, w, v[*i]);
+		if (err)
+			return err;
+	}
+	(*i)++;
+	return 0;
+}
+
+/* The word at v[*i] (not a blank): into w, with its NUL. */
+static int one_word(const struct value *x, struct words *w, size_t *i)
+{
+	const char *v = x->v;
+	int err = 0;
+
+	while (!err && v[*i] && v[*i] != ' ' && v[*i] != '\t') {
+		if (v[*i] == '\'' || v[*i] == '"') {
+			err = quoted(x, w, i);
+			continue;
+		}
+		if (v[*i] == '\\' && !v[++*i])
+			return refuse(x, "'\\' at the end escapes nothing "
+					 "(quote it: '\\')");
+		err = put_char(x, w, v[(*i)++]);
+	}
+	return err ? err : put_char(x, w, '\0');
+}
+
+/* x->v's words, after those already in w (the grammar on top). */
+static int split_words(const struct value *x, struct words *w)
+{
+	size_t i = 0;
+	int err = no_controls(x, 1);
+
+	while (!err) {
+		i += strspn(x->v + i, " \t");
+		if (!x->v[i] || (i && x->v[i] == ';'))
+			break;
+		if (w->n == CONFIG_WORDS_MAX)
+			return refuse(x, "more than %d words",
+				      CONFIG_WORDS_MAX);
+		err = one_word(x, w, &i);
+		w->n++;
+	}
+	return err;
+}
+
+/*
+ * An environment word: KEY=VALUE, KEY a name a shell could set (so that
+ * the service can read it back), and not set before.
+ */
+static int check_env_word(const struct value *x, const struct words *w,
+			  const char *word)
+{
+	char b[CONFIG_SHOW_MAX], name[CONFIG_SHOW_MAX];
+	const char *eq = strchr(word, '='), *o;
+	size_t len = eq ? (size_t)(eq - word) : 0;
+	int ok = len > 0 && !isdigit((unsigned char)word[0]);
+
+	if (!eq)
+		return refuse(x, "'%s' is not KEY=VALUE", config_show(b, word));
+	for (size_t i = 0; i < len; i++)
+		ok &= isalnum((unsigned char)word[i]) || word[i] == '_';
+	snprintf(b, sizeof(b), "%.*s", (int)len, word);
+	config_show(name, b);
+	if (!ok)
+		return refuse(x,
+			      "'%s' is not a variable name (A-Z a-z 0-9 _, "
+			      "not a digit first)",
+			      name);
+	for (o = w->buf; o < word; o += strlen(o) + 1)
+		if (strncmp(o, word, len + 1) == 0)
+			return refuse(x, "%s is set twice", name);
+	return 0;
+}
+
+/* All of w's words, as the key's type wants them. */
+static int check_words(const struct value *x, const struct words *w)
+{
+	const char *word = w->buf;
+	int err = 0;
+
+	if (x->k->type == CONFIG_T_ARGV && !w->n)
+		return refuse(x, "no words (give the program and its "
+				 "arguments)");
+	if (x->k->type == CONFIG_T_ARGV && !*word)
+		return refuse(x, "the program (the first word) is empty");
+	for (int i = 0; i < w->n && !err; i++, word += strlen(word) + 1)
+		if (x->k->type == CONFIG_T_ENVIRON)
+			err = check_env_word(x, w, word);
+	return err;
+}
+
+/*
+ * Words into the key's field (after those it holds when more is set) and
+ * their count; the rest of the field zeroed.
+ */
+static int store_words(const struct value *x, int more)
+{
+	struct words w = {.n = 0};
+	int err;
+
+	if (more) {
+		memcpy(&w.n, x->base + x->k->off2, sizeof(w.n));
+		for (int i = 0; i < w.n; i++)
+			w.used += strlen(x->field + w.used) + 1;
+		memcpy(w.buf, x->field, w.used);
+	}
+	err = split_words(x, &w);
+	if (!err)
+		err = check_words(x, &w);
+	if (err)
+		return err;
+	put_text(x, w.buf, w.used);
+	memcpy(x->base + x->k->off2, &w.n, sizeof(w.n));
+	return 0;
+}
+
+static int set_words(const struct value *x)
+{
+	return store_words(x, 0);
+}
+
+static int append_words(const struct value *x)
+{
+	return store_words(x, 1);
+}
+
+int config_argv(const char *words, int n, const char **argv, int max)
+{
+	if (n < 0)
+		return -EINVAL;
+	if (max < n + 1)
+		return -ENOSPC;
+	for (int i = 0; i < n; i++, words += strlen(words) + 1)
+		argv[i] = words;
+	argv[n] = NULL;
+	return n;
+}
+
+/*
+ * A path inside the workload's own view (data_directory): absolute, as it
+ * is not a file of this host that the config's directory could place, and
+ * never / or above where it says.
+ */
+static int set_abspath(const struct value *x)
+{
+	const char *v = x->v, *c;
+	char b[CONFIG_SHOW_MAX];
+	size_t n;
+
+	if (v[0] != '/')
+		return refuse(x, "'%s' is not an absolute path",
+			      config_show(b, v));
+	if (!v[strspn(v, "/")])
+		return refuse(x, "'%s' is the root; name a directory under it",
+			      config_show(b, v));
+	for (c = v; *c; c += n) {
+		c += strspn(c, "/");
+		n = strcspn(c, "/");
+		if (n == 2 && c[0] == '.' && c[1] == '.')
+			return refuse(x, "'%s' has a '..' component",
+				      config_show(b, v));
+	}
 	return set_text(x);
 }
 
@@ -489,6 +741,28 @@ static const char *allowed_text(const struct config_key *k, char *buf,
 	return buf;
 }
 
+static const char *allowed_words(const struct config_key *k, char *buf,
+				 size_t size)
+{
+	snprintf(
+		buf, size,
+		"%s..%d words, at most %zu bytes with a NUL after each%s",
+		k->type == CONFIG_T_ARGV ? "1" : "0", CONFIG_WORDS_MAX, k->size,
+		k->flags & CONFIG_KEY_LINES ? ", may continue on indented lines"
+					    : "");
+	return buf;
+}
+
+static const char *allowed_abspath(const struct config_key *k, char *buf,
+				   size_t size)
+{
+	snprintf(buf, size,
+		 "an absolute path other than `/`, without `..`, at most %zu "
+		 "bytes",
+		 k->size - 1);
+	return buf;
+}
+
 static const char *allowed_choice(const struct config_key *k, char *buf,
 				  size_t size)
 {
@@ -535,20 +809,26 @@ static const struct {
 	const char *doc; /* the type as the docs name it */
 	const char *(*allowed)(const struct config_key *k, char *buf,
 			       size_t size);
+	int (*append)(const struct value *x); /* NULL: one line only */
 } types[CONFIG_T_COUNT] = {
-	[CONFIG_T_NAME] = {set_name, "name", allowed_name},
-	[CONFIG_T_ADDRESS] = {set_address, "address", allowed_address},
-	[CONFIG_T_URLS] = {set_urls, "URL list", allowed_urls},
-	[CONFIG_T_PATH] = {set_path, "path", allowed_path},
-	[CONFIG_T_SINK] = {set_sink, "path or `-`", allowed_path},
-	[CONFIG_T_TEXT] = {set_text, "text", allowed_text},
-	[CONFIG_T_COMMAND] = {set_command, "shell command", allowed_text},
-	[CONFIG_T_CHOICE] = {set_choice, "choice", allowed_choice},
-	[CONFIG_T_WORD] = {set_word_text, "choice", allowed_choice},
-	[CONFIG_T_BOOL] = {set_bool, "boolean", allowed_bool},
-	[CONFIG_T_UINT] = {set_uint, "integer", allowed_number},
-	[CONFIG_T_SIZE] = {set_size, "size", allowed_number},
-	[CONFIG_T_DURATION] = {set_duration, "duration", allowed_number},
+	[CONFIG_T_NAME] = {set_name, "name", allowed_name, NULL},
+	[CONFIG_T_ADDRESS] = {set_address, "address", allowed_address, NULL},
+	[CONFIG_T_URLS] = {set_urls, "URL list", allowed_urls, NULL},
+	[CONFIG_T_PATH] = {set_path, "path", allowed_path, NULL},
+	[CONFIG_T_ABSPATH] = {set_abspath, "absolute path", allowed_abspath,
+			      NULL},
+	[CONFIG_T_SINK] = {set_sink, "path or `-`", allowed_path, NULL},
+	[CONFIG_T_TEXT] = {set_text, "text", allowed_text, append_text},
+	[CONFIG_T_COMMAND] = {set_command, "shell command", allowed_text, NULL},
+	[CONFIG_T_CHOICE] = {set_choice, "choice", allowed_choice, NULL},
+	[CONFIG_T_WORD] = {set_word_text, "choice", allowed_choice, NULL},
+	[CONFIG_T_ARGV] = {set_words, "words", allowed_words, append_words},
+	[CONFIG_T_ENVIRON] = {set_words, "`KEY=VALUE` words", allowed_words,
+			      append_words},
+	[CONFIG_T_BOOL] = {set_bool, "boolean", allowed_bool, NULL},
+	[CONFIG_T_UINT] = {set_uint, "integer", allowed_number, NULL},
+	[CONFIG_T_SIZE] = {set_size, "size", allowed_number, NULL},
+	[CONFIG_T_DURATION] = {set_duration, "duration", allowed_number, NULL},
 };
 
 int config_key_set(const struct config_key *k, void *base, const char *v,
@@ -567,6 +847,25 @@ int config_key_set(const struct config_key *k, void *base, const char *v,
 	if (msg && msglen)
 		msg[0] = '\0';
 	return types[k->type].set(&x);
+}
+
+int config_key_append(const struct config_key *k, void *base, const char *v,
+		      char *msg, size_t msglen)
+{
+	struct value x = {
+		.k = k,
+		.v = v,
+		.base = base,
+		.field = (char *)base + k->off,
+		.msg = msg,
+		.msglen = msglen,
+	};
+
+	if (msg && msglen)
+		msg[0] = '\0';
+	if (!types[k->type].append)
+		return -ENOTSUP;
+	return types[k->type].append(&x);
 }
 
 int config_key_default(const struct config_key *k, void *base, const char *node,

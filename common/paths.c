@@ -288,3 +288,162 @@ int paths_check_commands(const struct config *cfg, char *err, size_t errlen)
 	return check_command(cfg, "health_check_command",
 			     cfg->failover.health_check_command, err, errlen);
 }
+
+/* The failure of executable() as the messages say it. */
+static const char *exec_why(int ret)
+{
+	return ret == -EACCES ? "not an executable file" : strerror(-ret);
+}
+
+/* dir/name into buf; name as it is when absolute or dir is "". */
+static int join(char *buf, size_t len, const char *dir, const char *name)
+{
+	int n;
+
+	if (name[0] == '/' || !*dir)
+		n = snprintf(buf, len, "%s", name);
+	else
+		n = snprintf(buf, len, "%s%s%s", dir,
+			     dir[strlen(dir) - 1] == '/' ? "" : "/", name);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* The PATH in [workload] environment, or NULL. */
+static const char *env_path(const struct config *cfg)
+{
+	const char *w = cfg->workload.environment;
+
+	for (int i = 0; i < cfg->workload.environment_count;
+	     i++, w += strlen(w) + 1)
+		if (strncmp(w, "PATH=", 5) == 0)
+			return w + 5;
+	return NULL;
+}
+
+/*
+ * name in the PATH search: the first executable regular file, as execvp
+ * finds it; -EACCES when only something else of that name is there.
+ */
+static int search_path(const char *search, const char *dir, const char *name,
+		       char *path, size_t len)
+{
+	char entry[CONFIG_PATH_MAX], rel[CONFIG_PATH_MAX];
+	const char *p = search, *colon;
+	int ret = -ENOENT, r;
+
+	for (;; p = colon + 1) {
+		colon = strchr(p, ':');
+		snprintf(entry, sizeof(entry), "%.*s",
+			 (int)(colon ? (size_t)(colon - p) : strlen(p)), p);
+		if (!join(rel, sizeof(rel), entry[0] ? entry : ".", name) &&
+		    !join(path, len, dir, rel)) {
+			r = executable(path);
+			if (!r)
+				return 0;
+			if (r != -ENOENT && r != -ENOTDIR)
+				ret = -EACCES;
+		}
+		if (!colon)
+			return ret;
+	}
+}
+
+int paths_find_command(const struct config *cfg, char *path, size_t len,
+		       char *err, size_t errlen)
+{
+	const char *argv0 = cfg->workload.command;
+	const char *dir = cfg->workload.directory;
+	const char *search = env_path(cfg),
+		   *from = "from [workload] environment";
+	int ret;
+
+	if (cfg->workload.kind != CONFIG_WORKLOAD_PROCESS ||
+	    cfg->workload.command_argc < 1) {
+		snprintf(err, errlen, "%s: no [workload] command (type = %s)",
+			 cfg->path, cfg->workload.type);
+		return -EINVAL;
+	}
+	if (strchr(argv0, '/')) {
+		ret = join(path, len, dir, argv0);
+		if (!ret)
+			ret = executable(path);
+		if (ret)
+			snprintf(err, errlen,
+				 "command in %s cannot run: %s: %s; install "
+				 "it or change [workload] command",
+				 cfg->path, ret == -ENAMETOOLONG ? argv0 : path,
+				 exec_why(ret));
+		return ret;
+	}
+	if (!search) {
+		search = getenv("PATH");
+		from = "remora's own, as [workload] environment sets none";
+	}
+	if (!search) {
+		search = "/bin:/usr/bin";
+		from = "the default: neither [workload] environment nor "
+		       "remora has one";
+	}
+	ret = search_path(search, dir, argv0, path, len);
+	if (ret)
+		snprintf(err, errlen,
+			 "command in %s cannot run: no executable '%s' in PATH "
+			 "%s (%s); install it, give its path, or set PATH in "
+			 "[workload] environment",
+			 cfg->path, argv0, search, from);
+	return ret;
+}
+
+/* A directory that key names, or one line saying what is wrong. */
+static int check_dir(const struct config *cfg, const char *key,
+		     const char *path, const char *fix, char *err,
+		     size_t errlen)
+{
+	struct stat st;
+
+	if (stat(path, &st)) {
+		int ret = -errno;
+
+		snprintf(err, errlen, "%s %s in %s: %s; %s", key, path,
+			 cfg->path, strerror(-ret), fix);
+		return ret;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen,
+			 "%s %s in %s is %s, not a directory; change "
+			 "[workload] %s",
+			 key, path, cfg->path, paths_kind(st.st_mode), key);
+		return -ENOTDIR;
+	}
+	return 0;
+}
+
+int paths_check_process(const struct config *cfg, char *err, size_t errlen)
+{
+	char path[CONFIG_PATH_MAX];
+	int ret;
+
+	if (cfg->workload.kind != CONFIG_WORKLOAD_PROCESS)
+		return 0;
+	ret = check_dir(cfg, "directory", cfg->workload.directory,
+			"create it or change [workload] directory", err,
+			errlen);
+	if (!ret)
+		ret = paths_find_command(cfg, path, sizeof(path), err, errlen);
+	if (!ret && cfg->workload.criu[0]) {
+		ret = executable(cfg->workload.criu);
+		if (ret)
+			snprintf(err, errlen,
+				 "criu in %s cannot run: %s: %s; install CRIU "
+				 "there, or change [workload] criu (remove it "
+				 "for the one scripts/build-criu installs)",
+				 cfg->path, cfg->workload.criu, exec_why(ret));
+	}
+	if (!ret && cfg->workload.data_directory[0])
+		ret = check_dir(cfg, "data_directory",
+				cfg->workload.data_directory,
+				"create it (remora mounts a tmpfs on it) or "
+				"change [workload] data_directory",
+				err, errlen);
+	return ret;
+}

@@ -16,7 +16,9 @@
  * that runs fence_command and health_check_command only when the primary
  * fails, maybe months after it started; a wrong path found then stops the
  * failover when it matters. So it checks them all at start, and a wrong one
- * stops it with one line that names the path and what to change.
+ * stops it with one line that names the path and what to change. The same
+ * goes for a process workload's program, directories and CRIU, which a
+ * backup first uses when it promotes.
  *
  * No libuv, never exits: 0, a descriptor, or a negative errno, with one
  * line saying why where there is one to say.
@@ -75,5 +77,29 @@ int paths_check_snapshot(const char *path, char *err, size_t errlen);
  * or a negative errno with one line in err naming the key.
  */
 int paths_check_commands(const struct config *cfg, char *err, size_t errlen);
+
+/*
+ * The program that [workload] command runs (type = process), into path:
+ * argv[0] itself when it has a '/' (a relative one taken from [workload]
+ * directory, where the service starts), else the first executable regular
+ * file of that name in the PATH that [workload] environment sets or, when
+ * it sets none, in the daemon's own PATH (or "/bin:/usr/bin" without one),
+ * with relative PATH entries (and an empty one: ".") taken from directory.
+ * 0, or a negative errno with one line in err naming the key, the program
+ * and what to change: -ENOENT, -EACCES (not an executable regular file),
+ * -ENAMETOOLONG, -EINVAL for a kvm workload.
+ */
+int paths_find_command(const struct config *cfg, char *path, size_t len,
+		       char *err, size_t errlen);
+
+/*
+ * Whether a type = process workload can start, checked before it is needed
+ * (0 at once for kvm): [workload] directory is a directory, command's
+ * program is found (paths_find_command), criu (when set; empty is the
+ * built-in one) is an executable regular file, and data_directory (when
+ * set) is a directory. 0, or a negative errno with one line in err naming
+ * the key, the path and what to change.
+ */
+int paths_check_process(const struct config *cfg, char *err, size_t errlen);
 
 #endif

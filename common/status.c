@@ -136,8 +136,11 @@ static void format_json(struct out *o, const struct node_status *s)
 	out_json_str(o, s->peer, sizeof(s->peer));
 	out_printf(o, ",\"since_last_frame_ms\":%" PRId64,
 		   s->since_last_frame_ms);
-	out_printf(o, ",\"heartbeat_timeout_ms\":%" PRIu64 "}\n",
+	out_printf(o, ",\"heartbeat_timeout_ms\":%" PRIu64,
 		   s->heartbeat_timeout_ms);
+	out_str(o, ",\"workload\":");
+	out_json_str(o, s->workload, sizeof(s->workload));
+	out_str(o, "}\n");
 }
 
 /* A name for a terminal: control bytes and non-ASCII become '?'. */
@@ -218,6 +221,10 @@ static void format_text(struct out *o, const struct node_status *s)
 		out_str(o, ", last frame: unknown");
 	out_printf(o, " (heartbeat timeout %" PRIu64 " ms)\n",
 		   s->heartbeat_timeout_ms);
+
+	out_key(o, "workload");
+	out_text_str(o, s->workload, sizeof(s->workload), "(unknown)");
+	out_str(o, "\n");
 }
 
 int status_format(const struct node_status *s, int json, char *buf, size_t len)

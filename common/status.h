@@ -61,6 +61,9 @@ struct node_status {
 	/* Since the peer's last frame; -1 unknown. */
 	int64_t since_last_frame_ms;
 	uint64_t heartbeat_timeout_ms;
+	/* What is replicated and how: "kvm micro-VM", "process, full CRIU
+	 * dumps" (and whether epochs run back to back). */
+	char workload[96];
 };
 
 /*

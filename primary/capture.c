@@ -80,6 +80,7 @@ int capture_checkpoint(struct vm *vm, struct outbuf *ob, struct copier *cp,
 	t2 = now_ns();
 	s->harvest_ns = t1 - t0;
 	s->copy_ns = t2 - t1;
+	s->capture_bytes = s->npages * VM_PAGE_SIZE;
 give_back:
 	if (ret)
 		give_back(vm, bitmap, carry);

@@ -16,6 +16,7 @@
 #include "epoch.h"
 #include "events.h"
 #include "log.h"
+#include "workloads.h"
 #include "status.h"
 #include "wire.h"
 
@@ -158,6 +159,7 @@ static void count_sent(struct primary *p, const struct staged *s)
 		p->stats.sync_pages += s->npages;
 	} else {
 		p->stats.raw_bytes += s->raw_bytes;
+		p->stats.capture_bytes += s->capture_bytes;
 		p->stats.wire_bytes += s->wire_bytes;
 		p->stats.sent_pages += s->sent_pages;
 	}
@@ -736,6 +738,7 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 	uint64_t interval_ms = cfg->replication.epoch_interval_ns / 1000000;
 	uint64_t hb_ms = cfg->failover.heartbeat_interval_ns / 1000000;
 	unsigned nslots = cfg->replication.max_inflight_epochs + 1;
+	char what[1024];
 	struct pcore_opts co = {.cfg = cfg,
 				.self = self,
 				.term = o->term,
@@ -811,10 +814,9 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 			 "(docs/failover.md)");
 	events_emit("listening", EV_S("host", self->host),
 		    EV_U("port", self->port), EV_U("term", o->term));
-	log_info("listening on %s:%u for the backup; guest %s, %llu MiB; "
-		 "epochs every %.1f ms",
-		 self->host, self->port, cfg->workload.guest,
-		 (unsigned long long)(cfg->workload.memory >> 20),
+	workloads_describe(cfg, what, sizeof(what));
+	log_info("listening on %s:%u for the backup; %s; epochs every %.1f ms",
+		 self->host, self->port, what,
 		 (double)cfg->replication.epoch_interval_ns / 1e6);
 	return 0;
 }
@@ -877,4 +879,6 @@ void primary_status(struct primary *p, struct node_status *st)
 		p->peer ? (int64_t)(uv_now(p->loop) - conn_last_rx_ms(p->peer))
 			: -1;
 	st->heartbeat_timeout_ms = timeout_ms(p);
+	primary_workload_status(p->cfg, st->pause_us_p50, st->workload,
+				sizeof(st->workload));
 }

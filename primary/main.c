@@ -24,7 +24,7 @@
 #include "log.h"
 #include "main.h"
 #include "paths.h"
-#include "vmwork.h"
+#include "workloads.h"
 
 #define PROG "remora-primary"
 
@@ -120,69 +120,38 @@ static int run(const struct config *cfg, const struct config_node *self,
 	       const struct opts *o)
 {
 	static struct primary p; /* large (statistics); one per process */
-	static struct vmwork vw;
 	struct primary_opts po = {.term = 1};
-	struct vm_config vc = {.dirty_log = 1};
-	struct workload wl;
-	struct vm *vm;
-	char err[VM_ERR_MAX], why[96], line[1024];
-	uint8_t *img;
-	size_t len;
+	struct workload_made m;
+	char line[1024];
 	int ret, sink, code;
 
-	ret = read_file(cfg->workload.guest, &img, &len, why, sizeof(why));
-	if (ret) {
-		log_error("guest %s in %s: %s; change [workload] guest",
-			  cfg->workload.guest, cfg->path, why);
-		return 1;
-	}
 	/* As a promoted backup opens its own (paths.h): same checks, same
 	 * line. */
 	sink = paths_open_console(cfg, self, line, sizeof(line));
 	if (sink < 0) {
 		log_error("%s", line);
-		free(img);
 		return 1;
 	}
-	vc.mem_size = cfg->workload.memory;
-	vmwork_hooks(&vw, &vc);
-	ret = vm_create(&vm, &vc, err, sizeof(err));
-	if (ret) {
-		log_error("%s", err);
-		free(img);
+	if (primary_preflight(cfg, line, sizeof(line)) ||
+	    workloads_make(cfg, self, &m, line, sizeof(line))) {
+		log_error("%s", line);
 		close(sink);
 		return 1;
 	}
-	ret = vm_load_elf(vm, img, len, cfg->workload.args);
-	free(img);
-	if (ret) {
-		log_error("%s: %s", cfg->workload.guest, vm_error(vm));
-		vm_destroy(vm);
-		close(sink);
-		return 1;
-	}
-	/* vw owns the VM from here on. */
-	ret = vmwork_init(&vw, vm, cfg->replication.max_inflight_epochs + 1);
-	if (ret) {
-		log_error("out of memory for the epoch pipeline");
-		goto out_vm;
-	}
-	wl = vmwork_workload(&vw);
 	po.sink_fd = sink;
-	code = primary_serve(&p, cfg, self, &wl, &po);
-	if (code < 0)
-		goto out_vm;
+	code = primary_serve(&p, cfg, self, &m.wl, &po);
+	if (code < 0) {
+		m.destroy(m.owned);
+		close(sink);
+		return 1;
+	}
 	if (o->stats && (ret = primary_write_stats(&p, o->stats)))
 		log_error("--stats %s: %s", o->stats, strerror(-ret));
-	vmwork_destroy(&vw); /* the VM first: it feeds the output buffer */
+	m.destroy(m.owned); /* the workload first: it feeds the output */
 	primary_finish(&p);
 	close(sink);
 	log_info("stopped with exit status %d", code);
 	return code;
-out_vm:
-	vmwork_destroy(&vw);
-	close(sink);
-	return 1;
 }
 
 int main(int argc, char **argv)

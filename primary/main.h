@@ -15,14 +15,6 @@ enum { EXIT_USAGE = 2, EXIT_ABORTED = 134, EXIT_CRASHED = 139, EXIT_VMM = 70 };
 /* The standalone runner (standalone.c): its own options and usage. */
 int standalone_main(int argc, char **argv);
 
-/*
- * Reads a whole regular file (a guest image, at most 256 MiB). 0, or a
- * negative errno with why set (a FIFO or a device is refused, without
- * blocking on it: paths.h).
- */
-int read_file(const char *path, uint8_t **buf, size_t *len, char *why,
-	      size_t whylen);
-
 /* The exit status for a guest that stopped by itself; says why on stderr. */
 int exit_status(const struct vm_status *st);
 

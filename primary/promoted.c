@@ -1,7 +1,7 @@
 /*
  * The primary's public entry points (primary.h) that are not the pipeline
- * itself: allocation, the promotion (a VM on a replica's memory), running
- * the guest, and the end. A promoted primary owns its VM.
+ * itself: allocation, the promotion (the workload a replica holds), running
+ * it, and the end. A promoted primary owns its workload.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -9,28 +9,22 @@
 #include <string.h>
 
 #include "epoch.h"
+#include "clock.h"
 #include "log.h"
 #include "primary.h"
-#include "vmwork.h"
+#include "workloads.h"
 
 struct primary *primary_alloc(void)
 {
 	return calloc(1, sizeof(struct primary));
 }
 
-/* A promotion's VM and its workload: the primary owns them. */
-static void free_vmwork(void *owned)
-{
-	vmwork_destroy(owned);
-	free(owned);
-}
-
+/* A promotion's workload: the primary owns it. */
 int primary_promote(struct primary *p, uv_loop_t *loop,
 		    const struct config *cfg, const struct config_node *self,
 		    uint64_t term, const struct primary_image *img,
 		    uint64_t *vm_ns, char *err, size_t errlen)
 {
-	struct vm_config vc = {.mem_size = img->mem_size, .dirty_log = 1};
 	struct primary_opts po = {.term = term,
 				  .promoted = 1,
 				  .console_offset = img->console_offset,
@@ -38,47 +32,30 @@ int primary_promote(struct primary *p, uv_loop_t *loop,
 				  .arb = img->arb,
 				  .lease_until_ns = img->lease_until_ns,
 				  .key = img->key};
-	struct vmwork *vw = calloc(1, sizeof(*vw));
-	uint64_t t0 = now_ns();
-	struct workload wl;
-	struct vm *vm;
+	struct workload_made m;
 	int ret;
 
-	if (!vw) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	vmwork_hooks(vw, &vc);
-	ret = vm_create_from_memfd(&vm, &vc, img->mem_fd, err, errlen);
-	if (ret) {
-		free(vw);
-		return ret;
-	}
-	ret = vm_state_load(vm, img->state, img->state_len);
-	if (ret) {
-		snprintf(err, errlen, "replica state: %s", vm_error(vm));
-		vm_destroy(vm);
-		free(vw);
-		return ret;
-	}
-	/* A guest that checks itself after a restore (memstress) does. */
-	vm_request_check(vm);
-	ret = vmwork_init(vw, vm, cfg->replication.max_inflight_epochs + 1);
+	ret = workloads_restore(cfg, self, img, &m, err, errlen);
 	if (vm_ns)
-		*vm_ns = now_ns() - t0;
-	wl = vmwork_workload(vw);
-	if (!ret)
-		ret = primary_start(p, loop, cfg, self, &wl, &po);
+		*vm_ns = m.make_ns;
+	if (ret)
+		return ret;
+	ret = primary_start(p, loop, cfg, self, &m.wl, &po);
 	if (ret) {
 		snprintf(err, errlen, "starting the primary: %s",
 			 strerror(-ret));
-		free_vmwork(vw);
+		m.destroy(m.owned);
 		primary_finish(p);
 		return ret;
 	}
-	p->release = free_vmwork;
-	p->owned = vw;
+	p->release = m.destroy;
+	p->owned = m.owned;
 	return 0;
+}
+
+primary_state_check_fn primary_state_check(const struct config *cfg)
+{
+	return workloads_check(cfg);
 }
 
 void primary_run_guest(struct primary *p)

@@ -14,6 +14,7 @@
 #include "ctl.h"
 #include "epoch.h"
 #include "log.h"
+#include "workloads.h"
 #include "tls.h"
 
 /*
@@ -88,7 +89,7 @@ static int serve(struct primary *p, const struct config *cfg,
 	struct primary_opts po = *o;
 	struct arbiter *arb = NULL;
 	struct ctl *ctl = NULL;
-	char err[512];
+	char err[512], what[1024];
 	uv_loop_t loop;
 	int ret;
 
@@ -123,10 +124,10 @@ static int serve(struct primary *p, const struct config *cfg,
 	}
 	if (p->core.state != PC_STOPPED) {
 		primary_run_guest(p);
-		if (p->core.state != PC_STOPPED)
-			log_info("guest %s started (%s)", cfg->workload.guest,
-				 *cfg->workload.args ? cfg->workload.args
-						     : "no arguments");
+		if (p->core.state != PC_STOPPED) {
+			workloads_describe(cfg, what, sizeof(what));
+			log_info("%s started", what);
+		}
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
 	if (arb) {

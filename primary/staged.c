@@ -120,6 +120,7 @@ void staged_begin(struct staged *s, uint64_t epoch, int precopy)
 	s->sent_pages = s->raw_bytes = s->wire_bytes = 0;
 	s->err = 0;
 	s->pause_ns = s->harvest_ns = s->copy_ns = 0;
+	s->capture_bytes = 0;
 }
 
 void staged_set_precopy(struct staged *s, uint64_t epoch, const uint64_t *pfns,

@@ -34,6 +34,9 @@ struct staged {
 	uint64_t copy_ns;    /* of which: copying pages and state */
 	uint64_t resumed_ns; /* CLOCK_MONOTONIC when the guest ran again */
 	uint64_t encode_ns;  /* encoder_run() */
+	/* bytes the capture read from the workload: a VM's copied pages, a
+	 * process's dump (CRIU's image files) */
+	uint64_t capture_bytes;
 
 	/* Filled by the encoder (encoder.h). */
 	uint8_t *out; /* frames, back to back (with gaps) */

@@ -19,6 +19,7 @@
 
 #include "fdio.h"
 #include "main.h"
+#include "workloads.h"
 #include "paths.h"
 #include "snapshot.h"
 #include "units.h"
@@ -180,40 +181,6 @@ static void console_stdout(void *opaque, const uint8_t *buf, size_t len)
 	fd_write_all(STDOUT_FILENO, buf, len);
 }
 
-int read_file(const char *path, uint8_t **buf, size_t *len, char *why,
-	      size_t whylen)
-{
-	struct stat st;
-	int fd = paths_open_regular(path, why, whylen);
-	size_t got = 0;
-
-	if (fd < 0)
-		return fd;
-	if (fstat(fd, &st) || st.st_size > (1 << 28)) {
-		snprintf(why, whylen, "larger than 256 MiB");
-		close(fd);
-		return -EFBIG;
-	}
-	*buf = malloc((size_t)st.st_size + 1);
-	if (!*buf) {
-		snprintf(why, whylen, "%s", strerror(ENOMEM));
-		close(fd);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, *buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	*len = got;
-	return 0;
-}
-
 int exit_status(const struct vm_status *st)
 {
 	switch (st->how) {
@@ -261,7 +228,8 @@ int standalone_main(int argc, char **argv)
 			o.restore, (unsigned long long)(vm_mem_size(vm) >> 20),
 			split[0] / 1e6, split[1] / 1e6);
 	} else {
-		ret = read_file(o.guest, &img, &len, why, sizeof(why));
+		ret = workloads_read_file(o.guest, &img, &len, why,
+					  sizeof(why));
 		if (ret) {
 			fprintf(stderr, PROG ": guest %s: %s\n", o.guest, why);
 			return 1;

@@ -72,6 +72,7 @@ int stats_write(const struct primary_stats *st, const char *path)
 		"{\"epochs\": %llu, \"waits\": %llu, \"dirty_pages\": %llu, "
 		"\"sent_pages\": %llu, \"raw_bytes\": %llu, "
 		"\"wire_bytes\": %llu, \"sync_bytes\": %llu, "
+		"\"capture_bytes\": %llu, "
 		"\"seconds\": %.6f, \"epochs_per_s\": %.3f, "
 		"\"pause_us_p50\": %.1f, \"pause_us_p99\": %.1f, "
 		"\"pause_us_max\": %.1f, \"harvest_us_p50\": %.1f, "
@@ -84,7 +85,8 @@ int stats_write(const struct primary_stats *st, const char *path)
 		(unsigned long long)st->sent_pages,
 		(unsigned long long)st->raw_bytes,
 		(unsigned long long)st->wire_bytes,
-		(unsigned long long)st->sync_bytes, secs,
+		(unsigned long long)st->sync_bytes,
+		(unsigned long long)st->capture_bytes, secs,
 		stats_epochs_per_s(st), pause[0], pause[1], pause[2],
 		percentile(&st->harvest, 0.5), percentile(&st->copy, 0.5),
 		percentile(&st->ack, 0.5), percentile(&st->ack, 0.99),

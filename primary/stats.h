@@ -25,6 +25,7 @@ struct primary_stats {
 	uint64_t dirty_pages;		/* pages captured by checkpoints */
 	uint64_t sent_pages;		/* pages carried (not UNCHANGED) */
 	uint64_t raw_bytes, wire_bytes; /* checkpoint epochs */
+	uint64_t capture_bytes;		/* what their captures read */
 	uint64_t sync_bytes;		/* wire bytes of pre-copy rounds */
 	uint64_t sync_pages, sync_ns;	/* the last sync: pages, duration */
 	unsigned sync_rounds;		/* the last sync's pre-copy rounds */

@@ -8,6 +8,7 @@
  */
 #include "cgroup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -136,6 +137,41 @@ static void close_ctls(struct proc_cgroup *cg)
 			close(*fds[i]);
 		*fds[i] = -1;
 	}
+}
+
+/* The directory new cgroups are made in: <v2 mount><own cgroup>. */
+static int parent_dir(char *buf, size_t len, char *err, size_t errlen)
+{
+	char mnt[PATH_MAX], own[PATH_MAX];
+	int rc = proc_cgroup_v2_mount(mnt, sizeof(mnt), err, errlen);
+
+	if (!rc)
+		rc = own_cgroup(own, sizeof(own), err, errlen);
+	if (rc)
+		return rc;
+	if ((size_t)snprintf(buf, len, "%s%s", mnt,
+			     strcmp(own, "/") ? own : "") >= len)
+		return fail_line(err, errlen, -ENAMETOOLONG,
+				 "cgroup path too long");
+	return 0;
+}
+
+int proc_cgroup_sweep(const char *prefix)
+{
+	char dir[PATH_MAX];
+	struct dirent *e;
+	int n = 0;
+	DIR *dp;
+
+	if (parent_dir(dir, sizeof(dir), NULL, 0) || !(dp = opendir(dir)))
+		return 0;
+	while ((e = readdir(dp)))
+		if (e->d_type == DT_DIR &&
+		    strncmp(e->d_name, prefix, strlen(prefix)) == 0 &&
+		    unlinkat(dirfd(dp), e->d_name, AT_REMOVEDIR) == 0)
+			n++;
+	closedir(dp);
+	return n;
 }
 
 int proc_cgroup_create(struct proc_cgroup *cg, const char *name, char *err,

@@ -32,6 +32,13 @@ int proc_cgroup_v2_mount(char *buf, size_t len, char *err, size_t errlen);
 int proc_cgroup_create(struct proc_cgroup *cg, const char *name, char *err,
 		       size_t errlen);
 
+/*
+ * Removes the empty cgroups beside the ones proc_cgroup_create() makes
+ * whose names start with prefix (left by a daemon that was killed; its
+ * service died with it). Populated ones stay. Returns how many went.
+ */
+int proc_cgroup_sweep(const char *prefix);
+
 /* Closes the control files and removes the (empty) cgroup directory. */
 int proc_cgroup_remove(struct proc_cgroup *cg, char *err, size_t errlen);
 

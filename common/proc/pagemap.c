@@ -120,10 +120,13 @@ int pagemap_parse(const uint8_t *img, size_t len, uint64_t max_pages,
 			flags |= PE_PARENT;
 		pagemap_entry__free_unpacked(e, NULL);
 
-		if (flags != PE_PRESENT) {
+		/* PE_LAZY only says the pages could be restored lazily (CRIU
+		 * sets it on private anonymous memory): with PE_PRESENT they
+		 * are in the pages file all the same. */
+		if ((flags & ~PE_LAZY) != PE_PRESENT) {
 			err = fail_line(why, whylen, -EINVAL,
 					"pagemap: entry %zu: flags 0x%x, not a "
-					"full dump's (present only)",
+					"full dump's (present)",
 					idx, flags);
 			goto out;
 		}

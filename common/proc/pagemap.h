@@ -9,9 +9,11 @@
  * le32 length + that many bytes of protobuf (proto/criu/pagemap.proto): one
  * pagemap_head (pages_id: which pages-ID.img), then pagemap_entry per run
  * of pages. Only what a full dump writes is accepted: runs of present pages
- * (PE_PRESENT), page aligned, ascending and not overlapping. Runs marked
- * in_parent, parent or lazy (incremental or lazy dumps, which remora does
- * not ask for) are refused.
+ * (PE_PRESENT, perhaps with PE_LAZY, which a full dump sets on private
+ * anonymous memory as a hint), page aligned, ascending and not
+ * overlapping. Runs in_parent or parent, or lazy and not present
+ * (incremental or lazy-pages dumps, which remora does not ask for), are
+ * refused.
  *
  * Pure code (docs/design.md §9): no I/O, never exits; fuzzed by
  * tests/fuzz/fuzz_pagemap.c.

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -99,8 +100,15 @@ child(const struct proc_spawn_opts *o, int out_w, int err_w)
 	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 		  NULL) < 0)
 		child_die(err_w, "mount proc /proc", NULL);
+	if (o->data_dir && mount("remora-data", o->data_dir, "tmpfs",
+				 MS_NOSUID | MS_NODEV, o->data_opts) < 0)
+		child_die(err_w, "mount tmpfs", o->data_dir);
 	if (loopback_up() < 0)
 		child_die(err_w, "bring up lo", NULL);
+	/* The service dies with the daemon that runs it (as it would with
+	 * its host): the init's death ends the whole PID namespace. */
+	if (o->die_with_parent && prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		child_die(err_w, "prctl PR_SET_PDEATHSIG", NULL);
 	if (setsid() < 0)
 		child_die(err_w, "setsid", NULL);
 	if (chdir(o->dir ? o->dir : "/") < 0)
@@ -115,10 +123,16 @@ child(const struct proc_spawn_opts *o, int out_w, int err_w)
 	 * err_w must live until then. */
 	if (close_range(3, ~0u, CLOSE_RANGE_CLOEXEC) < 0)
 		child_die(err_w, "close_range", NULL);
-	execvpe(o->argv[0], (char *const *)o->argv,
-		(char *const *)(o->envp ? o->envp
-					: (const char *const[]){NULL}));
-	child_die(err_w, "execvpe", o->argv[0]);
+	if (o->path)
+		execve(o->path, (char *const *)o->argv,
+		       (char *const *)(o->envp ? o->envp
+					       : (const char *const[]){NULL}));
+	else
+		execvpe(o->argv[0], (char *const *)o->argv,
+			(char *const *)(o->envp ? o->envp
+						: (const char *const[]){NULL}));
+	child_die(err_w, o->path ? "execve" : "execvpe",
+		  o->path ? o->path : o->argv[0]);
 }
 
 int proc_spawn(const struct proc_spawn_opts *o, struct proc_spawned *out,

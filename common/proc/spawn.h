@@ -24,11 +24,19 @@ struct proc_cgroup;
 
 struct proc_spawn_opts {
 	/* NULL-terminated; argv[0] without '/' is searched in the caller's
-	 * PATH (not in envp's). */
+	 * PATH (not in envp's), unless path names the program. */
 	const char *const *argv;
+	const char *path;	 /* the program to exec, or NULL (see argv) */
 	const char *dir;	 /* working directory; NULL: "/" */
 	const char *const *envp; /* NULL-terminated KEY=VALUE; NULL: empty */
 	const struct proc_cgroup *cgroup; /* created, empty; required */
+	/* A private tmpfs mounted here in the new mount namespace (its
+	 * content is in every dump), with these mount options; NULL: none. */
+	const char *data_dir;
+	const char *data_opts;
+	/* SIGKILL the init (and so the whole tree) when the caller's thread
+	 * that spawned it dies (PR_SET_PDEATHSIG; CRIU restores it). */
+	int die_with_parent;
 };
 
 struct proc_spawned {

@@ -40,6 +40,31 @@ struct primary_image {
 	const struct conn_cred *key;
 };
 
+/*
+ * The check a backup's replica runs on every epoch's state blob: the one
+ * of cfg's workload type (a VM's vCPU state, a process's image manifest
+ * record).
+ */
+typedef int (*primary_state_check_fn)(const uint8_t *blob, size_t len,
+				      uint64_t mem_size, char *why,
+				      size_t whylen);
+primary_state_check_fn primary_state_check(const struct config *cfg);
+
+/*
+ * What the workload type will need, checked when a daemon starts (a backup
+ * needs it only at promotion, maybe months later): 0, or -errno with one
+ * line in err that says what to change.
+ */
+int primary_preflight(const struct config *cfg, char *err, size_t errlen);
+
+/*
+ * remoractl status's workload line: the type and how its epochs are taken,
+ * and, given the pause's median (us; 0: unknown), whether they run back to
+ * back because a capture outlasts epoch_interval.
+ */
+void primary_workload_status(const struct config *cfg, double pause_us_p50,
+			     char *buf, size_t len);
+
 /* A zeroed primary (large: its statistics), or NULL. */
 struct primary *primary_alloc(void);
 

@@ -5,7 +5,8 @@
  * with the file's name, never an internal error (config.c and libinih
  * disagreeing on a section), and the same refusal, cut short, in a small
  * buffer; an accepted config holds every limit docs/configuration.md
- * promises, so no consumer has to check again.
+ * promises, for either workload type (a process's command and environment
+ * well-formed words), so no consumer has to check again.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -37,6 +38,69 @@ static int path_ok(const char *s, size_t size, int dash_ok)
 	if (n == 0 || n == size)
 		return 0;
 	return s[0] == '/' || (dash_ok && strcmp(s, "-") == 0);
+}
+
+/*
+ * n words in a store of size bytes, each ending in a NUL, the rest zero;
+ * an argv of them by config_argv. Returns the argv's first word.
+ */
+static const char *words_ok(const char *w, size_t size, int n)
+{
+	static const char *argv[CONFIG_WORDS_MAX + 1];
+	size_t used = 0;
+
+	FUZZ_CHECK(n >= 0 && n <= CONFIG_WORDS_MAX);
+	for (int i = 0; i < n; i++) {
+		size_t len = strnlen(w + used, size - used);
+
+		FUZZ_CHECK(len < size - used);
+		used += len + 1;
+	}
+	for (size_t i = used; i < size; i++)
+		FUZZ_CHECK(w[i] == '\0');
+	FUZZ_CHECK(config_argv(w, n, argv, CONFIG_WORDS_MAX + 1) == n);
+	FUZZ_CHECK(argv[n] == NULL);
+	return n ? argv[0] : NULL;
+}
+
+/* KEY=VALUE, KEY a variable name, no KEY twice. */
+static void env_ok(const char *w, int n)
+{
+	const char *word = w, *o, *eq;
+
+	for (int i = 0; i < n; i++, word += strlen(word) + 1) {
+		eq = strchr(word, '=');
+		FUZZ_CHECK(eq && eq > word && !isdigit((unsigned char)*word));
+		for (const char *p = word; p < eq; p++)
+			FUZZ_CHECK(isalnum((unsigned char)*p) || *p == '_');
+		for (o = w; o < word; o += strlen(o) + 1)
+			FUZZ_CHECK(strncmp(o, word, (size_t)(eq - word) + 1));
+	}
+}
+
+static void check_process(const struct config *c)
+{
+	const char *dd = c->workload.data_directory;
+	const char *argv0;
+
+	FUZZ_CHECK(strcmp(c->workload.type, "process") == 0);
+	FUZZ_CHECK(c->workload.guest[0] == '\0');
+	FUZZ_CHECK(c->workload.args[0] == '\0');
+	argv0 = words_ok(c->workload.command, sizeof(c->workload.command),
+			 c->workload.command_argc);
+	FUZZ_CHECK(argv0 && *argv0);
+	words_ok(c->workload.environment, sizeof(c->workload.environment),
+		 c->workload.environment_count);
+	env_ok(c->workload.environment, c->workload.environment_count);
+	if (*dd) {
+		FUZZ_CHECK(dd[0] == '/' && dd[strspn(dd, "/")] != '\0');
+		FUZZ_CHECK(strnlen(dd, CONFIG_PATH_MAX) < CONFIG_PATH_MAX);
+		for (const char *p = dd; (p = strstr(p, "/..")); p++)
+			FUZZ_CHECK(p[3] != '/' && p[3] != '\0');
+	}
+	FUZZ_CHECK(c->workload.criu[0] == '\0' ||
+		   path_ok(c->workload.criu, sizeof(c->workload.criu), 0));
+	FUZZ_CHECK(c->replication.epoch_interval_ns >= 20000000ull);
 }
 
 static void check_config(const struct config *c)
@@ -73,8 +137,21 @@ static void check_config(const struct config *c)
 	FUZZ_CHECK(primaries == 1);
 	FUZZ_CHECK(config_node_by_role(c, CONFIG_ROLE_PRIMARY) != NULL);
 
-	FUZZ_CHECK(strcmp(c->workload.type, "kvm") == 0);
-	FUZZ_CHECK(path_ok(c->workload.guest, sizeof(c->workload.guest), 0));
+	if (c->workload.kind == CONFIG_WORKLOAD_KVM) {
+		FUZZ_CHECK(strcmp(c->workload.type, "kvm") == 0);
+		FUZZ_CHECK(path_ok(c->workload.guest, sizeof(c->workload.guest),
+				   0));
+		FUZZ_CHECK(c->workload.command_argc == 0);
+		FUZZ_CHECK(c->workload.environment_count == 0);
+		FUZZ_CHECK(c->workload.data_directory[0] == '\0');
+		FUZZ_CHECK(c->workload.criu[0] == '\0');
+		FUZZ_CHECK(c->replication.epoch_interval_ns >= 1000000ull);
+	} else {
+		FUZZ_CHECK(c->workload.kind == CONFIG_WORKLOAD_PROCESS);
+		check_process(c);
+	}
+	FUZZ_CHECK(path_ok(c->workload.directory, sizeof(c->workload.directory),
+			   0));
 	FUZZ_CHECK(c->workload.memory >= 4ull << 20 &&
 		   c->workload.memory <= 4ull << 30);
 	FUZZ_CHECK(c->workload.memory % (2ull << 20) == 0);
@@ -83,8 +160,7 @@ static void check_config(const struct config *c)
 	FUZZ_CHECK(
 		path_ok(c->workload.console, sizeof(c->workload.console), 1));
 
-	FUZZ_CHECK(c->replication.epoch_interval_ns >= 1000000ull &&
-		   c->replication.epoch_interval_ns <= 600000000000ull);
+	FUZZ_CHECK(c->replication.epoch_interval_ns <= 600000000000ull);
 	FUZZ_CHECK(c->replication.compression == CONFIG_COMPRESSION_NONE ||
 		   c->replication.compression == CONFIG_COMPRESSION_LZ4);
 	FUZZ_CHECK(c->replication.delta == 0 || c->replication.delta == 1);

@@ -22,9 +22,23 @@ static void cell(const char *s)
 	fputs(" |", stdout);
 }
 
+/* The key's doc, after the workload type it is limited to, if any. */
+static const char *doc(const struct config_key *k, char *buf, size_t size)
+{
+	const char *only = k->flags & CONFIG_KEY_KVM	   ? "kvm"
+			   : k->flags & CONFIG_KEY_PROCESS ? "process"
+							   : NULL;
+
+	if (only)
+		snprintf(buf, size, "Only for `type = %s`. %s", only, k->doc);
+	else
+		snprintf(buf, size, "%s", k->doc);
+	return buf;
+}
+
 int main(void)
 {
-	char buf[256];
+	char buf[512];
 
 	puts("<!-- generated from common/config_keys.c by "
 	     "scripts/gen-config-docs; edit the table there -->\n");
@@ -49,7 +63,7 @@ int main(void)
 			snprintf(buf, sizeof(buf), "`%s`", k->def);
 		cell(buf);
 		cell(config_key_allowed(k, buf, sizeof(buf)));
-		cell(k->doc);
+		cell(doc(k, buf, sizeof(buf)));
 		putchar('\n');
 	}
 	return ferror(stdout) ? 1 : 0;

@@ -36,6 +36,17 @@
 	"[workload]\n"                           \
 	"guest = counter.elf\n"
 
+/* Lines 1-8: the smallest valid process file. Errors append from line 9. */
+#define PBASE                                    \
+	"[cluster]\n"                            \
+	"name = demo\n"                          \
+	"[node a]\n"                             \
+	"replication_address = 127.0.0.1:7301\n" \
+	"role = primary\n"                       \
+	"[workload]\n"                           \
+	"type = process\n"                       \
+	"command = /bin/true\n"
+
 #define MS 1000000ull
 
 static struct config cfg; /* 50 KB: not on the stack */
@@ -72,13 +83,13 @@ static void accepted(const char *text)
 }
 
 /*
- * The shipped example, found from this source file's path (meson runs
- * tests in the build directory and compiles ../tests/unit/test_config.c)
- * or from the source root.
+ * A shipped example (docs/examples/NAME), found from this source file's
+ * path (meson runs tests in the build directory and compiles
+ * ../tests/unit/test_config.c) or from the source root.
  */
-static void find_example(char *path, size_t size)
+static void find_example_named(const char *name, char *path, size_t size)
 {
-	char here[4096], *slash;
+	char here[4096], *slash, t1[256], t2[256];
 	const char *tries[3];
 
 	snprintf(here, sizeof(here), "%s", __FILE__);
@@ -87,18 +98,25 @@ static void find_example(char *path, size_t size)
 		*slash = '\0';
 	else
 		strcpy(here, ".");
-	snprintf(path, size, "%s/../../docs/examples/remora.conf", here);
+	snprintf(path, size, "%s/../../docs/examples/%s", here, name);
+	snprintf(t1, sizeof(t1), "docs/examples/%s", name);
+	snprintf(t2, sizeof(t2), "../docs/examples/%s", name);
 	tries[0] = path;
-	tries[1] = "docs/examples/remora.conf";
-	tries[2] = "../docs/examples/remora.conf";
+	tries[1] = t1;
+	tries[2] = t2;
 	for (int i = 0; i < 3; i++)
 		if (access(tries[i], R_OK) == 0) {
 			if (tries[i] != path)
 				snprintf(path, size, "%s", tries[i]);
 			return;
 		}
-	fail_msg("docs/examples/remora.conf not found from %s (cwd or %s)",
+	fail_msg("docs/examples/%s not found from %s (cwd or %s)", name,
 		 getcwd(here, sizeof(here)) ? here : "?", __FILE__);
+}
+
+static void find_example(char *path, size_t size)
+{
+	find_example_named("remora.conf", path, size);
 }
 
 static void test_example(void **state)
@@ -153,6 +171,9 @@ static void test_example(void **state)
 	assert_true(a->line > 0 && b->line > a->line);
 
 	assert_string_equal(cfg.workload.type, "kvm");
+	assert_int_equal(cfg.workload.kind, CONFIG_WORKLOAD_KVM);
+	assert_int_equal(cfg.workload.command_argc, 0);
+	assert_int_equal(cfg.workload.environment_count, 0);
 	*strrchr(path, '/') = '\0';
 	snprintf(want, sizeof(want),
 		 "%s/../../build/guest/examples/counter.elf", path);
@@ -168,6 +189,55 @@ static void test_example(void **state)
 	assert_int_equal(cfg.replication.delta_cache, 256ull << 20);
 	assert_int_equal(cfg.failover.heartbeat_interval_ns, 100 * MS);
 	assert_int_equal(cfg.failover.heartbeat_timeout_ns, 1000 * MS);
+}
+
+/* An argv from words must be exactly want (NULL-terminated). */
+static void words_are(const char *words, int n, const char *const *want)
+{
+	const char *argv[CONFIG_WORDS_MAX + 1];
+	int i;
+
+	assert_int_equal(config_argv(words, n, argv, CONFIG_WORDS_MAX + 1), n);
+	for (i = 0; want[i]; i++) {
+		if (i >= n)
+			fail_msg("%d words, want more: '%s'", n, want[i]);
+		if (strcmp(argv[i], want[i]) != 0)
+			fail_msg("word %d: got '%s', want '%s'", i, argv[i],
+				 want[i]);
+	}
+	assert_int_equal(i, n);
+	assert_null(argv[n]);
+}
+
+#define WORDS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+/* docs/examples/process.conf: the program, as bash will get it. */
+static void test_process_example(void **state)
+{
+	char path[4096];
+
+	(void)state;
+	find_example_named("process.conf", path, sizeof(path));
+	if (config_load(path, &cfg, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_string_equal(cfg.workload.type, "process");
+	assert_int_equal(cfg.workload.kind, CONFIG_WORKLOAD_PROCESS);
+	assert_int_equal(cfg.nnodes, 2);
+	assert_non_null(config_node_by_role(&cfg, CONFIG_ROLE_PRIMARY));
+	assert_non_null(config_node_by_role(&cfg, CONFIG_ROLE_BACKUP));
+	words_are(cfg.workload.command, cfg.workload.command_argc,
+		  WORDS("/bin/bash", "-c",
+			"i=0; while :; do echo tick $i; i=$((i+1)); "
+			"sleep 0.01; done"));
+	assert_int_equal(cfg.workload.environment_count, 2);
+	words_are(cfg.workload.environment, cfg.workload.environment_count,
+		  WORDS("PATH=/usr/bin:/bin", "LANG=C.UTF-8"));
+	assert_string_equal(cfg.workload.directory, "/");
+	assert_string_equal(cfg.workload.data_directory, "");
+	assert_string_equal(cfg.workload.criu, "");
+	assert_string_equal(cfg.workload.guest, "");
+	assert_int_equal(cfg.workload.memory, 64ull << 20);
+	assert_int_equal(cfg.replication.epoch_interval_ns, 200 * MS);
 }
 
 static void test_defaults(void **state)
@@ -556,7 +626,7 @@ static void test_errors(void **state)
 		{BASE "[replication]\ndelta_cache = 99999999999999999999\n",
 		 NAME ":9: delta_cache: '99999999999999999999' is too large"},
 		{BASE "type = xen\n",
-		 NAME ":8: type: 'xen' is not supported (only kvm)"},
+		 NAME ":8: type: 'xen' is not supported (kvm or process)"},
 		{BASE "[replication]\ncompression = zstd\n",
 		 NAME ":9: compression: 'zstd' is not supported (lz4 or none)"},
 		{BASE "[replication]\ndelta = On\n",
@@ -681,12 +751,12 @@ static void test_errors(void **state)
 		/* Indented lines continue a value: an error but for args. */
 		{BASE "  memory = 8M\n", NAME
 		 ":8: guest: indented line is read as more of the value of "
-		 "guest (only args may span lines; remove the "
-		 "indentation)"},
+		 "guest (only args, command and environment may span lines; "
+		 "remove the indentation)"},
 		{"[cluster]\n  name = x\n  [node a]\n",
 		 NAME ":3: name: indented line is read as more of the value of "
-		      "name (only args may span lines; remove the "
-		      "indentation)"},
+		      "name (only args, command and environment may span "
+		      "lines; remove the indentation)"},
 	};
 	size_t n = sizeof(e) / sizeof(e[0]);
 
@@ -1055,9 +1125,26 @@ static void test_key_table(void **state)
 				assert_true(k->type == CONFIG_T_CHOICE ||
 					    strlen(w->word) < k->size);
 		}
-		/* continue_value() appends text as it is. */
+		/* A second field: inside the struct, an int. */
+		if (k->type == CONFIG_T_ARGV || k->type == CONFIG_T_ENVIRON ||
+		    (k->type == CONFIG_T_WORD && k->off2)) {
+			assert_true(k->off2 + sizeof(int) <= whole);
+			assert_true(k->off2 >= k->off + k->size ||
+				    k->off2 + sizeof(int) <= k->off);
+		}
+		if (k->type == CONFIG_T_ARGV || k->type == CONFIG_T_ENVIRON)
+			assert_true(k->size <= CONFIG_ARGS_MAX);
+		/* Only these types know how to take more lines. */
 		if (k->flags & CONFIG_KEY_LINES)
-			assert_int_equal(k->type, CONFIG_T_TEXT);
+			assert_true(k->type == CONFIG_T_TEXT ||
+				    k->type == CONFIG_T_ARGV ||
+				    k->type == CONFIG_T_ENVIRON);
+		/* One workload type at most, and only in [workload]. */
+		if (k->flags & (CONFIG_KEY_KVM | CONFIG_KEY_PROCESS)) {
+			assert_int_equal(k->sec, CONFIG_SEC_WORKLOAD);
+			assert_true((k->flags & CONFIG_KEY_KVM) == 0 ||
+				    (k->flags & CONFIG_KEY_PROCESS) == 0);
+		}
 		if (config_key_default(k, base, "a", DIR, msg, sizeof(msg)))
 			fail_msg("%s: default '%s' refused: %s", k->name,
 				 k->def, msg);
@@ -1081,7 +1168,9 @@ static void test_defaults_spelled_out(void **state)
 		if (!k->def || !*k->def)
 			continue;
 		/* BASE ends in [workload]; its [node a] cannot repeat keys. */
-		if (k->sec == CONFIG_SEC_NODE)
+		if (k->flags & CONFIG_KEY_PROCESS)
+			snprintf(head, sizeof(head), PBASE);
+		else if (k->sec == CONFIG_SEC_NODE)
 			snprintf(head, sizeof(head),
 				 BASE "[node b]\nreplication_address = "
 				      "127.0.0.1:7302\nrole = backup\n");
@@ -1198,10 +1287,380 @@ static void test_tls_keys(void **state)
 		     "default)");
 }
 
+/* type = process: its keys, their defaults, and none of kvm's. */
+static void test_process_defaults(void **state)
+{
+	(void)state;
+	accepted(PBASE);
+	assert_string_equal(cfg.workload.type, "process");
+	assert_int_equal(cfg.workload.kind, CONFIG_WORKLOAD_PROCESS);
+	words_are(cfg.workload.command, cfg.workload.command_argc,
+		  WORDS("/bin/true"));
+	assert_int_equal(cfg.workload.environment_count, 0);
+	assert_string_equal(cfg.workload.environment, "");
+	assert_string_equal(cfg.workload.directory, "/");
+	assert_string_equal(cfg.workload.data_directory, "");
+	assert_string_equal(cfg.workload.criu, "");
+	assert_string_equal(cfg.workload.guest, "");
+	assert_string_equal(cfg.workload.args, "");
+	assert_int_equal(cfg.workload.memory, 64ull << 20);
+	assert_string_equal(cfg.workload.console, "-");
+	assert_int_equal(cfg.replication.epoch_interval_ns, 200 * MS);
+
+	/* Paths from the file's directory, like every other path key. */
+	accepted(PBASE "directory = srv\ncriu = ../criu/sbin/criu\n"
+		       "data_directory = /var/lib/app\n");
+	assert_string_equal(cfg.workload.directory, DIR "/srv");
+	assert_string_equal(cfg.workload.criu, DIR "/../criu/sbin/criu");
+	assert_string_equal(cfg.workload.data_directory, "/var/lib/app");
+	accepted(PBASE "directory = /srv/app\ncriu = /usr/sbin/criu\n"
+		       "data_directory = /data/\n");
+	assert_string_equal(cfg.workload.directory, "/srv/app");
+	assert_string_equal(cfg.workload.criu, "/usr/sbin/criu");
+	assert_string_equal(cfg.workload.data_directory, "/data/");
+
+	/* The type may come after the keys it allows. */
+	accepted("[cluster]\nname = d\n[node a]\nreplication_address = "
+		 "127.0.0.1:1\nrole = primary\n[workload]\ncommand = x\n"
+		 "environment = A=1\ntype = process\n");
+	assert_int_equal(cfg.workload.kind, CONFIG_WORKLOAD_PROCESS);
+}
+
+/* command: how a value becomes words (the grammar in config_value.c). */
+static void test_command_words(void **state)
+{
+	const struct {
+		const char *v;
+		const char *const *want;
+	} w[] = {
+		{"a", WORDS("a")},
+		{"a  b\t c", WORDS("a", "b", "c")},
+		{"/bin/sh -c 'echo \"hi\" $HOME'",
+		 WORDS("/bin/sh", "-c", "echo \"hi\" $HOME")},
+		{"p \"it's\" 'say \"x\"'", WORDS("p", "it's", "say \"x\"")},
+		/* '' and "" are empty words, not no words. */
+		{"p '' \"\" x", WORDS("p", "", "", "x")},
+		/* Quotes and plain text join into one word. */
+		{"p a'b c'd\"e f\"g", WORDS("p", "ab cde fg")},
+		/* In "...", \ escapes only " and \. */
+		{"p \"a\\\"b\\\\c\\d\\$\"", WORDS("p", "a\"b\\c\\d\\$")},
+		/* In '...', nothing is escaped. */
+		{"p 'a\\b\\'", WORDS("p", "a\\b\\")},
+		/* Outside quotes, \ makes the next character plain. */
+		{"p a\\ b \\'x\\' \\\\ \\;",
+		 WORDS("p", "a b", "'x'", "\\", ";")},
+		/* Nothing is expanded. */
+		{"p $HOME ~ * `id` $(id) >out",
+		 WORDS("p", "$HOME", "~", "*", "`id`", "$(id)", ">out")},
+		/* ';' starts a comment only as a word, after a blank. */
+		{"p a;b 'c ; d' \"e ;f\" ; g 'h",
+		 WORDS("p", "a;b", "c ; d", "e ;f")},
+		{"p\t;x", WORDS("p")},
+		{"p ';'", WORDS("p", ";")},
+		/* UTF-8 passes as it is. */
+		{"p \xc3\xa9t\xc3\xa9", WORDS("p", "\xc3\xa9t\xc3\xa9")},
+	};
+	char text[512];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
+		snprintf(text, sizeof(text),
+			 "[cluster]\nname = d\n[node a]\nreplication_address "
+			 "= 127.0.0.1:1\nrole = primary\n[workload]\n"
+			 "type = process\ncommand = %s\n",
+			 w[i].v);
+		accepted(text);
+		words_are(cfg.workload.command, cfg.workload.command_argc,
+			  w[i].want);
+	}
+	/* "key: value" works too, and the value is after the first ':'. */
+	accepted("[cluster]\nname = d\n[node a]\nreplication_address = "
+		 "127.0.0.1:1\nrole = primary\n[workload]\ntype = process\n"
+		 "command: a=b:c 'd ; e'\n");
+	words_are(cfg.workload.command, cfg.workload.command_argc,
+		  WORDS("a=b:c", "d ; e"));
+}
+
+/* A command or environment that spans lines: words, line by line. */
+static void test_words_continued(void **state)
+{
+	char text[16384], line[256];
+	size_t len;
+
+	(void)state;
+	accepted(PBASE "environment = PATH=/usr/bin:/bin ; the search path\n"
+		       "  HOME=/root\n"
+		       "; a comment line\n"
+		       "\n"
+		       "\tMSG='a ; b' E=\n"
+		       "memory = 8M\n");
+	words_are(cfg.workload.environment, cfg.workload.environment_count,
+		  WORDS("PATH=/usr/bin:/bin", "HOME=/root", "MSG=a ; b", "E="));
+	assert_int_equal(cfg.workload.memory, 8ull << 20);
+
+	accepted("[cluster]\nname = d\n[node a]\nreplication_address = "
+		 "127.0.0.1:1\nrole = primary\n[workload]\ntype = process\n"
+		 "command = /usr/bin/java\n"
+		 "  -Xmx1g 'two words'\n"
+		 "  -jar app.jar ; comment\n");
+	words_are(cfg.workload.command, cfg.workload.command_argc,
+		  WORDS("/usr/bin/java", "-Xmx1g", "two words", "-jar",
+			"app.jar"));
+
+	/* A quote ends on its own line. */
+	refused(PBASE "environment = A='x\n  y'\n",
+		NAME ":9: environment: unterminated ' quote at byte 3");
+	refused(PBASE "environment = A=x\n  B='y\n",
+		NAME ":10: environment: unterminated ' quote at byte 3");
+	refused(PBASE "environment = A=x\n  A=y\n",
+		NAME ":10: environment: A is set twice");
+
+	/* CONFIG_WORDS_MAX words, and no more. */
+	len = (size_t)snprintf(text, sizeof(text), PBASE "environment =");
+	for (int i = 0; i < CONFIG_WORDS_MAX; i++) {
+		snprintf(line, sizeof(line), "%sV%d=%d\n", i ? "  " : " ", i,
+			 i);
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "%s",
+					line);
+	}
+	accepted(text);
+	assert_int_equal(cfg.workload.environment_count, CONFIG_WORDS_MAX);
+	snprintf(text + len, sizeof(text) - len, "  X=1\n");
+	snprintf(line, sizeof(line),
+		 NAME ":%d: environment: more than %d words",
+		 9 + CONFIG_WORDS_MAX, CONFIG_WORDS_MAX);
+	refused(text, line);
+
+	/* CONFIG_ARGS_MAX bytes with their NULs, and no more. */
+	memset(line, 'a', sizeof(line));
+	len = (size_t)snprintf(text, sizeof(text), PBASE "environment =");
+	for (int i = 0; i < 31; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len,
+					"%sV%02d=%.94s\n", i ? "  " : " ", i,
+					line); /* 98 bytes + NUL */
+	/* 31 * 99 = 3069: 3 more bytes fit, "X=" and its NUL. */
+	snprintf(text + len, sizeof(text) - len, "  X=\n");
+	accepted(text);
+	assert_int_equal(cfg.workload.environment_count, 32);
+	snprintf(text + len, sizeof(text) - len, "  X=1\n");
+	refused(text, NAME ":40: environment: too long (at most 3072 bytes, "
+			   "counting a NUL after each word)");
+}
+
+/* Each mistake in command or environment, with its whole message. */
+static void test_words_errors(void **state)
+{
+	static const struct {
+		const char *text, *msg;
+	} e[] = {
+		{PBASE "environment = A='x\n",
+		 NAME ":9: environment: unterminated ' quote at byte 3"},
+		{PBASE "environment = A=\"x\\\"\n",
+		 NAME ":9: environment: unterminated \" quote at byte 3"},
+		{PBASE "environment = A=x\\\n",
+		 NAME ":9: environment: '\\' at the end escapes nothing "
+		      "(quote it: '\\')"},
+		{PBASE "environment = A=\x01\n",
+		 NAME ":9: environment: control character at byte 3"},
+		{PBASE "environment = PATH\n",
+		 NAME ":9: environment: 'PATH' is not KEY=VALUE"},
+		{PBASE "environment = A=1 =2\n",
+		 NAME ":9: environment: '' is not a variable name (A-Z a-z "
+		      "0-9 _, not a digit first)"},
+		{PBASE "environment = 1A=2\n",
+		 NAME ":9: environment: '1A' is not a variable name (A-Z a-z "
+		      "0-9 _, not a digit first)"},
+		{PBASE "environment = MY-VAR=2\n",
+		 NAME ":9: environment: 'MY-VAR' is not a variable name (A-Z "
+		      "a-z 0-9 _, not a digit first)"},
+		{PBASE "environment = 'A B=1'\n",
+		 NAME ":9: environment: 'A B' is not a variable name (A-Z a-z "
+		      "0-9 _, not a digit first)"},
+		{PBASE "environment = A=1 _b9=2 A=3\n",
+		 NAME ":9: environment: A is set twice"},
+		{PBASE "environment =\n",
+		 NAME ":9: environment: empty value (remove the line to get "
+		      "the default)"},
+		{"[cluster]\nname = d\n[node a]\nreplication_address = "
+		 "127.0.0.1:1\nrole = primary\n[workload]\ntype = process\n"
+		 "command = sh -c 'a\n",
+		 NAME ":8: command: unterminated ' quote at byte 7"},
+		{"[cluster]\nname = d\n[node a]\nreplication_address = "
+		 "127.0.0.1:1\nrole = primary\n[workload]\ntype = process\n"
+		 "command = '' -x\n",
+		 NAME ":8: command: the program (the first word) is empty"},
+		{"[cluster]\nname = d\n[node a]\nreplication_address = "
+		 "127.0.0.1:1\nrole = primary\n[workload]\ntype = process\n"
+		 "command = ; nothing\n",
+		 NAME ":8: command: empty value (remove the line to get the "
+		      "default)"},
+		{"[cluster]\nname = d\n[node a]\nreplication_address = "
+		 "127.0.0.1:1\nrole = primary\n[workload]\ntype = process\n"
+		 "command = a\n  b '\n",
+		 NAME ":9: command: unterminated ' quote at byte 3"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(e) / sizeof(e[0]); i++)
+		refused(e[i].text, e[i].msg);
+}
+
+/* config_argv: the argv of a store, NULL-terminated, or no room. */
+static void test_config_argv(void **state)
+{
+	static const char words[] = "a\0\0b c\0";
+	const char *argv[4] = {"x", "x", "x", "x"};
+
+	(void)state;
+	assert_int_equal(config_argv(words, 3, argv, 4), 3);
+	assert_string_equal(argv[0], "a");
+	assert_string_equal(argv[1], "");
+	assert_string_equal(argv[2], "b c");
+	assert_null(argv[3]);
+	assert_int_equal(config_argv(words, 3, argv, 3), -ENOSPC);
+	assert_int_equal(config_argv("", 0, argv, 1), 0);
+	assert_null(argv[0]);
+	assert_int_equal(config_argv("", 0, argv, 0), -ENOSPC);
+	assert_int_equal(config_argv("", -1, argv, 4), -EINVAL);
+}
+
+/* data_directory: absolute, in the service's view, and not the root. */
+static void test_data_directory(void **state)
+{
+	static const struct {
+		const char *v, *msg;
+	} e[] = {
+		{"data", "'data' is not an absolute path"},
+		{"./data", "'./data' is not an absolute path"},
+		{"/", "'/' is the root; name a directory under it"},
+		{"//", "'//' is the root; name a directory under it"},
+		{"/var/../etc", "'/var/../etc' has a '..' component"},
+		{"/var/..", "'/var/..' has a '..' component"},
+		{"/../x", "'/../x' has a '..' component"},
+	};
+	char text[512], msg[512];
+
+	(void)state;
+	accepted(PBASE "data_directory = /var/lib/app..d/...\n");
+	assert_string_equal(cfg.workload.data_directory, "/var/lib/app..d/...");
+	for (size_t i = 0; i < sizeof(e) / sizeof(e[0]); i++) {
+		snprintf(text, sizeof(text), PBASE "data_directory = %s\n",
+			 e[i].v);
+		snprintf(msg, sizeof(msg), NAME ":9: data_directory: %s",
+			 e[i].msg);
+		refused(text, msg);
+	}
+}
+
+/* Each type's keys, required and refused: the first mistake's line. */
+static void test_workload_types(void **state)
+{
+	static const struct {
+		const char *text, *msg;
+	} e[] = {
+		/* kvm (the default type): no process key. */
+		{BASE "command = /bin/true\n",
+		 NAME ":8: command: only for type = process"},
+		{BASE "environment = A=1\n",
+		 NAME ":8: environment: only for type = process"},
+		{BASE "directory = /\n",
+		 NAME ":8: directory: only for type = process"},
+		{BASE "data_directory = /data\n",
+		 NAME ":8: data_directory: only for type = process"},
+		{BASE "criu = /usr/sbin/criu\n",
+		 NAME ":8: criu: only for type = process"},
+		{BASE "type = kvm\ncriu = /usr/sbin/criu\n",
+		 NAME ":9: criu: only for type = process"},
+		/* process: no kvm key, and a command. */
+		{PBASE "guest = counter.elf\n",
+		 NAME ":9: guest: only for type = kvm"},
+		{PBASE "args = --interval 10\n",
+		 NAME ":9: args: only for type = kvm"},
+		{PBASE "args = x\ncriu = /c\nguest = g\n",
+		 NAME ":9: args: only for type = kvm"},
+		{"[cluster]\nname = d\n[node a]\nreplication_address = "
+		 "127.0.0.1:1\nrole = primary\n[workload]\nguest = g\n"
+		 "type = process\ncommand = x\n",
+		 NAME ":7: guest: only for type = kvm"},
+		{"[cluster]\nname = d\n[node a]\nreplication_address = "
+		 "127.0.0.1:1\nrole = primary\n[workload]\ntype = process\n"
+		 "environment = A=1\n",
+		 NAME ":6: [workload]: command is required"},
+		{"[cluster]\nname = d\n[node a]\nreplication_address = "
+		 "127.0.0.1:1\nrole = primary\n[workload]\ntype = process\n"
+		 "guest = g\n",
+		 NAME ":6: [workload]: command is required"},
+		/* kvm still requires its guest. */
+		{"[cluster]\nname = d\n[node a]\nreplication_address = "
+		 "127.0.0.1:1\nrole = primary\n[workload]\ntype = kvm\n"
+		 "command = x\n",
+		 NAME ":6: [workload]: guest is required"},
+		{BASE "type = Process\n",
+		 NAME ":8: type: 'Process' is not supported (kvm or process)"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(e) / sizeof(e[0]); i++)
+		refused(e[i].text, e[i].msg);
+}
+
+/*
+ * epoch_interval for a process: 200ms unless set, 20ms..10min when set,
+ * whichever of [workload] and [replication] comes first; kvm unchanged.
+ */
+static void test_process_epoch(void **state)
+{
+	static const char repl_first[] =
+		"[cluster]\nname = d\n[replication]\nepoch_interval = %s\n"
+		"[node a]\nreplication_address = 127.0.0.1:1\n"
+		"role = primary\n[workload]\ntype = process\ncommand = x\n";
+	char text[512];
+
+	(void)state;
+	accepted(PBASE "[replication]\ncompression = none\n");
+	assert_int_equal(cfg.replication.epoch_interval_ns, 200 * MS);
+	accepted(PBASE "[replication]\nepoch_interval = 25ms\n");
+	assert_int_equal(cfg.replication.epoch_interval_ns, 25 * MS);
+	accepted(PBASE "[replication]\nepoch_interval = 20ms\n");
+	assert_int_equal(cfg.replication.epoch_interval_ns, 20 * MS);
+	accepted(PBASE "[replication]\nepoch_interval = 10min\n");
+	assert_int_equal(cfg.replication.epoch_interval_ns, 600000 * MS);
+	refused(PBASE "[replication]\nepoch_interval = 19ms\n",
+		NAME ":10: epoch_interval: 19ms is out of range for type = "
+		     "process (20ms..10min)");
+	refused(PBASE "[replication]\nepoch_interval = 19999us\n",
+		NAME ":10: epoch_interval: 19999us is out of range for type = "
+		     "process (20ms..10min)");
+	/* Beyond every type's range: the key's own message. */
+	refused(PBASE "[replication]\nepoch_interval = 11min\n",
+		NAME ":10: epoch_interval: '11min' is out of range "
+		     "(1ms..10min)");
+
+	snprintf(text, sizeof(text), repl_first, "1ms");
+	refused(text, NAME ":4: epoch_interval: 1ms is out of range for type = "
+			   "process (20ms..10min)");
+	snprintf(text, sizeof(text), repl_first, "50ms");
+	accepted(text);
+	assert_int_equal(cfg.replication.epoch_interval_ns, 50 * MS);
+
+	/* A line error further down comes after, as all line errors do. */
+	refused(PBASE "[replication]\nepoch_interval = 10ms\n"
+		      "[failover]\ncolour = red\n",
+		NAME ":10: epoch_interval: 10ms is out of range for type = "
+		     "process (20ms..10min)");
+
+	/* kvm keeps 25ms and 1ms..10min. */
+	accepted(BASE "[replication]\nepoch_interval = 1ms\n");
+	assert_int_equal(cfg.replication.epoch_interval_ns, MS);
+	accepted(BASE);
+	assert_int_equal(cfg.replication.epoch_interval_ns, 25 * MS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_example),
+		cmocka_unit_test(test_process_example),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_all_keys),
 		cmocka_unit_test(test_booleans),
@@ -1223,6 +1682,14 @@ int main(void)
 		cmocka_unit_test(test_defaults_spelled_out),
 		cmocka_unit_test(test_arbiter_keys),
 		cmocka_unit_test(test_tls_keys),
+		cmocka_unit_test(test_process_defaults),
+		cmocka_unit_test(test_command_words),
+		cmocka_unit_test(test_words_continued),
+		cmocka_unit_test(test_words_errors),
+		cmocka_unit_test(test_config_argv),
+		cmocka_unit_test(test_data_directory),
+		cmocka_unit_test(test_workload_types),
+		cmocka_unit_test(test_process_epoch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

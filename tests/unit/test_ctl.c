@@ -87,6 +87,7 @@ static void example_status(struct node_status *s)
 	strcpy(s->peer, "b");
 	s->since_last_frame_ms = 12;
 	s->heartbeat_timeout_ms = 1000;
+	strcpy(s->workload, "kvm micro-VM");
 }
 
 #define EXAMPLE_JSON                                                           \
@@ -95,7 +96,8 @@ static void example_status(struct node_status *s)
 	"\"held_output_bytes\":12288,\"pause_us_p50\":850.500,"                \
 	"\"pause_us_p99\":2100.250,\"epochs_per_s\":40.000,"                   \
 	"\"wire_mb_per_s\":12.500,\"compression_ratio\":3.250,\"peer\":\"b\"," \
-	"\"since_last_frame_ms\":12,\"heartbeat_timeout_ms\":1000}\n"
+	"\"since_last_frame_ms\":12,\"heartbeat_timeout_ms\":1000,"            \
+	"\"workload\":\"kvm micro-VM\"}\n"
 
 static void test_format_json(void **state)
 {
@@ -133,7 +135,8 @@ static void test_format_json_odd_values(void **state)
 		     "\"pause_us_p99\":null,\"epochs_per_s\":null,"
 		     "\"wire_mb_per_s\":0.000,\"compression_ratio\":0.000,"
 		     "\"peer\":\"\",\"since_last_frame_ms\":-1,"
-		     "\"heartbeat_timeout_ms\":18446744073709551615}\n");
+		     "\"heartbeat_timeout_ms\":18446744073709551615,"
+		     "\"workload\":\"\"}\n");
 }
 
 static void test_format_text(void **state)
@@ -157,7 +160,8 @@ static void test_format_text(void **state)
 			    "throughput 40.0 epochs/s, 12.50 MB/s on the wire, "
 			    "compression 3.25x\n"
 			    "peer       b, last frame 12 ms ago (heartbeat "
-			    "timeout 1000 ms)\n");
+			    "timeout 1000 ms)\n"
+			    "workload   kvm micro-VM\n");
 
 	/* Every line: a key, spaces to column 11, a value. */
 	for (char *line = buf; *line; line = strchr(line, '\n') + 1) {
@@ -168,7 +172,7 @@ static void test_format_text(void **state)
 		assert_true(line[11] != ' ' && line[11] != '\n');
 		lines++;
 	}
-	assert_int_equal(lines, 8);
+	assert_int_equal(lines, 9);
 
 	/* No peer, unknown values, and names a terminal must not see raw. */
 	memset(&s, 0, sizeof(s));

@@ -4,8 +4,9 @@
  * directory is EISDIR); console sinks (created, appended, "-" is stdout, a
  * FIFO only with its reader and then blocking again, a socket refused);
  * the console's one-line errors naming the key that set it; the --snapshot
- * checks; the failover commands' first word. A call that blocked would
- * hang: alarm() ends the test instead.
+ * checks; the failover commands' first word; a process workload's program
+ * (found as execvp would, in the PATH its environment sets), directories
+ * and CRIU. A call that blocked would hang: alarm() ends the test instead.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -286,6 +287,234 @@ static void test_check_commands(void **state)
 	unlink(at("fence.sh"));
 }
 
+/* A type = process config from the scratch directory; workload: its keys. */
+static void load_process(const char *workload)
+{
+	char text[2048];
+
+	snprintf(text, sizeof(text),
+		 "[cluster]\nname = t\n"
+		 "[node a]\nreplication_address = 127.0.0.1:7301\n"
+		 "role = primary\n"
+		 "[workload]\ntype = process\n%s",
+		 workload);
+	if (config_parse(text, strlen(text), "remora.conf", dir, &cfg, err,
+			 sizeof(err)))
+		fail_msg("config: %s", err);
+}
+
+/* paths_find_command must find want (NULL: refuse with -ENOENT). */
+static void finds(const char *want)
+{
+	char path[CONFIG_PATH_MAX];
+	int ret =
+		paths_find_command(&cfg, path, sizeof(path), err, sizeof(err));
+
+	if (want && (ret || strcmp(path, want) != 0))
+		fail_msg("want %s, got %d %s (%s)", want, ret, ret ? "" : path,
+			 ret ? err : "");
+	if (!want && ret != -ENOENT)
+		fail_msg("want -ENOENT, got %d (%s)", ret, ret ? err : path);
+}
+
+static void test_find_command(void **state)
+{
+	char text[1024], want[1024], *own = getenv("PATH");
+	char saved[4096];
+
+	(void)state;
+	snprintf(saved, sizeof(saved), "%s", own ? own : "");
+	assert_int_equal(mkdir(at("bin"), 0755), 0);
+	assert_int_equal(mkdir(at("sbin"), 0755), 0);
+	write_text(at("bin/prog"), "#!/bin/sh\n", 0755);
+	write_text(at("sbin/prog"), "#!/bin/sh\n", 0755);
+	write_text(at("sbin/plain"), "", 0644);
+
+	/* A path: as given; relative ones from directory. */
+	load_process("command = /bin/sh -c 'exit 0'\n");
+	finds("/bin/sh");
+	snprintf(text, sizeof(text), "command = ./bin/prog x\ndirectory = %s\n",
+		 dir);
+	load_process(text);
+	snprintf(want, sizeof(want), "%s/./bin/prog", dir);
+	finds(want);
+
+	/* A name: in the environment's PATH, first match, relative entries
+	 * from directory. */
+	snprintf(text, sizeof(text),
+		 "command = prog\nenvironment = PATH=/nonexistent:%s:%s\n",
+		 at("sbin"), at("bin"));
+	load_process(text);
+	finds(at("sbin/prog"));
+	snprintf(text, sizeof(text),
+		 "command = prog\nenvironment = PATH=bin\ndirectory = %s\n",
+		 dir);
+	load_process(text);
+	snprintf(want, sizeof(want), "%s/bin/prog", dir);
+	finds(want);
+	/* Not executable, then executable further on. */
+	snprintf(text, sizeof(text),
+		 "command = plain\nenvironment = PATH=%s:%s\n", at("sbin"),
+		 at("bin"));
+	load_process(text);
+	assert_int_equal(
+		paths_find_command(&cfg, want, sizeof(want), err, sizeof(err)),
+		-EACCES);
+	write_text(at("bin/plain"), "", 0755);
+	finds(at("bin/plain"));
+	unlink(at("bin/plain"));
+
+	/* The environment's PATH, not the daemon's, when it sets one. */
+	snprintf(text, sizeof(text),
+		 "command = prog\nenvironment = HOME=/ PATH=/usr/bin:/bin\n");
+	load_process(text);
+	setenv("PATH", at("bin"), 1);
+	finds(NULL);
+	assert_string_equal(err, "command in remora.conf cannot run: no "
+				 "executable 'prog' in PATH /usr/bin:/bin "
+				 "(from [workload] environment); install it, "
+				 "give its path, or set PATH in [workload] "
+				 "environment");
+	/* The daemon's own PATH when it sets none. */
+	load_process("command = prog --flag\nenvironment = HOME=/\n");
+	finds(at("bin/prog"));
+	setenv("PATH", at("nothing"), 1);
+	finds(NULL);
+	snprintf(want, sizeof(want),
+		 "command in remora.conf cannot run: no executable 'prog' in "
+		 "PATH %s (remora's own, as [workload] environment sets none); "
+		 "install it, give its path, or set PATH in [workload] "
+		 "environment",
+		 at("nothing"));
+	assert_string_equal(err, want);
+	unsetenv("PATH");
+	load_process("command = sh\n");
+	finds("/bin/sh");
+	setenv("PATH", saved, 1);
+
+	/* A path that is missing, not executable, or a directory. */
+	load_process("command = /nonexistent/prog\n");
+	finds(NULL);
+	assert_string_equal(err, "command in remora.conf cannot run: "
+				 "/nonexistent/prog: No such file or "
+				 "directory; install it or change [workload] "
+				 "command");
+	snprintf(text, sizeof(text), "command = %s\n", at("sbin/plain"));
+	load_process(text);
+	assert_int_equal(
+		paths_find_command(&cfg, want, sizeof(want), err, sizeof(err)),
+		-EACCES);
+	snprintf(want, sizeof(want),
+		 "command in remora.conf cannot run: %s: not an executable "
+		 "file; install it or change [workload] command",
+		 at("sbin/plain"));
+	assert_string_equal(err, want);
+	snprintf(text, sizeof(text), "command = %s\n", at("bin"));
+	load_process(text);
+	assert_int_equal(
+		paths_find_command(&cfg, want, sizeof(want), err, sizeof(err)),
+		-EACCES);
+
+	unlink(at("bin/prog"));
+	unlink(at("sbin/prog"));
+	unlink(at("sbin/plain"));
+	rmdir(at("bin"));
+	rmdir(at("sbin"));
+}
+
+static void test_check_process(void **state)
+{
+	char text[1024], want[1024];
+
+	(void)state;
+	/* kvm: nothing to check here. */
+	load("", "-", "");
+	assert_int_equal(paths_check_process(&cfg, err, sizeof(err)), 0);
+	assert_int_equal(
+		paths_find_command(&cfg, want, sizeof(want), err, sizeof(err)),
+		-EINVAL);
+
+	load_process("command = /bin/true\n");
+	assert_int_equal(paths_check_process(&cfg, err, sizeof(err)), 0);
+	assert_int_equal(mkdir(at("data"), 0755), 0);
+	write_text(at("criu"), "#!/bin/sh\n", 0755);
+	write_text(at("file"), "", 0644);
+	/* Relative paths from the config file's directory. */
+	load_process("command = /bin/true\ndirectory = data\ncriu = criu\n");
+	assert_int_equal(paths_check_process(&cfg, err, sizeof(err)), 0);
+	snprintf(text, sizeof(text),
+		 "command = /bin/true\ncriu = criu\ndata_directory = %s\n",
+		 at("data"));
+	load_process(text);
+	assert_int_equal(paths_check_process(&cfg, err, sizeof(err)), 0);
+
+	/* directory */
+	load_process("command = /bin/true\ndirectory = nodir\n");
+	assert_int_equal(paths_check_process(&cfg, err, sizeof(err)), -ENOENT);
+	snprintf(want, sizeof(want),
+		 "directory %s in remora.conf: No such file or directory; "
+		 "create it or change [workload] directory",
+		 at("nodir"));
+	assert_string_equal(err, want);
+	load_process("command = /bin/true\ndirectory = file\n");
+	assert_int_equal(paths_check_process(&cfg, err, sizeof(err)), -ENOTDIR);
+	snprintf(want, sizeof(want),
+		 "directory %s in remora.conf is a regular file, not a "
+		 "directory; change [workload] directory",
+		 at("file"));
+	assert_string_equal(err, want);
+
+	/* command, after directory */
+	load_process("command = nosuch-program-x\n"
+		     "environment = PATH=/nonexistent\n");
+	assert_int_equal(paths_check_process(&cfg, err, sizeof(err)), -ENOENT);
+	assert_string_equal(err, "command in remora.conf cannot run: no "
+				 "executable 'nosuch-program-x' in PATH "
+				 "/nonexistent (from [workload] environment); "
+				 "install it, give its path, or set PATH in "
+				 "[workload] environment");
+
+	/* criu */
+	load_process("command = /bin/true\ncriu = nocriu\n");
+	assert_int_equal(paths_check_process(&cfg, err, sizeof(err)), -ENOENT);
+	snprintf(want, sizeof(want),
+		 "criu in remora.conf cannot run: %s: No such file or "
+		 "directory; install CRIU there, or change [workload] criu "
+		 "(remove it for the one scripts/build-criu installs)",
+		 at("nocriu"));
+	assert_string_equal(err, want);
+	load_process("command = /bin/true\ncriu = file\n");
+	assert_int_equal(paths_check_process(&cfg, err, sizeof(err)), -EACCES);
+	snprintf(want, sizeof(want),
+		 "criu in remora.conf cannot run: %s: not an executable file; "
+		 "install CRIU there, or change [workload] criu (remove it for "
+		 "the one scripts/build-criu installs)",
+		 at("file"));
+	assert_string_equal(err, want);
+
+	/* data_directory: in the service's view, which starts as ours */
+	load_process("command = /bin/true\n"
+		     "data_directory = /nonexistent/remora-data\n");
+	assert_int_equal(paths_check_process(&cfg, err, sizeof(err)), -ENOENT);
+	assert_string_equal(err, "data_directory /nonexistent/remora-data in "
+				 "remora.conf: No such file or directory; "
+				 "create it (remora mounts a tmpfs on it) or "
+				 "change [workload] data_directory");
+	snprintf(text, sizeof(text),
+		 "command = /bin/true\ndata_directory = %s\n", at("file"));
+	load_process(text);
+	assert_int_equal(paths_check_process(&cfg, err, sizeof(err)), -ENOTDIR);
+	snprintf(want, sizeof(want),
+		 "data_directory %s in remora.conf is a regular file, not a "
+		 "directory; change [workload] data_directory",
+		 at("file"));
+	assert_string_equal(err, want);
+
+	unlink(at("criu"));
+	unlink(at("file"));
+	rmdir(at("data"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -294,6 +523,8 @@ int main(void)
 		cmocka_unit_test(test_open_console),
 		cmocka_unit_test(test_check_snapshot),
 		cmocka_unit_test(test_check_commands),
+		cmocka_unit_test(test_find_command),
+		cmocka_unit_test(test_check_process),
 	};
 	int ret;
 

@@ -1128,7 +1128,7 @@ static size_t bad_blob(struct epoch *e, enum fake_state_fault fault, char *want,
 	size_t at = ep_find(e, WIRE_CPU_STATE, 0);
 
 	ep_replace(e, at, f_cpu(e->epoch, b, len));
-	snprintf(want, wlen, "epoch %llu: bad vCPU state: vCPU state: %s",
+	snprintf(want, wlen, "epoch %llu: bad workload state: vCPU state: %s",
 		 (unsigned long long)e->epoch, why);
 	return at;
 }

@@ -1,0 +1,90 @@
+/*
+ * An unmodified Linux process tree as the primary's workload (workload.h,
+ * docs/process.md): it runs in its own namespaces and cgroup
+ * (common/proc/spawn.h), a capture freezes the cgroup, drains its
+ * stdout/stderr, dumps it with CRIU and thaws it (the pause), then, outside
+ * the pause, loads the dump into the page space (procset.h) and stages the
+ * pages whose content changed plus the image manifest's pages. memory() is
+ * the page space: pre-copy rounds read it as they read a VM's memory, and
+ * a harvest is a dump.
+ *
+ * Loop thread only, but for the output reader: a thread that moves what
+ * the service writes into the output buffer and notices its end.
+ */
+#ifndef REMORA_PRIMARY_PROCWORK_H
+#define REMORA_PRIMARY_PROCWORK_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "cgroup.h"
+#include "procset.h"
+#include "workload.h"
+
+struct procwork_opts {
+	const char *const *argv; /* the command (NULL-terminated) */
+	const char *path;	 /* the program argv[0] names, found */
+	const char *const *envp; /* its whole environment */
+	const char *dir;	 /* working directory; NULL: "/" */
+	const char *data_dir;	 /* private tmpfs there, or NULL */
+	const char *criu;	 /* NULL: proc_criu_default() */
+	const char *name;	 /* "CLUSTER-NODE": cgroup and run dir */
+	uint64_t mem_size;	 /* the page space */
+	unsigned nslots;	 /* pipeline slots */
+};
+
+struct procwork {
+	struct procwork_opts o;
+	struct workload_sink sink;
+	struct proc_cgroup cg;
+	int cg_made;
+	int pid;    /* the tree's init (our child); 0: none */
+	int out_fd; /* its stdout+stderr */
+	int pidfd, stop_fd;
+	pthread_t reader;
+	int reader_on;
+	/* Orders the reader's appends with a capture's drain (the epoch's
+	 * output is exactly what was written before its freeze). */
+	pthread_mutex_t out_lock;
+	int status, exited;	/* waitpid status, once the init exited */
+	int restored;		/* the tree came from a replica: it runs */
+	char run_dir[PATH_MAX]; /* tmpfs: dump/ and restore/ */
+	char dump_dir[PATH_MAX + 8];
+	struct procset set;
+	int loaded;			/* set.state holds a state */
+	uint64_t *round, *carry, *ever; /* bitmaps over the space's pages */
+	uint64_t *round_pfns;
+	struct staged *slots;
+	int stopped, held, frozen;
+	/* Output closed into an epoch whose capture then failed: it goes
+	 * with the next capture (of the same epoch number). */
+	int from_valid;
+	uint64_t from;
+	char err[512];
+	/* the last capture, ns */
+	uint64_t freeze_ns, dump_ns, thaw_ns, load_ns;
+};
+
+/* 0, or -errno with err; the tree starts at start(). */
+int procwork_init(struct procwork *p, const struct procwork_opts *o, char *err,
+		  size_t errlen);
+
+/*
+ * Rebuilds the image set a replica holds (mem: the replica's npages
+ * pages, state: its state blob) and restores it with CRIU: the tree runs
+ * when this returns 0. -errno with err otherwise (nothing runs).
+ */
+int procwork_restore(struct procwork *p, const struct procwork_opts *o,
+		     const uint8_t *mem, const uint8_t *state, size_t state_len,
+		     char *err, size_t errlen);
+
+/* Kills the tree (if it runs), then frees everything. */
+void procwork_destroy(struct procwork *p);
+struct workload procwork_workload(struct procwork *p);
+
+/* Checks a replica's state blob for a page space of mem_size bytes. */
+int procwork_check_state(const uint8_t *blob, size_t len, uint64_t mem_size,
+			 char *why, size_t whylen);
+
+#endif

@@ -1,0 +1,395 @@
+/*
+ * The workload types (workloads.h): a micro-VM (vmwork.h) and a process
+ * tree checkpointed by CRIU (procwork.h).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "clock.h"
+#include "criu.h"
+#include "paths.h"
+#include "primary.h"
+#include "procwork.h"
+#include "state.h"
+#include "vmwork.h"
+#include "workloads.h"
+
+/* --- kvm ---------------------------------------------------------------- */
+
+int workloads_read_file(const char *path, uint8_t **buf, size_t *len, char *why,
+			size_t whylen)
+{
+	struct stat st;
+	int fd = paths_open_regular(path, why, whylen);
+	size_t got = 0;
+
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) || st.st_size > (1 << 28)) {
+		snprintf(why, whylen, "larger than 256 MiB");
+		close(fd);
+		return -EFBIG;
+	}
+	*buf = malloc((size_t)st.st_size + 1);
+	if (!*buf) {
+		snprintf(why, whylen, "%s", strerror(ENOMEM));
+		close(fd);
+		return -ENOMEM;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, *buf + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	*len = got;
+	return 0;
+}
+
+static void vm_destroy_owned(void *owned)
+{
+	vmwork_destroy(owned);
+	free(owned);
+}
+
+/* The VM workload around vm (which it owns from here on). */
+static int vm_made(const struct config *cfg, struct vmwork *vw, struct vm *vm,
+		   struct workload_made *m, char *err, size_t errlen)
+{
+	int ret = vmwork_init(vw, vm, cfg->replication.max_inflight_epochs + 1);
+
+	if (ret) {
+		snprintf(err, errlen, "out of memory for the epoch pipeline");
+		vm_destroy_owned(vw);
+		return ret;
+	}
+	m->wl = vmwork_workload(vw);
+	m->owned = vw;
+	m->destroy = vm_destroy_owned;
+	return 0;
+}
+
+static int kvm_make(const struct config *cfg, const struct config_node *self,
+		    struct workload_made *m, char *err, size_t errlen)
+{
+	struct vm_config vc = {.dirty_log = 1,
+			       .mem_size = cfg->workload.memory};
+	struct vmwork *vw = calloc(1, sizeof(*vw));
+	char why[96];
+	struct vm *vm;
+	uint8_t *img;
+	size_t len;
+	int ret;
+
+	(void)self;
+	if (!vw)
+		return snprintf(err, errlen, "out of memory"), -ENOMEM;
+	ret = workloads_read_file(cfg->workload.guest, &img, &len, why,
+				  sizeof(why));
+	if (ret) {
+		snprintf(err, errlen,
+			 "guest %s in %s: %s; change [workload] "
+			 "guest",
+			 cfg->workload.guest, cfg->path, why);
+		free(vw);
+		return ret;
+	}
+	vmwork_hooks(vw, &vc);
+	ret = vm_create(&vm, &vc, err, errlen);
+	if (ret) {
+		free(img);
+		free(vw);
+		return ret;
+	}
+	ret = vm_load_elf(vm, img, len, cfg->workload.args);
+	free(img);
+	if (ret) {
+		snprintf(err, errlen, "%s: %s", cfg->workload.guest,
+			 vm_error(vm));
+		vm_destroy(vm);
+		free(vw);
+		return ret;
+	}
+	return vm_made(cfg, vw, vm, m, err, errlen);
+}
+
+static int kvm_restore(const struct config *cfg, const struct config_node *self,
+		       const struct primary_image *img, struct workload_made *m,
+		       char *err, size_t errlen)
+{
+	struct vm_config vc = {.mem_size = img->mem_size, .dirty_log = 1};
+	struct vmwork *vw = calloc(1, sizeof(*vw));
+	struct vm *vm;
+	int ret;
+
+	(void)self;
+	if (!vw)
+		return snprintf(err, errlen, "out of memory"), -ENOMEM;
+	vmwork_hooks(vw, &vc);
+	ret = vm_create_from_memfd(&vm, &vc, img->mem_fd, err, errlen);
+	if (ret) {
+		free(vw);
+		return ret;
+	}
+	ret = vm_state_load(vm, img->state, img->state_len);
+	if (ret) {
+		snprintf(err, errlen, "replica state: %s", vm_error(vm));
+		vm_destroy(vm);
+		free(vw);
+		return ret;
+	}
+	/* A guest that checks itself after a restore (memstress) does. */
+	vm_request_check(vm);
+	return vm_made(cfg, vw, vm, m, err, errlen);
+}
+
+static int kvm_check(const uint8_t *blob, size_t len, uint64_t mem_size,
+		     char *why, size_t whylen)
+{
+	struct vm_state_view v;
+
+	(void)mem_size;
+	return vm_state_parse(blob, len, &v, why, whylen);
+}
+
+/* --- process ------------------------------------------------------------- */
+
+/* A process workload with the argv and environment it runs with. */
+struct proc_owned {
+	struct procwork pw;
+	const char *argv[CONFIG_WORDS_MAX + 1];
+	const char *envp[CONFIG_WORDS_MAX + 1];
+	char name[2 * CONFIG_NAME_MAX + 2];
+	char path[CONFIG_PATH_MAX]; /* the program, as paths_find_command() */
+};
+
+static void proc_destroy_owned(void *owned)
+{
+	struct proc_owned *po = owned;
+
+	procwork_destroy(&po->pw);
+	free(po);
+}
+
+static struct proc_owned *proc_opts(const struct config *cfg,
+				    const struct config_node *self,
+				    struct procwork_opts *o)
+{
+	struct proc_owned *po = calloc(1, sizeof(*po));
+	char why[256];
+
+	if (!po)
+		return NULL;
+	config_argv(cfg->workload.command, cfg->workload.command_argc, po->argv,
+		    CONFIG_WORDS_MAX + 1);
+	config_argv(cfg->workload.environment, cfg->workload.environment_count,
+		    po->envp, CONFIG_WORDS_MAX + 1);
+	snprintf(po->name, sizeof(po->name), "%s-%s", cfg->cluster, self->name);
+	/* Found as the start-time check found it (PATH of environment). */
+	if (paths_find_command(cfg, po->path, sizeof(po->path), why,
+			       sizeof(why)))
+		po->path[0] = '\0';
+	*o = (struct procwork_opts){
+		.argv = po->argv,
+		.path = po->path[0] ? po->path : NULL,
+		.envp = po->envp,
+		.dir = cfg->workload.directory[0] ? cfg->workload.directory
+						  : NULL,
+		.data_dir = cfg->workload.data_directory[0]
+				    ? cfg->workload.data_directory
+				    : NULL,
+		.criu = cfg->workload.criu[0] ? cfg->workload.criu : NULL,
+		.name = po->name,
+		.mem_size = cfg->workload.memory,
+		.nslots = cfg->replication.max_inflight_epochs + 1,
+	};
+	return po;
+}
+
+static int proc_make(const struct config *cfg, const struct config_node *self,
+		     struct workload_made *m, char *err, size_t errlen)
+{
+	struct procwork_opts o;
+	struct proc_owned *po = proc_opts(cfg, self, &o);
+	int ret;
+
+	if (!po)
+		return snprintf(err, errlen, "out of memory"), -ENOMEM;
+	ret = procwork_init(&po->pw, &o, err, errlen);
+	if (ret) {
+		proc_destroy_owned(po);
+		return ret;
+	}
+	m->wl = procwork_workload(&po->pw);
+	m->owned = po;
+	m->destroy = proc_destroy_owned;
+	return 0;
+}
+
+static int proc_restore(const struct config *cfg,
+			const struct config_node *self,
+			const struct primary_image *img,
+			struct workload_made *m, char *err, size_t errlen)
+{
+	struct procwork_opts o;
+	struct proc_owned *po = proc_opts(cfg, self, &o);
+	void *mem;
+	int ret;
+
+	if (!po)
+		return snprintf(err, errlen, "out of memory"), -ENOMEM;
+	mem = mmap(NULL, img->mem_size, PROT_READ, MAP_SHARED, img->mem_fd, 0);
+	if (mem == MAP_FAILED) {
+		ret = -errno;
+		snprintf(err, errlen, "mapping the replica: %s",
+			 strerror(-ret));
+		free(po);
+		return ret;
+	}
+	o.mem_size = img->mem_size;
+	ret = procwork_restore(&po->pw, &o, mem, img->state, img->state_len,
+			       err, errlen);
+	munmap(mem, img->mem_size);
+	if (ret) {
+		proc_destroy_owned(po);
+		return ret;
+	}
+	m->wl = procwork_workload(&po->pw);
+	m->owned = po;
+	m->destroy = proc_destroy_owned;
+	return 0;
+}
+
+/*
+ * What running or restoring a process needs: root, cgroup v2, CRIU, and
+ * the paths of its keys.
+ */
+static int proc_preflight(const struct config *cfg, char *err, size_t errlen)
+{
+	const char *criu = cfg->workload.criu[0] ? cfg->workload.criu
+						 : proc_criu_default();
+	char mnt[256];
+	int ret;
+
+	if (geteuid() != 0)
+		return snprintf(err, errlen,
+				"type = process needs root (namespaces, cgroup "
+				"v2, CRIU); run the daemon as root"),
+		       -EPERM;
+	ret = proc_cgroup_v2_mount(mnt, sizeof(mnt), err, errlen);
+	if (ret)
+		return ret;
+	if (access(criu, X_OK))
+		return snprintf(err, errlen,
+				"criu %s: %s; scripts/setup builds it, or set "
+				"[workload] criu",
+				criu, strerror(errno)),
+		       -ENOENT;
+	return paths_check_process(cfg, err, errlen);
+}
+
+static int kvm_preflight(const struct config *cfg, char *err, size_t errlen)
+{
+	(void)cfg;
+	(void)err;
+	(void)errlen;
+	return 0;
+}
+
+/* --- the table ----------------------------------------------------------- */
+
+static const struct {
+	int (*make)(const struct config *cfg, const struct config_node *self,
+		    struct workload_made *m, char *err, size_t errlen);
+	int (*restore)(const struct config *cfg, const struct config_node *self,
+		       const struct primary_image *img, struct workload_made *m,
+		       char *err, size_t errlen);
+	primary_state_check_fn check;
+	int (*preflight)(const struct config *cfg, char *err, size_t errlen);
+} types[] = {
+	[CONFIG_WORKLOAD_KVM] = {kvm_make, kvm_restore, kvm_check,
+				 kvm_preflight},
+	[CONFIG_WORKLOAD_PROCESS] = {proc_make, proc_restore,
+				     procwork_check_state, proc_preflight},
+};
+
+int workloads_make(const struct config *cfg, const struct config_node *self,
+		   struct workload_made *m, char *err, size_t errlen)
+{
+	uint64_t t0 = now_ns();
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	ret = types[cfg->workload.kind].make(cfg, self, m, err, errlen);
+	m->make_ns = now_ns() - t0;
+	return ret;
+}
+
+int workloads_restore(const struct config *cfg, const struct config_node *self,
+		      const struct primary_image *img, struct workload_made *m,
+		      char *err, size_t errlen)
+{
+	uint64_t t0 = now_ns();
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	ret = types[cfg->workload.kind].restore(cfg, self, img, m, err, errlen);
+	m->make_ns = now_ns() - t0;
+	return ret;
+}
+
+primary_state_check_fn workloads_check(const struct config *cfg)
+{
+	return types[cfg->workload.kind].check;
+}
+
+void workloads_describe(const struct config *cfg, char *buf, size_t len)
+{
+	const char *argv[CONFIG_WORDS_MAX + 1];
+
+	if (cfg->workload.kind == CONFIG_WORKLOAD_KVM) {
+		snprintf(buf, len, "guest %s (%s), %llu MiB",
+			 cfg->workload.guest,
+			 *cfg->workload.args ? cfg->workload.args
+					     : "no arguments",
+			 (unsigned long long)(cfg->workload.memory >> 20));
+		return;
+	}
+	config_argv(cfg->workload.command, cfg->workload.command_argc, argv,
+		    CONFIG_WORDS_MAX + 1);
+	snprintf(buf, len,
+		 "process %s (%d arguments), %llu MiB page space, full CRIU "
+		 "dumps (no soft-dirty tracking here)",
+		 argv[0], cfg->workload.command_argc - 1,
+		 (unsigned long long)(cfg->workload.memory >> 20));
+}
+
+int primary_preflight(const struct config *cfg, char *err, size_t errlen)
+{
+	return types[cfg->workload.kind].preflight(cfg, err, errlen);
+}
+
+void primary_workload_status(const struct config *cfg, double pause_us_p50,
+			     char *buf, size_t len)
+{
+	int behind = pause_us_p50 * 1e3 >=
+		     (double)cfg->replication.epoch_interval_ns;
+
+	if (cfg->workload.kind == CONFIG_WORKLOAD_KVM)
+		snprintf(buf, len, "kvm micro-VM, dirty logging");
+	else
+		snprintf(buf, len, "process, full CRIU dumps%s",
+			 behind ? "; back to back: a dump outlasts "
+				  "epoch_interval"
+				: "");
+}

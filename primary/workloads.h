@@ -1,0 +1,52 @@
+/*
+ * The one place that knows the workload types ([workload] type): it makes
+ * the workload a primary runs, from the config (remora-primary) or from a
+ * backup's replica (promotion), and gives the backup the check its replica
+ * runs on every epoch's state blob. Everything else sees a struct
+ * workload (workload.h).
+ */
+#ifndef REMORA_PRIMARY_WORKLOADS_H
+#define REMORA_PRIMARY_WORKLOADS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "primary.h"
+#include "workload.h"
+
+/* A workload and what it owns. */
+struct workload_made {
+	struct workload wl;
+	void *owned;
+	void (*destroy)(void *owned); /* frees owned (the guest first) */
+	uint64_t make_ns; /* making it (from a replica: restoring) */
+};
+
+/*
+ * A fresh workload for node self (not running until its start()): 0, or
+ * -errno with one line in err that names what to change.
+ */
+int workloads_make(const struct config *cfg, const struct config_node *self,
+		   struct workload_made *m, char *err, size_t errlen);
+
+/* The workload a replica holds (promotion), ready to run. */
+int workloads_restore(const struct config *cfg, const struct config_node *self,
+		      const struct primary_image *img, struct workload_made *m,
+		      char *err, size_t errlen);
+
+/* The check of an epoch's state blob for cfg's workload type. */
+primary_state_check_fn workloads_check(const struct config *cfg);
+
+/* One line for the log: what runs ("guest PATH (ARGS), N MiB", ...). */
+void workloads_describe(const struct config *cfg, char *buf, size_t len);
+
+/*
+ * Reads a whole regular file (a guest image, at most 256 MiB). 0, or a
+ * negative errno with why set (a FIFO or a device is refused, without
+ * blocking on it: paths.h).
+ */
+int workloads_read_file(const char *path, uint8_t **buf, size_t *len, char *why,
+			size_t whylen);
+
+#endif
