@@ -338,10 +338,11 @@ static int run(const struct config *cfg, const struct config_node *self,
 		uv_loop_close(&loop);
 		goto err_replica;
 	}
+	primary_describe_workload(cfg, line, sizeof(line));
 	log_info("backup of %s for cluster %s, %llu MiB replica; looking for "
 		 "the primary (first %s at %s:%u); promotes after %llu ms of "
 		 "silence%s%s",
-		 cfg->workload.guest, cfg->cluster,
+		 line, cfg->cluster,
 		 (unsigned long long)(cfg->workload.memory >> 20), first->name,
 		 first->host, first->port, (unsigned long long)b->sb.timeout_ms,
 		 *cfg->failover.fence_command ? ", after fencing" : "",

@@ -230,6 +230,11 @@ static void take_checkpoint(struct pcore *c, int final)
 	int ret;
 
 	ret = c->wl.ops->capture(c->wl.w, (unsigned)slot, c->next_epoch, final);
+	if (ret == -EINPROGRESS) {
+		/* Its pause runs on; pcore_on_workload_ready() asks again. */
+		c->due = !final;
+		return;
+	}
 	if (ret) {
 		/* Nothing was lost (workload.h); the next tick tries again. */
 		say(c, PC_ERROR, "epoch %llu: capture failed: %s",
@@ -271,6 +276,8 @@ static int sync_step(struct pcore *c)
 		if (!first && c->acked < c->next_epoch - 1)
 			return 0; /* the round is still on its way */
 		dirty = c->wl.ops->harvest(c->wl.w);
+		if (dirty == -EINPROGRESS)
+			return 0; /* pcore_on_workload_ready() goes on */
 		if (dirty < 0) {
 			say(c, PC_ERROR, "sync: harvest failed: %s",
 			    strerror((int)-dirty));
@@ -724,7 +731,7 @@ static void attach(struct pcore *c, uint64_t conn, const Remora__Hello *h)
 			    "until the backup holds a replica");
 	}
 	core_set(c, PC_SYNCING, PO_KEEP,
-		 "backup %s attached; sending %llu MiB of guest memory",
+		 "backup %s attached; sending %llu MiB of workload memory",
 		 h->node, (unsigned long long)(c->cfg->workload.memory >> 20));
 	pump(c);
 }
@@ -905,6 +912,11 @@ void pcore_on_guest_stopped(struct pcore *c, int exit_code)
 	/* Draining already: its last epoch is taken or on its way. */
 	if (c->state != PC_DRAINING)
 		begin_drain(c, "the guest stopped");
+}
+
+void pcore_on_workload_ready(struct pcore *c)
+{
+	pump(c);
 }
 
 void pcore_on_drain_timeout(struct pcore *c)

@@ -282,6 +282,10 @@ void pcore_on_sent(struct pcore *c, unsigned slot);
 void pcore_on_signal(struct pcore *c, const char *name);
 /* The guest ended by itself; exit_code is the process's status then. */
 void pcore_on_guest_stopped(struct pcore *c, int exit_code);
+/* The workload finished a capture or harvest it had started
+ * (-EINPROGRESS): the pipeline asks for its result. */
+void pcore_on_workload_ready(struct pcore *c);
+
 /* No Ack for the last epoch within heartbeat_timeout. */
 void pcore_on_drain_timeout(struct pcore *c);
 /* Node (or "" if unknown) is primary of a higher term. */

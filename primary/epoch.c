@@ -321,6 +321,8 @@ static void do_stop(struct primary *p)
 	}
 	/* The guest is paused (the core did it): no uv_async_send any more. */
 	close_handle((uv_handle_t *)&p->guest_async);
+	/* Paused: the workload's dump thread (if any) is joined. */
+	close_handle((uv_handle_t *)&p->ready_async);
 }
 
 static void on_drain_timeout(uv_timer_t *t);
@@ -686,11 +688,27 @@ static void on_guest_async(uv_async_t *a)
 	p->stats.guest_end_ns = now_ns();
 	code = p->wl.ops->ended(p->wl.w, why, sizeof(why));
 	if (!*why)
-		log_info("guest exited with code %d", code);
+		log_info("the workload exited with code %d", code);
 	else
-		log_error("guest stopped: %s", why);
+		log_error("the workload stopped: %s", why);
 	pcore_on_guest_stopped(&p->core, code);
 	primary_run(p);
+}
+
+static void on_ready_async(uv_async_t *a)
+{
+	struct primary *p = a->data;
+
+	pcore_on_workload_ready(&p->core);
+	primary_run(p);
+}
+
+/* Any thread (the workload's): a capture it started is done. */
+static void workload_ready(void *opaque)
+{
+	struct primary *p = opaque;
+
+	uv_async_send(&p->ready_async);
 }
 
 /* Any thread (the vCPU's): the guest ended by itself. */
@@ -733,8 +751,10 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 		  const struct config_node *self, const struct workload *wl,
 		  const struct primary_opts *o)
 {
-	struct workload_sink sink = {
-		.ob = &p->ob, .ended = guest_ended, .arg = p};
+	struct workload_sink sink = {.ob = &p->ob,
+				     .ended = guest_ended,
+				     .ready = workload_ready,
+				     .arg = p};
 	uint64_t interval_ms = cfg->replication.epoch_interval_ns / 1000000;
 	uint64_t hb_ms = cfg->failover.heartbeat_interval_ns / 1000000;
 	unsigned nslots = cfg->replication.max_inflight_epochs + 1;
@@ -800,6 +820,8 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 	lease_start(p, o->arb, o->lease_until_ns);
 	uv_async_init(loop, &p->guest_async, on_guest_async);
 	p->guest_async.data = p;
+	uv_async_init(loop, &p->ready_async, on_ready_async);
+	p->ready_async.data = p;
 	uv_timer_start(&p->epoch_timer, on_tick, interval_ms, interval_ms);
 	uv_timer_start(&p->hb_timer, on_heartbeat, hb_ms, hb_ms);
 	if (o->promoted)
@@ -814,7 +836,7 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 			 "(docs/failover.md)");
 	events_emit("listening", EV_S("host", self->host),
 		    EV_U("port", self->port), EV_U("term", o->term));
-	workloads_describe(cfg, what, sizeof(what));
+	primary_describe_workload(cfg, what, sizeof(what));
 	log_info("listening on %s:%u for the backup; %s; epochs every %.1f ms",
 		 self->host, self->port, what,
 		 (double)cfg->replication.epoch_interval_ns / 1e6);

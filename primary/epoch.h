@@ -93,6 +93,7 @@ struct primary {
 	uv_timer_t epoch_timer, hb_timer, drain_timer, announce_timer;
 	uv_signal_t sigterm, sigint;
 	uv_async_t guest_async;
+	uv_async_t ready_async; /* the workload finished a capture */
 	struct ctl *ctl; /* the control socket: closed when the loop ends */
 };
 

@@ -154,16 +154,19 @@ static int exited(const struct procwork *p)
 	return __atomic_load_n(&p->exited, __ATOMIC_ACQUIRE);
 }
 
-/* --- a dump --------------------------------------------------------------- */
+/* --- a dump (on its own thread) --------------------------------------------- */
 
 /*
- * The pause: freeze, drain the output, dump, close the epoch's output,
- * thaw (unless it stays stopped). A tree that has ended is not dumped
- * (*dumped 0): its last epoch carries only its output.
+ * The pause, on the dump thread: freeze, drain the output, dump, and for a
+ * checkpoint close the epoch's output. The loop thread thaws when it takes
+ * the result (finish_dump()), so that whether the tree stays stopped is
+ * decided there. A tree that has ended is not dumped (dumped 0): its last
+ * epoch carries only its output.
  */
-static int dump(struct procwork *p, uint64_t epoch, int stay, int *dumped,
-		uint64_t *off, size_t *len)
+static void *dump_main(void *arg)
 {
+	struct procwork *p = arg;
+	struct dump_job *j = &p->job;
 	struct proc_criu_dump_opts o = {
 		.criu = p->o.criu,
 		.pid = p->pid,
@@ -173,39 +176,108 @@ static int dump(struct procwork *p, uint64_t epoch, int stay, int *dumped,
 		.stdio_fd = p->out_fd,
 		.netlock = PROC_NETLOCK_SKIP,
 	};
-	uint64_t t0 = now_ns(), t1, t2;
+	uint64_t t1, t2;
+	int ret = 0;
+
+	if (!exited(p) && !p->frozen) {
+		ret = proc_cgroup_freeze(&p->cg, FREEZE_TIMEOUT_MS, j->err,
+					 sizeof(j->err));
+		if (!ret)
+			p->frozen = 1;
+	}
+	t1 = now_ns();
+	j->freeze_ns = t1 - j->t0;
+	if (!ret) {
+		pthread_mutex_lock(&p->out_lock);
+		drain(p);
+		if (!exited(p)) {
+			ret = procset_clear_dir(p->dump_dir, j->err,
+						sizeof(j->err));
+			if (!ret)
+				ret = proc_criu_dump(&o, j->err,
+						     sizeof(j->err));
+			j->dumped = ret == 0;
+		}
+		if (!ret && j->checkpoint) {
+			ret = outbuf_close_epoch(p->sink.ob, j->epoch, &j->off,
+						 &j->len);
+			if (ret)
+				snprintf(j->err, sizeof(j->err),
+					 "out of memory for the output");
+			j->closed = ret == 0;
+		}
+		pthread_mutex_unlock(&p->out_lock);
+	}
+	t2 = now_ns();
+	j->dump_ns = t2 - t1;
+	j->ret = ret;
+	__atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
+	p->sink.ready(p->sink.arg);
+	return NULL;
+}
+
+/* Starts a dump (checkpoint: for epoch, closing its output). */
+static int start_dump(struct procwork *p, int checkpoint, uint64_t epoch)
+{
+	struct dump_job *j = &p->job;
 	int ret;
 
-	*dumped = 0;
-	ret = exited(p) ? 0 : freeze(p);
-	t1 = now_ns();
-	p->freeze_ns = t1 - t0;
-	if (ret)
-		return ret;
-	pthread_mutex_lock(&p->out_lock);
-	drain(p);
-	if (!exited(p)) {
-		ret = procset_clear_dir(p->dump_dir, p->err, sizeof(p->err));
-		if (!ret)
-			ret = proc_criu_dump(&o, p->err, sizeof(p->err));
-		*dumped = ret == 0;
+	memset(j, 0, sizeof(*j));
+	j->checkpoint = checkpoint;
+	j->epoch = epoch;
+	j->t0 = now_ns();
+	ret = pthread_create(&p->dumper, NULL, dump_main, p);
+	if (ret) {
+		snprintf(p->err, sizeof(p->err), "dump thread: %s",
+			 strerror(ret));
+		return -ret;
 	}
-	if (!ret) {
-		ret = outbuf_close_epoch(p->sink.ob, epoch, off, len);
-		if (ret)
-			snprintf(p->err, sizeof(p->err),
-				 "out of memory for the output");
-	}
-	pthread_mutex_unlock(&p->out_lock);
-	t2 = now_ns();
-	p->dump_ns = t2 - t1;
-	if (!stay) {
-		int r = thaw(p);
+	p->dumping = 1;
+	return -EINPROGRESS;
+}
 
-		if (!ret)
-			ret = r;
+/* Waits for the dump in flight, if any (its result is kept). */
+static void join_dump(struct procwork *p)
+{
+	if (!p->dumping)
+		return;
+	pthread_join(p->dumper, NULL);
+	p->dumping = 0;
+	p->joined = 1;
+}
+
+/*
+ * The dump's result, on the loop thread: -EINPROGRESS while it runs; else
+ * the tree is thawed (unless it stays stopped) and the result is taken.
+ * Output a checkpoint dump closed goes with the next staged checkpoint
+ * (from), whatever happens to this one.
+ */
+static int finish_dump(struct procwork *p)
+{
+	struct dump_job *j = &p->job;
+	uint64_t t0;
+	int ret;
+
+	if (p->dumping && !__atomic_load_n(&j->done, __ATOMIC_ACQUIRE))
+		return -EINPROGRESS;
+	join_dump(p);
+	p->joined = 0;
+	t0 = now_ns();
+	ret = p->stopped || p->held ? 0 : thaw(p);
+	p->thaw_ns = now_ns() - t0;
+	p->freeze_ns = j->freeze_ns;
+	p->dump_ns = j->dump_ns;
+	p->pause_ns = now_ns() - j->t0;
+	if (j->closed) {
+		if (!p->from_valid || j->off < p->from ||
+		    p->from < outbuf_released(p->sink.ob))
+			p->from = j->off;
+		p->from_valid = 1;
 	}
-	p->thaw_ns = now_ns() - t2;
+	if (j->ret) {
+		snprintf(p->err, sizeof(p->err), "%s", j->err);
+		return j->ret;
+	}
 	return ret;
 }
 
@@ -318,27 +390,31 @@ static int pw_capture(void *w, unsigned slot, uint64_t epoch, int final)
 {
 	struct procwork *p = w;
 	struct staged *s = &p->slots[slot];
-	uint64_t t0 = now_ns(), off;
-	size_t len;
-	int ret, dumped;
+	int ret;
 
 	if (final)
 		p->stopped = 1;
+	if (!p->dumping && !p->joined)
+		return start_dump(p, 1, epoch);
+	ret = finish_dump(p);
+	if (ret == -EINPROGRESS)
+		return ret;
+	/* A pre-copy dump, or one for another epoch: it cannot be this
+	 * epoch (its output is not closed at its freeze): load it, and take
+	 * another. */
+	if (!ret && (!p->job.checkpoint || p->job.epoch != epoch)) {
+		if (p->job.dumped && (ret = load(p)))
+			goto failed;
+		return start_dump(p, 1, epoch);
+	}
 	staged_begin(s, epoch, 0);
-	ret = dump(p, epoch, p->stopped || p->held, &dumped, &off, &len);
+	s->pause_ns = p->pause_ns;
 	s->resumed_ns = now_ns();
-	s->pause_ns = s->resumed_ns - t0;
 	s->harvest_ns = p->freeze_ns;
 	s->copy_ns = p->dump_ns;
 	if (ret)
 		goto failed;
-	/* Output closed into this epoch number by a capture that failed
-	 * later still belongs to it, unless it went out meanwhile. */
-	if (!p->from_valid || off < p->from ||
-	    p->from < outbuf_released(p->sink.ob))
-		p->from = off;
-	p->from_valid = 1;
-	if (dumped && (ret = load(p)))
+	if (p->job.dumped && (ret = load(p)))
 		goto failed;
 	if (!p->loaded) {
 		ret = -ESRCH;
@@ -351,11 +427,11 @@ static int pw_capture(void *w, unsigned slot, uint64_t epoch, int final)
 		snprintf(p->err, sizeof(p->err), "out of memory for the epoch");
 		goto failed;
 	}
-	s->capture_bytes = dumped ? p->set.dump_bytes : 0;
+	s->capture_bytes = p->job.dumped ? p->set.dump_bytes : 0;
 	memcpy(s->state, p->set.state, PROCIMG_STATE_LEN);
 	s->state_len = PROCIMG_STATE_LEN;
 	s->console_off = p->from;
-	s->console_len = (size_t)(off + len - p->from);
+	s->console_len = (size_t)(p->job.off + p->job.len - p->from);
 	ret = outbuf_copy(p->sink.ob, s->console_off, s->console_len,
 			  &s->console);
 	if (ret) {
@@ -373,33 +449,21 @@ failed:
 static long pw_harvest(void *w)
 {
 	struct procwork *p = w;
-	struct proc_criu_dump_opts o = {
-		.criu = p->o.criu,
-		.pid = p->pid,
-		.images_dir = p->dump_dir,
-		.frozen_cgroup = p->cg.path,
-		.leave_running = 1,
-		.stdio_fd = p->out_fd,
-		.netlock = PROC_NETLOCK_SKIP,
-	};
 	size_t i, nw = bitmap_words(p);
 	long n = 0;
 	int ret;
 
 	if (exited(p))
 		return -ESRCH;
-	ret = freeze(p);
-	if (!ret) {
-		ret = procset_clear_dir(p->dump_dir, p->err, sizeof(p->err));
-		if (!ret)
-			ret = proc_criu_dump(&o, p->err, sizeof(p->err));
-		if (!p->stopped && !p->held) {
-			int r = thaw(p);
-
-			if (!ret)
-				ret = r;
-		}
-	}
+	if (!p->dumping && !p->joined)
+		return start_dump(p, 0, 0);
+	ret = finish_dump(p);
+	if (ret == -EINPROGRESS)
+		return ret;
+	/* Any dump serves a pre-copy round (a checkpoint's closed output
+	 * waits in from for the next checkpoint). */
+	if (!ret && !p->job.dumped)
+		ret = -ESRCH;
 	if (!ret)
 		ret = load(p);
 	if (ret) {
@@ -462,11 +526,14 @@ static int pw_reserve(void *w)
 	return 0;
 }
 
+/* A dump in flight leaves the tree frozen; the next capture or harvest
+ * takes its result (join_dump() keeps it). */
 static int pw_pause(void *w)
 {
 	struct procwork *p = w;
 
 	p->stopped = 1;
+	join_dump(p);
 	return exited(p) ? 0 : freeze(p);
 }
 
@@ -475,6 +542,8 @@ static int pw_resume(void *w)
 	struct procwork *p = w;
 
 	p->stopped = 0;
+	if (p->dumping || p->joined)
+		return 0; /* thawed when its result is taken */
 	return p->held ? 0 : thaw(p);
 }
 
@@ -483,8 +552,12 @@ static int pw_hold(void *w, int on)
 	struct procwork *p = w;
 
 	p->held = on;
-	if (on)
+	if (on) {
+		join_dump(p);
 		return exited(p) ? 0 : freeze(p);
+	}
+	if (p->dumping || p->joined)
+		return 0;
 	return p->stopped ? 0 : thaw(p);
 }
 
@@ -658,7 +731,17 @@ int procwork_restore(struct procwork *p, const struct procwork_opts *o,
 	ret = proc_criu_restore(&ro, &p->pid, err, errlen);
 	close(pfd[1]);
 	if (ret) {
+		char log[PATH_MAX + 32], kept[PATH_MAX];
+		size_t n = strlen(err);
+
 		close(pfd[0]);
+		/* The run dir goes with the workload: CRIU's log stays. */
+		snprintf(log, sizeof(log), "%s/" PROC_CRIU_RESTORE_LOG, dir);
+		snprintf(kept, sizeof(kept), RUN_ROOT "/remora-%s-restore.log",
+			 o->name);
+		if (!rename(log, kept) && n < errlen)
+			snprintf(err + n, errlen - n, "; CRIU's log kept as %s",
+				 kept);
 		return ret;
 	}
 	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
@@ -673,6 +756,7 @@ static void stop_tree(struct procwork *p)
 {
 	char err[256];
 
+	join_dump(p);
 	if (p->reader_on) {
 		uint64_t one = 1;
 

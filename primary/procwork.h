@@ -1,15 +1,19 @@
 /*
  * An unmodified Linux process tree as the primary's workload (workload.h,
  * docs/process.md): it runs in its own namespaces and cgroup
- * (common/proc/spawn.h), a capture freezes the cgroup, drains its
- * stdout/stderr, dumps it with CRIU and thaws it (the pause), then, outside
- * the pause, loads the dump into the page space (procset.h) and stages the
- * pages whose content changed plus the image manifest's pages. memory() is
+ * (common/proc/spawn.h). A capture is asynchronous (a CRIU dump takes
+ * 100 ms and more, and the loop must go on sending heartbeats): the first
+ * call starts a thread that freezes the cgroup, drains its stdout/stderr,
+ * dumps it with CRIU and closes the epoch's output, and returns
+ * -EINPROGRESS; the call after sink.ready thaws it (the pause ends), loads
+ * the dump into the page space (procset.h) and stages the pages whose
+ * content changed plus the image manifest's pages. memory() is
  * the page space: pre-copy rounds read it as they read a VM's memory, and
  * a harvest is a dump.
  *
- * Loop thread only, but for the output reader: a thread that moves what
- * the service writes into the output buffer and notices its end.
+ * Loop thread only, but for the dump thread and the output reader (a
+ * thread that moves what the service writes into the output buffer and
+ * notices its end).
  */
 #ifndef REMORA_PRIMARY_PROCWORK_H
 #define REMORA_PRIMARY_PROCWORK_H
@@ -32,6 +36,21 @@ struct procwork_opts {
 	const char *name;	 /* "CLUSTER-NODE": cgroup and run dir */
 	uint64_t mem_size;	 /* the page space */
 	unsigned nslots;	 /* pipeline slots */
+};
+
+/* A dump on the dump thread, and its result. */
+struct dump_job {
+	int checkpoint; /* closes epoch's output (else a pre-copy dump) */
+	uint64_t epoch;
+	uint64_t t0; /* started (the pause begins) */
+	int done;    /* atomic: the thread is done, results below set */
+	int ret;
+	int dumped; /* a dump was made (not when the tree had ended) */
+	int closed; /* the output was closed: off, len */
+	uint64_t off;
+	size_t len;
+	uint64_t freeze_ns, dump_ns;
+	char err[512];
 };
 
 struct procwork {
@@ -62,8 +81,15 @@ struct procwork {
 	int from_valid;
 	uint64_t from;
 	char err[512];
+	/* The dump thread: running (dumping), or joined and its result not
+	 * taken yet (joined). A capture or harvest starts a dump and returns
+	 * -EINPROGRESS; the thread calls sink.ready when done, and the next
+	 * call takes the result. */
+	pthread_t dumper;
+	int dumping, joined;
+	struct dump_job job;
 	/* the last capture, ns */
-	uint64_t freeze_ns, dump_ns, thaw_ns, load_ns;
+	uint64_t freeze_ns, dump_ns, thaw_ns, load_ns, pause_ns;
 };
 
 /* 0, or -errno with err; the tree starts at start(). */

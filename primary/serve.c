@@ -125,7 +125,7 @@ static int serve(struct primary *p, const struct config *cfg,
 	if (p->core.state != PC_STOPPED) {
 		primary_run_guest(p);
 		if (p->core.state != PC_STOPPED) {
-			workloads_describe(cfg, what, sizeof(what));
+			primary_describe_workload(cfg, what, sizeof(what));
 			log_info("%s started", what);
 		}
 	}

@@ -28,6 +28,9 @@ struct workload_sink {
 	struct outbuf *ob;
 	/* The guest ended by itself (from any thread). */
 	void (*ended)(void *arg);
+	/* A capture or harvest that said -EINPROGRESS is done (from any
+	 * thread): call it again for its result. */
+	void (*ready)(void *arg);
 	void *arg;
 };
 
@@ -50,9 +53,13 @@ struct workload_ops {
 	 * Captures checkpoint epoch into slot: pause, harvest, copy, resume
 	 * (final: stay paused, it is the last). 0, or a negative errno with
 	 * nothing lost (the next capture carries what this one harvested).
+	 * A workload whose pause is long (a process: a CRIU dump) may start
+	 * it and say -EINPROGRESS; it calls sink->ready when it is done, and
+	 * the next call (same epoch) takes the result.
 	 */
 	int (*capture)(void *w, unsigned slot, uint64_t epoch, int final);
-	/* Pre-copy: what changed since the last harvest; pages or -errno. */
+	/* Pre-copy: what changed since the last harvest; pages or -errno
+	 * (-EINPROGRESS as for capture). */
 	long (*harvest)(void *w);
 	/* Lists a round's pages: every page holding data (all), or those the
 	 * last harvest found. Returns how many. */

@@ -353,7 +353,7 @@ primary_state_check_fn workloads_check(const struct config *cfg)
 	return types[cfg->workload.kind].check;
 }
 
-void workloads_describe(const struct config *cfg, char *buf, size_t len)
+void primary_describe_workload(const struct config *cfg, char *buf, size_t len)
 {
 	const char *argv[CONFIG_WORDS_MAX + 1];
 
@@ -368,9 +368,10 @@ void workloads_describe(const struct config *cfg, char *buf, size_t len)
 	config_argv(cfg->workload.command, cfg->workload.command_argc, argv,
 		    CONFIG_WORDS_MAX + 1);
 	snprintf(buf, len,
-		 "process %s (%d arguments), %llu MiB page space, full CRIU "
+		 "process %s (%d argument%s), %llu MiB page space, full CRIU "
 		 "dumps (no soft-dirty tracking here)",
 		 argv[0], cfg->workload.command_argc - 1,
+		 cfg->workload.command_argc == 2 ? "" : "s",
 		 (unsigned long long)(cfg->workload.memory >> 20));
 }
 

@@ -38,9 +38,6 @@ int workloads_restore(const struct config *cfg, const struct config_node *self,
 /* The check of an epoch's state blob for cfg's workload type. */
 primary_state_check_fn workloads_check(const struct config *cfg);
 
-/* One line for the log: what runs ("guest PATH (ARGS), N MiB", ...). */
-void workloads_describe(const struct config *cfg, char *buf, size_t len);
-
 /*
  * Reads a whole regular file (a guest image, at most 256 MiB). 0, or a
  * negative errno with why set (a FIFO or a device is refused, without

@@ -97,13 +97,16 @@ int64_t proc_criu_images_bytes(const char *dir)
  * noise (this sandbox withholds CAP_SYS_RESOURCE: "Can't setup
  * RLIMIT_NOFILE"), nor the generic "Dumping FAILED." summary, nor the
  * nftables clean-up that fails after an early error ("Could not process
- * rule"). The first one is the cause; later ones are its consequences.
+ * rule"), nor ip(8)'s "Address already assigned" for the loopback, which
+ * it prints while restoring successfully. The first one is the cause; later ones are its consequences.
  */
 static int log_reason(const char *log, char *buf, size_t len)
 {
 	static const char *const noise[] = {
 		"RLIMIT_NOFILE", "Dumping FAILED", "Restoring FAILED",
-		"Could not process rule", "Unable to get a current state"};
+		"Could not process rule", "Unable to get a current state",
+		/* ip addr restore says it of lo's address and exits 0 */
+		"Address already assigned"};
 	FILE *f = fopen(log, "re");
 	char *line = NULL;
 	size_t cap = 0;

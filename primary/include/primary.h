@@ -65,6 +65,10 @@ int primary_preflight(const struct config *cfg, char *err, size_t errlen);
 void primary_workload_status(const struct config *cfg, double pause_us_p50,
 			     char *buf, size_t len);
 
+/* One line for the log: what runs ("guest PATH (ARGS), N MiB", ...). */
+void primary_describe_workload(const struct config *cfg, char *buf,
+			       size_t len);
+
 /* A zeroed primary (large: its statistics), or NULL. */
 struct primary *primary_alloc(void);
 

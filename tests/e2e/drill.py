@@ -9,15 +9,25 @@ One drill:
   3. SIGKILL a; wait until b records its promotion (its "promoted"
      event) and its console sink has more output; stop b;
   4. the released console output of both nodes, a's sink then b's, must be
-     exactly tick 1..M (counter), or carry a passed self-check of the
-     promoted guest (memstress).
+     exactly tick 1..M (counter, process), or carry a passed self-check of
+     the promoted guest (memstress), or be dictcheck's lines "sum SEQ HEX
+     ok" with SEQ exactly 1..M and no BAD line (process-python).
+
+Workloads: counter and memstress are guests under KVM; process and
+process-python are [workload] type = process (root and the CRIU of
+scripts/build-criu; epochs every 200 ms): process is a bash loop printing
+"tick N" every 10 ms, process-python tests/workloads/dictcheck.py with a
+30 MB dict (memory 256M), which verifies its whole dict every 32 lines.
+For both, step 2 also waits for a's first released line, and step 3 for
+40 of b's lines with process-python, so the restored dict was checked.
 
 Measured from b's "promoted" event: detection (last frame from a until
 the decision) and promote (decision until the guest runs), both in ms;
 and from the sinks, the time from the promotion (the event's monotonic
 time) to the first line b released.
 
-  drill.py BUILD_DIR [--iterations N] [--workload counter|memstress]
+  drill.py BUILD_DIR [--iterations N]
+           [--workload counter|memstress|process|process-python]
            [--seed N] [--memory SIZE] [--json]
            [--chaos [--chaos-rate R] [--chaos-kinds delay,drop,...]
             [--arbiter] [--auth]]
@@ -44,6 +54,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import statistics
 import sys
@@ -51,7 +62,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e import (Cluster, Failure, assert_continuous,  # noqa: E402
-                 free_port, have_kvm, now_ms, ticks, write_key)
+                 criu_missing, free_port, have_kvm, now_ms, ticks,
+                 write_key)
 import chaos  # noqa: E402
 from etcd import Etcd  # noqa: E402
 
@@ -60,6 +72,23 @@ WORKLOADS = {
     "counter": "--interval 10 --count 0",
     # Many pages written between epochs; self-check on request only.
     "memstress": "--pages 2048 --rate 0 --seed 7 --check-every 0",
+}
+
+DICTCHECK = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "workloads", "dictcheck.py")
+DICT_MB = 30
+# dictcheck verifies one of 32 slices of its dict per line: after this many
+# lines from the restored process, all of it was checked at least once.
+DICT_LINES = 32 + 8
+# [workload] type = process: the command and the page space it needs.
+PROCESSES = {
+    # A tick every 10 ms (and a fork of sleep): a gap or a repeat shows.
+    "process": (["/bin/bash", "-c", "i=0; while :; do i=$((i+1)); "
+                 "echo tick $i; sleep 0.01; done"], "64M"),
+    # About 30 MB of dict changing under every dump, checked by itself;
+    # the interpreter and the dict's overhead take it past 40 MB.
+    "process-python": (["/usr/bin/python3", DICTCHECK, "--mb",
+                        str(DICT_MB)], "256M"),
 }
 
 
@@ -93,6 +122,17 @@ def guest_path(bindir, workload):
     return os.path.join(bindir, "guest", "examples", workload + ".elf")
 
 
+def workload_cluster(bindir, workload, memory=None, **kw):
+    """A Cluster running workload (a name of WORKLOADS or PROCESSES);
+    memory None: the workload's own (64M for a guest)."""
+    if workload in PROCESSES:
+        command, mem = PROCESSES[workload]
+        return Cluster(bindir, workload="process", command=command,
+                       memory=memory or mem, **kw)
+    return Cluster(bindir, guest_path(bindir, workload), WORKLOADS[workload],
+                   memory=memory or "64M", interval="25ms", **kw)
+
+
 def check_counter(c, res):
     a = ticks(c.text(c.sink_a))
     b = ticks(c.text(c.sink_b))
@@ -117,48 +157,142 @@ def check_memstress(c, res):
                          f"{(bad or lines)[:3]!r}")
 
 
+DICT_LINE = re.compile(r"sum (\d+) ([0-9a-f]{16}) (ok|BAD)")
+
+
+def check_dictcheck(c, res):
+    """a's lines then b's are dictcheck's "sum SEQ HEX ok", SEQ exactly
+    1..M: no line lost or repeated, and no check failed (BAD), on either
+    side."""
+    got = {}
+    for name, sink in (("a", c.sink_a), ("b", c.sink_b)):
+        got[name] = c.text(sink).splitlines()
+    res.released_a, res.released_b = len(got["a"]), len(got["b"])
+    seqs = []
+    for name in ("a", "b"):
+        for i, line in enumerate(got[name]):
+            m = DICT_LINE.fullmatch(line)
+            if not m or m[3] != "ok":
+                res.violation = (f"{name}'s line {i + 1} of "
+                                 f"{len(got[name])} is {line!r}"
+                                 + (" (the dict failed its check)" if m
+                                    else " (not a dictcheck line)"))
+                return
+            seqs.append(int(m[1]))
+    try:
+        assert_continuous(seqs)
+    except Failure as e:
+        res.violation = (f"a released {len(got['a'])} lines (last "
+                         f"{got['a'][-1] if got['a'] else None!r}), b "
+                         f"{len(got['b'])} (first "
+                         f"{got['b'][0] if got['b'] else None!r}): {e}")
+
+
 def wait_b_released(c, lines=20):
     c.wait_for(f"{lines} lines released by b",
                lambda: c.text(c.sink_b).count("\n") >= lines, 60)
 
 
-def drill_once(bindir, rng, workload="counter", memory="64M",
+def wait_dict_checked(c):
+    """Until b released DICT_LINES lines (its restored dictcheck has
+    verified its whole dict), or a BAD line, after which dictcheck exits
+    and so may b: that is judged by check_dictcheck, not here."""
+    b = c.procs["b"]
+    b._expected = 1
+
+    def done():
+        text = c.text(c.sink_b)
+        return text.count("\n") >= DICT_LINES or " BAD" in text or \
+            b.poll() is not None
+    c.wait_for(f"{DICT_LINES} lines released by b", done, 120)
+    b._expected = 0
+
+
+def wait_promoted(c, timeout=60):
+    """Waits for b's "promoted" event; returns it. A promotion that fails
+    (b records promoting -> connecting and tries again) names the log of
+    the CRIU restore that failed, which b deletes: the first three are
+    copied into c.dir as restore-N.log, kept with the daemons' logs."""
+    copied = []
+
+    def promoted():
+        for ev in c.events("b", "state", from_="promoting"):
+            m = re.search(r"\(log: ([^)]+)\)", ev.get("why", ""))
+            if m and len(copied) < 3 and ev["t_ms"] not in copied:
+                copied.append(ev["t_ms"])
+                try:
+                    shutil.copy(m[1], os.path.join(
+                        c.dir, f"restore-{len(copied)}.log"))
+                except OSError:
+                    pass
+        evs = c.events("b", "promoted")
+        return evs[0] if evs else None
+    return c.wait_for("'promoted' event from b", promoted, timeout)
+
+
+def drill_once(bindir, rng, workload="counter", memory=None,
                hb_interval="50ms", hb_timeout="300ms", extra_failover="",
                keep=False):
     """Runs one drill; returns a Result (violation set on a failed check).
-    Raises Failure when the cluster does not get as far as a promotion."""
-    c = Cluster(bindir, guest_path(bindir, workload), WORKLOADS[workload],
-                memory=memory, interval="25ms", hb_interval=hb_interval,
-                hb_timeout=hb_timeout, extra_failover=extra_failover)
+    Raises Failure when the cluster does not get as far as a promotion.
+    memory None: the workload's own (64M for a guest)."""
+    c = workload_cluster(bindir, workload, memory, hb_interval=hb_interval,
+                         hb_timeout=hb_timeout,
+                         extra_failover=extra_failover)
     res = Result()
+    failed = False
     try:
         c.start_replicating()
+        if workload in PROCESSES:
+            # dictcheck builds its dict before its first line: a kill
+            # before it would leave a with nothing released.
+            c.wait_for("a's first released line",
+                       lambda: "\n" in c.text(c.sink_a), 120)
         time.sleep(rng.uniform(0.1, 1.5))
         c.procs["a"]._expected = 1
         c.procs["a"].send_signal(signal.SIGKILL)
         c.procs["a"].wait(30)
-        ev = c.wait_event("b", "promoted", timeout=60)
+        ev = wait_promoted(c)
         res.promoted(ev)
         start_b = len(c.text(c.sink_b))
-        if workload == "counter":
+        if workload != "memstress":
             c.wait_for("b's first released line",
                        lambda: len(c.text(c.sink_b)) > start_b, 30)
             res.first_output_ms = now_ms() - ev["t_ms"]
-            wait_b_released(c)
+            if workload == "process-python":
+                wait_dict_checked(c)
+            else:
+                wait_b_released(c)
         else:
             c.wait_for("the promoted guest's self-check",
                        lambda: "memstress step" in c.text(c.sink_b), 60)
         rc = c.stop("b")
-        if rc != 0:
+        if workload == "process-python":
+            check_dictcheck(c, res)
+            if res.violation and rc != 0:
+                res.violation += f" (then b exited {rc})"
+        if rc != 0 and not res.violation:
             raise Failure(f"promoted b exited {rc}\n{c.logs()}")
-        (check_counter if workload == "counter" else check_memstress)(c,
-                                                                       res)
+        if workload in ("counter", "process"):
+            check_counter(c, res)
+        elif workload == "memstress":
+            check_memstress(c, res)
         if res.violation and keep:
             res.violation += f" (logs kept in {c.dir})"
         return res
+    except Failure as e:
+        if not keep:
+            raise
+        failed = True
+        raise Failure(f"{e}\n(logs kept in {c.dir})")
     finally:
-        if not (keep and res.violation):
+        if not (keep and (res.violation or failed)):
             c.cleanup()
+        else:
+            for p in c.procs.values():
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
 
 
 class ChaosResult(Result):
@@ -334,10 +468,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("bindir")
     ap.add_argument("--iterations", type=int, default=10)
-    ap.add_argument("--workload", choices=sorted(WORKLOADS),
+    ap.add_argument("--workload",
+                    choices=sorted(WORKLOADS) + sorted(PROCESSES),
                     default="counter")
     ap.add_argument("--seed", type=int, default=int(time.time()))
-    ap.add_argument("--memory", default="64M")
+    ap.add_argument("--memory", default=None,
+                    help="[workload] memory (default: 64M; 256M for "
+                    "process-python)")
     ap.add_argument("--heartbeat-timeout-ms", type=int, default=300,
                     help="the cluster's heartbeat_timeout (default 300)")
     ap.add_argument("--json", action="store_true")
@@ -357,7 +494,13 @@ def main():
         ap.error("--iterations must be at least 1")
     if o.heartbeat_timeout_ms < 100:
         ap.error("--heartbeat-timeout-ms must be at least 100")
-    if not have_kvm():
+    if o.workload in PROCESSES:
+        why = criu_missing()
+        if why:
+            print(f"drill: {o.workload} cannot run here: {why}",
+                  file=sys.stderr)
+            return 77
+    elif not have_kvm():
         print("drill: /dev/kvm is not usable here; drills run real guests "
               "(needs KVM and root)", file=sys.stderr)
         return 77
@@ -405,7 +548,8 @@ def chaos_main(o, rng):
 def chaos_loop(o, rng, kinds, results, failures, etcd):
     for i in range(o.iterations):
         try:
-            r = chaos_once(o.bindir, rng, o.chaos_rate, kinds, o.memory,
+            r = chaos_once(o.bindir, rng, o.chaos_rate, kinds,
+                           o.memory or "64M",
                            hb_timeout=f"{o.heartbeat_timeout_ms}ms",
                            keep=True, etcd=etcd, index=i, auth=o.auth)
         except Failure as e:

@@ -151,6 +151,66 @@ def fence_calls(path):
         return 0
 
 
+# A process workload's environment unless a test says otherwise: only
+# PATH, as a service gets nothing it is not given.
+PROCESS_ENVIRONMENT = ["PATH=/usr/bin:/bin"]
+
+
+def config_words(words):
+    """words (a list) as one value of a words key (command, environment):
+    a word with anything but plain characters in single quotes, or, if it
+    holds one, in double quotes with \\ and \" escaped. A string is
+    taken as a value already written."""
+    if isinstance(words, str):
+        return words
+    out = []
+    for w in words:
+        if w and all(ch.isalnum() or ch in "_@%+=:,./-" for ch in w):
+            out.append(w)
+        elif "'" not in w and "\n" not in w:
+            out.append(f"'{w}'")
+        elif "\n" not in w:
+            out.append('"' + w.replace("\\", "\\\\").replace('"', '\\"')
+                       + '"')
+        else:
+            raise ValueError(f"a config word cannot hold a newline: {w!r}")
+    return " ".join(out)
+
+
+def source_root():
+    """The repository this file is in (tests/e2e/ is two levels down)."""
+    return os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
+
+
+def criu_missing():
+    """Why a process workload cannot run here (None if it can): it needs
+    root (namespaces, cgroup v2) and the CRIU that scripts/build-criu
+    installs in .criu/, which must pass `criu check`."""
+    if os.geteuid() != 0:
+        return "not root; a process workload needs namespaces and cgroup v2"
+    criu = os.path.join(source_root(), ".criu", "sbin", "criu")
+    if not os.access(criu, os.X_OK):
+        return f"no CRIU at {criu} (scripts/build-criu installs it)"
+    try:
+        p = subprocess.run([criu, "check"], capture_output=True, text=True,
+                           timeout=60)
+    except subprocess.TimeoutExpired:
+        return f"{criu} check did not finish within 60 s"
+    if p.returncode != 0:
+        last = (p.stderr or p.stdout).strip().splitlines()
+        return (f"{criu} check failed (exit {p.returncode}): "
+                f"{last[-1] if last else 'no output'}")
+    return None
+
+
+def skip_without_criu():
+    why = criu_missing()
+    if why:
+        print(f"SKIP: {why}")
+        sys.exit(SKIP)
+
+
 def free_port():
     """A loopback TCP port nobody listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -161,11 +221,49 @@ def free_port():
 class Cluster:
     """A primary 'a' and a backup 'b' on loopback, from one config file."""
 
-    def __init__(self, bindir, guest, args, memory="64M", interval="25ms",
-                 inflight=4, hb_interval="100ms", hb_timeout="2s",
-                 extra_replication="", extra_failover=""):
-        self.bindir = bindir
+    def __init__(self, bindir, guest=None, args=None, memory="64M",
+                 interval=None, inflight=4, hb_interval="100ms",
+                 hb_timeout="2s", extra_replication="", extra_failover="",
+                 workload="kvm", command=None,
+                 environment=PROCESS_ENVIRONMENT, data_directory=None,
+                 directory=None):
+        """workload "kvm" (the default): guest and args, epochs every 25
+        ms. workload "process": no guest or args; command (a list of
+        words, or a config value as is), environment (likewise: KEY=VALUE
+        words, the service's whole environment), data_directory (made if
+        missing; True: self.data_dir, DIR/data) and directory as
+        [workload] has them; epochs every 200 ms, the process default."""
+        if workload not in ("kvm", "process"):
+            raise ValueError(f"workload {workload!r}: kvm or process")
+        if workload == "process" and (guest is not None or
+                                      args is not None or not command):
+            raise ValueError("a process workload has a command and no "
+                             "guest or args")
         self.dir = tempfile.mkdtemp(prefix="remora-e2e.")
+        self.data_dir = None
+        if workload == "kvm":
+            interval = interval or "25ms"
+            section = f"""type = kvm
+guest = {guest}
+memory = {memory}
+args = {args}
+"""
+        else:
+            interval = interval or "200ms"
+            section = (f"type = process\ncommand = {config_words(command)}\n"
+                       f"environment = {config_words(environment)}\n"
+                       f"memory = {memory}\n")
+            # Paths, not words: written as they are.
+            if directory:
+                section += f"directory = {directory}\n"
+            if data_directory:
+                if data_directory is True:
+                    data_directory = os.path.join(self.dir, "data")
+                os.makedirs(data_directory, exist_ok=True)
+                self.data_dir = data_directory
+                section += f"data_directory = {data_directory}\n"
+        self.workload = workload
+        self.bindir = bindir
         self.primary_bin = os.path.join(bindir, "primary", "remora-primary")
         self.backup_bin = os.path.join(bindir, "backup", "remora-backup")
         self.sink_a = os.path.join(self.dir, "a.console")
@@ -193,11 +291,7 @@ role = backup
 console = {self.sink_b}
 
 [workload]
-type = kvm
-guest = {guest}
-memory = {memory}
-args = {args}
-
+{section}
 [replication]
 epoch_interval = {interval}
 max_inflight_epochs = {inflight}
@@ -544,11 +638,15 @@ def run_restored(primary_bin, snapshot, seconds, lines=1):
     return got
 
 
-def main(tests, needs_kvm=True):
+def main(tests, needs_kvm=True, needs_criu=False):
     """Runs tests (name, function(bindir, paths)) and reports each:
-    BUILD_DIR NAME=PATH... on the command line, E2E_ONLY=NAME for one."""
+    BUILD_DIR NAME=PATH... on the command line, E2E_ONLY=NAME for one.
+    needs_criu: a process workload's (root, .criu/sbin/criu passing criu
+    check)."""
     if needs_kvm:
         skip_without_kvm()
+    if needs_criu:
+        skip_without_criu()
     bindir = sys.argv[1]
     paths = dict(a.split("=", 1) for a in sys.argv[2:])
     only = os.environ.get("E2E_ONLY")
@@ -575,7 +673,8 @@ __all__ = ["Cluster", "FakePrimaryCluster", "Failure", "Skip", "fence_calls",
            "write_key", "sh",
            "ticks", "assert_continuous", "now_ms", "waiting", "read_events",
            "have_kvm", "expect_replica_continues", "run_restored", "main",
-           "random"]
+           "random", "config_words", "criu_missing", "skip_without_criu",
+           "source_root", "PROCESS_ENVIRONMENT"]
 
 
 class FakePrimaryCluster(Cluster):

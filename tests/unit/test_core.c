@@ -569,6 +569,56 @@ static void sync_empty_round_goes_on(void **state)
 	stop_fixture(&t);
 }
 
+/*
+ * A workload whose pause runs on its own thread (a process's CRIU dump)
+ * says -EINPROGRESS: no error, no epoch taken, the loop goes on; when it
+ * is ready the core asks again, and the epoch is taken then. Harvests too.
+ */
+static void capture_in_progress(void **state)
+{
+	struct t t;
+	uint64_t next;
+	int taken;
+
+	(void)state;
+	start(&t, "continue", 0);
+	t.f.harvest_ret = -EINPROGRESS;
+	assert_int_equal(pcore_on_accept(&t.c, BACKUP), 1);
+	hello(&t, BACKUP, "b", 1, REMORA__ROLE__ROLE_BACKUP);
+	drain(&t);
+	assert_int_equal(count(&t, PA_LOG, NULL), 0);
+	assert_int_equal(t.f.stages, 0);
+	assert_int_equal(t.c.state, PC_SYNCING);
+	t.f.harvest_ret = 3;
+	pcore_on_workload_ready(&t.c);
+	flow(&t);
+	assert_int_equal(t.f.stages, 1);
+	ack(&t, t.c.sent_epoch, t.c.term);
+	assert_int_equal(t.c.state, PC_PROTECTED);
+
+	flow(&t); /* the first checkpoint, due at once */
+	taken = t.f.captures;
+	t.f.capture_ret = -EINPROGRESS;
+	next = t.c.next_epoch;
+	pcore_on_tick(&t.c);
+	drain(&t);
+	pcore_on_tick(&t.c); /* a tick meanwhile: still one epoch due */
+	drain(&t);
+	assert_int_equal(count(&t, PA_LOG, NULL), 0);
+	assert_int_equal(t.c.next_epoch, next);
+	assert_int_equal(t.f.captures, taken);
+	t.f.capture_ret = 0;
+	pcore_on_workload_ready(&t.c);
+	flow(&t);
+	assert_int_equal(t.f.captures, taken + 1);
+	assert_int_equal(t.f.last_epoch, next);
+	assert_int_equal(t.c.next_epoch, next + 1);
+	pcore_on_workload_ready(&t.c); /* nothing due: nothing taken */
+	flow(&t);
+	assert_int_equal(t.f.captures, taken + 1);
+	stop_fixture(&t);
+}
+
 static void failed_harvest_is_retried(void **state)
 {
 	struct t t;
@@ -1336,6 +1386,7 @@ int main(void)
 		cmocka_unit_test(sync_rounds_until_few_pages),
 		cmocka_unit_test(sync_stops_after_max_rounds),
 		cmocka_unit_test(sync_empty_round_goes_on),
+		cmocka_unit_test(capture_in_progress),
 		cmocka_unit_test(failed_harvest_is_retried),
 		cmocka_unit_test(ticks_wait_when_full),
 		cmocka_unit_test(encodes_one_at_a_time_in_order),
