@@ -210,14 +210,36 @@ static void *dump_main(void *arg)
 	}
 	t2 = now_ns();
 	j->dump_ns = t2 - t1;
+	/* The pause ends here unless the loop wants the tree stopped (it
+	 * checks again when it takes the result). */
+	if (p->frozen && !j->stay &&
+	    !__atomic_load_n(&p->stopped, __ATOMIC_ACQUIRE) &&
+	    !__atomic_load_n(&p->held, __ATOMIC_ACQUIRE) &&
+	    !proc_cgroup_thaw(&p->cg, FREEZE_TIMEOUT_MS, NULL, 0))
+		p->frozen = 0;
+	j->pause_ns = now_ns() - j->t0;
+	j->thaw_ns = now_ns() - t2;
+	/* Outside the pause, still off the loop: into the page space
+	 * (nothing else touches it while a dump runs, procwork.h). */
+	if (!ret && j->dumped) {
+		uint64_t t3 = now_ns();
+
+		ret = procset_load(&p->set, p->dump_dir, j->err,
+				   sizeof(j->err));
+		if (!ret)
+			p->loaded = 1;
+		j->load_ns = now_ns() - t3;
+	}
 	j->ret = ret;
 	__atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
 	p->sink.ready(p->sink.arg);
 	return NULL;
 }
 
-/* Starts a dump (checkpoint: for epoch, closing its output). */
-static int start_dump(struct procwork *p, int checkpoint, uint64_t epoch)
+/* Starts a dump (checkpoint: for epoch, closing its output; stay: the
+ * tree stays frozen after it). */
+static int start_dump(struct procwork *p, int checkpoint, uint64_t epoch,
+		      int stay)
 {
 	struct dump_job *j = &p->job;
 	int ret;
@@ -225,6 +247,7 @@ static int start_dump(struct procwork *p, int checkpoint, uint64_t epoch)
 	memset(j, 0, sizeof(*j));
 	j->checkpoint = checkpoint;
 	j->epoch = epoch;
+	j->stay = stay;
 	j->t0 = now_ns();
 	ret = pthread_create(&p->dumper, NULL, dump_main, p);
 	if (ret) {
@@ -262,12 +285,14 @@ static int finish_dump(struct procwork *p)
 		return -EINPROGRESS;
 	join_dump(p);
 	p->joined = 0;
+	/* What the loop wants now (a pause or hold meanwhile, or a resume). */
 	t0 = now_ns();
-	ret = p->stopped || p->held ? 0 : thaw(p);
-	p->thaw_ns = now_ns() - t0;
+	ret = exited(p) ? 0 : p->stopped || p->held ? freeze(p) : thaw(p);
+	p->thaw_ns = j->thaw_ns + (now_ns() - t0);
 	p->freeze_ns = j->freeze_ns;
 	p->dump_ns = j->dump_ns;
-	p->pause_ns = now_ns() - j->t0;
+	p->load_ns = j->load_ns;
+	p->pause_ns = j->pause_ns;
 	if (j->closed) {
 		if (!p->from_valid || j->off < p->from ||
 		    p->from < outbuf_released(p->sink.ob))
@@ -278,18 +303,6 @@ static int finish_dump(struct procwork *p)
 		snprintf(p->err, sizeof(p->err), "%s", j->err);
 		return j->ret;
 	}
-	return ret;
-}
-
-/* Loads the dump into the space (outside the pause). */
-static int load(struct procwork *p)
-{
-	uint64_t t0 = now_ns();
-	int ret = procset_load(&p->set, p->dump_dir, p->err, sizeof(p->err));
-
-	p->load_ns = now_ns() - t0;
-	if (!ret)
-		p->loaded = 1;
 	return ret;
 }
 
@@ -393,28 +406,25 @@ static int pw_capture(void *w, unsigned slot, uint64_t epoch, int final)
 	int ret;
 
 	if (final)
-		p->stopped = 1;
+		__atomic_store_n(&p->stopped, 1, __ATOMIC_RELEASE);
 	if (!p->dumping && !p->joined)
-		return start_dump(p, 1, epoch);
+		return start_dump(p, 1, epoch, p->stopped || p->held);
 	ret = finish_dump(p);
 	if (ret == -EINPROGRESS)
 		return ret;
-	/* A pre-copy dump, or one for another epoch: it cannot be this
-	 * epoch (its output is not closed at its freeze): load it, and take
+	/* A pre-copy dump, one for another epoch, or not the last one when
+	 * this is: it cannot be this epoch (its output is not closed at its
+	 * freeze, or the tree ran after it); it is in the space: take
 	 * another. */
-	if (!ret && (!p->job.checkpoint || p->job.epoch != epoch)) {
-		if (p->job.dumped && (ret = load(p)))
-			goto failed;
-		return start_dump(p, 1, epoch);
-	}
+	if (!ret && (!p->job.checkpoint || p->job.epoch != epoch ||
+		     (final && !p->job.stay)))
+		return start_dump(p, 1, epoch, p->stopped || p->held);
 	staged_begin(s, epoch, 0);
 	s->pause_ns = p->pause_ns;
 	s->resumed_ns = now_ns();
 	s->harvest_ns = p->freeze_ns;
 	s->copy_ns = p->dump_ns;
 	if (ret)
-		goto failed;
-	if (p->job.dumped && (ret = load(p)))
 		goto failed;
 	if (!p->loaded) {
 		ret = -ESRCH;
@@ -456,7 +466,7 @@ static long pw_harvest(void *w)
 	if (exited(p))
 		return -ESRCH;
 	if (!p->dumping && !p->joined)
-		return start_dump(p, 0, 0);
+		return start_dump(p, 0, 0, p->stopped || p->held);
 	ret = finish_dump(p);
 	if (ret == -EINPROGRESS)
 		return ret;
@@ -464,8 +474,6 @@ static long pw_harvest(void *w)
 	 * waits in from for the next checkpoint). */
 	if (!ret && !p->job.dumped)
 		ret = -ESRCH;
-	if (!ret)
-		ret = load(p);
 	if (ret) {
 		log_error("harvest: %s", p->err);
 		return ret;
@@ -532,7 +540,7 @@ static int pw_pause(void *w)
 {
 	struct procwork *p = w;
 
-	p->stopped = 1;
+	__atomic_store_n(&p->stopped, 1, __ATOMIC_RELEASE);
 	join_dump(p);
 	return exited(p) ? 0 : freeze(p);
 }
@@ -541,7 +549,7 @@ static int pw_resume(void *w)
 {
 	struct procwork *p = w;
 
-	p->stopped = 0;
+	__atomic_store_n(&p->stopped, 0, __ATOMIC_RELEASE);
 	if (p->dumping || p->joined)
 		return 0; /* thawed when its result is taken */
 	return p->held ? 0 : thaw(p);
@@ -551,7 +559,7 @@ static int pw_hold(void *w, int on)
 {
 	struct procwork *p = w;
 
-	p->held = on;
+	__atomic_store_n(&p->held, on, __ATOMIC_RELEASE);
 	if (on) {
 		join_dump(p);
 		return exited(p) ? 0 : freeze(p);

@@ -41,6 +41,7 @@ struct procwork_opts {
 /* A dump on the dump thread, and its result. */
 struct dump_job {
 	int checkpoint; /* closes epoch's output (else a pre-copy dump) */
+	int stay;	/* the tree stays frozen after it */
 	uint64_t epoch;
 	uint64_t t0; /* started (the pause begins) */
 	int done;    /* atomic: the thread is done, results below set */
@@ -49,7 +50,7 @@ struct dump_job {
 	int closed; /* the output was closed: off, len */
 	uint64_t off;
 	size_t len;
-	uint64_t freeze_ns, dump_ns;
+	uint64_t freeze_ns, dump_ns, thaw_ns, load_ns, pause_ns;
 	char err[512];
 };
 
@@ -83,8 +84,12 @@ struct procwork {
 	char err[512];
 	/* The dump thread: running (dumping), or joined and its result not
 	 * taken yet (joined). A capture or harvest starts a dump and returns
-	 * -EINPROGRESS; the thread calls sink.ready when done, and the next
-	 * call takes the result. */
+	 * -EINPROGRESS; the thread freezes, dumps, thaws (unless stopped or
+	 * held say otherwise), loads the dump into set, and calls sink.ready;
+	 * the next call takes the result. While it runs the loop thread
+	 * touches neither set nor the cgroup (pause and hold join it first);
+	 * the encoder reads set.mem only for pre-copy epochs, which are all
+	 * acknowledged before a harvest starts a dump. */
 	pthread_t dumper;
 	int dumping, joined;
 	struct dump_job job;

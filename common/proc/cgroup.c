@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,11 +166,22 @@ int proc_cgroup_sweep(const char *prefix)
 
 	if (parent_dir(dir, sizeof(dir), NULL, 0) || !(dp = opendir(dir)))
 		return 0;
-	while ((e = readdir(dp)))
-		if (e->d_type == DT_DIR &&
-		    strncmp(e->d_name, prefix, strlen(prefix)) == 0 &&
-		    unlinkat(dirfd(dp), e->d_name, AT_REMOVEDIR) == 0)
+	while ((e = readdir(dp))) {
+		char *end;
+		long pid;
+
+		if (e->d_type != DT_DIR ||
+		    strncmp(e->d_name, prefix, strlen(prefix)))
+			continue;
+		pid = strtol(e->d_name + strlen(prefix), &end, 10);
+		/* Only a dead daemon's: a live one's is empty too until its
+		 * service is spawned into it. */
+		if (*end || pid <= 0 || kill((pid_t)pid, 0) == 0 ||
+		    errno != ESRCH)
+			continue;
+		if (unlinkat(dirfd(dp), e->d_name, AT_REMOVEDIR) == 0)
 			n++;
+	}
 	closedir(dp);
 	return n;
 }

@@ -33,9 +33,10 @@ int proc_cgroup_create(struct proc_cgroup *cg, const char *name, char *err,
 		       size_t errlen);
 
 /*
- * Removes the empty cgroups beside the ones proc_cgroup_create() makes
- * whose names start with prefix (left by a daemon that was killed; its
- * service died with it). Populated ones stay. Returns how many went.
+ * Removes the empty cgroups named prefix<PID> beside the ones
+ * proc_cgroup_create() makes, for every PID that no longer exists (left
+ * by a daemon that was killed; its service died with it). Populated ones
+ * stay. Returns how many went.
  */
 int proc_cgroup_sweep(const char *prefix);
 
