@@ -175,6 +175,7 @@ static void *dump_main(void *arg)
 		.leave_running = 1,
 		.stdio_fd = p->out_fd,
 		.netlock = PROC_NETLOCK_SKIP,
+		.ext_netns_ino = p->netns_ino,
 	};
 	uint64_t t1, t2;
 	int ret = 0;
@@ -325,6 +326,8 @@ static int pw_start(void *w)
 		.data_dir = p->o.data_dir,
 		.data_opts = "mode=0755",
 		.die_with_parent = 1,
+		.join_netns = 1,
+		.netns_fd = p->netns_fd,
 	};
 	struct proc_spawned sp;
 	int ret;
@@ -665,7 +668,7 @@ int procwork_init(struct procwork *p, const struct procwork_opts *o, char *err,
 
 	memset(p, 0, sizeof(*p));
 	p->o = *o;
-	p->out_fd = p->pidfd = p->stop_fd = -1;
+	p->out_fd = p->pidfd = p->stop_fd = p->netns_fd = -1;
 	pthread_mutex_init(&p->out_lock, NULL);
 	ret = procset_init(&p->set, o->mem_size, err, errlen);
 	if (ret)
@@ -696,6 +699,13 @@ int procwork_init(struct procwork *p, const struct procwork_opts *o, char *err,
 	if (ret)
 		return ret;
 	p->cg_made = 1;
+	/* The service's network namespace is ours (spawn.h): CRIU dumps its
+	 * sockets only. */
+	ret = proc_netns_new(&p->netns_fd, err, errlen);
+	if (!ret)
+		ret = proc_netns_inode(p->netns_fd, &p->netns_ino);
+	if (ret)
+		return ret;
 	sweep_run_dirs(o->name);
 	snprintf(p->run_dir, sizeof(p->run_dir), RUN_ROOT "/remora-%s-%d",
 		 o->name, getpid());
@@ -714,6 +724,7 @@ int procwork_restore(struct procwork *p, const struct procwork_opts *o,
 		.criu = o->criu,
 		.cgroup = &p->cg,
 		.netlock = PROC_NETLOCK_SKIP,
+		.join_netns = 1,
 	};
 	char dir[PATH_MAX + 16];
 	int ret, pfd[2];
@@ -736,6 +747,7 @@ int procwork_restore(struct procwork *p, const struct procwork_opts *o,
 	}
 	ro.images_dir = dir;
 	ro.stdio_fd = pfd[1];
+	ro.netns_fd = p->netns_fd;
 	ret = proc_criu_restore(&ro, &p->pid, err, errlen);
 	close(pfd[1]);
 	if (ret) {
@@ -812,6 +824,8 @@ void procwork_destroy(struct procwork *p)
 		close(p->pidfd);
 	if (p->stop_fd >= 0)
 		close(p->stop_fd);
+	if (p->netns_fd >= 0)
+		close(p->netns_fd);
 	pthread_mutex_destroy(&p->out_lock);
 	memset(p, 0, sizeof(*p));
 }

@@ -62,6 +62,8 @@ struct procwork {
 	int pid;    /* the tree's init (our child); 0: none */
 	int out_fd; /* its stdout+stderr */
 	int pidfd, stop_fd;
+	int netns_fd;	    /* the service's network namespace (ours) */
+	uint64_t netns_ino; /* its inode: CRIU's external net[] */
 	pthread_t reader;
 	int reader_on;
 	/* Orders the reader's appends with a capture's drain (the epoch's

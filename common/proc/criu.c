@@ -153,10 +153,10 @@ struct swrk {
 };
 
 /*
- * Forks `criu swrk <fd>`. Only the socket and keep_fd (if >= 0) stay open
- * across exec; with cg, the child joins that cgroup first.
+ * Forks `criu swrk <fd>`. Only the socket and keep[0..1] (those >= 0) stay
+ * open across exec; with cg, the child joins that cgroup first.
  */
-static int swrk_start(struct swrk *w, const char *criu, int keep_fd,
+static int swrk_start(struct swrk *w, const char *criu, const int *keep,
 		      const struct proc_cgroup *cg, char *err, size_t errlen)
 {
 	int sk[2];
@@ -187,7 +187,8 @@ static int swrk_start(struct swrk *w, const char *criu, int keep_fd,
 			_exit(126);
 		if (close_range(3, ~0u, CLOSE_RANGE_CLOEXEC) < 0 ||
 		    fcntl(sk[1], F_SETFD, 0) < 0 ||
-		    (keep_fd >= 0 && fcntl(keep_fd, F_SETFD, 0) < 0))
+		    (keep[0] >= 0 && fcntl(keep[0], F_SETFD, 0) < 0) ||
+		    (keep[1] >= 0 && fcntl(keep[1], F_SETFD, 0) < 0))
 			_exit(125);
 		snprintf(fdstr, sizeof(fdstr), "%d", sk[1]);
 		execl(criu, criu, "swrk", fdstr, (char *)NULL);
@@ -271,7 +272,7 @@ struct call {
 	const char *criu;
 	const char *what;     /* "dump", "restore", "version" */
 	const char *log_path; /* NULL: none */
-	int keep_fd;
+	int keep[2];	      /* descriptors CRIU inherits (inherit_fd) */
 	const struct proc_cgroup *cg;
 	int timeout_ms;
 };
@@ -294,7 +295,7 @@ static int swrk_call(const struct call *c, CriuReq *req, CriuResp **out,
 	int rc, st;
 
 	*out = NULL;
-	rc = swrk_start(&w, c->criu, c->keep_fd, c->cg, err, errlen);
+	rc = swrk_start(&w, c->criu, c->keep, c->cg, err, errlen);
 	if (rc)
 		return rc;
 	rc = swrk_send(&w, req);
@@ -449,7 +450,7 @@ static int read_key(const char *dir, char *key, size_t len, char *err,
 int proc_criu_dump(const struct proc_criu_dump_opts *o, char *err,
 		   size_t errlen)
 {
-	char log[4096], *ext[] = {"mnt[]"};
+	char log[4096], net[64], *ext[] = {"mnt[]", net};
 	CriuOpts opts = CRIU_OPTS__INIT;
 	CriuReq req = CRIU_REQ__INIT;
 	CriuResp *resp;
@@ -457,7 +458,7 @@ int proc_criu_dump(const struct proc_criu_dump_opts *o, char *err,
 		.criu = o->criu ? o->criu : proc_criu_default(),
 		.what = "dump",
 		.log_path = log,
-		.keep_fd = -1,
+		.keep = {-1, -1},
 		.timeout_ms = o->timeout_ms,
 	};
 	int rc;
@@ -473,6 +474,11 @@ int proc_criu_dump(const struct proc_criu_dump_opts *o, char *err,
 	}
 	common_opts(&opts, o->images_dir, o->log_level, PROC_CRIU_DUMP_LOG,
 		    o->netlock, ext);
+	if (o->ext_netns_ino) {
+		snprintf(net, sizeof(net), "net[%llu]:" PROC_CRIU_NETNS_KEY,
+			 (unsigned long long)o->ext_netns_ino);
+		opts.n_external = 2;
+	}
 	opts.has_pid = 1;
 	opts.pid = o->pid;
 	opts.has_leave_running = 1;
@@ -497,13 +503,14 @@ int proc_criu_restore(const struct proc_criu_restore_opts *o, int *pid,
 	char log[4096], key[64], *ext[] = {"mnt[]"};
 	CriuOpts opts = CRIU_OPTS__INIT;
 	CriuReq req = CRIU_REQ__INIT;
-	InheritFd ifd = INHERIT_FD__INIT, *ifds[] = {&ifd};
+	InheritFd ifd = INHERIT_FD__INIT, nfd = INHERIT_FD__INIT;
+	InheritFd *ifds[2];
 	CriuResp *resp;
 	struct call c = {
 		.criu = o->criu ? o->criu : proc_criu_default(),
 		.what = "restore",
 		.log_path = log,
-		.keep_fd = o->stdio_fd,
+		.keep = {o->stdio_fd, o->join_netns ? o->netns_fd : -1},
 		.cg = o->cgroup,
 		.timeout_ms = o->timeout_ms,
 	};
@@ -526,9 +533,14 @@ int proc_criu_restore(const struct proc_criu_restore_opts *o, int *pid,
 			return rc;
 		ifd.key = key;
 		ifd.fd = o->stdio_fd;
-		opts.n_inherit_fd = 1;
-		opts.inherit_fd = ifds;
+		ifds[opts.n_inherit_fd++] = &ifd;
 	}
+	if (o->join_netns) {
+		nfd.key = PROC_CRIU_NETNS_KEY;
+		nfd.fd = o->netns_fd;
+		ifds[opts.n_inherit_fd++] = &nfd;
+	}
+	opts.inherit_fd = opts.n_inherit_fd ? ifds : NULL;
 	if (o->timeout_ms > 0) {
 		opts.has_timeout = 1;
 		opts.timeout = (uint32_t)((o->timeout_ms + 999) / 1000);
@@ -555,7 +567,7 @@ int proc_criu_version(const char *criu, int *version, char *err, size_t errlen)
 	struct call c = {
 		.criu = criu ? criu : proc_criu_default(),
 		.what = "version",
-		.keep_fd = -1,
+		.keep = {-1, -1},
 		.timeout_ms = 10000,
 	};
 	int rc;

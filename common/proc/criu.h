@@ -56,6 +56,10 @@ struct proc_criu_dump_opts {
 	enum proc_netlock netlock;
 	int log_level;	/* CRIU's -v: 0..4; 0 means 2 (errors, warnings) */
 	int timeout_ms; /* for the whole operation; 0: 60 s */
+	/* The tree's network namespace is remora's (proc_netns_new()): its
+	 * inode (proc_netns_inode()); CRIU dumps its sockets, not the
+	 * namespace. 0: CRIU dumps the namespace. */
+	uint64_t ext_netns_ino;
 };
 
 struct proc_criu_restore_opts {
@@ -72,7 +76,14 @@ struct proc_criu_restore_opts {
 	enum proc_netlock netlock;
 	int log_level;
 	int timeout_ms;
+	/* A dump with ext_netns_ino restores into this network namespace
+	 * (join_netns set; proc_netns_new()). */
+	int join_netns;
+	int netns_fd;
 };
+
+/* The key CRIU's external net[INODE] entry and inherit_fd share. */
+#define PROC_CRIU_NETNS_KEY "remora-netns"
 
 /* The default binary: the project's .criu/sbin/criu (scripts/build-criu). */
 const char *proc_criu_default(void);

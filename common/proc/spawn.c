@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -18,6 +19,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -27,9 +29,7 @@
 #include "cgroup.h"
 #include "fail.h"
 
-#define NS_FLAGS                                                    \
-	(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | \
-	 CLONE_NEWNET)
+#define NS_FLAGS (CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS)
 
 struct child_err {
 	int err;
@@ -103,8 +103,10 @@ child(const struct proc_spawn_opts *o, int out_w, int err_w)
 	if (o->data_dir && mount("remora-data", o->data_dir, "tmpfs",
 				 MS_NOSUID | MS_NODEV, o->data_opts) < 0)
 		child_die(err_w, "mount tmpfs", o->data_dir);
-	if (loopback_up() < 0)
-		child_die(err_w, "bring up lo", NULL);
+	if (o->join_netns ? setns(o->netns_fd, CLONE_NEWNET) < 0
+			  : loopback_up() < 0)
+		child_die(err_w, o->join_netns ? "setns net" : "bring up lo",
+			  NULL);
 	/* The service dies with the daemon that runs it (as it would with
 	 * its host): the init's death ends the whole PID namespace. */
 	if (o->die_with_parent && prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
@@ -133,6 +135,63 @@ child(const struct proc_spawn_opts *o, int out_w, int err_w)
 						: (const char *const[]){NULL}));
 	child_die(err_w, o->path ? "execve" : "execvpe",
 		  o->path ? o->path : o->argv[0]);
+}
+
+struct netns_job {
+	int fd, err;
+	const char *step;
+};
+
+/* A thread's own network namespace: unshare(2) moves only this thread. */
+static void *netns_main(void *arg)
+{
+	struct netns_job *j = arg;
+
+	j->step = "unshare net";
+	if (unshare(CLONE_NEWNET) < 0)
+		goto fail;
+	j->step = "bring up lo";
+	if (loopback_up() < 0)
+		goto fail;
+	j->step = "open /proc/thread-self/ns/net";
+	j->fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (j->fd < 0)
+		goto fail;
+	return NULL;
+fail:
+	j->err = errno;
+	return NULL;
+}
+
+int proc_netns_new(int *fd, char *err, size_t errlen)
+{
+	struct netns_job j = {.fd = -1};
+	pthread_t t;
+	int rc;
+
+	*fd = -1;
+	rc = pthread_create(&t, NULL, netns_main, &j);
+	if (rc)
+		return fail_line(err, errlen, -rc, "netns thread: %s",
+				 strerror(rc));
+	pthread_join(t, NULL);
+	if (j.fd < 0)
+		return fail_line(err, errlen, -j.err,
+				 "new network namespace: "
+				 "%s: %s",
+				 j.step, strerror(j.err));
+	*fd = j.fd;
+	return 0;
+}
+
+int proc_netns_inode(int fd, uint64_t *ino)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	*ino = (uint64_t)st.st_ino;
+	return 0;
 }
 
 int proc_spawn(const struct proc_spawn_opts *o, struct proc_spawned *out,
@@ -165,7 +224,8 @@ int proc_spawn(const struct proc_spawn_opts *o, struct proc_spawned *out,
 	}
 
 	memset(&ca, 0, sizeof(ca));
-	ca.flags = NS_FLAGS | CLONE_INTO_CGROUP;
+	ca.flags = NS_FLAGS | CLONE_INTO_CGROUP |
+		   (o->join_netns ? 0 : CLONE_NEWNET);
 	ca.exit_signal = SIGCHLD;
 	ca.cgroup = (uint64_t)cg_fd;
 	pid = syscall(SYS_clone3, &ca, sizeof(ca));

@@ -66,8 +66,7 @@ void primary_workload_status(const struct config *cfg, double pause_us_p50,
 			     char *buf, size_t len);
 
 /* One line for the log: what runs ("guest PATH (ARGS), N MiB", ...). */
-void primary_describe_workload(const struct config *cfg, char *buf,
-			       size_t len);
+void primary_describe_workload(const struct config *cfg, char *buf, size_t len);
 
 /* A zeroed primary (large: its statistics), or NULL. */
 struct primary *primary_alloc(void);

@@ -641,6 +641,134 @@ static void test_dump_failure(void **state)
 	rm_rf(tmpl);
 }
 
+/*
+ * The service in a network namespace remora holds (proc_netns_new()):
+ * CRIU dumps it as external, and a restore joins another fresh one; the
+ * loop goes on with the next tick. Prints the dump time beside the one of
+ * a namespace CRIU dumps itself (test_bash_loop's, network_lock skip).
+ */
+static void test_external_netns(void **state)
+{
+	const char *const argv[] = {
+		"bash", "-c",
+		"i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.01; done",
+		NULL};
+	struct proc_spawn_opts o = {.argv = argv, .envp = test_env};
+	char tmpl[] = "/tmp/remora-test-proc-XXXXXX", err[ERRLEN];
+	struct proc_criu_restore_opts ro = {.netlock = PROC_NETLOCK_SKIP};
+	struct proc_spawned sp;
+	struct proc_cgroup cg;
+	struct reader r = {0};
+	double dm[NDUMPS];
+	uint64_t ino;
+	long last = 0, l;
+	int rc, nfd, nfd2, rpid, p[2];
+
+	(void)state;
+	assert_non_null(mkdtemp(tmpl));
+	make_cgroup(&cg, "extnet");
+	rc = proc_netns_new(&nfd, err, sizeof(err));
+	if (rc)
+		fail_msg("proc_netns_new: %s", err);
+	assert_int_equal(proc_netns_inode(nfd, &ino), 0);
+	o.cgroup = &cg;
+	o.join_netns = 1;
+	o.netns_fd = nfd;
+	rc = proc_spawn(&o, &sp, err, sizeof(err));
+	if (rc)
+		fail_msg("proc_spawn: %d: %s", rc, err);
+	r.fd = sp.out_fd;
+	last = read_ticks(&r, 5, 1);
+	for (int k = 0; k < NDUMPS; k++) {
+		struct proc_criu_dump_opts d = {
+			.log_level = log_level(),
+			.pid = sp.pid,
+			.images_dir = tmpl,
+			.frozen_cgroup = cg.path,
+			.leave_running = 1,
+			.stdio_fd = sp.out_fd,
+			.netlock = PROC_NETLOCK_SKIP,
+			.ext_netns_ino = ino,
+		};
+		uint64_t t0;
+
+		freeze(&cg);
+		l = drain_ticks(&r, last + 1);
+		if (l > 0)
+			last = l;
+		procset_clear_dir(tmpl, NULL, 0);
+		t0 = now_ns();
+		rc = proc_criu_dump(&d, err, sizeof(err));
+		dm[k] = ms_since(t0);
+		if (rc)
+			fail_msg("proc_criu_dump: %d: %s", rc, err);
+		if (k < NDUMPS - 1) {
+			thaw(&cg);
+			last = read_ticks(&r, 3, last + 1);
+		}
+	}
+	thaw(&cg);
+	kill_and_reap(&cg, sp.pid);
+	close(sp.out_fd);
+	close(nfd);
+
+	/* CRIU did not dump the namespace's content (its netns image only
+	 * names the external key): no links, addresses, routes, rules. */
+	{
+		static const char *const content[] = {"netdev-", "ifaddr-",
+						      "route-",	 "route6-",
+						      "rule-",	 "nftables-"};
+		DIR *dp = opendir(tmpl);
+		struct dirent *e;
+
+		assert_non_null(dp);
+		while ((e = readdir(dp)))
+			for (size_t i = 0; i < 6; i++)
+				if (!strncmp(e->d_name, content[i],
+					     strlen(content[i])))
+					fail_msg("%s: the namespace was "
+						 "dumped",
+						 e->d_name);
+		closedir(dp);
+	}
+	rc = proc_netns_new(&nfd2, err, sizeof(err));
+	if (rc)
+		fail_msg("proc_netns_new: %s", err);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	ro.images_dir = tmpl;
+	ro.cgroup = &cg;
+	ro.stdio_fd = p[1];
+	ro.join_netns = 1;
+	ro.netns_fd = nfd2;
+	ro.log_level = log_level();
+	rc = proc_criu_restore(&ro, &rpid, err, sizeof(err));
+	close(p[1]);
+	if (rc)
+		fail_msg("proc_criu_restore: %d: %s", rc, err);
+	assert_int_equal(fcntl(p[0], F_SETFL, O_NONBLOCK), 0);
+	memset(&r, 0, sizeof(r));
+	r.fd = p[0];
+	read_ticks(&r, 10, last + 1);
+	/* It lives in the namespace we gave it. */
+	{
+		char path[64];
+		struct stat a, b;
+
+		snprintf(path, sizeof(path), "/proc/%d/ns/net", rpid);
+		assert_int_equal(stat(path, &a), 0);
+		assert_int_equal(fstat(nfd2, &b), 0);
+		assert_int_equal(a.st_ino, b.st_ino);
+	}
+	kill_and_reap(&cg, rpid);
+	close(p[0]);
+	close(nfd2);
+	print_message("bash loop, external netns: dump %.1f ms (median of "
+		      "%d)\n",
+		      median(dm, NDUMPS), NDUMPS);
+	assert_int_equal(proc_cgroup_remove(&cg, err, sizeof(err)), 0);
+	rm_rf(tmpl);
+}
+
 /* Every file of dump (but logs) is in out with the same bytes, and out has
  * no other file. */
 static void same_images(const char *dump, const char *out)
@@ -760,6 +888,7 @@ int main(void)
 		cmocka_unit_test(test_python_dict),
 		cmocka_unit_test(test_dump_failure),
 		cmocka_unit_test(test_rebuild_restores),
+		cmocka_unit_test(test_external_netns),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
