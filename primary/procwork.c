@@ -157,11 +157,12 @@ static int exited(const struct procwork *p)
 /* --- a dump (on its own thread) --------------------------------------------- */
 
 /*
- * The pause, on the dump thread: freeze, drain the output, dump, and for a
- * checkpoint close the epoch's output. The loop thread thaws when it takes
- * the result (finish_dump()), so that whether the tree stays stopped is
- * decided there. A tree that has ended is not dumped (dumped 0): its last
- * epoch carries only its output.
+ * The pause, on the dump thread: freeze, drain the output, dump, for a
+ * checkpoint close the epoch's output, and thaw unless the tree is to stay
+ * stopped (the loop thread makes sure when it takes the result,
+ * finish_dump()); then, outside the pause, load the dump into the page
+ * space. A tree that has ended is not dumped (dumped 0): its last epoch
+ * carries only its output.
  */
 static void *dump_main(void *arg)
 {
