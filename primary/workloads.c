@@ -216,6 +216,19 @@ static struct proc_owned *proc_opts(const struct config *cfg,
 	return po;
 }
 
+/* po's workload in m (ret 0), or po freed (ret: why it failed). */
+static int proc_made(struct proc_owned *po, int ret, struct workload_made *m)
+{
+	if (ret) {
+		proc_destroy_owned(po);
+		return ret;
+	}
+	m->wl = procwork_workload(&po->pw);
+	m->owned = po;
+	m->destroy = proc_destroy_owned;
+	return 0;
+}
+
 static int proc_make(const struct config *cfg, const struct config_node *self,
 		     struct workload_made *m, char *err, size_t errlen)
 {
@@ -226,14 +239,7 @@ static int proc_make(const struct config *cfg, const struct config_node *self,
 	if (!po)
 		return snprintf(err, errlen, "out of memory"), -ENOMEM;
 	ret = procwork_init(&po->pw, &o, err, errlen);
-	if (ret) {
-		proc_destroy_owned(po);
-		return ret;
-	}
-	m->wl = procwork_workload(&po->pw);
-	m->owned = po;
-	m->destroy = proc_destroy_owned;
-	return 0;
+	return proc_made(po, ret, m);
 }
 
 static int proc_restore(const struct config *cfg,
@@ -260,14 +266,7 @@ static int proc_restore(const struct config *cfg,
 	ret = procwork_restore(&po->pw, &o, mem, img->state, img->state_len,
 			       err, errlen);
 	munmap(mem, img->mem_size);
-	if (ret) {
-		proc_destroy_owned(po);
-		return ret;
-	}
-	m->wl = procwork_workload(&po->pw);
-	m->owned = po;
-	m->destroy = proc_destroy_owned;
-	return 0;
+	return proc_made(po, ret, m);
 }
 
 /*

@@ -19,6 +19,7 @@
 #include <xxhash.h>
 
 #include "fail.h"
+#include "fdio.h"
 #include "pagemap.h"
 #include "procset.h"
 
@@ -372,21 +373,6 @@ out:
 
 /* --- rebuilding -------------------------------------------------------- */
 
-static int write_all(int fd, const uint8_t *p, uint64_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n > (1u << 30) ? (1u << 30) : n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return w < 0 ? -errno : -EIO;
-		p += w;
-		n -= (uint64_t)w;
-	}
-	return 0;
-}
-
 static int write_file(const uint8_t *mem, const struct procimg_file *f,
 		      const char *dir, char *err, size_t errlen)
 {
@@ -400,13 +386,13 @@ static int write_file(const uint8_t *mem, const struct procimg_file *f,
 		return fail_line(err, errlen, -errno, "%s: %s", path,
 				 strerror(errno));
 	if (f->kind == PROCIMG_BYTES)
-		ret = write_all(fd, f->data, f->size);
+		ret = fd_write_all(fd, f->data, (size_t)f->size);
 	for (uint32_t r = 0; !ret && r < f->nruns; r++) {
 		uint32_t slot, pages;
 
 		procimg_run(f, r, &slot, &pages);
-		ret = write_all(fd, mem + (uint64_t)slot * PAGE,
-				(uint64_t)pages * PAGE);
+		ret = fd_write_all(fd, mem + (uint64_t)slot * PAGE,
+				   (size_t)pages * PAGE);
 	}
 	if (close(fd) && !ret)
 		ret = -errno;
