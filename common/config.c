@@ -27,7 +27,13 @@
  * default of [replication] epoch_interval, which may come before it: so
  * the line of every key set outside [node NAME] is kept for the whole file
  * (those sections appear once each).
+ *
+ * [service] likewise needs other sections: it is only for type = process,
+ * and its host end's default name is made from [cluster] name. Each such
+ * check runs once both of its sections have closed, in either order, and
+ * reports at the line that has to change.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -294,6 +300,101 @@ static void check_process_epoch(struct ctx *x)
 	     units_format_duration(hi, sizeof(hi), PROCESS_EPOCH_MAX));
 }
 
+/* The prefix's mask, host byte order: /24 is 0xffffff00. */
+static uint32_t prefix_mask(int prefix)
+{
+	return prefix <= 0 ? 0 : 0xffffffffu << (32 - prefix);
+}
+
+/*
+ * [service] on its own: the gateway is a neighbour on address's prefix
+ * (the kernel could not reach it otherwise), and without a bridge there
+ * must be one: the host end is then the service's only way out.
+ */
+static void check_service(struct ctx *x)
+{
+	const struct config *c = x->c;
+	uint32_t a = ntohl(c->service.address.s_addr);
+	uint32_t g = ntohl(c->service.gateway.s_addr);
+	uint32_t mask = prefix_mask(c->service.prefix);
+	int line = seen_at(x, "gateway");
+	char net[INET_ADDRSTRLEN], gw[INET_ADDRSTRLEN];
+	struct in_addr n = {.s_addr = htonl(a & mask)};
+
+	inet_ntop(AF_INET, &n, net, sizeof(net));
+	inet_ntop(AF_INET, &c->service.gateway, gw, sizeof(gw));
+	if (!c->service.has_gateway && !c->service.bridge[0])
+		fail(x, x->sec_line,
+		     "[service]: gateway is required without bridge (the "
+		     "host end routes the service: give the next hop it "
+		     "uses, e.g. the first address of its prefix)");
+	else if (!c->service.has_gateway)
+		return;
+	else if ((g & mask) != (a & mask))
+		fail(x, line,
+		     "gateway: %s is outside address's prefix (%s/%d, line %d)",
+		     gw, net, c->service.prefix, seen_at(x, "address"));
+	else if (g == a)
+		fail(x, line, "gateway: %s is the service's own address", gw);
+	else if (c->service.prefix <= 30 && (g & ~mask) == 0)
+		fail(x, line, "gateway: %s is the network address of %s/%d", gw,
+		     net, c->service.prefix);
+	else if (c->service.prefix <= 30 && (g & ~mask) == ~mask)
+		fail(x, line, "gateway: %s is the broadcast address of %s/%d",
+		     gw, net, c->service.prefix);
+}
+
+/*
+ * [service] against [workload] (once both have closed, in either order):
+ * only a process runs in a network namespace remora makes.
+ */
+static void check_service_workload(struct ctx *x)
+{
+	const struct config *c = x->c;
+
+	if (c->workload.kind == CONFIG_WORKLOAD_PROCESS)
+		return;
+	fail(x, x->headers[CONFIG_SEC_SERVICE],
+	     "[service]: only for [workload] type = process (type is %s%s)",
+	     config_workload_name(c->workload.kind),
+	     set_at(x, CONFIG_SEC_WORKLOAD, "type") ? "" : ", the default");
+}
+
+/*
+ * [service] against [cluster] (once both have closed): the host end's
+ * default name is the cluster's, which must fit in IFNAMSIZ; and the
+ * bridge cannot be the host end itself.
+ */
+static void check_service_names(struct ctx *x)
+{
+	struct config *c = x->c;
+	char name[CONFIG_NAME_MAX + 8];
+
+	if (!set_at(x, CONFIG_SEC_SERVICE, "interface")) {
+		snprintf(name, sizeof(name), "rm-%s", c->cluster);
+		if (strlen(name) >= sizeof(c->service.interface)) {
+			fail(x, x->headers[CONFIG_SEC_SERVICE],
+			     "[service]: the host end's default name %s is "
+			     "longer than %zu characters; set interface",
+			     name, sizeof(c->service.interface) - 1);
+			return;
+		}
+		strcpy(c->service.interface, name);
+	}
+	if (strcmp(c->service.bridge, c->service.interface) == 0)
+		fail(x, set_at(x, CONFIG_SEC_SERVICE, "bridge"),
+		     "bridge: %s is the host end's own name (interface); "
+		     "name the bridge it joins",
+		     c->service.bridge);
+}
+
+/* Whether the open section and section other, both seen, close now. */
+static int both_closed(const struct ctx *x, enum config_section a,
+		       enum config_section b)
+{
+	return (x->sec == a && x->headers[b]) || (x->sec == b && x->headers[a]);
+}
+
 /*
  * The checks that need the whole section: its required keys (those the
  * table gives no default, of the workload's type), then the ones that
@@ -326,6 +427,14 @@ static void close_section(struct ctx *x)
 		check_process_epoch(x);
 	if (!x->failed && x->sec == CONFIG_SEC_FAILOVER)
 		check_failover(x);
+	if (!x->failed && x->sec == CONFIG_SEC_SERVICE)
+		check_service(x);
+	if (!x->failed &&
+	    both_closed(x, CONFIG_SEC_SERVICE, CONFIG_SEC_WORKLOAD))
+		check_service_workload(x);
+	if (!x->failed &&
+	    both_closed(x, CONFIG_SEC_SERVICE, CONFIG_SEC_CLUSTER))
+		check_service_names(x);
 	x->sec = CONFIG_SEC_NONE;
 	x->node = NULL;
 }
@@ -349,7 +458,7 @@ static void open_section(struct ctx *x, const char *h)
 	if (s == CONFIG_SEC_COUNT) {
 		fail(x, x->lineno,
 		     "[%s]: unknown section (expected [cluster], [node NAME], "
-		     "[workload], [replication] or [failover])",
+		     "[workload], [service], [replication] or [failover])",
 		     config_show(b, h));
 		return;
 	}
@@ -369,6 +478,7 @@ static void open_section(struct ctx *x, const char *h)
 		x->headers[s] = x->lineno;
 		snprintf(x->label, sizeof(x->label), "[%s]",
 			 config_section_names[s]);
+		c->service.enabled |= s == CONFIG_SEC_SERVICE;
 		return;
 	}
 
@@ -816,6 +926,36 @@ const struct config_node *config_self(const struct config *c, const char *name,
 		return NULL;
 	}
 	return n;
+}
+
+int config_service_mac(const struct config *c, uint8_t mac[6])
+{
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64 */
+	const uint8_t *a = (const uint8_t *)&c->service.address.s_addr;
+
+	if (!c->service.enabled)
+		return -EINVAL;
+	if (c->service.has_mac) {
+		memcpy(mac, c->service.mac, 6);
+		return 0;
+	}
+	/* The name, its NUL, the address's bytes in network order. */
+	for (size_t i = 0; i <= strlen(c->cluster); i++)
+		h = (h ^ (uint8_t)c->cluster[i]) * 0x100000001b3ull;
+	for (int i = 0; i < 4; i++)
+		h = (h ^ a[i]) * 0x100000001b3ull;
+	/* FNV's last bytes barely reach its top bits: MurmurHash3's fmix64
+	 * spreads every input bit over all of them. */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	/* Locally administered (bit 1), unicast (bit 0 clear). */
+	mac[0] = 0x02;
+	for (int i = 1; i < 6; i++)
+		mac[i] = (uint8_t)(h >> (64 - 8 * i));
+	return 0;
 }
 
 const char *config_console(const struct config *c, const struct config_node *n)

@@ -14,15 +14,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CONFIG_NODES_MAX 8
-#define CONFIG_NAME_MAX	 64 /* node and cluster names, with the NUL */
-#define CONFIG_PATH_MAX	 4096
-#define CONFIG_SOCK_MAX	 108  /* sun_path */
-#define CONFIG_ARGS_MAX	 3072 /* guest arguments (fit the boot page) */
-#define CONFIG_WORDS_MAX 256  /* words of command, and of environment */
-#define CONFIG_ERR_MAX	 512
-#define CONFIG_CMD_MAX	 200 /* fence and health-check command lines */
-#define CONFIG_URLS_MAX	 256 /* etcd_endpoints, normalised */
+#include <netinet/in.h>
+
+#define CONFIG_NODES_MAX  8
+#define CONFIG_NAME_MAX	  64 /* node and cluster names, with the NUL */
+#define CONFIG_PATH_MAX	  4096
+#define CONFIG_SOCK_MAX	  108  /* sun_path */
+#define CONFIG_ARGS_MAX	  3072 /* guest arguments (fit the boot page) */
+#define CONFIG_WORDS_MAX  256  /* words of command, and of environment */
+#define CONFIG_ERR_MAX	  512
+#define CONFIG_CMD_MAX	  200 /* fence and health-check command lines */
+#define CONFIG_URLS_MAX	  256 /* etcd_endpoints, normalised */
+#define CONFIG_IFNAME_MAX 16  /* IFNAMSIZ: interface names, with the NUL */
 
 enum config_role {
 	CONFIG_ROLE_PRIMARY = 1,
@@ -113,6 +116,28 @@ struct config {
 		char criu[CONFIG_PATH_MAX]; /* "" = .criu/sbin/criu */
 	} workload;
 
+	/*
+	 * [service] (type = process only): the service's network interface,
+	 * eth0 in its namespace, and the host end of its veth pair
+	 * (docs/service-network.md). All zero without the section.
+	 */
+	struct {
+		int enabled;		/* the file has a [service] section */
+		struct in_addr address; /* network byte order */
+		int prefix;		/* 1..32 */
+		/* inside address's prefix, not address; a default route */
+		struct in_addr gateway;
+		int has_gateway;
+		/* eth0's MAC: unicast; without mac = ..., has_mac is 0 and
+		 * config_service_mac() derives one */
+		uint8_t mac[6];
+		int has_mac;
+		/* an existing bridge the host end joins; "": routing mode */
+		char bridge[CONFIG_IFNAME_MAX];
+		/* the host end's name: as set, or "rm-" and the cluster */
+		char interface[CONFIG_IFNAME_MAX];
+	} service;
+
 	/* [replication] */
 	struct {
 		/* kvm: 1ms..10min, default 25ms; process: 20ms..10min,
@@ -181,6 +206,17 @@ const struct config_node *config_self(const struct config *c, const char *name,
  * is less than n + 1; -EINVAL when n < 0.
  */
 int config_argv(const char *words, int n, const char **argv, int max);
+
+/*
+ * The service's MAC (eth0's, the same on every node): [service] mac, or
+ * one derived from the cluster name and the service address: locally
+ * administered and unicast: 02, then the top 5 bytes of the FNV-1a 64
+ * hash, finished by MurmurHash3's fmix64, of the name, a NUL and the
+ * address's 4 bytes (so that two clusters of one name on one network still
+ * differ). It never changes: nodes of different versions must agree.
+ * Returns 0, or -EINVAL when the config has no [service].
+ */
+int config_service_mac(const struct config *c, uint8_t mac[6]);
 
 /* The console sink path for node n ("-" is stdout). */
 const char *config_console(const struct config *c, const struct config_node *n);

@@ -46,6 +46,7 @@ const char *const config_section_names[CONFIG_SEC_COUNT] = {
 	[CONFIG_SEC_CLUSTER] = "cluster",
 	[CONFIG_SEC_NODE] = "node",
 	[CONFIG_SEC_WORKLOAD] = "workload",
+	[CONFIG_SEC_SERVICE] = "service",
 	[CONFIG_SEC_REPLICATION] = "replication",
 	[CONFIG_SEC_FAILOVER] = "failover",
 };
@@ -252,6 +253,58 @@ const struct config_key config_keys[] = {
 		FIELD(workload.criu),
 		.doc = "The CRIU binary. Empty: the one scripts/build-criu "
 		       "installs, the repository's .criu/sbin/criu.",
+	},
+
+	/* [service]: only with type = process (config.c checks) */
+	{
+		.sec = CONFIG_SEC_SERVICE,
+		.name = "address",
+		.type = CONFIG_T_IPV4_NET,
+		FIELD(service.address),
+		.off2 = offsetof(struct config, service.prefix),
+		.doc = "The service's IPv4 address and prefix, on eth0 in its "
+		       "network namespace; the same on every node, up only "
+		       "where the service runs.",
+	},
+	{
+		.sec = CONFIG_SEC_SERVICE,
+		.name = "gateway",
+		.type = CONFIG_T_IPV4,
+		.def = "",
+		FIELD(service.gateway),
+		.off2 = offsetof(struct config, service.has_gateway),
+		.doc = "The service's default route, inside address's prefix. "
+		       "Required without bridge. Empty: no default route.",
+	},
+	{
+		.sec = CONFIG_SEC_SERVICE,
+		.name = "mac",
+		.type = CONFIG_T_MAC,
+		.def = "",
+		FIELD(service.mac),
+		.off2 = offsetof(struct config, service.has_mac),
+		.doc = "eth0's MAC address, the same on every node. Empty: one "
+		       "derived from the cluster name and address "
+		       "(02:...).",
+	},
+	{
+		.sec = CONFIG_SEC_SERVICE,
+		.name = "bridge",
+		.type = CONFIG_T_IFNAME,
+		.def = "",
+		FIELD(service.bridge),
+		.doc = "An existing bridge on the host that the host end "
+		       "joins. Empty: routing, a /32 route to address via the "
+		       "host end.",
+	},
+	{
+		.sec = CONFIG_SEC_SERVICE,
+		.name = "interface",
+		.type = CONFIG_T_IFNAME,
+		.def = "",
+		FIELD(service.interface),
+		.doc = "The name of the veth pair's host end. Empty: `rm-` "
+		       "and the cluster name.",
 	},
 
 	/* [replication] */

@@ -20,6 +20,7 @@ enum config_section {
 	CONFIG_SEC_CLUSTER,
 	CONFIG_SEC_NODE, /* [node NAME]: its keys fill a struct config_node */
 	CONFIG_SEC_WORKLOAD,
+	CONFIG_SEC_SERVICE, /* only with [workload] type = process */
 	CONFIG_SEC_REPLICATION,
 	CONFIG_SEC_FAILOVER,
 	CONFIG_SEC_COUNT
@@ -49,6 +50,13 @@ enum config_type {
 	CONFIG_T_UINT,	   /* decimal digits; uint32_t or uint64_t */
 	CONFIG_T_SIZE,	   /* bytes, with units.h's suffixes; uint64_t */
 	CONFIG_T_DURATION, /* with a unit (units.h), in ns; uint64_t */
+	CONFIG_T_IPV4_NET, /* A.B.C.D/NN, a host's address: struct in_addr,
+			    * and NN in the int at off2 */
+	CONFIG_T_IPV4,	   /* A.B.C.D, a host's: struct in_addr, and 1 in the
+			    * int at off2 */
+	CONFIG_T_MAC,	   /* xx:xx:xx:xx:xx:xx, unicast: uint8_t[6], and 1
+			    * in the int at off2 */
+	CONFIG_T_IFNAME,   /* a network interface's name; char[16] */
 	CONFIG_T_COUNT
 };
 
@@ -86,7 +94,8 @@ struct config_key {
 	size_t off, size;    /* the field, in struct config or config_node */
 	/* a second field: CONFIG_T_ADDRESS's uint16_t port, the int count
 	 * of words of CONFIG_T_ARGV and _ENVIRON, CONFIG_T_WORD's int value
-	 * (0: none) */
+	 * (0: none), CONFIG_T_IPV4_NET's int prefix, CONFIG_T_IPV4's and
+	 * _MAC's int "is set" */
 	size_t off2;
 	const char *doc; /* one line for docs/configuration.md */
 };

@@ -689,6 +689,167 @@ static int set_urls(const struct value *x)
 	return 0;
 }
 
+/* --- the service's network: IPv4, MAC, interface names ---------------- */
+
+/*
+ * Why a (host byte order) IPv4 address cannot be a host's, or NULL. Linux
+ * would take some of these on an interface; none of them can be reached
+ * from the network as a service.
+ */
+static const char *ipv4_unusable(uint32_t a)
+{
+	if (a == 0xffffffffu)
+		return "the broadcast address";
+	if ((a >> 24) == 0)
+		return "in 0.0.0.0/8 (this network)";
+	if ((a >> 24) == 127)
+		return "a loopback address (127.0.0.0/8)";
+	if ((a >> 28) == 0xe)
+		return "a multicast address (224.0.0.0/4)";
+	if ((a >> 28) == 0xf)
+		return "reserved (240.0.0.0/4)";
+	return NULL;
+}
+
+/* A numeric dotted quad, nothing else (inet_pton: no names, no 010). */
+static int parse_ipv4(const char *v, size_t n, struct in_addr *a)
+{
+	char t[INET_ADDRSTRLEN];
+
+	if (n >= sizeof(t))
+		return -EINVAL;
+	memcpy(t, v, n);
+	t[n] = '\0';
+	return inet_pton(AF_INET, t, a) == 1 ? 0 : -EINVAL;
+}
+
+/*
+ * A.B.C.D/NN: a host's address, and the length of the prefix it is in.
+ * Up to /30 the prefix's first and last addresses are its network and
+ * broadcast addresses; /31 (RFC 3021) and /32 have none.
+ */
+static int set_ipv4_net(const struct value *x)
+{
+	const char *slash = strchr(x->v, '/'), *why;
+	char b[CONFIG_SHOW_MAX];
+	struct in_addr a;
+	uint32_t h, host_mask;
+	uint64_t p;
+	int prefix, err;
+
+	if (!slash)
+		return refuse(x, "'%s' has no prefix length, e.g. 10.0.0.2/24",
+			      config_show(b, x->v));
+	if (parse_ipv4(x->v, (size_t)(slash - x->v), &a))
+		return refuse(x,
+			      "'%s' is not a numeric IPv4 address and prefix "
+			      "(A.B.C.D/NN; names are not resolved)",
+			      config_show(b, x->v));
+	err = units_parse_uint(slash + 1, &p);
+	if (err == -EINVAL)
+		return refuse(x, "prefix length '%s' is not a decimal number",
+			      config_show(b, slash + 1));
+	if (err || p < 1 || p > 32)
+		return refuse(x, "prefix length '%s' is out of range (1..32)",
+			      config_show(b, slash + 1));
+	prefix = (int)p;
+	h = ntohl(a.s_addr);
+	why = ipv4_unusable(h);
+	if (why)
+		return refuse(x, "'%s' is %s", config_show(b, x->v), why);
+	host_mask = prefix == 32 ? 0 : 0xffffffffu >> prefix;
+	if (prefix <= 30 && (h & host_mask) == 0)
+		return refuse(x, "'%s' is the network address of its prefix",
+			      config_show(b, x->v));
+	if (prefix <= 30 && (h & host_mask) == host_mask)
+		return refuse(x, "'%s' is the broadcast address of its prefix",
+			      config_show(b, x->v));
+	memcpy(x->field, &a, sizeof(a));
+	memcpy(x->base + x->k->off2, &prefix, sizeof(prefix));
+	return 0;
+}
+
+/* A.B.C.D, a host's address; whether it fits the prefix is config.c's. */
+static int set_ipv4(const struct value *x)
+{
+	char b[CONFIG_SHOW_MAX];
+	const char *why;
+	struct in_addr a;
+	int one = 1;
+
+	if (parse_ipv4(x->v, strlen(x->v), &a))
+		return refuse(x,
+			      "'%s' is not a numeric IPv4 address (A.B.C.D; "
+			      "names are not resolved)",
+			      config_show(b, x->v));
+	why = ipv4_unusable(ntohl(a.s_addr));
+	if (why)
+		return refuse(x, "'%s' is %s", config_show(b, x->v), why);
+	memcpy(x->field, &a, sizeof(a));
+	memcpy(x->base + x->k->off2, &one, sizeof(one));
+	return 0;
+}
+
+static int hex_digit(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* Six hex pairs separated by ':', of an interface that may send. */
+static int set_mac(const struct value *x)
+{
+	char b[CONFIG_SHOW_MAX];
+	uint8_t mac[6];
+	const char *v = x->v;
+	int one = 1, hi, lo;
+
+	for (int i = 0; i < 6; i++, v += 3) {
+		hi = hex_digit(v[0]);
+		lo = hi < 0 ? -1 : hex_digit(v[1]);
+		if (lo < 0 || v[2] != (i == 5 ? '\0' : ':'))
+			return refuse(x,
+				      "'%s' is not a MAC address "
+				      "(xx:xx:xx:xx:xx:xx, hex)",
+				      config_show(b, x->v));
+		mac[i] = (uint8_t)(hi << 4 | lo);
+	}
+	if (mac[0] & 1)
+		return refuse(x,
+			      "'%s' is a multicast address (odd first byte); "
+			      "an interface needs a unicast one",
+			      config_show(b, x->v));
+	if (!(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]))
+		return refuse(x, "'%s' is not an interface's address",
+			      config_show(b, x->v));
+	memcpy(x->field, mac, sizeof(mac));
+	memcpy(x->base + x->k->off2, &one, sizeof(one));
+	return 0;
+}
+
+/*
+ * A network interface's name: what the kernel takes (under IFNAMSIZ, not
+ * "." or "..", no '/', ':' or white space), narrowed to the characters of
+ * a node name so that it is safe in messages and shell commands.
+ */
+static int set_ifname(const struct value *x)
+{
+	char b[CONFIG_SHOW_MAX];
+
+	if (config_check_name(x->k->name, x->v, x->k->size, x->msg, x->msglen))
+		return -EINVAL;
+	if (strcmp(x->v, ".") == 0 || strcmp(x->v, "..") == 0)
+		return refuse(x, "'%s' is not an interface name",
+			      config_show(b, x->v));
+	put_text(x, x->v, strlen(x->v));
+	return 0;
+}
+
 /* --- the types, and what the docs say of each -------------------------- */
 
 static const char *allowed_name(const struct config_key *k, char *buf,
@@ -804,6 +965,45 @@ static const char *allowed_number(const struct config_key *k, char *buf,
 	return buf;
 }
 
+static const char *allowed_ipv4_net(const struct config_key *k, char *buf,
+				    size_t size)
+{
+	(void)k;
+	snprintf(buf, size,
+		 "numeric `A.B.C.D/NN`, NN 1..32; a host's address: not in "
+		 "0.0.0.0/8, 127.0.0.0/8 or 224.0.0.0/3, and up to /30 not "
+		 "its prefix's first or last address");
+	return buf;
+}
+
+static const char *allowed_ipv4(const struct config_key *k, char *buf,
+				size_t size)
+{
+	(void)k;
+	snprintf(buf, size,
+		 "numeric `A.B.C.D`; a host's address: not in 0.0.0.0/8, "
+		 "127.0.0.0/8 or 224.0.0.0/3");
+	return buf;
+}
+
+static const char *allowed_mac(const struct config_key *k, char *buf,
+			       size_t size)
+{
+	(void)k;
+	snprintf(buf, size,
+		 "`xx:xx:xx:xx:xx:xx` (hex), unicast (even first byte), not "
+		 "all zero");
+	return buf;
+}
+
+static const char *allowed_ifname(const struct config_key *k, char *buf,
+				  size_t size)
+{
+	snprintf(buf, size, "1..%zu characters of `A-Z a-z 0-9 . _ -`",
+		 k->size - 1);
+	return buf;
+}
+
 static const struct {
 	int (*set)(const struct value *x);
 	const char *doc; /* the type as the docs name it */
@@ -829,6 +1029,12 @@ static const struct {
 	[CONFIG_T_UINT] = {set_uint, "integer", allowed_number, NULL},
 	[CONFIG_T_SIZE] = {set_size, "size", allowed_number, NULL},
 	[CONFIG_T_DURATION] = {set_duration, "duration", allowed_number, NULL},
+	[CONFIG_T_IPV4_NET] = {set_ipv4_net, "IPv4 address/prefix",
+			       allowed_ipv4_net, NULL},
+	[CONFIG_T_IPV4] = {set_ipv4, "IPv4 address", allowed_ipv4, NULL},
+	[CONFIG_T_MAC] = {set_mac, "MAC address", allowed_mac, NULL},
+	[CONFIG_T_IFNAME] = {set_ifname, "interface name", allowed_ifname,
+			     NULL},
 };
 
 int config_key_set(const struct config_key *k, void *base, const char *v,

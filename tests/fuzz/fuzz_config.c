@@ -6,10 +6,12 @@
  * disagreeing on a section), and the same refusal, cut short, in a small
  * buffer; an accepted config holds every limit docs/configuration.md
  * promises, for either workload type (a process's command and environment
- * well-formed words), so no consumer has to check again.
+ * well-formed words; a [service] address, gateway and MAC a host can
+ * use), so no consumer has to check again.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <string.h>
 
 #include "config.h"
@@ -103,6 +105,44 @@ static void check_process(const struct config *c)
 	FUZZ_CHECK(c->replication.epoch_interval_ns >= 20000000ull);
 }
 
+/* [service]: a host's address, a gateway beside it, a unicast MAC. */
+static void check_service(const struct config *c)
+{
+	static const char zero[sizeof(c->service)];
+	uint32_t a = ntohl(c->service.address.s_addr);
+	uint32_t g = ntohl(c->service.gateway.s_addr);
+	uint32_t m;
+	uint8_t mac[6];
+
+	if (!c->service.enabled) {
+		FUZZ_CHECK(memcmp(&c->service, zero, sizeof(zero)) == 0);
+		FUZZ_CHECK(config_service_mac(c, mac) == -EINVAL);
+		return;
+	}
+	FUZZ_CHECK(c->workload.kind == CONFIG_WORKLOAD_PROCESS);
+	FUZZ_CHECK(c->service.prefix >= 1 && c->service.prefix <= 32);
+	m = 0xffffffffu << (32 - c->service.prefix);
+	FUZZ_CHECK((a >> 24) != 0 && (a >> 24) != 127 && (a >> 28) < 0xe);
+	if (c->service.prefix <= 30)
+		FUZZ_CHECK((a & ~m) != 0 && (a & ~m) != ~m);
+	FUZZ_CHECK(c->service.has_gateway == 0 || c->service.has_gateway == 1);
+	if (c->service.has_gateway)
+		FUZZ_CHECK((g & m) == (a & m) && g != a);
+	else
+		FUZZ_CHECK(g == 0 && c->service.bridge[0]);
+	FUZZ_CHECK(config_service_mac(c, mac) == 0);
+	FUZZ_CHECK((mac[0] & 1) == 0 &&
+		   (mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]) != 0);
+	if (c->service.has_mac)
+		FUZZ_CHECK(memcmp(mac, c->service.mac, 6) == 0);
+	else
+		FUZZ_CHECK(mac[0] == 0x02);
+	FUZZ_CHECK(name_ok(c->service.interface, sizeof(c->service.interface)));
+	FUZZ_CHECK(c->service.bridge[0] == '\0' ||
+		   name_ok(c->service.bridge, sizeof(c->service.bridge)));
+	FUZZ_CHECK(strcmp(c->service.bridge, c->service.interface) != 0);
+}
+
 static void check_config(const struct config *c)
 {
 	unsigned char addr[16];
@@ -173,6 +213,7 @@ static void check_config(const struct config *c)
 		   c->failover.heartbeat_interval_ns <= 60000000000ull);
 	FUZZ_CHECK(c->failover.heartbeat_timeout_ns >
 		   c->failover.heartbeat_interval_ns);
+	check_service(c);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

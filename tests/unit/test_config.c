@@ -18,6 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+
 #include <cmocka.h>
 
 #include "config.h"
@@ -40,6 +42,15 @@
 #define PBASE                                    \
 	"[cluster]\n"                            \
 	"name = demo\n"                          \
+	"[node a]\n"                             \
+	"replication_address = 127.0.0.1:7301\n" \
+	"role = primary\n"                       \
+	"[workload]\n"                           \
+	"type = process\n"                       \
+	"command = /bin/true\n"
+
+/* PBASE after its [cluster]: a node and a process workload. */
+#define PBASE_NODE                               \
 	"[node a]\n"                             \
 	"replication_address = 127.0.0.1:7301\n" \
 	"role = primary\n"                       \
@@ -487,10 +498,11 @@ static void test_errors(void **state)
 		/* Syntax. */
 		{"[nodes]\n", NAME ":1: [nodes]: unknown section (expected "
 				   "[cluster], [node NAME], [workload], "
-				   "[replication] or [failover])"},
+				   "[service], [replication] or [failover])"},
 		{BASE "[Workload]\n",
 		 NAME ":8: [Workload]: unknown section (expected [cluster], "
-		      "[node NAME], [workload], [replication] or [failover])"},
+		      "[node NAME], [workload], [service], [replication] or "
+		      "[failover])"},
 		{"[cluster\nname = x\n",
 		 NAME ":1: '[cluster': section header without a closing ']'"},
 		{"[cluster ; c]\nname = x\n",
@@ -910,7 +922,8 @@ static void test_first_error_only(void **state)
 	refused("[node a]\nrole = primary\nreplication_address = 1.2.3.4:5\n"
 		"[nodes]\n",
 		NAME ":4: [nodes]: unknown section (expected [cluster], [node "
-		     "NAME], [workload], [replication] or [failover])");
+		     "NAME], [workload], [service], [replication] or "
+		     "[failover])");
 	refused("[workload]\nguest = g\nx = 1\n",
 		NAME ":3: x: unknown key in [workload]");
 }
@@ -1112,6 +1125,16 @@ static void test_key_table(void **state)
 			assert_true(k->size >= 46); /* INET6_ADDRSTRLEN */
 			assert_true(k->off2 + sizeof(uint16_t) <= whole);
 			break;
+		case CONFIG_T_IPV4_NET:
+		case CONFIG_T_IPV4:
+			assert_int_equal(k->size, sizeof(struct in_addr));
+			break;
+		case CONFIG_T_MAC:
+			assert_int_equal(k->size, 6);
+			break;
+		case CONFIG_T_IFNAME:
+			assert_int_equal(k->size, 16); /* IFNAMSIZ */
+			break;
 		default:
 			assert_true(k->size >= 2);
 			break;
@@ -1127,6 +1150,8 @@ static void test_key_table(void **state)
 		}
 		/* A second field: inside the struct, an int. */
 		if (k->type == CONFIG_T_ARGV || k->type == CONFIG_T_ENVIRON ||
+		    k->type == CONFIG_T_IPV4_NET || k->type == CONFIG_T_IPV4 ||
+		    k->type == CONFIG_T_MAC ||
 		    (k->type == CONFIG_T_WORD && k->off2)) {
 			assert_true(k->off2 + sizeof(int) <= whole);
 			assert_true(k->off2 >= k->off + k->size ||
@@ -1656,6 +1681,319 @@ static void test_process_epoch(void **state)
 	assert_int_equal(cfg.replication.epoch_interval_ns, 25 * MS);
 }
 
+/* A [service] section after PBASE: its header is line 9, its keys 10... */
+#define SBASE PBASE "[service]\n"
+
+static void mac_is(const uint8_t *mac, const char *want)
+{
+	char got[18];
+
+	snprintf(got, sizeof(got), "%02x:%02x:%02x:%02x:%02x:%02x", mac[0],
+		 mac[1], mac[2], mac[3], mac[4], mac[5]);
+	assert_string_equal(got, want);
+}
+
+static void ipv4_is(struct in_addr a, const char *want)
+{
+	char got[INET_ADDRSTRLEN];
+
+	assert_non_null(inet_ntop(AF_INET, &a, got, sizeof(got)));
+	assert_string_equal(got, want);
+}
+
+/* Every key set; then the defaults: rm-CLUSTER, a derived MAC. */
+static void test_service(void **state)
+{
+	uint8_t mac[6];
+
+	(void)state;
+	accepted(PBASE);
+	assert_int_equal(cfg.service.enabled, 0);
+	assert_int_equal(config_service_mac(&cfg, mac), -EINVAL);
+
+	accepted(SBASE "address = 10.78.0.2/24\n"
+		       "gateway = 10.78.0.1\n"
+		       "mac = 52:54:00:AB:cd:0F\n"
+		       "bridge = br-lan.1\n"
+		       "interface = veth_redis-1\n");
+	assert_int_equal(cfg.service.enabled, 1);
+	ipv4_is(cfg.service.address, "10.78.0.2");
+	assert_int_equal(cfg.service.prefix, 24);
+	ipv4_is(cfg.service.gateway, "10.78.0.1");
+	assert_int_equal(cfg.service.has_gateway, 1);
+	mac_is(cfg.service.mac, "52:54:00:ab:cd:0f");
+	assert_int_equal(cfg.service.has_mac, 1);
+	assert_string_equal(cfg.service.bridge, "br-lan.1");
+	assert_string_equal(cfg.service.interface, "veth_redis-1");
+	assert_int_equal(config_service_mac(&cfg, mac), 0);
+	mac_is(mac, "52:54:00:ab:cd:0f");
+
+	/* The defaults. The derived MAC is pinned: two nodes of different
+	 * remora versions must still derive the same one. */
+	accepted(SBASE "address = 10.78.0.2/24\nbridge = br0\n");
+	assert_int_equal(cfg.service.has_gateway, 0);
+	assert_int_equal(cfg.service.gateway.s_addr, 0);
+	assert_int_equal(cfg.service.has_mac, 0);
+	assert_string_equal(cfg.service.interface, "rm-demo");
+	assert_int_equal(config_service_mac(&cfg, mac), 0);
+	mac_is(mac, "02:b2:ef:4b:44:5f");
+	/* Another address, another cluster name: another MAC. */
+	accepted(SBASE "address = 10.78.0.3/24\nbridge = br0\n");
+	assert_int_equal(config_service_mac(&cfg, mac), 0);
+	mac_is(mac, "02:77:c7:ed:c9:a7");
+	accepted("[cluster]\nname = demo2\n" PBASE_NODE
+		 "[service]\naddress = 10.78.0.2/24\nbridge = br0\n");
+	assert_int_equal(config_service_mac(&cfg, mac), 0);
+	mac_is(mac, "02:fb:83:ff:c7:d7");
+	assert_string_equal(cfg.service.interface, "rm-demo2");
+
+	/* The limits: /1, /31 and /32 have no network or broadcast
+	 * address; the interface name at 15 characters, from the default
+	 * too. */
+	accepted(SBASE "address = 10.78.0.0/31\ngateway = 10.78.0.1\n");
+	assert_int_equal(cfg.service.prefix, 31);
+	accepted(SBASE "address = 10.78.0.255/32\nbridge = b\n");
+	assert_int_equal(cfg.service.prefix, 32);
+	accepted(SBASE "address = 1.0.0.1/1\nbridge = b\n"
+		       "interface = abcdefghijklmno\n");
+	assert_int_equal(cfg.service.prefix, 1);
+	assert_string_equal(cfg.service.interface, "abcdefghijklmno");
+	accepted("[cluster]\nname = abcdefghijkl\n" PBASE_NODE
+		 "[service]\naddress = 10.78.0.2/24\nbridge = br0\n");
+	assert_string_equal(cfg.service.interface, "rm-abcdefghijkl");
+	/* Routing (no bridge) with its gateway. */
+	accepted(SBASE "address = 192.168.7.20/28\ngateway = 192.168.7.17\n");
+	assert_string_equal(cfg.service.bridge, "");
+	assert_int_equal(cfg.service.prefix, 28);
+
+	/* [service] first, [cluster] and [workload] after it. */
+	accepted("[service]\naddress = 10.78.0.2/24\nbridge = br0\n"
+		 "[cluster]\nname = late\n" PBASE_NODE);
+	assert_string_equal(cfg.service.interface, "rm-late");
+}
+
+/* docs/examples/service.conf: redis-server, and where it is reached. */
+static void test_service_example(void **state)
+{
+	char path[4096];
+	uint8_t mac[6];
+
+	(void)state;
+	find_example_named("service.conf", path, sizeof(path));
+	if (config_load(path, &cfg, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(cfg.workload.kind, CONFIG_WORKLOAD_PROCESS);
+	assert_int_equal(cfg.nnodes, 2);
+	words_are(cfg.workload.command, cfg.workload.command_argc,
+		  WORDS("/usr/bin/redis-server", "--bind", "0.0.0.0", "--port",
+			"6379", "--protected-mode", "no", "--save", "",
+			"--appendonly", "no", "--daemonize", "no", "--loglevel",
+			"notice"));
+	assert_int_equal(cfg.service.enabled, 1);
+	ipv4_is(cfg.service.address, "10.78.0.10");
+	assert_int_equal(cfg.service.prefix, 24);
+	assert_int_equal(cfg.service.has_gateway, 1);
+	ipv4_is(cfg.service.gateway, "10.78.0.1");
+	assert_int_equal(cfg.service.has_mac, 0);
+	assert_string_equal(cfg.service.bridge, "br0");
+	assert_string_equal(cfg.service.interface, "rm-redis");
+	assert_int_equal(config_service_mac(&cfg, mac), 0);
+	assert_int_equal(mac[0], 0x02);
+}
+
+/* Each rule of [service], at the line that breaks it. */
+static void test_service_errors(void **state)
+{
+	static const struct {
+		const char *text, *msg;
+	} e[] = {
+		/* address */
+		{SBASE "bridge = b\n",
+		 NAME ":9: [service]: address is required"},
+		{SBASE "address = 10.78.0.2\n",
+		 NAME ":10: address: '10.78.0.2' has no prefix length, e.g. "
+		      "10.0.0.2/24"},
+		{SBASE "address = redis.lan/24\n",
+		 NAME ":10: address: 'redis.lan/24' is not a numeric IPv4 "
+		      "address and prefix (A.B.C.D/NN; names are not "
+		      "resolved)"},
+		{SBASE "address = 10.78.0.256/24\n",
+		 NAME ":10: address: '10.78.0.256/24' is not a numeric IPv4 "
+		      "address and prefix (A.B.C.D/NN; names are not "
+		      "resolved)"},
+		{SBASE "address = 10.078.0.2/24\n",
+		 NAME ":10: address: '10.078.0.2/24' is not a numeric IPv4 "
+		      "address and prefix (A.B.C.D/NN; names are not "
+		      "resolved)"},
+		{SBASE "address = fd00::2/64\n",
+		 NAME ":10: address: 'fd00::2/64' is not a numeric IPv4 "
+		      "address and prefix (A.B.C.D/NN; names are not "
+		      "resolved)"},
+		{SBASE "address = 10.78.0.2/\n",
+		 NAME ":10: address: prefix length '' is not a decimal "
+		      "number"},
+		{SBASE "address = 10.78.0.2/24x\n",
+		 NAME ":10: address: prefix length '24x' is not a decimal "
+		      "number"},
+		{SBASE "address = 10.78.0.2/0\n",
+		 NAME ":10: address: prefix length '0' is out of range "
+		      "(1..32)"},
+		{SBASE "address = 10.78.0.2/33\n",
+		 NAME ":10: address: prefix length '33' is out of range "
+		      "(1..32)"},
+		{SBASE "address = 0.0.0.0/24\n",
+		 NAME ":10: address: '0.0.0.0/24' is in 0.0.0.0/8 (this "
+		      "network)"},
+		{SBASE "address = 127.0.0.2/8\n",
+		 NAME ":10: address: '127.0.0.2/8' is a loopback address "
+		      "(127.0.0.0/8)"},
+		{SBASE "address = 224.0.0.5/24\n",
+		 NAME ":10: address: '224.0.0.5/24' is a multicast address "
+		      "(224.0.0.0/4)"},
+		{SBASE "address = 239.255.255.250/32\n",
+		 NAME ":10: address: '239.255.255.250/32' is a multicast "
+		      "address (224.0.0.0/4)"},
+		{SBASE "address = 240.0.0.1/24\n",
+		 NAME ":10: address: '240.0.0.1/24' is reserved "
+		      "(240.0.0.0/4)"},
+		{SBASE "address = 255.255.255.255/32\n",
+		 NAME ":10: address: '255.255.255.255/32' is the broadcast "
+		      "address"},
+		{SBASE "address = 10.78.0.0/24\n",
+		 NAME ":10: address: '10.78.0.0/24' is the network address of "
+		      "its prefix"},
+		{SBASE "address = 10.78.0.255/24\n",
+		 NAME ":10: address: '10.78.0.255/24' is the broadcast "
+		      "address of its prefix"},
+		{SBASE "address = 10.78.0.3/30\n",
+		 NAME ":10: address: '10.78.0.3/30' is the broadcast address "
+		      "of its prefix"},
+		{SBASE "address = 10.78.0.4/30\n",
+		 NAME ":10: address: '10.78.0.4/30' is the network address of "
+		      "its prefix"},
+		/* gateway */
+		{SBASE "address = 10.78.0.2/24\ngateway = gw\n",
+		 NAME ":11: gateway: 'gw' is not a numeric IPv4 address "
+		      "(A.B.C.D; names are not resolved)"},
+		{SBASE "address = 10.78.0.2/24\ngateway = 10.78.0.1/24\n",
+		 NAME ":11: gateway: '10.78.0.1/24' is not a numeric IPv4 "
+		      "address (A.B.C.D; names are not resolved)"},
+		{SBASE "address = 10.78.0.2/24\ngateway = 127.0.0.1\n",
+		 NAME ":11: gateway: '127.0.0.1' is a loopback address "
+		      "(127.0.0.0/8)"},
+		{SBASE "address = 10.78.0.2/24\ngateway = 10.79.0.1\n",
+		 NAME ":11: gateway: 10.79.0.1 is outside address's prefix "
+		      "(10.78.0.0/24, line 10)"},
+		{SBASE "gateway = 10.78.1.1\naddress = 10.78.0.2/24\n",
+		 NAME ":10: gateway: 10.78.1.1 is outside address's prefix "
+		      "(10.78.0.0/24, line 11)"},
+		{SBASE "address = 10.78.0.2/24\ngateway = 10.78.0.2\n",
+		 NAME ":11: gateway: 10.78.0.2 is the service's own address"},
+		{SBASE "address = 10.78.0.2/32\ngateway = 10.78.0.1\n",
+		 NAME ":11: gateway: 10.78.0.1 is outside address's prefix "
+		      "(10.78.0.2/32, line 10)"},
+		{SBASE "address = 10.78.0.2/24\ngateway = 10.78.0.0\n",
+		 NAME ":11: gateway: 10.78.0.0 is the network address of "
+		      "10.78.0.0/24"},
+		{SBASE "address = 10.78.0.2/24\ngateway = 10.78.0.255\n",
+		 NAME ":11: gateway: 10.78.0.255 is the broadcast address of "
+		      "10.78.0.0/24"},
+		{SBASE "address = 10.78.0.2/24\n",
+		 NAME ":9: [service]: gateway is required without bridge (the "
+		      "host end routes the service: give the next hop it uses, "
+		      "e.g. the first address of its prefix)"},
+		/* mac */
+		{SBASE "address = 10.78.0.2/24\nbridge = b\nmac = 52:54:00\n",
+		 NAME ":12: mac: '52:54:00' is not a MAC address "
+		      "(xx:xx:xx:xx:xx:xx, hex)"},
+		{SBASE "address = 10.78.0.2/24\nbridge = b\n"
+		       "mac = 52-54-00-12-34-56\n",
+		 NAME ":12: mac: '52-54-00-12-34-56' is not a MAC address "
+		      "(xx:xx:xx:xx:xx:xx, hex)"},
+		{SBASE "address = 10.78.0.2/24\nbridge = b\n"
+		       "mac = 52:54:00:12:34:5g\n",
+		 NAME ":12: mac: '52:54:00:12:34:5g' is not a MAC address "
+		      "(xx:xx:xx:xx:xx:xx, hex)"},
+		{SBASE "address = 10.78.0.2/24\nbridge = b\n"
+		       "mac = 52:54:00:12:34:567\n",
+		 NAME ":12: mac: '52:54:00:12:34:567' is not a MAC address "
+		      "(xx:xx:xx:xx:xx:xx, hex)"},
+		{SBASE "address = 10.78.0.2/24\nbridge = b\n"
+		       "mac = 5:54:00:12:34:56\n",
+		 NAME ":12: mac: '5:54:00:12:34:56' is not a MAC address "
+		      "(xx:xx:xx:xx:xx:xx, hex)"},
+		{SBASE "address = 10.78.0.2/24\nbridge = b\n"
+		       "mac = 01:00:5e:00:00:01\n",
+		 NAME ":12: mac: '01:00:5e:00:00:01' is a multicast address "
+		      "(odd first byte); an interface needs a unicast one"},
+		{SBASE "address = 10.78.0.2/24\nbridge = b\n"
+		       "mac = ff:ff:ff:ff:ff:ff\n",
+		 NAME ":12: mac: 'ff:ff:ff:ff:ff:ff' is a multicast address "
+		      "(odd first byte); an interface needs a unicast one"},
+		{SBASE "address = 10.78.0.2/24\nbridge = b\n"
+		       "mac = 00:00:00:00:00:00\n",
+		 NAME ":12: mac: '00:00:00:00:00:00' is not an interface's "
+		      "address"},
+		/* bridge, interface */
+		{SBASE "address = 10.78.0.2/24\nbridge = br/0\n",
+		 NAME ":11: bridge: 'br/0' may only contain A-Z a-z 0-9 . _ -"},
+		{SBASE "address = 10.78.0.2/24\nbridge = a:b\n",
+		 NAME ":11: bridge: 'a:b' may only contain A-Z a-z 0-9 . _ -"},
+		{SBASE "address = 10.78.0.2/24\nbridge = ..\n",
+		 NAME ":11: bridge: '..' is not an interface name"},
+		{SBASE "address = 10.78.0.2/24\nbridge = b\n"
+		       "interface = abcdefghijklmnop\n",
+		 NAME ":12: interface: 'abcdefghijklmnop' is longer than 15 "
+		      "characters"},
+		{SBASE "address = 10.78.0.2/24\nbridge = b\ninterface = .\n",
+		 NAME ":12: interface: '.' is not an interface name"},
+		{SBASE "address = 10.78.0.2/24\nbridge = b\n"
+		       "interface = eth 1\n",
+		 NAME ":12: interface: 'eth 1' may only contain A-Z a-z 0-9 . "
+		      "_ -"},
+		{SBASE "address = 10.78.0.2/24\nbridge = br0\n"
+		       "interface = br0\n",
+		 NAME ":11: bridge: br0 is the host end's own name "
+		      "(interface); name the bridge it joins"},
+		{SBASE "address = 10.78.0.2/24\nbridge = rm-demo\n",
+		 NAME ":11: bridge: rm-demo is the host end's own name "
+		      "(interface); name the bridge it joins"},
+		{"[cluster]\nname = abcdefghijklm\n" PBASE_NODE
+		 "[service]\naddress = 10.78.0.2/24\nbridge = br0\n",
+		 NAME ":9: [service]: the host end's default name "
+		      "rm-abcdefghijklm is longer than 15 characters; set "
+		      "interface"},
+		/* the section */
+		{SBASE "address = 10.78.0.2/24\nbridge = b\nport = 6379\n",
+		 NAME ":12: port: unknown key in [service]"},
+		{SBASE "address = 10.78.0.2/24\nbridge = b\n[service]\n",
+		 NAME ":12: [service]: duplicate section (first at line 9)"},
+		{SBASE "address = 10.78.0.2/24\nbridge = b\n"
+		       "address = 10.78.0.3/24\n",
+		 NAME ":12: address: duplicate key (first at line 10)"},
+		/* Only with a process: at [service]'s header, either order. */
+		{BASE "[service]\naddress = 10.78.0.2/24\nbridge = br0\n",
+		 NAME ":8: [service]: only for [workload] type = process (type "
+		      "is kvm, the default)"},
+		{BASE "type = kvm\n[service]\naddress = 10.78.0.2/24\n"
+		      "bridge = br0\n",
+		 NAME ":9: [service]: only for [workload] type = process (type "
+		      "is kvm)"},
+		{"[service]\naddress = 10.78.0.2/24\nbridge = br0\n" BASE,
+		 NAME ":1: [service]: only for [workload] type = process (type "
+		      "is kvm, the default)"},
+		/* A line error further down comes after it. */
+		{BASE "[service]\naddress = 10.78.0.2/24\nbridge = br0\n"
+		      "[failover]\ncolour = red\n",
+		 NAME ":8: [service]: only for [workload] type = process (type "
+		      "is kvm, the default)"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(e) / sizeof(e[0]); i++)
+		refused(e[i].text, e[i].msg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1690,6 +2028,9 @@ int main(void)
 		cmocka_unit_test(test_data_directory),
 		cmocka_unit_test(test_workload_types),
 		cmocka_unit_test(test_process_epoch),
+		cmocka_unit_test(test_service),
+		cmocka_unit_test(test_service_example),
+		cmocka_unit_test(test_service_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
