@@ -771,18 +771,30 @@ static int on_packet(struct netgate *g, const struct nlmsghdr *nlh)
 	return 1;
 }
 
-/*
- * The messages of one datagram. Returns packets held, or -errno: -EPROTO
- * stops at once; a rejected verdict is reported after the rest.
- */
-static int on_datagram(struct netgate *g, const uint8_t *buf, int len,
-		       int *verr)
+int netgate_feed(struct netgate *g, const uint8_t *buf, int len, int *verr)
 {
-	const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
 	int rem = len, held = 0, rc;
+	size_t off = 0;
 
-	for (; mnl_nlmsg_ok(nlh, rem); nlh = mnl_nlmsg_next(nlh, &rem)) {
+	/* Not mnl_nlmsg_ok(): it takes a length past 2^31 for a negative
+	 * one that fits (fuzz_netgate found it) and walks off the end. */
+	while (rem >= (int)sizeof(struct nlmsghdr)) {
+		const struct nlmsghdr *nlh =
+			(const struct nlmsghdr *)(buf + off);
 		const struct nlmsgerr *e;
+		uint32_t step;
+
+		if (nlh->nlmsg_len < sizeof(*nlh) ||
+		    nlh->nlmsg_len > (uint32_t)rem)
+			return why(g, -EPROTO,
+				   "netgate: netlink message of %u bytes with "
+				   "%d left",
+				   nlh->nlmsg_len, rem);
+		step = NLMSG_ALIGN(nlh->nlmsg_len);
+		if (step > (uint32_t)rem)
+			step = (uint32_t)rem;
+		off += step;
+		rem -= (int)step;
 
 		switch (nlh->nlmsg_type) {
 		case (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET:
@@ -869,8 +881,8 @@ int netgate_read(struct netgate *g)
 				g->st.ignored++;
 				continue;
 			}
-			rc = on_datagram(g, iov[i].iov_base, (int)mm[i].msg_len,
-					 &verr);
+			rc = netgate_feed(g, iov[i].iov_base,
+					  (int)mm[i].msg_len, &verr);
 			if (rc < 0)
 				return rc;
 			held += rc;

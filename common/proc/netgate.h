@@ -116,6 +116,18 @@ int netgate_fd(const struct netgate *g);
 int netgate_read(struct netgate *g);
 
 /*
+ * The messages of one datagram the queue's socket received (netgate_read()
+ * takes them from the kernel; public so that a fuzz target can feed any
+ * bytes, tests/fuzz/fuzz_netgate.c): every packet message of this gate's
+ * queue is held in the open epoch. Returns the packets held, or -EPROTO
+ * with netgate_why() at the first malformed message (a bad length or
+ * attribute, a packet without its header, ids that do not increase); a
+ * verdict the kernel rejected is left in *verr (if it is still 0). Touches
+ * nothing but g's counters: a zeroed gate with queue_num set is enough.
+ */
+int netgate_feed(struct netgate *g, const uint8_t *buf, int len, int *verr);
+
+/*
  * Closes epoch (call it while the service is frozen, before its state is
  * captured): every packet read so far and not in an earlier closed epoch
  * belongs to it. Packets still in the socket go to the next epoch, which
