@@ -220,17 +220,13 @@ static void *dump_main(void *arg)
 	    !proc_cgroup_thaw(&p->cg, FREEZE_TIMEOUT_MS, NULL, 0))
 		p->frozen = 0;
 	j->pause_ns = now_ns() - j->t0;
-	j->thaw_ns = now_ns() - t2;
 	/* Outside the pause, still off the loop: into the page space
 	 * (nothing else touches it while a dump runs, procwork.h). */
 	if (!ret && j->dumped) {
-		uint64_t t3 = now_ns();
-
 		ret = procset_load(&p->set, p->dump_dir, j->err,
 				   sizeof(j->err));
 		if (!ret)
 			p->loaded = 1;
-		j->load_ns = now_ns() - t3;
 	}
 	j->ret = ret;
 	__atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
@@ -280,7 +276,6 @@ static void join_dump(struct procwork *p)
 static int finish_dump(struct procwork *p)
 {
 	struct dump_job *j = &p->job;
-	uint64_t t0;
 	int ret;
 
 	if (p->dumping && !__atomic_load_n(&j->done, __ATOMIC_ACQUIRE))
@@ -288,13 +283,7 @@ static int finish_dump(struct procwork *p)
 	join_dump(p);
 	p->joined = 0;
 	/* What the loop wants now (a pause or hold meanwhile, or a resume). */
-	t0 = now_ns();
 	ret = exited(p) ? 0 : p->stopped || p->held ? freeze(p) : thaw(p);
-	p->thaw_ns = j->thaw_ns + (now_ns() - t0);
-	p->freeze_ns = j->freeze_ns;
-	p->dump_ns = j->dump_ns;
-	p->load_ns = j->load_ns;
-	p->pause_ns = j->pause_ns;
 	if (j->closed) {
 		if (!p->from_valid || j->off < p->from ||
 		    p->from < outbuf_released(p->sink.ob))
@@ -424,10 +413,10 @@ static int pw_capture(void *w, unsigned slot, uint64_t epoch, int final)
 		     (final && !p->job.stay)))
 		return start_dump(p, 1, epoch, p->stopped || p->held);
 	staged_begin(s, epoch, 0);
-	s->pause_ns = p->pause_ns;
+	s->pause_ns = p->job.pause_ns;
 	s->resumed_ns = now_ns();
-	s->harvest_ns = p->freeze_ns;
-	s->copy_ns = p->dump_ns;
+	s->harvest_ns = p->job.freeze_ns;
+	s->copy_ns = p->job.dump_ns;
 	if (ret)
 		goto failed;
 	if (!p->loaded) {

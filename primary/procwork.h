@@ -50,7 +50,7 @@ struct dump_job {
 	int closed; /* the output was closed: off, len */
 	uint64_t off;
 	size_t len;
-	uint64_t freeze_ns, dump_ns, thaw_ns, load_ns, pause_ns;
+	uint64_t freeze_ns, dump_ns, pause_ns;
 	char err[512];
 };
 
@@ -95,8 +95,6 @@ struct procwork {
 	pthread_t dumper;
 	int dumping, joined;
 	struct dump_job job;
-	/* the last capture, ns */
-	uint64_t freeze_ns, dump_ns, thaw_ns, load_ns, pause_ns;
 };
 
 /* 0, or -errno with err; the tree starts at start(). */

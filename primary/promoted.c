@@ -53,11 +53,6 @@ int primary_promote(struct primary *p, uv_loop_t *loop,
 	return 0;
 }
 
-primary_state_check_fn primary_state_check(const struct config *cfg)
-{
-	return workloads_check(cfg);
-}
-
 void primary_run_guest(struct primary *p)
 {
 	p->stats.guest_start_ns = now_ns();

@@ -347,7 +347,7 @@ int workloads_restore(const struct config *cfg, const struct config_node *self,
 	return ret;
 }
 
-primary_state_check_fn workloads_check(const struct config *cfg)
+primary_state_check_fn primary_state_check(const struct config *cfg)
 {
 	return types[cfg->workload.kind].check;
 }

@@ -1,8 +1,9 @@
 /*
  * The one place that knows the workload types ([workload] type): it makes
  * the workload a primary runs, from the config (remora-primary) or from a
- * backup's replica (promotion), and gives the backup the check its replica
- * runs on every epoch's state blob. Everything else sees a struct
+ * backup's replica (promotion); it also implements primary.h's
+ * primary_state_check(), primary_preflight() and the workload's log and
+ * status lines. Everything else sees a struct
  * workload (workload.h).
  */
 #ifndef REMORA_PRIMARY_WORKLOADS_H
@@ -34,9 +35,6 @@ int workloads_make(const struct config *cfg, const struct config_node *self,
 int workloads_restore(const struct config *cfg, const struct config_node *self,
 		      const struct primary_image *img, struct workload_made *m,
 		      char *err, size_t errlen);
-
-/* The check of an epoch's state blob for cfg's workload type. */
-primary_state_check_fn workloads_check(const struct config *cfg);
 
 /*
  * Reads a whole regular file (a guest image, at most 256 MiB). 0, or a

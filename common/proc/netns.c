@@ -981,10 +981,11 @@ err_here:
 	return rc;
 }
 
-int netns_service_up(int netns_fd, const struct netns_service *s, char *err,
-		     size_t errlen)
+/* The checks and the two route sockets (here and in the service's
+ * namespace) that switching the service up or down starts with. */
+static int open_both(int netns_fd, const struct netns_service *s, struct rt *h,
+		     struct rt *in, char *err, size_t errlen)
 {
-	struct rt h, in;
 	int rc;
 
 	if (err && errlen)
@@ -992,14 +993,25 @@ int netns_service_up(int netns_fd, const struct netns_service *s, char *err,
 	rc = netns_service_check(s, err, errlen);
 	if (rc < 0)
 		return rc;
-	rc = rt_open_here(&h, err, errlen);
+	rc = rt_open_here(h, err, errlen);
 	if (rc < 0)
 		return rc;
-	rc = rt_open_in(&in, netns_fd, err, errlen);
-	if (rc == 0) {
-		rc = bring_up(&h, &in, netns_fd, s, err, errlen);
-		rt_close(&in);
-	}
+	rc = rt_open_in(in, netns_fd, err, errlen);
+	if (rc < 0)
+		rt_close(h);
+	return rc;
+}
+
+int netns_service_up(int netns_fd, const struct netns_service *s, char *err,
+		     size_t errlen)
+{
+	struct rt h, in;
+	int rc = open_both(netns_fd, s, &h, &in, err, errlen);
+
+	if (rc < 0)
+		return rc;
+	rc = bring_up(&h, &in, netns_fd, s, err, errlen);
+	rt_close(&in);
 	rt_close(&h);
 	return rc;
 }
@@ -1010,19 +1022,10 @@ int netns_service_down(int netns_fd, const struct netns_service *s, char *err,
 	struct rt h, in;
 	struct rtnl_link *hl;
 	char ip[INET_ADDRSTRLEN];
-	int rc, eth0 = 0;
+	int rc = open_both(netns_fd, s, &h, &in, err, errlen), eth0 = 0;
 
-	if (err && errlen)
-		err[0] = '\0';
-	rc = netns_service_check(s, err, errlen);
 	if (rc < 0)
 		return rc;
-	rc = rt_open_here(&h, err, errlen);
-	if (rc < 0)
-		return rc;
-	rc = rt_open_in(&in, netns_fd, err, errlen);
-	if (rc < 0)
-		goto out_here;
 	rc = eth0_index(&in, &eth0, err, errlen);
 	if (rc < 0)
 		goto out;
@@ -1051,7 +1054,6 @@ int netns_service_down(int netns_fd, const struct netns_service *s, char *err,
 	}
 out:
 	rt_close(&in);
-out_here:
 	rt_close(&h);
 	return rc;
 }
