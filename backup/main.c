@@ -298,6 +298,11 @@ static int run(const struct config *cfg, const struct config_node *self,
 	b->cfg = cfg;
 	b->self = self;
 	b->snapshot = o->snapshot;
+	/* Plumbed down now, so that a promotion does not wait on it. */
+	if (primary_net_prepare(cfg, &b->net, line, sizeof(line))) {
+		log_error("%s", line);
+		goto err_standby;
+	}
 	so.rx = &b->rx;
 	ret = standby_init(&b->sb, &so);
 	if (ret) {
@@ -367,7 +372,8 @@ static int run(const struct config *cfg, const struct config_node *self,
 		log_error("bug: handles left open at exit: %s",
 			  uv_strerror(ret));
 	ret = finish(b);
-	primary_free(b->p); /* also after failed promotions */
+	primary_free(b->p);	  /* also after failed promotions */
+	primary_net_free(b->net); /* after the service that used it */
 	replica_destroy(&b->r);
 	standby_destroy(&b->sb);
 	tls_ctx_free(cred.tls);
@@ -377,6 +383,7 @@ static int run(const struct config *cfg, const struct config_node *self,
 err_replica:
 	replica_destroy(&b->r);
 err_standby:
+	primary_net_free(b->net);
 	standby_destroy(&b->sb);
 	tls_ctx_free(cred.tls);
 	close(sink);

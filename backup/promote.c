@@ -53,6 +53,7 @@ int promote(struct promotion *pm, struct primary *p, uv_loop_t *loop,
 		.arb = pm->arb,
 		.lease_until_ns = pm->lease_until_ns,
 		.key = pm->key,
+		.net = pm->net,
 	};
 	int ret;
 

@@ -24,6 +24,7 @@ struct promotion {
 	uint64_t lease_until_ns; /* surely held until */
 	/* [cluster] key_file's key or tls_* context (conn.h), or NULL */
 	const struct conn_cred *key;
+	struct primary_net *net; /* prepared at start, or NULL (primary.h) */
 	/* results */
 	int sink;		  /* this node's console sink */
 	size_t console_released;  /* bytes of the replica's tail released */

@@ -415,7 +415,8 @@ static void promote_now(struct backup *b, const struct standby_action *a)
 					   .arb = b->sb.lease_term ? b->arb
 								   : NULL,
 					   .lease_until_ns = b->lease_until_ns,
-					   .key = b->key};
+					   .key = b->key,
+					   .net = b->net};
 		/* The primary's own events (listening) come from here on. */
 		events_set_role("primary");
 		ret = promote(&b->pm, b->p, b->loop, b->cfg, b->self, &b->r,

@@ -33,6 +33,8 @@ struct backup {
 	/* [cluster] key_file's key or tls_* context (main.c; conn.h), or
 	 * NULL */
 	const struct conn_cred *key;
+	/* [service]: the service's network, prepared at start (main.c) */
+	struct primary_net *net;
 	struct command *health, *fence;
 	/* arbiter = etcd: its client (main.c makes and frees it), and the
 	 * lease won, surely held until lease_until_ns */

@@ -136,6 +136,7 @@ struct config {
 		char bridge[CONFIG_IFNAME_MAX];
 		/* the host end's name: as set, or "rm-" and the cluster */
 		char interface[CONFIG_IFNAME_MAX];
+		uint64_t max_held_bytes; /* held packets' bound, 64K..1G */
 	} service;
 
 	/* [replication] */

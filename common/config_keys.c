@@ -306,6 +306,20 @@ const struct config_key config_keys[] = {
 		.doc = "The name of the veth pair's host end. Empty: `rm-` "
 		       "and the cluster name.",
 	},
+	{
+		.sec = CONFIG_SEC_SERVICE,
+		.name = "max_held_bytes",
+		.type = CONFIG_T_SIZE,
+		.def = "16M",
+		.lo = 64 * 1024,
+		.hi = 1 * GIB,
+		FIELD(service.max_held_bytes),
+		.doc = "The most packet bytes the primary holds for "
+		       "unacknowledged epochs; reaching it starts the next "
+		       "epoch at once. The kernel's queue holds two packets "
+		       "per 64 bytes of it (1024..262144); past that, packets "
+		       "are dropped and TCP resends them.",
+	},
 
 	/* [replication] */
 	{

@@ -16,6 +16,7 @@
 #include "epoch.h"
 #include "events.h"
 #include "log.h"
+#include "netout.h"
 #include "workloads.h"
 #include "status.h"
 #include "wire.h"
@@ -249,6 +250,29 @@ static void do_captured(struct primary *p, unsigned slot, int precopy)
 	p->stats.dirty_pages += s->npages;
 }
 
+/*
+ * A packet gate call's result: its failures are logged once until it
+ * works again (the gate fails closed: what it holds waits, or is dropped
+ * by the kernel, never let out early).
+ */
+static void net_done(struct primary *p, const char *what, long ret)
+{
+	char why[160];
+
+	if (ret >= 0) {
+		if (p->net_failing)
+			log_info("packet gate works again (%s)", what);
+		p->net_failing = 0;
+		return;
+	}
+	if (p->net_failing)
+		return;
+	p->net_failing = 1;
+	netout_why(p->wl.net, why, sizeof(why));
+	log_error("packet gate, %s: %s; the service's packets wait", what,
+		  *why ? why : strerror((int)-ret));
+}
+
 /* Acknowledged epochs (from, to]: their Ack latency, and their output. */
 static void do_release(struct primary *p, uint64_t from, uint64_t to)
 {
@@ -266,6 +290,8 @@ static void do_release(struct primary *p, uint64_t from, uint64_t to)
 			p->stats.first_ack_ns = now;
 		p->stats.last_ack_ns = now;
 	}
+	if (p->wl.net)
+		net_done(p, "releasing", netout_release(p->wl.net, to));
 	n = outbuf_release(&p->ob, to);
 	if (n) {
 		send_heartbeat(p);
@@ -313,6 +339,8 @@ static void do_stop(struct primary *p)
 	close_handle((uv_handle_t *)&p->epoch_timer);
 	close_handle((uv_handle_t *)&p->hb_timer);
 	close_handle((uv_handle_t *)&p->drain_timer);
+	if (p->wl.net)
+		close_handle((uv_handle_t *)&p->net_poll);
 	lease_stop(p);
 	close_handle((uv_handle_t *)&p->listener);
 	if (!p->core.promoted) { /* its backup's watchers serve it */
@@ -344,6 +372,10 @@ static void do_state(struct primary *p, const struct pcore_action *a)
 		n = outbuf_held(&p->ob);
 	if (a->out == PO_DISCARD)
 		outbuf_discard(&p->ob);
+	if (p->wl.net && a->out == PO_RELEASE)
+		net_done(p, "releasing", netout_flush(p->wl.net));
+	if (p->wl.net && a->out == PO_DISCARD)
+		net_done(p, "dropping", netout_discard(p->wl.net));
 	if (a->out != PO_KEEP)
 		events_emit("output", EV_S("action", fate[a->out]),
 			    EV_U("bytes", n), EV_U("epoch", p->core.acked));
@@ -426,6 +458,8 @@ static void carry_out(struct primary *p, const struct pcore_action *a)
 		break;
 	case PA_REOPEN:
 		outbuf_reopen(&p->ob);
+		if (p->wl.net)
+			netout_reopen(p->wl.net);
 		break;
 	case PA_DRAIN_TIMER:
 		uv_timer_start(&p->drain_timer, on_drain_timeout, timeout_ms(p),
@@ -695,6 +729,33 @@ static void on_guest_async(uv_async_t *a)
 	primary_run(p);
 }
 
+/*
+ * The service sent packets: held in the open epoch. Unprotected, they go
+ * out at once; when the held ones reach max_held_bytes, the next epoch
+ * starts now rather than at its tick (its Ack releases them sooner).
+ */
+static void on_net_readable(uv_poll_t *h, int status, int events)
+{
+	struct primary *p = h->data;
+	struct netout *net = p->wl.net;
+
+	(void)events;
+	if (status < 0) {
+		net_done(p, "polling", status);
+		return;
+	}
+	net_done(p, "reading", netout_read(net));
+	if (pcore_releases_now(&p->core)) {
+		net_done(p, "releasing", netout_flush(net));
+		return;
+	}
+	if (netout_full(net) && !p->core.due) {
+		p->stats.early_epochs++;
+		pcore_on_tick(&p->core);
+		primary_run(p);
+	}
+}
+
 static void on_ready_async(uv_async_t *a)
 {
 	struct primary *p = a->data;
@@ -822,6 +883,13 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 	p->guest_async.data = p;
 	uv_async_init(loop, &p->ready_async, on_ready_async);
 	p->ready_async.data = p;
+	if (wl->net) {
+		ret = uv_poll_init(loop, &p->net_poll, netout_fd(wl->net));
+		if (ret)
+			return ret;
+		p->net_poll.data = p;
+		uv_poll_start(&p->net_poll, UV_READABLE, on_net_readable);
+	}
 	uv_timer_start(&p->epoch_timer, on_tick, interval_ms, interval_ms);
 	uv_timer_start(&p->hb_timer, on_heartbeat, hb_ms, hb_ms);
 	if (o->promoted)
@@ -886,6 +954,8 @@ void primary_status(struct primary *p, struct node_status *st)
 	st->epoch = p->core.next_epoch - 1;
 	st->acked = p->core.acked;
 	st->held_bytes = outbuf_held(&p->ob);
+	if (p->wl.net)
+		st->held_bytes += netout_held_bytes(p->wl.net);
 	/* The recent pauses, sorted once: cheap on the loop thread. */
 	stats_percentiles(&s->pause, STATUS_SAMPLES, q, pause, 2);
 	st->pause_us_p50 = pause[0];

@@ -94,6 +94,8 @@ struct primary {
 	uv_signal_t sigterm, sigint;
 	uv_async_t guest_async;
 	uv_async_t ready_async; /* the workload finished a capture */
+	uv_poll_t net_poll;	/* the packet gate (wl.net) is readable */
+	int net_failing;	/* a gate call failed: logged once */
 	struct ctl *ctl; /* the control socket: closed when the loop ends */
 };
 

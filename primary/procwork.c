@@ -27,6 +27,7 @@
 #include "clock.h"
 #include "criu.h"
 #include "log.h"
+#include "netout.h"
 #include "outbuf.h"
 #include "procwork.h"
 #include "spawn.h"
@@ -189,6 +190,15 @@ static void *dump_main(void *arg)
 	}
 	t1 = now_ns();
 	j->freeze_ns = t1 - j->t0;
+	/* Packets sent before the freeze are the epoch's; the dump, which
+	 * reads the TCP state, comes after (docs/network.md). */
+	if (!ret && j->checkpoint && p->o.net &&
+	    (ret = netout_close_epoch(p->o.net, j->epoch))) {
+		char why[160];
+
+		netout_why(p->o.net, why, sizeof(why));
+		snprintf(j->err, sizeof(j->err), "packet gate: %s", why);
+	}
 	if (!ret) {
 		pthread_mutex_lock(&p->out_lock);
 		drain(p);
@@ -584,6 +594,7 @@ struct workload procwork_workload(struct procwork *p)
 {
 	return (struct workload){.ops = &procwork_ops,
 				 .w = p,
+				 .net = p->o.net,
 				 .mem_size = p->set.npages * VM_PAGE_SIZE,
 				 .page_size = VM_PAGE_SIZE};
 }
@@ -689,9 +700,17 @@ int procwork_init(struct procwork *p, const struct procwork_opts *o, char *err,
 	if (ret)
 		return ret;
 	p->cg_made = 1;
-	/* The service's network namespace is ours (spawn.h): CRIU dumps its
-	 * sockets only. */
-	ret = proc_netns_new(&p->netns_fd, err, errlen);
+	/* The service's network namespace is remora's (spawn.h): CRIU dumps
+	 * its sockets only. */
+	if (o->use_netns) {
+		p->netns_fd = fcntl(o->netns_fd, F_DUPFD_CLOEXEC, 0);
+		ret = p->netns_fd < 0 ? -errno : 0;
+		if (ret)
+			snprintf(err, errlen, "the service's namespace: %s",
+				 strerror(-ret));
+	} else {
+		ret = proc_netns_new(&p->netns_fd, err, errlen);
+	}
 	if (!ret)
 		ret = proc_netns_inode(p->netns_fd, &p->netns_ino);
 	if (ret)

@@ -36,6 +36,14 @@ struct procwork_opts {
 	const char *name;	 /* "CLUSTER-NODE": cgroup and run dir */
 	uint64_t mem_size;	 /* the page space */
 	unsigned nslots;	 /* pipeline slots */
+	/* use_netns: the service's network namespace is netns_fd (the
+	 * caller's, svcnet.h; procwork dups it); else one of its own, with
+	 * no interface but the loopback */
+	int use_netns;
+	int netns_fd;
+	/* the gate on that namespace's packets (NULL: none): a checkpoint
+	 * closes its epoch while the tree is frozen, before the dump */
+	struct netout *net;
 };
 
 /* A dump on the dump thread, and its result. */

@@ -69,7 +69,8 @@ int stats_write(const struct primary_stats *st, const char *path)
 		return -errno;
 	stats_percentiles(&st->pause, STATS_SAMPLES, q, pause, 3);
 	fprintf(f,
-		"{\"epochs\": %llu, \"waits\": %llu, \"dirty_pages\": %llu, "
+		"{\"epochs\": %llu, \"waits\": %llu, \"early_epochs\": %llu, "
+		"\"dirty_pages\": %llu, "
 		"\"sent_pages\": %llu, \"raw_bytes\": %llu, "
 		"\"wire_bytes\": %llu, \"sync_bytes\": %llu, "
 		"\"capture_bytes\": %llu, "
@@ -81,6 +82,7 @@ int stats_write(const struct primary_stats *st, const char *path)
 		"\"sync_rounds\": %u, \"sync_pages\": %llu, "
 		"\"guest_run_s\": %.6f}\n",
 		(unsigned long long)st->epochs, (unsigned long long)st->waits,
+		(unsigned long long)st->early_epochs,
 		(unsigned long long)st->dirty_pages,
 		(unsigned long long)st->sent_pages,
 		(unsigned long long)st->raw_bytes,

@@ -20,8 +20,10 @@ struct samples {
 };
 
 struct primary_stats {
-	uint64_t epochs;		/* checkpoint epochs acknowledged */
-	uint64_t waits;			/* ticks that found the pipeline full */
+	uint64_t epochs; /* checkpoint epochs acknowledged */
+	uint64_t waits;	 /* ticks that found the pipeline full */
+	/* epochs started before their tick: held packets at the bound */
+	uint64_t early_epochs;
 	uint64_t dirty_pages;		/* pages captured by checkpoints */
 	uint64_t sent_pages;		/* pages carried (not UNCHANGED) */
 	uint64_t raw_bytes, wire_bytes; /* checkpoint epochs */

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct netout;
 struct outbuf;
 struct staged;
 
@@ -87,6 +88,10 @@ struct workload_ops {
 struct workload {
 	const struct workload_ops *ops;
 	void *w;
+	/* The packets it sends, held like its console output (a process
+	 * workload with [service]; its capture closes the gate's epoch), or
+	 * NULL: it has no network. */
+	struct netout *net;
 	uint64_t mem_size;  /* bytes of memory the sync sends */
 	uint32_t page_size; /* its page size, as the wire says */
 };

@@ -15,8 +15,10 @@
 #include "criu.h"
 #include "paths.h"
 #include "primary.h"
+#include "netout.h"
 #include "procwork.h"
 #include "state.h"
+#include "svcnet.h"
 #include "vmwork.h"
 #include "workloads.h"
 
@@ -164,9 +166,45 @@ static int kvm_check(const uint8_t *blob, size_t len, uint64_t mem_size,
 
 /* --- process ------------------------------------------------------------- */
 
-/* A process workload with the argv and environment it runs with. */
+/* The service's network a backup prepares (primary.h). */
+struct primary_net {
+	struct svcnet s;
+};
+
+int primary_net_prepare(const struct config *cfg, struct primary_net **net,
+			char *err, size_t errlen)
+{
+	int ret;
+
+	*net = NULL;
+	if (!cfg->service.enabled)
+		return 0;
+	*net = calloc(1, sizeof(**net));
+	if (!*net)
+		return snprintf(err, errlen, "out of memory"), -ENOMEM;
+	ret = svcnet_prepare(&(*net)->s, cfg, 0, err, errlen);
+	if (ret) {
+		free(*net);
+		*net = NULL;
+	}
+	return ret;
+}
+
+void primary_net_free(struct primary_net *net)
+{
+	if (!net)
+		return;
+	svcnet_destroy(&net->s);
+	free(net);
+}
+
+/* A process workload with the argv and environment it runs with, and its
+ * network: its own (a fresh primary) or a backup's (borrowed: net). */
 struct proc_owned {
 	struct procwork pw;
+	struct svcnet own;
+	struct svcnet *net; /* &own, a backup's, or NULL: no [service] */
+	struct netout gate;
 	const char *argv[CONFIG_WORDS_MAX + 1];
 	const char *envp[CONFIG_WORDS_MAX + 1];
 	char name[2 * CONFIG_NAME_MAX + 2];
@@ -177,8 +215,31 @@ static void proc_destroy_owned(void *owned)
 {
 	struct proc_owned *po = owned;
 
-	procwork_destroy(&po->pw);
+	procwork_destroy(&po->pw); /* the service first: it sends */
+	netout_close(&po->gate);
+	svcnet_destroy(&po->own);
 	free(po);
+}
+
+/*
+ * The packet gate on net (po->net): before the service runs, so that
+ * none of its packets go out unheld.
+ */
+static int proc_gate(const struct config *cfg, struct proc_owned *po,
+		     struct svcnet *net, struct procwork_opts *o, char *err,
+		     size_t errlen)
+{
+	int ret;
+
+	po->net = net;
+	ret = netout_open(&po->gate, net->netns_fd, cfg->service.max_held_bytes,
+			  err, errlen);
+	if (ret)
+		return ret;
+	o->use_netns = 1;
+	o->netns_fd = net->netns_fd;
+	o->net = &po->gate;
+	return 0;
 }
 
 static struct proc_owned *proc_opts(const struct config *cfg,
@@ -238,7 +299,14 @@ static int proc_make(const struct config *cfg, const struct config_node *self,
 
 	if (!po)
 		return snprintf(err, errlen, "out of memory"), -ENOMEM;
-	ret = procwork_init(&po->pw, &o, err, errlen);
+	ret = 0;
+	if (cfg->service.enabled) {
+		ret = svcnet_prepare(&po->own, cfg, 1, err, errlen);
+		if (!ret)
+			ret = proc_gate(cfg, po, &po->own, &o, err, errlen);
+	}
+	if (!ret)
+		ret = procwork_init(&po->pw, &o, err, errlen);
 	return proc_made(po, ret, m);
 }
 
@@ -263,9 +331,24 @@ static int proc_restore(const struct config *cfg,
 		return ret;
 	}
 	o.mem_size = img->mem_size;
-	ret = procwork_restore(&po->pw, &o, mem, img->state, img->state_len,
-			       err, errlen);
+	ret = 0;
+	if (cfg->service.enabled) {
+		/* Prepared by the backup at its start; made down now if not. */
+		ret = img->net ? 0
+			       : svcnet_prepare(&po->own, cfg, 0, err, errlen);
+		if (!ret)
+			ret = proc_gate(cfg, po,
+					img->net ? &img->net->s : &po->own, &o,
+					err, errlen);
+	}
+	if (!ret)
+		ret = procwork_restore(&po->pw, &o, mem, img->state,
+				       img->state_len, err, errlen);
 	munmap(mem, img->mem_size);
+	/* The restored service's sockets are in place: its address comes
+	 * up and is announced (clients' retransmissions then reach them). */
+	if (!ret && po->net)
+		ret = svcnet_up(po->net, err, errlen);
 	return proc_made(po, ret, m);
 }
 

@@ -936,7 +936,7 @@ int netgate_close_epoch(struct netgate *g, uint64_t epoch)
 {
 	struct netgate_seg *s;
 
-	if (g->have_closed && epoch <= g->last_closed)
+	if (g->have_closed && epoch < g->last_closed)
 		return why(g, -EINVAL,
 			   "netgate: epoch %llu closed after epoch %llu",
 			   (unsigned long long)epoch,
@@ -944,6 +944,15 @@ int netgate_close_epoch(struct netgate *g, uint64_t epoch)
 	if (g->open.packets == 0) {
 		g->have_closed = 1;
 		g->last_closed = epoch;
+		return 0;
+	}
+	/* Closed again (its capture failed and is taken again): it grows. */
+	if (g->nsegs && g->segs[g->nsegs - 1].epoch == epoch) {
+		s = &g->segs[g->nsegs - 1];
+		s->last_id = g->last_id;
+		s->n.packets += g->open.packets;
+		s->n.bytes += g->open.bytes;
+		g->open = (struct netgate_count){0, 0};
 		return 0;
 	}
 	if (g->nsegs == g->segcap) {

@@ -131,8 +131,10 @@ int netgate_feed(struct netgate *g, const uint8_t *buf, int len, int *verr);
  * Closes epoch (call it while the service is frozen, before its state is
  * captured): every packet read so far and not in an earlier closed epoch
  * belongs to it. Packets still in the socket go to the next epoch, which
- * only delays them. Epochs must increase (-EINVAL otherwise); an epoch with
- * no packets leaves no trace. -ENOMEM: nothing changed.
+ * only delays them. Epochs must not decrease (-EINVAL otherwise); closing
+ * the last closed epoch again (its capture failed and is taken again)
+ * adds what was read since to it. An epoch with no packets leaves no
+ * trace. -ENOMEM: nothing changed.
  */
 int netgate_close_epoch(struct netgate *g, uint64_t epoch);
 

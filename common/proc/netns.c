@@ -812,30 +812,26 @@ static int eth0_index(struct rt *in, int *ifindex, char *err, size_t errlen)
 }
 
 /*
- * eth0 up, its routes (and in routing mode the host's /32 and the pinned
- * gateway), the wait for the host end, the announcement.
+ * The service's side, whole: eth0 up, with its default route and in
+ * routing mode the gateway pinned to the host end's MAC (hl). Nothing
+ * leaves through it while the host end is down: a backup's namespace is
+ * complete, so that a restored TCP socket finds its route (CRIU connects
+ * it again in repair mode) before anything can reach it.
  */
-static int bring_up(struct rt *h, struct rt *in, int netns_fd,
-		    const struct netns_service *s, char *err, size_t errlen)
+static int service_side(struct rt *in, struct rtnl_link *hl,
+			const struct netns_service *s, char *err, size_t errlen)
 {
 	struct in_addr any = {0};
-	struct rtnl_link *hl;
 	char ip[INET_ADDRSTRLEN];
-	int eth0 = 0, host = 0, rc;
+	int eth0 = 0, rc;
 
 	rc = eth0_index(in, &eth0, err, errlen);
 	if (rc < 0)
 		return rc;
-	rc = get_link(h, s->host_if, &hl);
-	if (rc < 0)
-		return rt_fail(h, rc, err, errlen, "look up %s", s->host_if);
-	host = rtnl_link_get_ifindex(hl);
 	rc = set_up(in, eth0, 1);
-	if (rc < 0) {
-		rc = rt_fail(in, rc, err, errlen,
-			     "bring " NETNS_SERVICE_IF " up");
-		goto out;
-	}
+	if (rc < 0)
+		return rt_fail(in, rc, err, errlen,
+			       "bring " NETNS_SERVICE_IF " up");
 	if (s->gateway.s_addr && !s->bridge[0]) {
 		struct nl_addr *m = rtnl_link_get_addr(hl);
 
@@ -845,38 +841,57 @@ static int bring_up(struct rt *h, struct rt *in, int netns_fd,
 			     : -EADDRNOTAVAIL;
 		if (rc < 0) {
 			inet_ntop(AF_INET, &s->gateway, ip, sizeof(ip));
-			rc = rt_fail(in, rc, err, errlen,
-				     "pin gateway %s to %s's MAC on "
-				     "" NETNS_SERVICE_IF,
-				     ip, s->host_if);
-			goto out;
+			return rt_fail(in, rc, err, errlen,
+				       "pin gateway %s to %s's MAC on "
+				       "" NETNS_SERVICE_IF,
+				       ip, s->host_if);
 		}
 	}
 	if (s->gateway.s_addr) {
 		rc = route(in, 0, any, 0, &s->gateway, eth0);
 		if (rc < 0) {
 			inet_ntop(AF_INET, &s->gateway, ip, sizeof(ip));
-			rc = rt_fail(
+			return rt_fail(
 				in, rc, err, errlen,
 				"default route via %s on " NETNS_SERVICE_IF,
 				ip);
-			goto out;
 		}
 	}
+	return 0;
+}
+
+/*
+ * The host's side up: the host end up (in routing mode with the /32
+ * route), the wait until it forwards, the announcement from eth0.
+ */
+static int host_side_up(struct rt *h, struct rt *in, int netns_fd,
+			const struct netns_service *s, char *err, size_t errlen)
+{
+	struct rtnl_link *hl;
+	char ip[INET_ADDRSTRLEN];
+	int eth0 = 0, host, rc;
+
+	rc = eth0_index(in, &eth0, err, errlen);
+	if (rc < 0)
+		return rc;
+	rc = get_link(h, s->host_if, &hl);
+	if (rc < 0)
+		return rt_fail(h, rc, err, errlen, "look up %s", s->host_if);
+	host = rtnl_link_get_ifindex(hl);
+	rtnl_link_put(hl);
+	rc = set_up(h, host, 1);
+	if (rc < 0)
+		return rt_fail(h, rc, err, errlen, "bring %s up", s->host_if);
 	if (!s->bridge[0]) {
 		rc = route(h, 0, s->addr, 32, NULL, host);
 		if (rc < 0) {
 			inet_ntop(AF_INET, &s->addr, ip, sizeof(ip));
-			rc = rt_fail(h, rc, err, errlen, "route %s/32 via %s",
-				     ip, s->host_if);
-			goto out;
+			return rt_fail(h, rc, err, errlen, "route %s/32 via %s",
+				       ip, s->host_if);
 		}
 	}
 	wait_host_ready(h, s);
-	rc = announce(netns_fd, eth0, s, err, errlen);
-out:
-	rtnl_link_put(hl);
-	return rc;
+	return announce(netns_fd, eth0, s, err, errlen);
 }
 
 int netns_plumb(int netns_fd, const struct netns_service *s, int up,
@@ -945,13 +960,11 @@ int netns_plumb(int netns_fd, const struct netns_service *s, int up,
 			goto err_pair;
 		}
 	}
-	rc = set_up(&h, got.host_ifindex, 1);
-	if (rc < 0) {
-		rc = rt_fail(&h, rc, err, errlen, "bring %s up", s->host_if);
+	rc = service_side(&in, hl, s, err, errlen);
+	if (rc < 0)
 		goto err_pair;
-	}
 	if (up) {
-		rc = bring_up(&h, &in, netns_fd, s, err, errlen);
+		rc = host_side_up(&h, &in, netns_fd, s, err, errlen);
 		if (rc < 0)
 			goto err_pair;
 	}
@@ -1010,7 +1023,7 @@ int netns_service_up(int netns_fd, const struct netns_service *s, char *err,
 
 	if (rc < 0)
 		return rc;
-	rc = bring_up(&h, &in, netns_fd, s, err, errlen);
+	rc = host_side_up(&h, &in, netns_fd, s, err, errlen);
 	rt_close(&in);
 	rt_close(&h);
 	return rc;
@@ -1022,28 +1035,26 @@ int netns_service_down(int netns_fd, const struct netns_service *s, char *err,
 	struct rt h, in;
 	struct rtnl_link *hl;
 	char ip[INET_ADDRSTRLEN];
-	int rc = open_both(netns_fd, s, &h, &in, err, errlen), eth0 = 0;
+	int rc = open_both(netns_fd, s, &h, &in, err, errlen), host;
 
 	if (rc < 0)
 		return rc;
-	rc = eth0_index(&in, &eth0, err, errlen);
-	if (rc < 0)
-		goto out;
-	rc = set_up(&in, eth0, 0);
-	if (rc < 0) {
-		rc = rt_fail(&in, rc, err, errlen,
-			     "bring " NETNS_SERVICE_IF " down");
-		goto out;
-	}
-	if (s->bridge[0])
-		goto out;
 	rc = get_link(&h, s->host_if, &hl);
 	if (rc < 0) {
 		rc = rt_fail(&h, rc, err, errlen, "look up %s", s->host_if);
 		goto out;
 	}
-	rc = route(&h, 1, s->addr, 32, NULL, rtnl_link_get_ifindex(hl));
+	host = rtnl_link_get_ifindex(hl);
 	rtnl_link_put(hl);
+	rc = set_up(&h, host, 0);
+	if (rc < 0) {
+		rc = rt_fail(&h, rc, err, errlen, "bring %s down", s->host_if);
+		goto out;
+	}
+	if (s->bridge[0])
+		goto out;
+	/* Down took the route with it; were it still there, it goes. */
+	rc = route(&h, 1, s->addr, 32, NULL, host);
 	/* Already gone (never up, or the link went down): done. */
 	if (rc == -ESRCH || rc == -ENOENT)
 		rc = 0;

@@ -6,10 +6,14 @@
  * or, without one, gets a /32 route to the service address (routing mode).
  *
  * The namespace is remora's, not CRIU's (CRIU dumps it as external), so
- * every node configures its own the same way: the primary plumbs its
- * namespace up; a backup plumbs its namespace down (eth0 DOWN: the address
- * must not answer while the primary owns it) long before a failover, and
- * its promotion only brings eth0 up and announces the address.
+ * every node configures its own the same way. The service's side is always
+ * whole: eth0 up with its address, MAC and routes. What differs is the
+ * host end: up on the primary; down on a backup, from long before a
+ * failover (nothing the namespace sends gets out, nothing gets in: the
+ * address must not answer while the primary owns it), until its promotion
+ * restores the service into the namespace (CRIU reconnects each TCP
+ * socket in repair mode, which needs its route) and then brings the host
+ * end up and announces the address.
  *
  * Netlink through libnl-route-3. Work inside the service's namespace goes
  * through sockets opened there by a short-lived thread that setns()es (a
@@ -69,12 +73,12 @@ int netns_service_check(const struct netns_service *s, char *err,
  * Creates the veth pair from the caller's namespace: the host end named
  * s->host_if, given a random locally administered MAC (fe:..., so that a
  * bridge never takes it as its own), its peer made directly in
- * netns_fd's namespace as eth0 with s->mac and s->addr/s->prefix; then the
- * host end joins s->bridge (which must exist and be a bridge) or, in
- * routing mode, gets a route s->addr/32 (with up only: see below), and
- * comes up. With up, eth0 comes up too, with its default route via
- * s->gateway (in routing mode with the gateway pinned to the host end's
- * MAC); without, eth0 stays DOWN and those wait for netns_service_up().
+ * netns_fd's namespace as eth0 with s->mac and s->addr/s->prefix, up, with
+ * its default route via s->gateway (in routing mode the gateway pinned to
+ * the host end's MAC). The host end joins s->bridge (which must exist and
+ * be a bridge). With up, the host end comes up too (in routing mode with a
+ * route s->addr/32 through it) and the address is announced, as
+ * netns_service_up() does; without, it stays down until then.
  *
  * A veth already named s->host_if is deleted first (out->stale_removed,
  * and a note in err); an interface of that name that is not a veth is
@@ -85,25 +89,25 @@ int netns_plumb(int netns_fd, const struct netns_service *s, int up,
 		struct netns_plumbed *out, char *err, size_t errlen);
 
 /*
- * Promotion: brings eth0 up, adds the default route (and in routing mode
- * the host's /32 route and the gateway's neighbour entry), waits until
- * the host end forwards (its carrier is up and, on a bridge, its port is
- * forwarding: at most 200 ms, then it goes on anyway), and sends the first
- * gratuitous ARP for s->addr from s->mac on eth0 (an ARP request whose
- * sender and target are s->addr, to the broadcast address, as arping -U
- * and the kernel's arp_notify do). It returns once that one is sent; a
- * detached thread sends the other NETNS_GARP_COUNT - 1, NETNS_GARP_GAP_MS
- * apart, from its own packet socket in the namespace, and then ends (it
- * touches nothing of the caller's). Idempotent: an eth0 already up is
- * announced again.
+ * Promotion: brings the host end up (in routing mode with the host's /32
+ * route), waits until it forwards (its carrier is up and, on a bridge, its
+ * port is forwarding: at most 200 ms, then it goes on anyway), and sends
+ * the first gratuitous ARP for s->addr from s->mac on eth0 (an ARP request
+ * whose sender and target are s->addr, to the broadcast address, as
+ * arping -U and the kernel's arp_notify do). It returns once that one is
+ * sent; a detached thread sends the other NETNS_GARP_COUNT - 1,
+ * NETNS_GARP_GAP_MS apart, from its own packet socket in the namespace,
+ * and then ends (it touches nothing of the caller's). Idempotent: a host
+ * end already up is announced again.
  */
 int netns_service_up(int netns_fd, const struct netns_service *s, char *err,
 		     size_t errlen);
 
 /*
- * A planned switchover's old primary: eth0 DOWN (which drops its routes)
- * and, in routing mode, the host's /32 route deleted, so that the address
- * answers nowhere until the new primary announces it.
+ * A planned switchover's old primary: the host end down (which takes, in
+ * routing mode, the host's /32 route with it), so that the address
+ * answers nowhere until the new primary announces it. The service's side
+ * stays as it is.
  */
 int netns_service_down(int netns_fd, const struct netns_service *s, char *err,
 		       size_t errlen);

@@ -19,6 +19,7 @@ struct uv_loop_s; /* uv_loop_t: this header needs no libuv */
 struct node_status;
 struct arbiter;
 struct conn_cred;
+struct primary_net;
 
 /* Exit status of a primary replaced by one of a higher term. */
 #define PRIMARY_EXIT_REPLACED 3
@@ -38,7 +39,21 @@ struct primary_image {
 	uint64_t lease_until_ns;
 	/* [cluster] key_file's key or tls_* context (conn.h), or NULL */
 	const struct conn_cred *key;
+	/* the service's network, prepared (primary_net_prepare()), or NULL:
+	 * made at promotion if the config has [service] */
+	struct primary_net *net;
 };
+
+/*
+ * A backup's share of [service] (none: *net NULL, 0): the service's
+ * network namespace, plumbed with eth0 down, made when the backup starts
+ * so that a promotion only restores into it and brings it up. The caller
+ * frees it after the primary a promotion made (primary_free()). 0, or
+ * -errno with one line in err that says what to change.
+ */
+int primary_net_prepare(const struct config *cfg, struct primary_net **net,
+			char *err, size_t errlen);
+void primary_net_free(struct primary_net *net);
 
 /*
  * The check a backup's replica runs on every epoch's state blob: the one

@@ -6,8 +6,8 @@
  * runs in the service's namespace on a thread that setns()es, and the host
  * talks to it: what it answers proves the path, exactly.
  *
- * - bridge: plumbed down (a backup), the service does not answer; brought
- *   up, it announces itself (gratuitous ARPs captured on the bridge) and
+ * - bridge: plumbed down (a backup: the host end down, the service's side
+ *   whole), the service does not answer; brought up, it announces itself (gratuitous ARPs captured on the bridge) and
  *   answers; unplumbed, it is gone. Plumbed up at once, and again over a
  *   stale host end.
  * - routing: the host's /32 route appears with the service and goes with
@@ -397,19 +397,25 @@ static void test_bridge_backup_promoted(void **state)
 	assert_string_equal(err, "");
 	assert_int_equal(got.stale_removed, 0);
 	assert_int_equal(got.host_ifindex, (int)if_nametoindex("rm-t"));
+	/* Down is the host end: on the bridge, but not up. */
 	sh_out(out, sizeof(out), "ip -o link show rm-t");
 	assert_non_null(strstr(out, "master br-t"));
 	assert_non_null(strstr(out, "link/ether fe:"));
-	assert_non_null(strstr(out, ",UP"));
+	assert_null(strstr(out, ",UP"));
+	assert_non_null(strstr(out, "state DOWN"));
+	/* The service's side is whole (eth0 up without a carrier, its
+	 * routes there), so that a restored socket finds its route. */
 	assert_int_equal(in_service(ns, out, sizeof(out), "-o link show eth0"),
 			 0);
 	assert_non_null(strstr(out, "link/ether 02:52:4d:00:00:02 "));
-	assert_null(strstr(out, ",UP"));
-	assert_non_null(strstr(out, "state DOWN"));
+	assert_non_null(strstr(out, ",UP"));
+	assert_non_null(strstr(out, "NO-CARRIER"));
 	assert_int_equal(
 		in_service(ns, out, sizeof(out), "-o -4 addr show dev eth0"),
 		0);
 	assert_non_null(strstr(out, "inet " SVC_IP "/24 brd 10.78.0.255 "));
+	assert_int_equal(in_service(ns, out, sizeof(out), "route show"), 0);
+	assert_non_null(strstr(out, "default via " GW_IP " dev eth0"));
 	does_not_answer(NULL);
 
 	/* Promotion: announced on the bridge, then answering. */
