@@ -820,6 +820,9 @@ int config_parse(const char *text, size_t len, const char *name,
 	if (!x.failed && c->workload.kind == CONFIG_WORKLOAD_PROCESS &&
 	    !set_at(&x, CONFIG_SEC_REPLICATION, "epoch_interval"))
 		c->replication.epoch_interval_ns = PROCESS_EPOCH_DEFAULT;
+	/* Without the section, [service] is all zero (config.h). */
+	if (!c->service.enabled)
+		memset(&c->service, 0, sizeof(c->service));
 	return x.failed ? -EINVAL : 0;
 }
 

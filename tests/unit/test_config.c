@@ -1193,7 +1193,11 @@ static void test_defaults_spelled_out(void **state)
 		if (!k->def || !*k->def)
 			continue;
 		/* BASE ends in [workload]; its [node a] cannot repeat keys. */
-		if (k->flags & CONFIG_KEY_PROCESS)
+		if (k->sec == CONFIG_SEC_SERVICE)
+			snprintf(head, sizeof(head),
+				 PBASE "[service]\naddress = 10.0.0.5/24\n"
+				       "bridge = br0\n");
+		else if (k->flags & CONFIG_KEY_PROCESS)
 			snprintf(head, sizeof(head), PBASE);
 		else if (k->sec == CONFIG_SEC_NODE)
 			snprintf(head, sizeof(head),
@@ -1715,8 +1719,10 @@ static void test_service(void **state)
 		       "gateway = 10.78.0.1\n"
 		       "mac = 52:54:00:AB:cd:0F\n"
 		       "bridge = br-lan.1\n"
-		       "interface = veth_redis-1\n");
+		       "interface = veth_redis-1\n"
+		       "max_held_bytes = 1M\n");
 	assert_int_equal(cfg.service.enabled, 1);
+	assert_int_equal(cfg.service.max_held_bytes, 1 << 20);
 	ipv4_is(cfg.service.address, "10.78.0.2");
 	assert_int_equal(cfg.service.prefix, 24);
 	ipv4_is(cfg.service.gateway, "10.78.0.1");
@@ -1735,6 +1741,7 @@ static void test_service(void **state)
 	assert_int_equal(cfg.service.gateway.s_addr, 0);
 	assert_int_equal(cfg.service.has_mac, 0);
 	assert_string_equal(cfg.service.interface, "rm-demo");
+	assert_int_equal(cfg.service.max_held_bytes, 16 << 20);
 	assert_int_equal(config_service_mac(&cfg, mac), 0);
 	mac_is(mac, "02:b2:ef:4b:44:5f");
 	/* Another address, another cluster name: another MAC. */
@@ -1810,6 +1817,10 @@ static void test_service_errors(void **state)
 		/* address */
 		{SBASE "bridge = b\n",
 		 NAME ":9: [service]: address is required"},
+		/* max_held_bytes */
+		{SBASE "address = 10.78.0.2/24\nbridge = b\n"
+		       "max_held_bytes = 1K\n",
+		 NAME ":12: max_held_bytes: '1K' is out of range (64K..1G)"},
 		{SBASE "address = 10.78.0.2\n",
 		 NAME ":10: address: '10.78.0.2' has no prefix length, e.g. "
 		      "10.0.0.2/24"},
