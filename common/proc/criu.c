@@ -21,6 +21,11 @@
  *   tcp_established,
  *   ext_unix_sk,
  *   file_locks        what a simple network service holds
+ *   tcp_skip_in_flight (dump) a connection the kernel completed but the
+ *                     service has not accepted yet is left out instead of
+ *                     failing the dump ("In-flight connection"): the
+ *                     service keeps it; after a failover its client gets a
+ *                     reset and connects again (no reply of it was seen)
  *   rst_sibling       the restored root becomes remora's child
  *   inherit_fd        the dumped stdout/stderr pipe becomes remora's new one
  */
@@ -483,6 +488,8 @@ int proc_criu_dump(const struct proc_criu_dump_opts *o, char *err,
 	opts.pid = o->pid;
 	opts.has_leave_running = 1;
 	opts.leave_running = o->leave_running != 0;
+	opts.has_tcp_skip_in_flight = 1;
+	opts.tcp_skip_in_flight = 1;
 	opts.freeze_cgroup = (char *)o->frozen_cgroup;
 	if (o->timeout_ms > 0) {
 		opts.has_timeout = 1;

@@ -27,7 +27,7 @@ and from the sinks, the time from the promotion (the event's monotonic
 time) to the first line b released.
 
   drill.py BUILD_DIR [--iterations N]
-           [--workload counter|memstress|process|process-python]
+           [--workload counter|memstress|process|process-python|redis]
            [--seed N] [--memory SIZE] [--json]
            [--chaos [--chaos-rate R] [--chaos-kinds delay,drop,...]
             [--arbiter] [--auth]]
@@ -46,7 +46,17 @@ cluster (a name of its own) uses it: arbiter = etcd, lease_ttl 2 s.
 --auth: every drill's cluster has a key_file: a fault in a frame fails its
 tag and closes the connection instead of reaching the daemons.
 
-scripts/drill and scripts/demo run this; the e2e suite imports drill_once.
+--workload redis: redis-server as a protected network service (type =
+process with [service], issue 15) on the namespaces of tests/e2e/topo.py
+(one topology for the run): a in host A, b in host B, and a redischeck.py
+client in the client namespace on one TCP connection to the service
+address, running through the kill. Per drill: whether the client's
+connection survived the failover (same_connection) or had to reconnect,
+acknowledged writes lost and answers contradicted after it (both must be
+0), and the outage: kill -> the client's first reply after b's decision.
+
+scripts/drill and scripts/demo run this; the e2e suite imports drill_once
+(and redis_drill_once).
 """
 import argparse
 import collections
@@ -66,6 +76,8 @@ from e2e import (Cluster, Failure, assert_continuous,  # noqa: E402
                  write_key)
 import chaos  # noqa: E402
 from etcd import Etcd  # noqa: E402
+import redischeck  # noqa: E402
+import topo as topology  # noqa: E402
 
 WORKLOADS = {
     # A tick every 10 ms: a gap or a repeat shows at once.
@@ -295,6 +307,175 @@ def drill_once(bindir, rng, workload="counter", memory=None,
                     p.wait()
 
 
+class RedisResult(Result):
+    """A redis drill: Result's promotion figures plus the client's view."""
+
+    def __init__(self):
+        super().__init__()
+        self.outage_ms = None
+        self.same_connection = None
+        self.acked_lost = self.contradicted = None
+        self.replies_before = self.replies_after = 0
+        self.breaks = []
+        self.verdict = None
+
+    @property
+    def reconnected(self):
+        return self.same_connection is False
+
+    def as_dict(self):
+        d = super().as_dict()
+        d.update(outage_ms=self.outage_ms,
+                 same_connection=self.same_connection,
+                 reconnected=self.reconnected, acked_lost=self.acked_lost,
+                 contradicted=self.contradicted,
+                 replies_before=self.replies_before,
+                 replies_after=self.replies_after,
+                 breaks=[b[2] for b in self.breaks])
+        return d
+
+    def released(self):
+        outage = "-" if self.outage_ms is None else \
+            f"{self.outage_ms:.0f}"
+        conn = "same connection" if self.same_connection else \
+            "RECONNECTED"
+        return (f"{self.replies_before} replies before the kill, "
+                f"{self.replies_after} after; outage {outage} ms, {conn}: "
+                + ("VIOLATION " + self.violation if self.violation
+                   else "ok"))
+
+
+def redis_drill_once(bindir, topo, rng, interval="100ms", hb_interval="50ms",
+                     hb_timeout="1s", keep=False, max_held_bytes="16M",
+                     replies_after=5):
+    """One drill of the protected redis on topo (a topo.Topology): a
+    fresh pair (b, then a), a redischeck client once the service answers,
+    SIGKILL of a at a random moment once the client has 3 replies, b's
+    promotion, the client's first reply after b's decision (the outage),
+    replies_after more, then verify(). Returns a RedisResult (violation:
+    acknowledged writes lost or answers contradicted); raises Failure
+    when the cluster does not get that far."""
+    c = topology.ServiceCluster(bindir, topo, interval=interval,
+                                hb_interval=hb_interval,
+                                hb_timeout=hb_timeout,
+                                max_held_bytes=max_held_bytes)
+    res = RedisResult()
+    chk = None
+    failed = False
+    try:
+        c.start_pair()
+        chk = redischeck.Checker(lambda: topo.connect(timeout=30.0))
+        chk.start()
+        try:
+            chk.wait_replies(3, what="the client before the kill")
+            time.sleep(rng.uniform(0.1, 1.5))
+            res.replies_before = len(chk.answered())
+            t_kill = c.kill("a")
+            ev = wait_promoted(c)
+            res.promoted(ev)
+            # b's decision: no reply after it can come from a
+            decided = (ev["t_ms"] - ev["promote_ms"]) / 1e3
+            chk.wait_replies(replies_after, after=decided, timeout=60,
+                             what="the client after the promotion")
+        except TimeoutError as e:
+            raise Failure(f"{e}\n{c.logs()}")
+        res.outage_ms, res.same_connection = chk.outage(t_kill, decided)
+        res.breaks = chk.broke_after(t_kill)
+        chk.stop()
+        res.replies_after = len(chk.answered(decided))
+        v = chk.verify()
+        res.verdict = v
+        res.acked_lost, res.contradicted = v.acked_lost, v.contradicted
+        if not v.ok():
+            res.violation = f"{v} [{chk.summary()}]"
+        rc = c.stop("b")
+        if rc != 0 and not res.violation:
+            raise Failure(f"promoted b exited {rc}\n{c.logs()}")
+        if res.violation and keep:
+            res.violation += f" (logs kept in {c.dir})"
+        return res
+    except Failure as e:
+        if not keep:
+            raise
+        failed = True
+        raise Failure(f"{e}\n(logs kept in {c.dir})")
+    finally:
+        if chk:
+            chk.stop(grace=1.0)
+            chk.close()
+            if keep and (res.violation or failed):
+                # the client's side, beside the daemons' logs
+                with open(os.path.join(c.dir, "checker.txt"), "w") as f:
+                    f.write(f"{chk.summary()}\n{res.verdict}\n"
+                            f"breaks {chk.breaks}\nconnects "
+                            f"{chk.connects}\nerrors {chk.errors}\n")
+                    f.writelines(f"{r!r}\n" for r in chk.records)
+        if not (keep and (res.violation or failed)):
+            c.cleanup()
+        else:
+            for p in c.procs.values():
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+
+
+def redis_summary(results, hb_timeout_ms):
+    """The redis drills' table: promotion figures, the outage, and the
+    client's counts."""
+    def col(name):
+        v = [getattr(r, name) for r in results
+             if getattr(r, name) is not None]
+        if not v:
+            return "-", "-", "-"
+        return (f"{min(v):.1f}", f"{statistics.median(v):.1f}",
+                f"{max(v):.1f}")
+    rows = [("detection ms", *col("detect_ms")),
+            ("promote ms", *col("promote_ms")),
+            ("outage ms", *col("outage_ms"))]
+    out = [f"{'':<18}{'min':>10}{'median':>10}{'max':>10}"]
+    out += [f"{n:<18}{a:>10}{m:>10}{x:>10}" for n, a, m, x in rows]
+    same = sum(1 for r in results if r.same_connection)
+    out.append(f"drills {len(results)}, heartbeat_timeout {hb_timeout_ms} "
+               f"ms: same_connection {same}, reconnected "
+               f"{len(results) - same}, acked_lost "
+               f"{sum(r.acked_lost or 0 for r in results)}, contradicted "
+               f"{sum(r.contradicted or 0 for r in results)}")
+    out += [f"  violation: {r.violation}" for r in results if r.violation]
+    return "\n".join(out)
+
+
+def redis_main(o, rng):
+    """scripts/drill --workload redis: o.iterations drills on one
+    topology."""
+    hb = f"{o.heartbeat_timeout_ms}ms"
+    results = []
+    with topology.Topology() as topo:
+        for i in range(o.iterations):
+            try:
+                r = redis_drill_once(o.bindir, topo, rng, hb_timeout=hb,
+                                     keep=True)
+            except Failure as e:
+                print(f"drill {i + 1}/{o.iterations}: did not get as far "
+                      f"as a promotion: {e}", file=sys.stderr)
+                return 1
+            results.append(r)
+            print(f"drill {i + 1}/{o.iterations}: detection {r.detect_ms} "
+                  f"ms, promote {r.promote_ms:.1f} ms, epoch {r.epoch}, "
+                  f"{r.released()}", file=sys.stderr, flush=True)
+    same = sum(1 for r in results if r.same_connection)
+    if o.json:
+        print(json.dumps({
+            "seed": o.seed, "workload": o.workload,
+            "drills": [r.as_dict() for r in results],
+            "same_connection": same, "reconnected": len(results) - same,
+            "acked_lost": sum(r.acked_lost or 0 for r in results),
+            "contradicted": sum(r.contradicted or 0 for r in results)}))
+    else:
+        print(f"seed {o.seed}, workload redis")
+        print(redis_summary(results, o.heartbeat_timeout_ms))
+    return 1 if any(r.violation for r in results) else 0
+
+
 class ChaosResult(Result):
     def __init__(self):
         super().__init__()
@@ -469,14 +650,16 @@ def main():
     ap.add_argument("bindir")
     ap.add_argument("--iterations", type=int, default=10)
     ap.add_argument("--workload",
-                    choices=sorted(WORKLOADS) + sorted(PROCESSES),
+                    choices=sorted(WORKLOADS) + sorted(PROCESSES) +
+                    ["redis"],
                     default="counter")
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--memory", default=None,
                     help="[workload] memory (default: 64M; 256M for "
                     "process-python)")
-    ap.add_argument("--heartbeat-timeout-ms", type=int, default=300,
-                    help="the cluster's heartbeat_timeout (default 300)")
+    ap.add_argument("--heartbeat-timeout-ms", type=int, default=None,
+                    help="the cluster's heartbeat_timeout (default 300; "
+                    "1000 for redis)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--chaos", action="store_true",
                     help="b dials a through a fault-injection proxy")
@@ -492,10 +675,15 @@ def main():
     o = ap.parse_args()
     if o.iterations < 1:
         ap.error("--iterations must be at least 1")
+    if o.heartbeat_timeout_ms is None:
+        o.heartbeat_timeout_ms = 1000 if o.workload == "redis" else 300
     if o.heartbeat_timeout_ms < 100:
         ap.error("--heartbeat-timeout-ms must be at least 100")
-    if o.workload in PROCESSES:
-        why = criu_missing()
+    if o.workload in PROCESSES or o.workload == "redis":
+        why = criu_missing() or (
+            None if os.access(topology.REDIS, os.X_OK) else
+            f"no {topology.REDIS} (Debian package redis-server)"
+            if o.workload == "redis" else None)
         if why:
             print(f"drill: {o.workload} cannot run here: {why}",
                   file=sys.stderr)
@@ -507,6 +695,8 @@ def main():
     rng = random.Random(o.seed)
     if o.chaos:
         return chaos_main(o, rng)
+    if o.workload == "redis":
+        return redis_main(o, rng)
     results = []
     for i in range(o.iterations):
         try:
