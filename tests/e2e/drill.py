@@ -347,10 +347,11 @@ class RedisResult(Result):
 
 def redis_drill_once(bindir, topo, rng, interval="100ms", hb_interval="50ms",
                      hb_timeout="1s", keep=False, max_held_bytes="16M",
-                     replies_after=5):
+                     replies_after=5, sig=signal.SIGKILL):
     """One drill of the protected redis on topo (a topo.Topology): a
     fresh pair (b, then a), a redischeck client once the service answers,
-    SIGKILL of a at a random moment once the client has 3 replies, b's
+    sig to a (SIGKILL; SIGTERM: a planned switchover, a drains and stops)
+    at a random moment once the client has 3 replies, b's
     promotion, the client's first reply after b's decision (the outage),
     replies_after more, then verify(). Returns a RedisResult (violation:
     acknowledged writes lost or answers contradicted); raises Failure
@@ -370,7 +371,7 @@ def redis_drill_once(bindir, topo, rng, interval="100ms", hb_interval="50ms",
             chk.wait_replies(3, what="the client before the kill")
             time.sleep(rng.uniform(0.1, 1.5))
             res.replies_before = len(chk.answered())
-            t_kill = c.kill("a")
+            t_kill = c.kill("a", sig)
             ev = wait_promoted(c)
             res.promoted(ev)
             # b's decision: no reply after it can come from a

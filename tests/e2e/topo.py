@@ -459,15 +459,20 @@ class ServiceCluster(Cluster):
         self.wait_replica(timeout=timeout)
         self.topo.wait_redis(timeout)
 
-    def kill(self, name):
-        """SIGKILL of node name, expected by the waits; returns the
-        monotonic time (seconds) just before the signal."""
+    def kill(self, name, sig=signal.SIGKILL):
+        """sig (SIGKILL; SIGTERM: a drained stop, a planned switchover)
+        to node name, expected by the waits; returns the monotonic time
+        (seconds) just before the signal, once the node has exited."""
         p = self.procs[name]
         p._expected = 1
         t = time.monotonic()
-        p.send_signal(signal.SIGKILL)
+        p.send_signal(sig)
         p.wait(30)
-        self.killed.append((name, p.pid))
+        if sig == signal.SIGKILL:
+            self.killed.append((name, p.pid))
+        elif p.returncode != 0:
+            raise Failure(f"node {name} exited {p.returncode} after "
+                          f"{signal.Signals(sig).name}\n{self.logs()}")
         return t
 
     def cleanup(self):
