@@ -71,6 +71,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 from e2e import Cluster, Failure, free_port, now_ms  # noqa: E402
+from e2e import remove_leftovers as e2e_remove_leftovers  # noqa: E402
 
 WORKLOADS = os.path.join(HERE, "proc_workloads")
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -346,36 +347,11 @@ def protected(bindir, spec, interval, seconds, rss_hint):
         c.cleanup()
 
 
-def cgroup2_root():
-    with open("/proc/self/mounts") as f:
-        for line in f:
-            w = line.split()
-            if w[2] == "cgroup2":
-                return w[1]
-    return None
-
-
 def remove_leftovers(node, pid):
-    """What a SIGKILLed daemon of node leaves (its run dir and empty
-    cgroup, remora-CLUSTER-NODE-PID); its next start would sweep them."""
-    name = f"remora-{CLUSTER}-{node}-{pid}"
-    shutil.rmtree(f"/dev/shm/{name}", ignore_errors=True)
-    root = cgroup2_root()
-    if not root:
-        return
-    with open("/proc/self/cgroup") as f:
-        own = [ln.split(":", 2)[2].strip() for ln in f
-               if ln.startswith("0::")]
-    cg = os.path.join(root, (own[0] if own else "/").lstrip("/"), name)
-    for _ in range(50):
-        try:
-            os.rmdir(cg)
-            return
-        except FileNotFoundError:
-            return
-        except OSError:
-            time.sleep(0.1)
-    say(f"could not remove {cg} (not empty?)")
+    """What a SIGKILLed daemon of node leaves (e2e.remove_leftovers)."""
+    left = e2e_remove_leftovers(CLUSTER, node, pid)
+    if left:
+        say(f"could not remove {left} (not empty?)")
 
 
 def restore(bindir, spec, interval, rss_hint):

@@ -420,16 +420,20 @@ def redis_drill_once(bindir, topo, rng, interval="100ms", hb_interval="50ms",
                     p.wait()
 
 
+def min_median_max(results, name):
+    """The min, median and max of attribute name over results (those that
+    have it), formatted for a summary row; dashes without any."""
+    v = [getattr(r, name) for r in results if getattr(r, name) is not None]
+    if not v:
+        return "-", "-", "-"
+    return f"{min(v):.1f}", f"{statistics.median(v):.1f}", f"{max(v):.1f}"
+
+
 def redis_summary(results, hb_timeout_ms):
     """The redis drills' table: promotion figures, the outage, and the
     client's counts."""
     def col(name):
-        v = [getattr(r, name) for r in results
-             if getattr(r, name) is not None]
-        if not v:
-            return "-", "-", "-"
-        return (f"{min(v):.1f}", f"{statistics.median(v):.1f}",
-                f"{max(v):.1f}")
+        return min_median_max(results, name)
     rows = [("detection ms", *col("detect_ms")),
             ("promote ms", *col("promote_ms")),
             ("outage ms", *col("outage_ms"))]
@@ -628,12 +632,7 @@ def chaos_summary(results, hb_timeout_ms, rate, failures):
 
 def summary(results, hb_timeout_ms):
     def col(name):
-        v = [getattr(r, name) for r in results
-             if getattr(r, name) is not None]
-        if not v:
-            return "-", "-", "-"
-        return (f"{min(v):.1f}", f"{statistics.median(v):.1f}",
-                f"{max(v):.1f}")
+        return min_median_max(results, name)
     rows = [("detection ms", *col("detect_ms")),
             ("promote ms", *col("promote_ms")),
             ("first output ms", *col("first_output_ms"))]

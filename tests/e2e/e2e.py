@@ -15,6 +15,7 @@ Correctness is asserted exactly; time only bounds how long we wait.
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -643,6 +644,37 @@ def run_restored(primary_bin, snapshot, seconds, lines=1):
     return got
 
 
+def remove_leftovers(cluster, node, pid):
+    """What a SIGKILLed daemon (pid) of node of cluster leaves: its run
+    directory in /dev/shm and its empty cgroup, both
+    remora-CLUSTER-NODE-PID (its next start would sweep them). Returns
+    None, or the cgroup it could not remove (not empty?)."""
+    name = f"remora-{cluster}-{node}-{pid}"
+    shutil.rmtree(f"/dev/shm/{name}", ignore_errors=True)
+    root = None
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            w = line.split()
+            if w[2] == "cgroup2":
+                root = w[1]
+                break
+    if not root:
+        return None
+    with open("/proc/self/cgroup") as f:
+        own = [ln.split(":", 2)[2].strip() for ln in f
+               if ln.startswith("0::")]
+    cg = os.path.join(root, (own[0] if own else "/").lstrip("/"), name)
+    for _ in range(50):
+        try:
+            os.rmdir(cg)
+            return None
+        except FileNotFoundError:
+            return None
+        except OSError:
+            time.sleep(0.1)
+    return cg
+
+
 def main(tests, needs_kvm=True, needs_criu=False):
     """Runs tests (name, function(bindir, paths)) and reports each:
     BUILD_DIR NAME=PATH... on the command line, E2E_ONLY=NAME for one.
@@ -679,7 +711,7 @@ __all__ = ["Cluster", "FakePrimaryCluster", "Failure", "Skip", "fence_calls",
            "ticks", "assert_continuous", "now_ms", "waiting", "read_events",
            "have_kvm", "expect_replica_continues", "run_restored", "main",
            "random", "config_words", "criu_missing", "skip_without_criu",
-           "source_root", "PROCESS_ENVIRONMENT"]
+           "source_root", "PROCESS_ENVIRONMENT", "remove_leftovers"]
 
 
 class FakePrimaryCluster(Cluster):

@@ -54,6 +54,7 @@ when not root; as root a missing piece is a failure. E2E_SEED sets the
 drills' seed, E2E_ONLY=NAME runs one test. Timeouts only bound waits; the
 checks are exact.
 """
+import json
 import os
 import random
 import re
@@ -209,8 +210,10 @@ def output_commit(bindir, paths):
     with Topology() as t:
         c = ServiceCluster(bindir, t)
         try:
+            stats = os.path.join(c.dir, "a.stats")
             c.start_pair(backup_extra=("--inject-ack-delay",
-                                       f"{ACK_DELAY_S:g}s"))
+                                       f"{ACK_DELAY_S:g}s"),
+                         primary_extra=("--stats", stats))
             s = t.socket("client")
             s.settimeout(LIVENESS_S)
             t0 = time.monotonic()
@@ -830,8 +833,10 @@ def bad_input(bindir, paths):
     with Topology() as t:
         c = ServiceCluster(bindir, t, max_held_bytes=FLOOD_MAX_HELD)
         try:
+            stats = os.path.join(c.dir, "a.stats")
             c.start_pair(backup_extra=("--inject-ack-delay",
-                                       f"{ACK_DELAY_S:g}s"))
+                                       f"{ACK_DELAY_S:g}s"),
+                         primary_extra=("--stats", stats))
             a_state = c.last_state("a")
             what = flood(t, rng, NOT_BEFORE_S, c.logs)
             # the primary stayed protected all along, the backup with it
@@ -846,10 +851,17 @@ def bad_input(bindir, paths):
             if (rc_a, rc_b) != (0, 0):
                 raise Failure(f"SIGTERM: a exited {rc_a}, b {rc_b}\n"
                               f"{c.logs()}")
+            # the held packets reached max_held_bytes: epochs started
+            # before their tick
+            with open(stats) as f:
+                early = json.load(f)["early_epochs"]
+            if early < 1:
+                raise Failure(f"no epoch started early with "
+                              f"max_held_bytes {FLOOD_MAX_HELD}\n{c.logs()}")
         finally:
             c.cleanup()
     return (f"max_held_bytes {FLOOD_MAX_HELD}, ack delay {ACK_DELAY_S} s: "
-            f"{what}")
+            f"{what}; {early} epochs started early")
 
 
 TESTS = [

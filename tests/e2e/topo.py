@@ -38,7 +38,8 @@ import subprocess
 import threading
 import time
 
-from e2e import Cluster, Failure, PROCESS_ENVIRONMENT, sh
+from e2e import (Cluster, Failure, PROCESS_ENVIRONMENT,  # noqa: E402
+                 remove_leftovers, sh)
 
 PREFIX = "rmt-"
 NETNS_DIR = "/run/netns"
@@ -369,39 +370,6 @@ class PlainService:
             self.topo.extra.remove(self.ns)
 
 
-def _cgroup2_root():
-    with open("/proc/self/mounts") as f:
-        for line in f:
-            w = line.split()
-            if w[2] == "cgroup2":
-                return w[1]
-    return None
-
-
-def remove_leftovers(cluster, node, pid):
-    """What a SIGKILLed daemon (pid) of node leaves: its run directory in
-    /dev/shm and its empty cgroup, both remora-CLUSTER-NODE-PID. Its next
-    start would sweep them; this run's cluster name is its own, so none
-    comes."""
-    name = f"remora-{cluster}-{node}-{pid}"
-    shutil.rmtree(f"/dev/shm/{name}", ignore_errors=True)
-    root = _cgroup2_root()
-    if not root:
-        return
-    with open("/proc/self/cgroup") as f:
-        own = [ln.split(":", 2)[2].strip() for ln in f
-               if ln.startswith("0::")]
-    cg = os.path.join(root, (own[0] if own else "/").lstrip("/"), name)
-    for _ in range(50):
-        try:
-            os.rmdir(cg)
-            return
-        except FileNotFoundError:
-            return
-        except OSError:
-            time.sleep(0.1)
-
-
 class ServiceCluster(Cluster):
     """e2e.Cluster running redis-server (type = process) with [service]:
     node a in host A, b in host B (start them with wrap=topo.wrap(name),
@@ -451,11 +419,11 @@ class ServiceCluster(Cluster):
         """Node name's daemon inside its host's namespace."""
         return self.start(name, extra, wrap=self.topo.wrap(name))
 
-    def start_pair(self, backup_extra=(), timeout=120.0):
+    def start_pair(self, backup_extra=(), timeout=120.0, primary_extra=()):
         """b, then a; returns once b holds a replica and the service
         answers through its address."""
         self.start_node("b", backup_extra)
-        self.start_node("a")
+        self.start_node("a", primary_extra)
         self.wait_replica(timeout=timeout)
         self.topo.wait_redis(timeout)
 
