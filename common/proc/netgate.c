@@ -622,10 +622,51 @@ static int rule_remove(struct ns_job *j)
 	return 0;
 }
 
+/* One sysctl of the namespace this thread is in (/proc/sys/net follows
+ * the opener's namespace). */
+static int sysctl_set(struct ns_job *j, const char *name, const char *value)
+{
+	char path[128];
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/%s", name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, value, strlen(value)) < 0)
+		rc = fail_line(j->why, sizeof(j->why), -errno,
+			       "net.ipv4.%s = %s in the service's namespace: "
+			       "%s",
+			       name, value, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/*
+ * TCP for held packets (docs/network.md, "TCP under the gate"): a held
+ * packet still counts against its socket's TCP small queues budget, about
+ * two packets, so segments go out in large GSO packets (tcp_min_tso_segs:
+ * up to 64 segments each, not 2); and reno rather than a model-based
+ * congestion control (bbr, a common default), whose bandwidth estimate the
+ * holds make a fraction of the link. Reno, not cubic: a namespace may only
+ * choose among net.ipv4.tcp_allowed_congestion_control, which always has
+ * reno (here: "reno bbr"). Set before the service opens its sockets (a
+ * restored one gets them too). Measured: a 1 MiB redis GET at 100 ms
+ * epochs in 0.6-0.9 s, against 18-25 s before.
+ */
+static int tcp_tune(struct ns_job *j)
+{
+	int rc = sysctl_set(j, "tcp_min_tso_segs", "64");
+
+	return rc ? rc : sysctl_set(j, "tcp_congestion_control", "reno");
+}
+
 static int open_in_netns(struct ns_job *j)
 {
 	int rc;
 
+	rc = tcp_tune(j);
+	if (rc < 0)
+		return rc;
 	/* The queue first: a rule without a listener drops packets. */
 	rc = queue_bind(j);
 	if (rc < 0)

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -532,6 +533,16 @@ static void test_tcp_handshake(void **state)
 	s = accept(l, NULL, NULL);
 	assert_true(s >= 0);
 	close(s);
+	/* The gated namespace's TCP is tuned for held packets (netgate.c's
+	 * tcp_tune): A's socket, made after the gate opened, runs reno. */
+	{
+		char cc[16] = "";
+		socklen_t n = sizeof(cc);
+
+		assert_int_equal(
+			getsockopt(c, IPPROTO_TCP, TCP_CONGESTION, cc, &n), 0);
+		assert_string_equal(cc, "reno");
+	}
 	close(c);
 	close(l);
 }
