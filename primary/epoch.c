@@ -649,8 +649,11 @@ static void on_tick(uv_timer_t *t)
 	struct primary *p = t->data;
 
 	stall_check(p);
-	if (pcore_releases_now(&p->core))
+	if (pcore_releases_now(&p->core)) {
 		outbuf_flush(&p->ob); /* unprotected: out as it comes */
+		if (p->wl.net)
+			net_done(p, "releasing", netout_flush(p->wl.net));
+	}
 	backpressure(p);
 	pcore_on_tick(&p->core);
 	primary_run(p);

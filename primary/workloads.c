@@ -205,6 +205,8 @@ struct proc_owned {
 	struct svcnet own;
 	struct svcnet *net; /* &own, a backup's, or NULL: no [service] */
 	struct netout gate;
+	int pw_made; /* pw was initialised (destroying a zeroed one would
+		      * close fd 0) */
 	const char *argv[CONFIG_WORDS_MAX + 1];
 	const char *envp[CONFIG_WORDS_MAX + 1];
 	char name[2 * CONFIG_NAME_MAX + 2];
@@ -215,7 +217,8 @@ static void proc_destroy_owned(void *owned)
 {
 	struct proc_owned *po = owned;
 
-	procwork_destroy(&po->pw); /* the service first: it sends */
+	if (po->pw_made)
+		procwork_destroy(&po->pw); /* the service first: it sends */
 	netout_close(&po->gate);
 	svcnet_destroy(&po->own);
 	free(po);
@@ -305,8 +308,10 @@ static int proc_make(const struct config *cfg, const struct config_node *self,
 		if (!ret)
 			ret = proc_gate(cfg, po, &po->own, &o, err, errlen);
 	}
-	if (!ret)
+	if (!ret) {
+		po->pw_made = 1;
 		ret = procwork_init(&po->pw, &o, err, errlen);
+	}
 	return proc_made(po, ret, m);
 }
 
@@ -341,9 +346,11 @@ static int proc_restore(const struct config *cfg,
 					img->net ? &img->net->s : &po->own, &o,
 					err, errlen);
 	}
-	if (!ret)
+	if (!ret) {
+		po->pw_made = 1;
 		ret = procwork_restore(&po->pw, &o, mem, img->state,
 				       img->state_len, err, errlen);
+	}
 	munmap(mem, img->mem_size);
 	/* The restored service's sockets are in place: its address comes
 	 * up and is announced (clients' retransmissions then reach them). */

@@ -19,7 +19,8 @@ outside them.
   PING from the client; then under remora: the service's host end joins
   br0 on both hosts, a's service is up and b's prepared (events), the
   client's redis-cli PING, SET and GET go through the service address,
-  and the host end is gone when the daemons stop.
+  and the host end is gone when the daemons stop; with a bridge that
+  does not exist, each daemon stops at start with one line naming it.
 - output-commit: the backup acknowledges every epoch 2 s late
   (--inject-ack-delay 2s): a new connection's handshake and a SET's reply
   both take at least the delay (the SYN-ACK and the reply are held until
@@ -194,6 +195,7 @@ def topology(bindir, paths):
             if any(SERVICE_IF in p for p in left.values()):
                 raise Failure(f"after the daemons stopped, the bridges "
                               f"hold {left}: {SERVICE_IF} left behind")
+            refused_bridge(c)
         finally:
             c.cleanup()
     up = {k: v for k, v in up.items()
@@ -201,6 +203,31 @@ def topology(bindir, paths):
     return (f"reference path answered in {ref_s:.2f} s; under remora "
             f"PING/SET/GET through {SERVICE_ADDR} (a's service event "
             f"{up}), host ends on both br0s, removed at stop")
+
+
+def refused_bridge(c):
+    """A bridge that does not exist: each daemon stops at start with status
+    1 and one line that names it and says what to change; nothing of the
+    service is left on the host."""
+    bad = os.path.join(c.dir, "bad-bridge.conf")
+    text = c.text(c.config)
+    if text.count(f"bridge = {BRIDGE}\n") != 1:
+        raise Failure(f"unexpected config layout: {c.config}")
+    with open(bad, "w") as f:
+        f.write(text.replace(f"bridge = {BRIDGE}\n", "bridge = nosuch0\n"))
+    want = (f"[service] in {bad}: bridge nosuch0: no such interface on the "
+            f"host (create it, or leave bridge out to route)")
+    for node in ("a", "b"):
+        p = c.start(node, wrap=c.topo.wrap(node), config=bad)
+        rc = p.wait(60)
+        errors = [ln for ln in c.text(c.log(node)).splitlines()
+                  if " error: " in ln and "nosuch0" in ln]
+        if rc != 1 or len(errors) != 1 or want not in errors[0]:
+            raise Failure(f"node {node} with bridge = nosuch0: exit {rc}, "
+                          f"error lines {errors}; want exit 1 and: {want}")
+        links = c.topo.run(node, "ip", "-o", "link", "show").stdout
+        if SERVICE_IF in links:
+            raise Failure(f"node {node} left {SERVICE_IF} behind")
 
 
 # --- output commit ---------------------------------------------------------
