@@ -197,13 +197,34 @@ static inline void apply_run(uint8_t *page, size_t n, size_t pos,
 	xor_into(page + pos, p + off, run);
 }
 
-/*
- * Walks a DELTA payload; with page != NULL also applies it. Run once without
- * a page to validate, so that applying can no longer fail halfway.
- */
-static int delta_walk(uint8_t *page, size_t n, const uint8_t *p, size_t len)
+/* A varint of the payload: one byte (< 0x80) is by far the common case. */
+static inline size_t delta_varint(const uint8_t *p, size_t avail, uint64_t *v)
 {
-	size_t off = 0, pos = 0;
+	if (avail && p[0] < 0x80) {
+		*v = p[0];
+		return 1;
+	}
+	return varint_get(p, avail, CODEC_VARINT_MAX, v);
+}
+
+/* One literal run of a DELTA payload: page[pos..) ^= payload[off..). */
+struct delta_run {
+	uint32_t pos, off, run;
+};
+
+/* Runs decode_delta() keeps while it validates (a 4 KiB page's one-byte
+ * changes fit; more fall back to a second walk). */
+#define DELTA_RUNS 256
+
+/*
+ * Walks a DELTA payload, checking all of it; with page != NULL also applies
+ * it. Runs go to runs[0..max) as they are checked (*nruns counts them, up
+ * to max; more are not stored). Returns 0 or -EBADMSG.
+ */
+static int delta_walk(uint8_t *page, size_t n, const uint8_t *p, size_t len,
+		      struct delta_run *runs, size_t max, size_t *nruns)
+{
+	size_t off = 0, pos = 0, count = 0;
 	int first = 1;
 
 	if (len == 0 || len >= n)
@@ -212,12 +233,12 @@ static int delta_walk(uint8_t *page, size_t n, const uint8_t *p, size_t len)
 		uint64_t skip, run;
 		size_t k;
 
-		k = varint_get(p + off, len - off, CODEC_VARINT_MAX, &skip);
+		k = delta_varint(p + off, len - off, &skip);
 		if (!k || skip > n - pos || (skip == 0 && !first))
 			return -EBADMSG;
 		off += k;
 		pos += skip;
-		k = varint_get(p + off, len - off, CODEC_VARINT_MAX, &run);
+		k = delta_varint(p + off, len - off, &run);
 		if (!k || run == 0 || run > n - pos)
 			return -EBADMSG;
 		off += k;
@@ -225,10 +246,37 @@ static int delta_walk(uint8_t *page, size_t n, const uint8_t *p, size_t len)
 			return -EBADMSG; /* literal cut short */
 		if (page)
 			apply_run(page, n, pos, p, len, off, run);
+		if (count < max)
+			runs[count] = (struct delta_run){
+				(uint32_t)pos, (uint32_t)off, (uint32_t)run};
+		count++;
 		off += run;
 		pos += run;
 		first = 0;
 	}
+	if (nruns)
+		*nruns = count;
+	return 0;
+}
+
+/*
+ * All or nothing in one walk of the payload: the runs are checked and kept,
+ * then applied; only a payload of more than DELTA_RUNS runs is walked a
+ * second time to apply it.
+ */
+static int delta_decode(uint8_t *page, size_t n, const uint8_t *p, size_t len)
+{
+	struct delta_run runs[DELTA_RUNS];
+	size_t nruns, i;
+	int err = delta_walk(NULL, n, p, len, runs, DELTA_RUNS, &nruns);
+
+	if (err)
+		return err;
+	if (nruns > DELTA_RUNS)
+		return delta_walk(page, n, p, len, NULL, 0, NULL);
+	for (i = 0; i < nruns; i++)
+		apply_run(page, n, runs[i].pos, p, len, runs[i].off,
+			  runs[i].run);
 	return 0;
 }
 
@@ -244,7 +292,7 @@ int codec_validate(int kind, const uint8_t *payload, size_t len,
 	case CODEC_RAW:
 		return len == page_size ? 0 : -EBADMSG;
 	case CODEC_DELTA:
-		return delta_walk(NULL, page_size, payload, len);
+		return delta_walk(NULL, page_size, payload, len, NULL, 0, NULL);
 	}
 	return -EINVAL;
 }
@@ -252,8 +300,12 @@ int codec_validate(int kind, const uint8_t *payload, size_t len,
 int codec_decode(uint8_t *page, size_t page_size, int kind,
 		 const uint8_t *payload, size_t len)
 {
-	int err = codec_validate(kind, payload, len, page_size);
+	int err;
 
+	/* A delta is checked as it is walked once (delta_decode). */
+	if (kind == CODEC_DELTA && codec_page_size_ok(page_size))
+		return delta_decode(page, page_size, payload, len);
+	err = codec_validate(kind, payload, len, page_size);
 	if (err)
 		return err;
 	switch (kind) {
@@ -262,9 +314,6 @@ int codec_decode(uint8_t *page, size_t page_size, int kind,
 		break;
 	case CODEC_RAW:
 		memcpy(page, payload, page_size);
-		break;
-	case CODEC_DELTA:
-		delta_walk(page, page_size, payload, len);
 		break;
 	}
 	return 0;

@@ -1057,6 +1057,43 @@ static void test_malformed_delta(void **state)
 		check_bad(&cases[i]);
 }
 
+/*
+ * A delta of more runs than the decoder keeps while it validates (1,024
+ * one-byte changes, 4 bytes apart): applied right, and when its last
+ * literal is cut short, refused with the page untouched (the second walk
+ * never starts).
+ */
+static void test_many_runs(void **state)
+{
+	struct rng r = {21};
+	uint8_t *old = guard_alloc(PS), *new = guard_alloc(PS);
+	uint8_t *page = guard_alloc(PS), *out = malloc(PS);
+	size_t i, len;
+	int kind;
+
+	(void)state;
+	assert_non_null(out);
+	fill_random(&r, old, PS);
+	memcpy(new, old, PS);
+	for (i = 0; i < PS; i += 4)
+		new[i] ^= rnd_nz(&r);
+	kind = codec_encode(old, new, PS, out, &len);
+	assert_int_equal(kind, CODEC_DELTA);
+	assert_int_equal(len, 3 * 1024);
+	memcpy(page, old, PS);
+	assert_int_equal(codec_decode(page, PS, kind, out, len), 0);
+	assert_memory_equal(page, new, PS);
+
+	memcpy(page, old, PS);
+	assert_int_equal(codec_decode(page, PS, kind, out, len - 1), -EBADMSG);
+	assert_memory_equal(page, old, PS);
+	assert_int_equal(codec_validate(kind, out, len - 1, PS), -EBADMSG);
+	free(out);
+	guard_free(old, PS);
+	guard_free(new, PS);
+	guard_free(page, PS);
+}
+
 /* Length limits: a DELTA must be shorter than the page (RAW otherwise). */
 static void test_delta_length_limit(void **state)
 {
@@ -1223,6 +1260,7 @@ int main(void)
 		cmocka_unit_test(test_round_trips_4k),
 		cmocka_unit_test(test_round_trips_other_sizes),
 		cmocka_unit_test(test_malformed_delta),
+		cmocka_unit_test(test_many_runs),
 		cmocka_unit_test(test_delta_length_limit),
 		cmocka_unit_test(test_bad_lengths_other_kinds),
 		cmocka_unit_test(test_bad_kind_and_page_size),
