@@ -355,6 +355,19 @@ static void do_stop(struct primary *p)
 
 static void on_drain_timeout(uv_timer_t *t);
 
+/*
+ * Unprotected (degraded, continue): console output goes out as the guest
+ * writes it, not at the next tick (a promoted node's first output). Held
+ * again at the state change that ends it, before that state's actions.
+ */
+static void update_passing(struct primary *p)
+{
+	if (pcore_releases_now(&p->core) != p->passing) {
+		p->passing = !p->passing;
+		outbuf_pass_through(&p->ob, p->passing);
+	}
+}
+
 /* One line and one event per state change, with the held output's fate. */
 static void do_state(struct primary *p, const struct pcore_action *a)
 {
@@ -372,6 +385,7 @@ static void do_state(struct primary *p, const struct pcore_action *a)
 		n = outbuf_held(&p->ob);
 	if (a->out == PO_DISCARD)
 		outbuf_discard(&p->ob);
+	update_passing(p);
 	if (p->wl.net && a->out == PO_RELEASE)
 		net_done(p, "releasing", netout_flush(p->wl.net));
 	if (p->wl.net && a->out == PO_DISCARD)
@@ -493,6 +507,7 @@ void primary_run(struct primary *p)
 		carry_out(p, &a);
 	}
 	p->running = 0;
+	update_passing(p);
 }
 
 /* --- events from libuv ---------------------------------------------------- */
@@ -905,6 +920,9 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 			 "and both nodes release output; use pause, or a "
 			 "fence_command that cuts this node off "
 			 "(docs/failover.md)");
+	/* A promoted primary starts unprotected: its first output need not
+	 * wait for a tick. */
+	update_passing(p);
 	events_emit("listening", EV_S("host", self->host),
 		    EV_U("port", self->port), EV_U("term", o->term));
 	primary_describe_workload(cfg, what, sizeof(what));

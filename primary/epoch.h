@@ -74,6 +74,7 @@ struct primary {
 	int running;	  /* primary_run() is carrying out actions */
 	int acked_events; /* primary_opts.acked_events */
 	int output_held;  /* the guest is held: its output is at the bound */
+	int passing;	  /* the console passes through (outbuf.h) */
 	/* every connection's key or TLS (conn.h), or NULL */
 	const struct conn_cred *key;
 	struct lease lease;

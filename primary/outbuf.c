@@ -14,6 +14,8 @@
 #include "outbuf.h"
 #include "paths.h"
 
+static void write_out(struct outbuf *o, size_t n);
+
 int outbuf_init(struct outbuf *o, int sink_fd)
 {
 	memset(o, 0, sizeof(*o));
@@ -52,6 +54,10 @@ void outbuf_append(struct outbuf *o, const uint8_t *buf, size_t len)
 	}
 	memcpy(o->data + o->len, buf, len);
 	o->len += len;
+	if (o->through) {
+		write_out(o, o->len);
+		o->nsegs = 0;
+	}
 	pthread_mutex_unlock(&o->lock);
 }
 
@@ -156,6 +162,21 @@ size_t outbuf_flush(struct outbuf *o)
 	n = o->len;
 	write_out(o, n);
 	o->nsegs = 0;
+	pthread_mutex_unlock(&o->lock);
+	return n;
+}
+
+size_t outbuf_pass_through(struct outbuf *o, int on)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&o->lock);
+	if (on) {
+		n = o->len;
+		write_out(o, n);
+		o->nsegs = 0;
+	}
+	o->through = on;
 	pthread_mutex_unlock(&o->lock);
 	return n;
 }

@@ -28,6 +28,7 @@ struct outbuf {
 	size_t nsegs, segcap;
 	int sink;	 /* fd the released bytes go to */
 	int sink_failed; /* a write failed: logged once */
+	int through;	 /* unprotected: appended bytes go out at once */
 };
 
 int outbuf_init(struct outbuf *o, int sink_fd);
@@ -69,6 +70,15 @@ void outbuf_reopen(struct outbuf *o);
 
 /* Unprotected: writes every held byte to the sink now. Returns bytes. */
 size_t outbuf_flush(struct outbuf *o);
+
+/*
+ * on: unprotected from now on (nothing need wait for an Ack): what is
+ * held goes out now, and every append goes straight to the sink from the
+ * thread that appends, so that a promoted node's first output is not
+ * held until a tick. off: appends are held again, from the next one on.
+ * Returns the held bytes written.
+ */
+size_t outbuf_pass_through(struct outbuf *o, int on);
 
 /* Replaced by another primary: held bytes are never released. */
 void outbuf_discard(struct outbuf *o);

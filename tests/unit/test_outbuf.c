@@ -1,8 +1,9 @@
 /*
  * Output commit's buffer (primary/outbuf.c): bytes reach the sink only when
  * their epoch is released, in stream order; flush, reopen and discard do
- * what a lost backup and a replaced primary need; and a flush with nothing
- * ever held (a promoted primary's first ticks) writes nothing.
+ * what a lost backup and a replaced primary need; a flush with nothing
+ * ever held (a promoted primary's first ticks) writes nothing; and an
+ * unprotected primary's output passes straight through.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -142,6 +143,34 @@ static void test_reopen_and_discard(void **state)
 	assert_int_equal(outbuf_released(&s->o), 105);
 }
 
+/* Unprotected: held bytes go out when it starts, and every append at
+ * once; protected again, appends are held from the next one on. */
+static void test_pass_through(void **state)
+{
+	struct sink *s = *state;
+	uint64_t off;
+	size_t len;
+
+	outbuf_set_offset(&s->o, 10);
+	append(&s->o, "held");
+	expect_sink(s, "");
+	assert_int_equal(outbuf_pass_through(&s->o, 1), 4);
+	expect_sink(s, "held");
+	append(&s->o, "now");
+	expect_sink(s, "now");
+	assert_int_equal(outbuf_held(&s->o), 0);
+	assert_int_equal(outbuf_released(&s->o), 17);
+
+	assert_int_equal(outbuf_pass_through(&s->o, 0), 0);
+	append(&s->o, "wait");
+	expect_sink(s, "");
+	assert_int_equal(outbuf_close_epoch(&s->o, 1, &off, &len), 0);
+	assert_int_equal(off, 17);
+	assert_int_equal(len, 4);
+	assert_int_equal(outbuf_release(&s->o, 1), 4);
+	expect_sink(s, "wait");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -150,6 +179,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_release_in_order, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_and_discard, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pass_through, setup,
 						teardown),
 	};
 
