@@ -255,7 +255,7 @@ static void do_captured(struct primary *p, unsigned slot, int precopy)
  * works again (the gate fails closed: what it holds waits, or is dropped
  * by the kernel, never let out early).
  */
-static void net_done(struct primary *p, const char *what, long ret)
+static void net_done(struct primary *p, const char *what, int ret)
 {
 	char why[160];
 
@@ -270,7 +270,7 @@ static void net_done(struct primary *p, const char *what, long ret)
 	p->net_failing = 1;
 	netout_why(p->wl.net, why, sizeof(why));
 	log_error("packet gate, %s: %s; the service's packets wait", what,
-		  *why ? why : strerror((int)-ret));
+		  *why ? why : strerror(-ret));
 }
 
 /* Acknowledged epochs (from, to]: their Ack latency, and their output. */
@@ -362,10 +362,18 @@ static void on_drain_timeout(uv_timer_t *t);
  */
 static void update_passing(struct primary *p)
 {
-	if (pcore_releases_now(&p->core) != p->passing) {
-		p->passing = !p->passing;
-		outbuf_pass_through(&p->ob, p->passing);
-	}
+	uint64_t until = 0;
+
+	/* With an arbiter, only while the lease surely holds (lease.h): the
+	 * appending thread checks the clock, not the loop. */
+	if (pcore_releases_now(&p->core))
+		until = p->lease.arb ? p->lease.until_ns : UINT64_MAX;
+	if (until == p->passing_until)
+		return;
+	p->passing_until = until;
+	outbuf_pass_through(&p->ob, until);
+	if (until && p->wl.net)
+		net_done(p, "releasing", netout_flush(p->wl.net));
 }
 
 /* One line and one event per state change, with the held output's fate. */
@@ -664,11 +672,6 @@ static void on_tick(uv_timer_t *t)
 	struct primary *p = t->data;
 
 	stall_check(p);
-	if (pcore_releases_now(&p->core)) {
-		outbuf_flush(&p->ob); /* unprotected: out as it comes */
-		if (p->wl.net)
-			net_done(p, "releasing", netout_flush(p->wl.net));
-	}
 	backpressure(p);
 	pcore_on_tick(&p->core);
 	primary_run(p);
@@ -762,16 +765,15 @@ static void on_net_readable(uv_poll_t *h, int status, int events)
 		net_done(p, "polling", status);
 		return;
 	}
+	stall_check(p); /* the lease too: releasing is an output event */
 	net_done(p, "reading", netout_read(net));
-	if (pcore_releases_now(&p->core)) {
+	if (pcore_releases_now(&p->core))
 		net_done(p, "releasing", netout_flush(net));
-		return;
-	}
-	if (netout_full(net) && !p->core.due) {
+	else if (netout_full(net) && !p->core.due) {
 		p->stats.early_epochs++;
 		pcore_on_tick(&p->core);
-		primary_run(p);
 	}
+	primary_run(p);
 }
 
 static void on_ready_async(uv_async_t *a)

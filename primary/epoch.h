@@ -74,7 +74,8 @@ struct primary {
 	int running;	  /* primary_run() is carrying out actions */
 	int acked_events; /* primary_opts.acked_events */
 	int output_held;  /* the guest is held: its output is at the bound */
-	int passing;	  /* the console passes through (outbuf.h) */
+	/* the console passes through until then (outbuf.h); 0: held */
+	uint64_t passing_until;
 	/* every connection's key or TLS (conn.h), or NULL */
 	const struct conn_cred *key;
 	struct lease lease;

@@ -53,15 +53,14 @@ int netout_close_epoch(struct netout *n, uint64_t epoch)
 	return ret;
 }
 
-long netout_release(struct netout *n, uint64_t acked)
+int netout_release(struct netout *n, uint64_t acked)
 {
-	struct netgate_count c = {0, 0};
 	int ret;
 
 	pthread_mutex_lock(&n->lock);
-	ret = netgate_release(&n->g, acked, &c);
+	ret = netgate_release(&n->g, acked, NULL);
 	pthread_mutex_unlock(&n->lock);
-	return ret ? ret : (long)c.packets;
+	return ret;
 }
 
 void netout_reopen(struct netout *n)
@@ -71,26 +70,24 @@ void netout_reopen(struct netout *n)
 	pthread_mutex_unlock(&n->lock);
 }
 
-long netout_flush(struct netout *n)
+int netout_flush(struct netout *n)
 {
-	struct netgate_count c = {0, 0};
 	int ret;
 
 	pthread_mutex_lock(&n->lock);
-	ret = netgate_flush(&n->g, &c);
+	ret = netgate_flush(&n->g, NULL);
 	pthread_mutex_unlock(&n->lock);
-	return ret ? ret : (long)c.packets;
+	return ret;
 }
 
-long netout_discard(struct netout *n)
+int netout_discard(struct netout *n)
 {
-	struct netgate_count c = {0, 0};
 	int ret;
 
 	pthread_mutex_lock(&n->lock);
-	ret = netgate_discard(&n->g, &c);
+	ret = netgate_discard(&n->g, NULL);
 	pthread_mutex_unlock(&n->lock);
-	return ret ? ret : (long)c.packets;
+	return ret;
 }
 
 size_t netout_held_bytes(struct netout *n)
@@ -111,13 +108,6 @@ int netout_full(struct netout *n)
 	full = netgate_full(&n->g);
 	pthread_mutex_unlock(&n->lock);
 	return full;
-}
-
-void netout_stats(struct netout *n, struct netgate_stats *st)
-{
-	pthread_mutex_lock(&n->lock);
-	netgate_stats(&n->g, st);
-	pthread_mutex_unlock(&n->lock);
 }
 
 void netout_why(struct netout *n, char *buf, size_t len)

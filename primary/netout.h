@@ -40,16 +40,15 @@ int netout_read(struct netout *n);
  */
 int netout_close_epoch(struct netout *n, uint64_t epoch);
 
-/* Releases closed epochs <= acked; the packets released, or -errno. */
-long netout_release(struct netout *n, uint64_t acked);
+/* Releases closed epochs <= acked. 0 or -errno. */
+int netout_release(struct netout *n, uint64_t acked);
 void netout_reopen(struct netout *n);
-/* Unprotected: out now. Dropped: never out. The packets, or -errno. */
-long netout_flush(struct netout *n);
-long netout_discard(struct netout *n);
+/* Unprotected: out now. Replaced: never out. 0 or -errno. */
+int netout_flush(struct netout *n);
+int netout_discard(struct netout *n);
 
 size_t netout_held_bytes(struct netout *n);
 int netout_full(struct netout *n);
-void netout_stats(struct netout *n, struct netgate_stats *st);
 
 /* A copy of the gate's last failure, one line. */
 void netout_why(struct netout *n, char *buf, size_t len);

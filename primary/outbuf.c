@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fdio.h"
 #include "log.h"
 #include "outbuf.h"
@@ -54,7 +55,7 @@ void outbuf_append(struct outbuf *o, const uint8_t *buf, size_t len)
 	}
 	memcpy(o->data + o->len, buf, len);
 	o->len += len;
-	if (o->through) {
+	if (o->through_until && now_ns() < o->through_until) {
 		write_out(o, o->len);
 		o->nsegs = 0;
 	}
@@ -166,17 +167,17 @@ size_t outbuf_flush(struct outbuf *o)
 	return n;
 }
 
-size_t outbuf_pass_through(struct outbuf *o, int on)
+size_t outbuf_pass_through(struct outbuf *o, uint64_t until_ns)
 {
 	size_t n = 0;
 
 	pthread_mutex_lock(&o->lock);
-	if (on) {
+	if (until_ns && now_ns() < until_ns) {
 		n = o->len;
 		write_out(o, n);
 		o->nsegs = 0;
 	}
-	o->through = on;
+	o->through_until = until_ns;
 	pthread_mutex_unlock(&o->lock);
 	return n;
 }

@@ -28,7 +28,9 @@ struct outbuf {
 	size_t nsegs, segcap;
 	int sink;	 /* fd the released bytes go to */
 	int sink_failed; /* a write failed: logged once */
-	int through;	 /* unprotected: appended bytes go out at once */
+	/* unprotected: appended bytes go out at once while now_ns() is
+	 * below it (0: never) */
+	uint64_t through_until;
 };
 
 int outbuf_init(struct outbuf *o, int sink_fd);
@@ -72,13 +74,14 @@ void outbuf_reopen(struct outbuf *o);
 size_t outbuf_flush(struct outbuf *o);
 
 /*
- * on: unprotected from now on (nothing need wait for an Ack): what is
- * held goes out now, and every append goes straight to the sink from the
- * thread that appends, so that a promoted node's first output is not
- * held until a tick. off: appends are held again, from the next one on.
- * Returns the held bytes written.
+ * Unprotected until until_ns (now_ns clock; UINT64_MAX: for good, 0: no
+ * longer): nothing need wait for an Ack, so what is held goes out now and
+ * every append goes straight to the sink from the thread that appends (a
+ * promoted node's first output is not held until a tick). Past until_ns
+ * (an arbiter's lease not renewed in time) appends are held again, as
+ * they are from the next one on after 0. Returns the held bytes written.
  */
-size_t outbuf_pass_through(struct outbuf *o, int on);
+size_t outbuf_pass_through(struct outbuf *o, uint64_t until_ns);
 
 /* Replaced by another primary: held bytes are never released. */
 void outbuf_discard(struct outbuf *o);

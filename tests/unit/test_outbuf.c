@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "outbuf.h"
 
 struct sink {
@@ -154,7 +155,7 @@ static void test_pass_through(void **state)
 	outbuf_set_offset(&s->o, 10);
 	append(&s->o, "held");
 	expect_sink(s, "");
-	assert_int_equal(outbuf_pass_through(&s->o, 1), 4);
+	assert_int_equal(outbuf_pass_through(&s->o, UINT64_MAX), 4);
 	expect_sink(s, "held");
 	append(&s->o, "now");
 	expect_sink(s, "now");
@@ -171,6 +172,28 @@ static void test_pass_through(void **state)
 	expect_sink(s, "wait");
 }
 
+/* Unprotected only until a deadline (an arbiter's lease): past it, what
+ * is appended is held, though nobody said protected; a new deadline lets
+ * it out. */
+static void test_pass_through_until(void **state)
+{
+	struct sink *s = *state;
+
+	assert_int_equal(outbuf_pass_through(&s->o, now_ns() + 500000000ull),
+			 0);
+	append(&s->o, "in time");
+	expect_sink(s, "in time");
+	usleep(600000);
+	append(&s->o, "late");
+	expect_sink(s, "");
+	assert_int_equal(outbuf_held(&s->o), 4);
+	/* Expired already: still held. */
+	assert_int_equal(outbuf_pass_through(&s->o, now_ns() - 1), 0);
+	expect_sink(s, "");
+	assert_int_equal(outbuf_pass_through(&s->o, UINT64_MAX), 4);
+	expect_sink(s, "late");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -181,6 +204,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reopen_and_discard, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_pass_through, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pass_through_until, setup,
 						teardown),
 	};
 
