@@ -221,6 +221,19 @@ def wait_dict_checked(c):
     b._expected = 0
 
 
+def end_drill(c, keep_logs):
+    """A drill's cluster at its end: cleaned up, or (keep_logs: a
+    violation or a failure under --keep) its daemons killed and its
+    directory left for the logs."""
+    if not keep_logs:
+        c.cleanup()
+        return
+    for p in c.procs.values():
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 def first_output(c, timeout=60):
     """From the kill on, polls b's events and console every millisecond:
     returns b's "promoted" event and the ms from it to the first byte the
@@ -326,13 +339,7 @@ def drill_once(bindir, rng, workload="counter", memory=None,
         failed = True
         raise Failure(f"{e}\n(logs kept in {c.dir})")
     finally:
-        if not (keep and (res.violation or failed)):
-            c.cleanup()
-        else:
-            for p in c.procs.values():
-                if p.poll() is None:
-                    p.kill()
-                    p.wait()
+        end_drill(c, keep and (res.violation or failed))
 
 
 class RedisResult(Result):
@@ -439,13 +446,7 @@ def redis_drill_once(bindir, topo, rng, interval="100ms", hb_interval="50ms",
                             f"breaks {chk.breaks}\nconnects "
                             f"{chk.connects}\nerrors {chk.errors}\n")
                     f.writelines(f"{r!r}\n" for r in chk.records)
-        if not (keep and (res.violation or failed)):
-            c.cleanup()
-        else:
-            for p in c.procs.values():
-                if p.poll() is None:
-                    p.kill()
-                    p.wait()
+        end_drill(c, keep and (res.violation or failed))
 
 
 def min_median_max(results, name):
@@ -622,13 +623,7 @@ def chaos_once(bindir, rng, rate=0.01, kinds=chaos.KINDS, memory="64M",
             res.violation += f" [chaos seed {res.seed}]"
             if keep:
                 res.violation += f" (logs kept in {c.dir})"
-        if not (keep and (res.violation or failed)):
-            c.cleanup()
-        else:
-            for p in c.procs.values():
-                if p.poll() is None:
-                    p.kill()
-                    p.wait()
+        end_drill(c, keep and (res.violation or failed))
 
 
 def chaos_summary(results, hb_timeout_ms, rate, failures):

@@ -635,6 +635,24 @@ def describe(p):
     return f"IP protocol {p.proto} id {p.ipid}"
 
 
+def wait_connected(socks, timeout, what, logs=lambda: ""):
+    """Waits until every non-blocking connect of socks is done; a failed
+    one, or one not done within timeout, fails the test."""
+    deadline = time.monotonic() + timeout
+    pending = list(socks)
+    while pending and time.monotonic() < deadline:
+        _, w, _ = select.select([], pending, [], 1.0)
+        for s in w:
+            err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                raise Failure(f"one of the {what} failed: "
+                              f"{os.strerror(err)}\n{logs()}")
+            pending.remove(s)
+    if pending:
+        raise Failure(f"{len(pending)} of {len(socks)} {what} not up "
+                      f"within {timeout} s\n{logs()}")
+
+
 def connect_many(t, n, timeout=LIVENESS_S):
     """n connections from the client to the service, made at once (each
     handshake is held like any output); returns them, blocking again."""
@@ -648,19 +666,7 @@ def connect_many(t, n, timeout=LIVENESS_S):
                 s.connect((SERVICE_ADDR, REDIS_PORT))
             except BlockingIOError:
                 pass
-        deadline = time.monotonic() + timeout
-        pending = list(socks)
-        while pending and time.monotonic() < deadline:
-            _, w, _ = select.select([], pending, [], 1.0)
-            for s in w:
-                err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                if err:
-                    raise Failure(f"a connection to the service failed: "
-                                  f"{os.strerror(err)}")
-                pending.remove(s)
-        if pending:
-            raise Failure(f"{len(pending)} of {n} connections to the "
-                          f"service not up within {timeout} s")
+        wait_connected(socks, timeout, "connections to the service")
         for s in socks:
             s.setblocking(True)
             s.settimeout(timeout)
@@ -779,20 +785,7 @@ def _flood(t, rng, not_before, logs):
                 raise Failure(f"malformed RESP #{j}: answered "
                               f"{first!r:.100}, want a protocol error")
         # the 200 new connections: all up, each answers PING
-        deadline = time.monotonic() + LIVENESS_S
-        pending = list(news)
-        while pending and time.monotonic() < deadline:
-            _, w, _ = select.select([], pending, [], 1.0)
-            for s in w:
-                err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                if err:
-                    raise Failure(f"a flood connection failed: "
-                                  f"{os.strerror(err)}\n{logs()}")
-                pending.remove(s)
-        if pending:
-            raise Failure(f"{len(pending)} of {len(news)} flood "
-                          f"connections not up within {LIVENESS_S} s\n"
-                          f"{logs()}")
+        wait_connected(news, LIVENESS_S, "flood connections", logs)
         for s in news:
             s.setblocking(True)
             s.sendall(redischeck.encode("PING"))
