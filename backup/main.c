@@ -45,6 +45,7 @@
 #include "ctl.h"
 #include "log.h"
 #include "paths.h"
+#include "prefault.h"
 #include "primary.h"
 #include "shell.h"
 #include "status.h"
@@ -166,18 +167,59 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
+/*
+ * What this file adds to the backup for a quick promotion: the VM made
+ * ahead on the replica's memory (primary_prepare()), remade after each
+ * loop iteration in which the replica's memory changed, and the spare's
+ * prefault giving way once promoted.
+ */
+struct ahead {
+	struct backup *b;
+	uv_check_t check;
+	int fd;	      /* the replica memory it was last made for */
+	uint8_t *mem; /* (its descriptor and mapping) */
+	int stop;     /* atomic: promoted, the spare's worker stops */
+};
+
+/*
+ * The spare's prefault (replica_spare_prefault()) in slices of this many
+ * bytes: MADV_POPULATE_WRITE holds the process's mmap lock for reading for
+ * a whole call, and any mmap() meanwhile (a promotion's allocations, a
+ * thread's stack) waits for it: up to 100 ms was seen at 1 GiB.
+ */
+#define SPARE_SLICE (256u << 10)
+
 static void spare_work(uv_work_t *w)
 {
-	struct backup *b = w->data;
+	struct ahead *a = w->data;
+	struct backup *b = a->b;
+	uint64_t off, n;
 
-	b->spare_ret = replica_spare_prefault(&b->r);
+	b->spare_ret = 0;
+	for (off = 0; b->r.spare && off < b->r.mem_size && !b->spare_ret;
+	     off += n) {
+		/* A promoted node needs no spare: the CPU is the guest's. */
+		if (__atomic_load_n(&a->stop, __ATOMIC_RELAXED)) {
+			b->spare_ret = -ECANCELED;
+			break;
+		}
+		n = b->r.mem_size - off < SPARE_SLICE ? b->r.mem_size - off
+						      : SPARE_SLICE;
+		b->spare_ret = prefault(b->r.spare + off, (size_t)n);
+	}
 }
 
 static void spare_done(uv_work_t *w, int status)
 {
-	struct backup *b = w->data;
+	struct ahead *a = w->data;
+	struct backup *b = a->b;
 	int ok = !status && !b->spare_ret;
 
+	/* Promoted: no sync will take it, and dropping it (an munmap of
+	 * the guest's size) would stall the primary's loop: it goes at the
+	 * end with the replica. */
+	if (b->spare_ret == -ECANCELED)
+		return;
 	replica_spare_ready(&b->r, ok);
 	if (ok)
 		log_info("replica memory for the first sync ready: %llu MiB "
@@ -193,18 +235,55 @@ static void spare_done(uv_work_t *w, int status)
 }
 
 /* Makes the spare and has a worker prefault it while no sync needs it. */
-static void start_spare(struct backup *b)
+static void start_spare(struct ahead *a)
 {
+	struct backup *b = a->b;
 	char err[256];
 
 	if (replica_spare_make(&b->r, err, sizeof(err))) {
 		log_warn("%s; the sync fills its memory on demand", err);
 		return;
 	}
-	b->spare_work.data = b;
+	b->spare_work.data = a;
 	b->spare_start_ns = now_ns();
 	if (uv_queue_work(b->loop, &b->spare_work, spare_work, spare_done))
 		replica_spare_ready(&b->r, 0);
+}
+
+/*
+ * After every loop iteration: a consistent replica whose memory is not the
+ * one the VM was made ahead for (the first, or a sync replaced it) gets it
+ * remade, here rather than in the promotion. Some milliseconds on the loop
+ * once per sync. Once promoted, the spare's worker is told to stop.
+ */
+static void ahead_check(uv_check_t *h)
+{
+	struct ahead *a = h->data;
+	struct backup *b = a->b;
+	uint64_t t0 = now_ns();
+	char err[512];
+	int ret;
+
+	if (b->sb.state == SB_PRIMARY || b->sb.state == SB_STOPPED) {
+		__atomic_store_n(&a->stop, 1, __ATOMIC_RELAXED);
+		uv_check_stop(h);
+		return;
+	}
+	if (!b->r.epoch || (b->r.fd == a->fd && b->r.mem == a->mem))
+		return;
+	a->fd = b->r.fd;
+	a->mem = b->r.mem;
+	ret = primary_prepare(b->p, b->cfg, b->r.fd, b->r.mem_size, err,
+			      sizeof(err));
+	if (ret < 0)
+		log_warn("cannot make the promotion's VM ahead (%s); a "
+			 "promotion makes it, some milliseconds slower",
+			 err);
+	else if (ret > 0)
+		log_info("VM for a promotion made ahead on the replica's "
+			 "memory at epoch %llu in %.1f ms",
+			 (unsigned long long)b->r.epoch,
+			 (double)(now_ns() - t0) / 1e6);
 }
 
 static void status_cb(void *opaque, struct node_status *st)
@@ -261,6 +340,7 @@ static int run(const struct config *cfg, const struct config_node *self,
 	};
 	const struct config_node *first;
 	struct backup backup, *b = &backup;
+	struct ahead ahead = {.b = b, .fd = -1};
 	/* [cluster] key_file's key or tls_* context: live as long as b */
 	struct auth_key key;
 	struct conn_cred cred = {NULL, NULL};
@@ -298,6 +378,9 @@ static int run(const struct config *cfg, const struct config_node *self,
 	b->cfg = cfg;
 	b->self = self;
 	b->snapshot = o->snapshot;
+	/* Now: its pages are faulted in at start, not in a promotion (NULL:
+	 * the promotion allocates it, and nothing is made ahead). */
+	b->p = primary_alloc();
 	/* Plumbed down now, so that a promotion does not wait on it. */
 	if (primary_net_prepare(cfg, &b->net, line, sizeof(line))) {
 		log_error("%s", line);
@@ -313,7 +396,9 @@ static int run(const struct config *cfg, const struct config_node *self,
 		goto err_standby;
 	}
 	first = standby_primary(&b->sb);
-	if (replica_init(&b->r, cfg->workload.memory, err, sizeof(err))) {
+	if (replica_init(&b->r, cfg->workload.memory,
+			 cfg->workload.memory_backing == CONFIG_BACKING_HUGETLB,
+			 err, sizeof(err))) {
 		log_error("%s", err);
 		goto err_standby;
 	}
@@ -354,11 +439,19 @@ static int run(const struct config *cfg, const struct config_node *self,
 		 *cfg->failover.health_check_command
 			 ? ", or when the health check fails"
 			 : "");
-	start_spare(b);
+	start_spare(&ahead);
+	if (b->p) {
+		uv_check_init(&loop, &ahead.check);
+		ahead.check.data = &ahead;
+		uv_check_start(&ahead.check, ahead_check);
+		uv_unref((uv_handle_t *)&ahead.check);
+	}
 	shell_start(b);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	/* A promoted node's signal watchers outlive the primary's loop. */
 	shell_finish(b);
+	if (b->p)
+		uv_close((uv_handle_t *)&ahead.check, NULL);
 	if (b->arb) {
 		/* The promoted primary stopped: nothing more is released,
 		 * nobody need wait for its lease to lapse. */
@@ -383,6 +476,7 @@ static int run(const struct config *cfg, const struct config_node *self,
 err_replica:
 	replica_destroy(&b->r);
 err_standby:
+	primary_free(b->p);
 	primary_net_free(b->net);
 	standby_destroy(&b->sb);
 	tls_ctx_free(cred.tls);

@@ -1,7 +1,9 @@
 /*
  * Promotion (see promote.h). Everything here runs on the backup's loop
  * thread, with the guest not yet running, and takes milliseconds whatever
- * the memory size: the replica is mapped, never copied.
+ * the memory size: the replica is mapped, never copied, and the VM on it
+ * was made ahead (main.c, primary_prepare()), so that only the vCPU state
+ * is loaded here.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -71,8 +73,17 @@ int promote(struct promotion *pm, struct primary *p, uv_loop_t *loop,
 	ret = primary_promote(p, loop, cfg, self, pm->term, &img, &pm->vm_ns,
 			      err, errlen);
 	if (ret) {
+		char why[256];
+
 		close(pm->sink);
 		pm->sink = -1;
+		/* The VM made ahead went with the attempt: made again for
+		 * the next one (milliseconds, on a path already slow). */
+		if (primary_prepare(p, cfg, r->fd, r->mem_size, why,
+				    sizeof(why)) < 0)
+			log_warn("cannot make the promotion's VM ahead again: "
+				 "%s",
+				 why);
 		return ret;
 	}
 	/* Only once nothing can fail before the guest runs (a retry must

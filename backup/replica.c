@@ -16,6 +16,7 @@
 #include "codec.h"
 #include "pack.h"
 #include "prefault.h"
+#include "ram.h"
 #include "replica.h"
 #include "snapshot.h"
 #include "state.h"
@@ -34,43 +35,22 @@ static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
 	return ret;
 }
 
-/* A zeroed memfd of size bytes, mapped shared. */
-static int make_mem(uint64_t size, int *fd, uint8_t **mem)
+/* A zeroed memfd of the replica's size and backing, mapped shared. */
+static int make_mem(const struct replica *r, int *fd, uint8_t **mem,
+		    const char *what, char *err, size_t errlen)
 {
-	int f = memfd_create("remora-replica", MFD_CLOEXEC);
-	void *m;
+	char why[200];
+	int ret;
 
-	if (f < 0)
-		return -errno;
-	if (ftruncate(f, (off_t)size)) {
-		int ret = -errno;
-
-		close(f);
-		return ret;
-	}
-	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);
-	if (m == MAP_FAILED) {
-		int ret = -errno;
-
-		close(f);
-		return ret;
-	}
-	*fd = f;
-	*mem = m;
+	ret = ram_make(r->mem_size, r->hugetlb, "remora-replica", fd, mem, why,
+		       sizeof(why));
+	if (ret)
+		return fail(err, errlen, ret, "%s: %s", what, why);
 	return 0;
 }
 
-static void drop_mem(uint64_t size, int *fd, uint8_t **mem)
-{
-	if (*mem)
-		munmap(*mem, size);
-	if (*fd >= 0)
-		close(*fd);
-	*mem = NULL;
-	*fd = -1;
-}
-
-int replica_init(struct replica *r, uint64_t mem_size, char *err, size_t errlen)
+int replica_init(struct replica *r, uint64_t mem_size, int hugetlb, char *err,
+		 size_t errlen)
 {
 	int ret;
 
@@ -79,11 +59,10 @@ int replica_init(struct replica *r, uint64_t mem_size, char *err, size_t errlen)
 	r->mem_size = mem_size;
 	r->npages = mem_size / VM_PAGE_SIZE;
 	r->console_max = mem_size;
-	ret = make_mem(mem_size, &r->fd, &r->mem);
+	r->hugetlb = hugetlb;
+	ret = make_mem(r, &r->fd, &r->mem, "replica memory", err, errlen);
 	if (ret)
-		return fail(err, errlen, ret, "replica memory (%llu MiB): %s",
-			    (unsigned long long)(mem_size >> 20),
-			    strerror(-ret));
+		return ret;
 	r->state = malloc(VM_STATE_MAX);
 	r->stg.state = malloc(VM_STATE_MAX);
 	r->stg.seen = calloc(1, (r->npages + 63) / 64 * 8);
@@ -100,9 +79,9 @@ int replica_init(struct replica *r, uint64_t mem_size, char *err, size_t errlen)
 
 void replica_destroy(struct replica *r)
 {
-	drop_mem(r->mem_size, &r->fd, &r->mem);
-	drop_mem(r->mem_size, &r->next_fd, &r->next);
-	drop_mem(r->mem_size, &r->spare_fd, &r->spare);
+	ram_drop(r->mem_size, &r->fd, &r->mem);
+	ram_drop(r->mem_size, &r->next_fd, &r->next);
+	ram_drop(r->mem_size, &r->spare_fd, &r->spare);
 	free(r->state);
 	free(r->tail);
 	free(r->stg.pfns);
@@ -122,34 +101,33 @@ int replica_spare_make(struct replica *r, char *err, size_t errlen)
 {
 	int ret;
 
-	if (r->spare)
+	/* Huge pages fault in 512 at a time: no spare needed. */
+	if (r->spare || r->hugetlb)
 		return 0;
-	ret = make_mem(r->mem_size, &r->spare_fd, &r->spare);
+	ret = make_mem(r, &r->spare_fd, &r->spare, "spare replica memory", err,
+		       errlen);
 	if (ret)
-		return fail(err, errlen, ret, "spare replica memory: %s",
-			    strerror(-ret));
+		return ret;
 	r->spare_ready = 0;
 	return 0;
 }
 
 int replica_spare_prefault(struct replica *r)
 {
-	return prefault(r->spare, r->mem_size);
+	return r->spare ? prefault(r->spare, r->mem_size) : 0;
 }
 
 void replica_spare_ready(struct replica *r, int ok)
 {
 	if (!ok)
-		drop_mem(r->mem_size, &r->spare_fd, &r->spare);
+		ram_drop(r->mem_size, &r->spare_fd, &r->spare);
 	r->spare_ready = ok && r->spare;
 }
 
 int replica_sync_begin(struct replica *r, char *err, size_t errlen)
 {
-	int ret;
-
 	replica_discard(r);
-	drop_mem(r->mem_size, &r->next_fd, &r->next);
+	ram_drop(r->mem_size, &r->next_fd, &r->next);
 	if (r->spare_ready) {
 		r->next_fd = r->spare_fd;
 		r->next = r->spare;
@@ -158,11 +136,8 @@ int replica_sync_begin(struct replica *r, char *err, size_t errlen)
 		r->spare_ready = 0;
 		return 0;
 	}
-	ret = make_mem(r->mem_size, &r->next_fd, &r->next);
-	if (ret)
-		return fail(err, errlen, ret, "sync replica memory: %s",
-			    strerror(-ret));
-	return 0;
+	return make_mem(r, &r->next_fd, &r->next, "sync replica memory", err,
+			errlen);
 }
 
 /* Where staged pages apply: the sync's new replica while there is one. */
@@ -195,7 +170,7 @@ void replica_discard(struct replica *r)
 	 * thrown away half-way, it leaves that replica unusable. The current
 	 * one is untouched, and the next sync starts a new one. */
 	if (s->open && s->precopy && s->n)
-		drop_mem(r->mem_size, &r->next_fd, &r->next);
+		ram_drop(r->mem_size, &r->next_fd, &r->next);
 	reset_stage(r);
 }
 
@@ -553,7 +528,7 @@ int replica_commit(struct replica *r, uint64_t epoch, uint64_t pages,
 	r->applied_pages += s->n;
 	if (!s->precopy) {
 		if (r->next) {
-			drop_mem(r->mem_size, &r->fd, &r->mem);
+			ram_drop(r->mem_size, &r->fd, &r->mem);
 			r->fd = r->next_fd;
 			r->mem = r->next;
 			r->next_fd = -1;

@@ -50,7 +50,8 @@ struct replica_stage {
 
 struct replica {
 	uint64_t mem_size, npages;
-	int fd; /* the replica: consistent at epoch */
+	int hugetlb; /* [workload] memory_backing = hugetlb */
+	int fd;	     /* the replica: consistent at epoch */
 	uint8_t *mem;
 	int next_fd; /* a sync in progress builds this; -1 otherwise */
 	uint8_t *next;
@@ -85,7 +86,9 @@ struct replica {
 			   char *why, size_t whylen);
 };
 
-int replica_init(struct replica *r, uint64_t mem_size, char *err,
+/* hugetlb: every memory of the replica in 2 MiB pages (vmm/ram.h), and
+ * no spare (replica_spare_make() makes none: none is needed). */
+int replica_init(struct replica *r, uint64_t mem_size, int hugetlb, char *err,
 		 size_t errlen);
 void replica_destroy(struct replica *r);
 

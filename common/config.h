@@ -59,6 +59,13 @@ enum config_arbiter {
 	CONFIG_ARBITER_ETCD,	 /* a lease in etcd */
 };
 
+/* Where guest RAM and the backup's replica live ([workload]
+ * memory_backing). */
+enum config_backing {
+	CONFIG_BACKING_NORMAL = 0,  /* shared memory, 4 KiB pages */
+	CONFIG_BACKING_HUGETLB = 1, /* 2 MiB pages from the host's pool */
+};
+
 /* What is replicated ([workload] type). */
 enum config_workload {
 	CONFIG_WORKLOAD_KVM = 0,     /* a remora micro-VM under KVM */
@@ -97,6 +104,7 @@ struct config {
 		/* the page space: guest RAM, or the most a process's tasks
 		 * and images may use; bytes, 4M..4G, 2M multiple */
 		uint64_t memory;
+		enum config_backing memory_backing;
 		char args[CONFIG_ARGS_MAX];    /* kvm: guest command line */
 		char console[CONFIG_PATH_MAX]; /* sink: file path or "-" */
 
@@ -148,7 +156,8 @@ struct config {
 		int delta;		      /* 1: XOR-delta pages, 0: RAW */
 		uint32_t max_inflight_epochs; /* 1..64 */
 		uint64_t delta_cache;	      /* bytes; 0 disables the cache */
-		uint32_t precopy_max_rounds;  /* 1..100 */
+		uint32_t hot_pages; /* kvm: most pages left writable; 0..2^20 */
+		uint32_t precopy_max_rounds; /* 1..100 */
 		uint64_t precopy_stop_pages; /* stop pre-copy at <= this many */
 	} replication;
 

@@ -182,6 +182,26 @@ const struct config_key config_keys[] = {
 	},
 	{
 		.sec = CONFIG_SEC_WORKLOAD,
+		.name = "memory_backing",
+		.type = CONFIG_T_CHOICE,
+		.def = "normal",
+		.choices = CHOICES({"normal", CONFIG_BACKING_NORMAL},
+				   {"hugetlb", CONFIG_BACKING_HUGETLB}),
+		.refusal = "is not supported (normal or hugetlb)",
+		FIELD(workload.memory_backing),
+		.doc = "Where guest RAM (kvm) and the backup's replica live: "
+		       "`normal` shared memory in 4 KiB pages, or `hugetlb`, "
+		       "2 MiB pages from the host's reserved pool, which "
+		       "makes a first sync and promotion several times "
+		       "faster where page faults are dear (a virtualized "
+		       "host). The operator reserves the pool "
+		       "(docs/operations.md, \"Huge pages\"): the primary "
+		       "needs memory, the backup twice memory; a node "
+		       "whose pool is short refuses to start, saying how "
+		       "much to reserve.",
+	},
+	{
+		.sec = CONFIG_SEC_WORKLOAD,
 		.name = "args",
 		.type = CONFIG_T_TEXT,
 		.def = "",
@@ -364,6 +384,23 @@ const struct config_key config_keys[] = {
 		FIELD(replication.max_inflight_epochs),
 		.doc = "Epochs sent but not yet acknowledged before the "
 		       "primary waits (backpressure).",
+	},
+	{
+		.sec = CONFIG_SEC_REPLICATION,
+		.name = "hot_pages",
+		.type = CONFIG_T_UINT,
+		.def = "1024",
+		.lo = 0,
+		.hi = 1u << 20,
+		FIELD(replication.hot_pages),
+		.doc = "kvm: the most guest pages left writable between epochs "
+		       "because the guest keeps writing them. A hot page is "
+		       "copied at every epoch instead of costing a "
+		       "write-protect fault at its first write after each "
+		       "one (about 20 us where KVM is software-assisted, "
+		       "against 0.3 us to copy it); each one adds a page to "
+		       "every pause. 0: every page is protected at every "
+		       "epoch (docs/microvm.md, \"Hot pages\").",
 	},
 	{
 		.sec = CONFIG_SEC_REPLICATION,

@@ -10,13 +10,33 @@
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
 #endif
 
+/* The whole pages inside [p, p + len): [*lo, *hi), or 0 if none. */
+static int whole_pages(void *p, size_t len, uintptr_t *lo, uintptr_t *hi)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+
+	*lo = ((uintptr_t)p + page - 1) & ~(page - 1);
+	*hi = ((uintptr_t)p + len) & ~(page - 1);
+	return *hi > *lo;
+}
+
+int prefault_shared(void *p, size_t len)
+{
+	uintptr_t lo, hi;
+
+	if (!whole_pages(p, len, &lo, &hi))
+		return 0;
+	if (madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE))
+		return errno == ENOMEM ? -ENOMEM : -EINVAL;
+	return 0;
+}
+
 int prefault(void *p, size_t len)
 {
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-	uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
-	uintptr_t hi = ((uintptr_t)p + len) & ~(page - 1);
+	uintptr_t lo, hi;
 
-	if (hi <= lo)
+	if (!whole_pages(p, len, &lo, &hi))
 		return 0;
 	/* EINVAL on kernels before 5.14: the touches below do it all. */
 	if (madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) &&

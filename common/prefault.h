@@ -23,4 +23,12 @@
  */
 int prefault(void *p, size_t len);
 
+/*
+ * The same where other threads may be writing to the range meanwhile:
+ * MADV_POPULATE_WRITE alone, which maps pages without changing a byte, and
+ * no touches. -EINVAL on kernels before 5.14 (nothing done: the pages then
+ * fault in when first written, as without), -ENOMEM as prefault().
+ */
+int prefault_shared(void *p, size_t len);
+
 #endif

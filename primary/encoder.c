@@ -15,6 +15,7 @@
 #include "encoder.h"
 #include "frame.h"
 #include "pack.h"
+#include "prefault.h"
 #include "wire.h"
 
 int encoder_init(struct encoder *e, uint64_t mem_size, uint64_t cache_bytes,
@@ -64,6 +65,12 @@ void encoder_destroy(struct encoder *e)
 	free(e->page);
 	free(e->scratch);
 	memset(e, 0, sizeof(*e));
+}
+
+int encoder_prefault(struct encoder *e)
+{
+	return e->nslots ? prefault_shared(e->cache, e->nslots * VM_PAGE_SIZE)
+			 : 0;
 }
 
 void encoder_reset(struct encoder *e)

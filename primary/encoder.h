@@ -39,6 +39,15 @@ int encoder_init(struct encoder *e, uint64_t mem_size, uint64_t cache_bytes,
 		 int delta, int acceleration, uint64_t term);
 void encoder_destroy(struct encoder *e);
 
+/*
+ * Makes the delta cache resident (prefault_shared()), so that a first sync
+ * does not fill it one page fault at a time: on a virtualized host that
+ * took a 1 GiB guest's sync about 1 s for the first 256 MiB. Changes no
+ * byte, so it may run on any thread, while encoder_run() runs; not while
+ * encoder_destroy() does. 0, or -ENOMEM / -EINVAL as prefault_shared().
+ */
+int encoder_prefault(struct encoder *e);
+
 /* Forgets every cached page (a new backup holds nothing yet). */
 void encoder_reset(struct encoder *e);
 

@@ -828,6 +828,30 @@ static int listen_on(struct primary *p)
 	return ret;
 }
 
+/* The delta cache made resident off the loop (encoder_prefault()). */
+static void cache_work(uv_work_t *w)
+{
+	struct primary *p = w->data;
+	uint64_t t0 = now_ns();
+
+	lower_worker_priority();
+	p->cache_ret = encoder_prefault(&p->enc);
+	p->cache_ns = now_ns() - t0;
+}
+
+static void cache_done(uv_work_t *w, int status)
+{
+	struct primary *p = w->data;
+
+	(void)status;
+	if (p->cache_ret)
+		log_debug("delta cache left to fill on demand: %s",
+			  strerror(-p->cache_ret));
+	else
+		log_debug("delta cache resident in %.2f s",
+			  (double)p->cache_ns / 1e9);
+}
+
 int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 		  const struct config_node *self, const struct workload *wl,
 		  const struct primary_opts *o)
@@ -878,6 +902,12 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 	 * them when a backup attaches). */
 	if (!o->promoted && (ret = wl->ops->reserve(wl->w)))
 		return ret;
+	/* Before a backup attaches (the loop ends only once it is done);
+	 * not for a promoted primary, whose guest should have the CPUs. */
+	p->cache_work.data = p;
+	if (!o->promoted &&
+	    uv_queue_work(loop, &p->cache_work, cache_work, cache_done))
+		log_debug("delta cache: uv_queue_work failed");
 	ret = outbuf_init(&p->ob, o->sink_fd);
 	if (ret)
 		return ret;

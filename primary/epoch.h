@@ -66,6 +66,9 @@ struct primary {
 	struct pcore core;
 	struct outbuf ob;
 	struct encoder enc;
+	uv_work_t cache_work;	 /* encoder_prefault() at start: */
+	int cache_ret;		 /* its result */
+	uint64_t cache_ns;	 /* and how long it took */
 	struct encode_job *jobs; /* one per slot */
 	struct primary_stats stats;
 	/* When epoch e's guest resumed, at [e % nslots] (0: pre-copy), for

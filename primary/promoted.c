@@ -1,7 +1,8 @@
 /*
  * The primary's public entry points (primary.h) that are not the pipeline
- * itself: allocation, the promotion (the workload a replica holds), running
- * it, and the end. A promoted primary owns its workload.
+ * itself: allocation, the promotion (the workload a replica holds, made
+ * ahead on the backup when it can: prepared.h), running it, and the end.
+ * A promoted primary owns its workload.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,12 +12,47 @@
 #include "epoch.h"
 #include "clock.h"
 #include "log.h"
+#include "prepared.h"
 #include "primary.h"
 #include "workloads.h"
 
+/* A primary and the VM made ahead for its promotion, if any. */
+struct primary_box {
+	struct primary p; /* first: a struct primary * is the box */
+	struct prepared *ready;
+};
+
+static struct primary_box *box(struct primary *p)
+{
+	return (struct primary_box *)p;
+}
+
 struct primary *primary_alloc(void)
 {
-	return calloc(1, sizeof(struct primary));
+	struct primary_box *b = malloc(sizeof(*b));
+
+	/* Written, not calloc()ed: its pages (statistics, tens of KiB) are
+	 * faulted in now rather than by primary_start() in a promotion. */
+	if (b)
+		memset(b, 0, sizeof(*b));
+	return b ? &b->p : NULL;
+}
+
+int primary_prepare(struct primary *p, const struct config *cfg, int mem_fd,
+		    uint64_t mem_size, char *err, size_t errlen)
+{
+	struct primary_box *b = box(p);
+	int ret;
+
+	if (cfg->workload.kind != CONFIG_WORKLOAD_KVM || p->release)
+		return 0; /* nothing to make ahead, or promoted already */
+	if (prepared_matches(b->ready, mem_fd))
+		return 0;
+	/* The old one first: it holds the replica's previous memory. */
+	prepared_free(b->ready);
+	b->ready = NULL;
+	ret = prepared_make(&b->ready, cfg, mem_fd, mem_size, err, errlen);
+	return ret ? ret : 1;
 }
 
 /* A promotion's workload: the primary owns it. */
@@ -32,10 +68,23 @@ int primary_promote(struct primary *p, uv_loop_t *loop,
 				  .arb = img->arb,
 				  .lease_until_ns = img->lease_until_ns,
 				  .key = img->key};
+	struct primary_box *b = box(p);
 	struct workload_made m;
+	uint64_t t0 = now_ns();
 	int ret;
 
-	ret = workloads_restore(cfg, self, img, &m, err, errlen);
+	if (prepared_matches(b->ready, img->mem_fd)) {
+		memset(&m, 0, sizeof(m));
+		ret = prepared_take(b->ready, img->state, img->state_len, &m,
+				    err, errlen);
+		b->ready = NULL; /* taken, or freed on failure */
+		m.make_ns = now_ns() - t0;
+		if (!ret)
+			log_info("promoting on the VM made ahead for the "
+				 "replica's memory");
+	} else {
+		ret = workloads_restore(cfg, self, img, &m, err, errlen);
+	}
 	if (vm_ns)
 		*vm_ns = m.make_ns;
 	if (ret)
@@ -82,5 +131,6 @@ void primary_free(struct primary *p)
 		p->release(p->owned); /* the VM first: it feeds the outbuf */
 		primary_finish(p);
 	}
-	free(p);
+	prepared_free(box(p)->ready);
+	free(box(p));
 }

@@ -84,8 +84,13 @@ static int vm_made(const struct config *cfg, struct vmwork *vw, struct vm *vm,
 static int kvm_make(const struct config *cfg, const struct config_node *self,
 		    struct workload_made *m, char *err, size_t errlen)
 {
-	struct vm_config vc = {.dirty_log = 1,
-			       .mem_size = cfg->workload.memory};
+	struct vm_config vc = {
+		.dirty_log = 1,
+		.mem_size = cfg->workload.memory,
+		.hugetlb =
+			cfg->workload.memory_backing == CONFIG_BACKING_HUGETLB,
+		.hot_max = cfg->replication.hot_pages,
+	};
 	struct vmwork *vw = calloc(1, sizeof(*vw));
 	char why[96];
 	struct vm *vm;
@@ -129,7 +134,9 @@ static int kvm_restore(const struct config *cfg, const struct config_node *self,
 		       const struct primary_image *img, struct workload_made *m,
 		       char *err, size_t errlen)
 {
-	struct vm_config vc = {.mem_size = img->mem_size, .dirty_log = 1};
+	struct vm_config vc = {.mem_size = img->mem_size,
+			       .dirty_log = 1,
+			       .hot_max = cfg->replication.hot_pages};
 	struct vmwork *vw = calloc(1, sizeof(*vw));
 	struct vm *vm;
 	int ret;

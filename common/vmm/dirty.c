@@ -6,13 +6,82 @@
  * With KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_GET_DIRTY_LOG only reads the
  * log; KVM_CLEAR_DIRTY_LOG then re-protects exactly the pages we took. So a
  * harvest is a transaction: if any step fails, neither KVM's bits nor ours
- * have been cleared, and the next harvest reports them again.
+ * have been cleared, and the next harvest reports them again. Hot pages
+ * (vm.h) are the pages it leaves out of the clear: KVM keeps reporting
+ * them, and they stay writable.
  */
 #include <errno.h>
 #include <string.h>
 #include <sys/ioctl.h>
 
 #include "vm_impl.h"
+
+/*
+ * Hot pages (vm.h): which of the pages KVM reports this harvest (h) to
+ * protect again, in vm->clear. The decisions depend only on the state
+ * before this harvest, so the same walk with commit set, once KVM has
+ * taken vm->clear, records exactly them; without it nothing changes, and
+ * a failed KVM_CLEAR_DIRTY_LOG leaves everything as it was.
+ */
+static void hot_walk(struct vm *vm, uint32_t h, int commit)
+{
+	size_t words = vm_bitmap_bytes(vm) / 8;
+	uint32_t nhot = vm->nhot;
+
+	for (size_t i = 0; i < words; i++) {
+		uint64_t w = vm->kvm_dirty[i], keep = 0;
+
+		while (w) {
+			unsigned b = (unsigned)__builtin_ctzll(w);
+			uint64_t pfn = i * 64 + b;
+			uint32_t until = vm->hot_until[pfn];
+			uint32_t last = vm->last_written[pfn];
+
+			w &= w - 1;
+			if (until && h < until) {
+				keep |= 1ull << b; /* hot: stays writable */
+				if (commit)
+					vm->hot.reported++;
+				continue;
+			}
+			if (until) {
+				/* Cools: protected again, and if the guest
+				 * still writes it, hot again next time. */
+				nhot--;
+				if (commit) {
+					vm->hot_until[pfn] = 0;
+					vm->last_written[pfn] = h;
+					vm->hot.cooled++;
+					vm->hot.reported++;
+				}
+				continue;
+			}
+			if (last && h - last <= VM_HOT_WINDOW &&
+			    nhot < vm->hot_max) {
+				keep |= 1ull << b;
+				nhot++;
+				if (commit) {
+					vm->hot_until[pfn] = h + VM_HOT_LIFE;
+					vm->hot.made++;
+				}
+			}
+			if (commit)
+				vm->last_written[pfn] = h;
+		}
+		if (!commit)
+			vm->clear[i] = vm->kvm_dirty[i] & ~keep;
+	}
+	if (commit) {
+		vm->nhot = nhot;
+		vm->hot.now = nhot;
+		vm->harvests = h;
+	}
+}
+
+void vm_hot_stats(const struct vm *vm, struct vm_hot_stats *out)
+{
+	*out = vm->hot;
+}
 
 long vm_harvest_dirty(struct vm *vm, uint64_t *bitmap)
 {
@@ -30,14 +99,18 @@ long vm_harvest_dirty(struct vm *vm, uint64_t *bitmap)
 		if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
 			return vm_fail(vm, -errno, "KVM_GET_DIRTY_LOG: %s",
 				       strerror(errno));
+		if (vm->hot_max)
+			hot_walk(vm, vm->harvests + 1, 0);
 		memset(&clr, 0, sizeof(clr));
 		clr.slot = 0;
 		clr.first_page = 0;
 		clr.num_pages = (uint32_t)vm->npages;
-		clr.dirty_bitmap = vm->kvm_dirty;
+		clr.dirty_bitmap = vm->hot_max ? vm->clear : vm->kvm_dirty;
 		if (ioctl(vm->vm_fd, KVM_CLEAR_DIRTY_LOG, &clr) < 0)
 			return vm_fail(vm, -errno, "KVM_CLEAR_DIRTY_LOG: %s",
 				       strerror(errno));
+		if (vm->hot_max)
+			hot_walk(vm, vm->harvests + 1, 1);
 	} else {
 		memset(vm->kvm_dirty, 0, words * 8);
 	}

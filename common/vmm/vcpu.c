@@ -403,18 +403,61 @@ static void *vcpu_thread(void *arg)
 	return NULL;
 }
 
-int vm_start(struct vm *vm)
+/*
+ * pause_req of a thread made by vm_start_parked() that has not run the
+ * guest yet: vm_start() lets it go. Any other request (vm_pause(),
+ * vm_resume()) makes it an ordinary pause.
+ */
+#define PAUSE_BEFORE_START 2
+
+static int make_thread(struct vm *vm)
 {
 	int ret;
 
-	if (vm->started)
-		return vm_fail(vm, -EBUSY, "vCPU already started");
 	vm->status.how = VM_RUNNING;
 	ret = pthread_create(&vm->thread, NULL, vcpu_thread, vm);
 	if (ret)
 		return vm_fail(vm, -ret, "vCPU thread: %s", strerror(ret));
 	vm->started = 1;
 	return 0;
+}
+
+int vm_start(struct vm *vm)
+{
+	if (!vm->started)
+		return make_thread(vm);
+	if (vm->pause_req != PAUSE_BEFORE_START)
+		return vm_fail(vm, -EBUSY, "vCPU already started");
+	return vm_resume(vm);
+}
+
+/*
+ * The thread enters KVM_RUN once with immediate_exit set, so that it
+ * returns at once, before the guest runs: the first KVM_RUN of a thread
+ * (KVM's per-vCPU set-up, its pid change) is paid here too. It then parks
+ * like a paused vCPU.
+ */
+int vm_start_parked(struct vm *vm)
+{
+	int ret;
+
+	if (vm->started)
+		return vm_fail(vm, -EBUSY, "vCPU already started");
+	vm->pause_req = PAUSE_BEFORE_START;
+	__atomic_store_n(&vm->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	ret = make_thread(vm);
+	if (ret) {
+		vm->pause_req = 0;
+		__atomic_store_n(&vm->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+		return ret;
+	}
+	pthread_mutex_lock(&vm->lock);
+	while (!vm->paused && vm->status.how == VM_RUNNING)
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	if (!vm->paused)
+		ret = vm_fail(vm, -EIO, "vCPU thread: %s", vm->status.msg);
+	pthread_mutex_unlock(&vm->lock);
+	return ret;
 }
 
 /* Makes the vCPU thread leave KVM_RUN (or a poll) soon. Under lock. */

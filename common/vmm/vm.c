@@ -16,6 +16,7 @@
 
 #include "abi.h"
 #include "elf_image.h"
+#include "ram.h"
 #include "vm_impl.h"
 
 #define PTE_P  0x1ull
@@ -264,27 +265,36 @@ static int create(struct vm **out, const struct vm_config *cfg, int adopt_fd,
 				      (unsigned long long)vm->mem_size);
 			goto err;
 		}
-	} else {
-		vm->mem_fd = memfd_create("remora-guest-ram", MFD_CLOEXEC);
-		if (vm->mem_fd < 0 ||
-		    ftruncate(vm->mem_fd, (off_t)vm->mem_size)) {
-			ret = vm_fail(vm, -errno,
-				      "guest RAM memfd of %llu bytes: %s",
-				      (unsigned long long)vm->mem_size,
+		vm->mem = mmap(NULL, vm->mem_size, PROT_READ | PROT_WRITE,
+			       MAP_SHARED, vm->mem_fd, 0);
+		if (vm->mem == MAP_FAILED) {
+			ret = vm_fail(vm, -errno, "mmap guest RAM: %s",
 				      strerror(errno));
 			goto err;
 		}
-	}
-	vm->mem = mmap(NULL, vm->mem_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		       vm->mem_fd, 0);
-	if (vm->mem == MAP_FAILED) {
-		ret = vm_fail(vm, -errno, "mmap guest RAM: %s",
-			      strerror(errno));
-		goto err;
+	} else {
+		char why[VM_ERR_MAX];
+		uint8_t *mem = NULL;
+
+		ret = ram_make(vm->mem_size, cfg->hugetlb, "remora-guest-ram",
+			       &vm->mem_fd, &mem, why, sizeof(why));
+		if (ret) {
+			vm_fail(vm, ret, "guest RAM: %s", why);
+			goto err;
+		}
+		vm->mem = mem;
 	}
 	vm->vmm_dirty = calloc(1, vm_bitmap_bytes(vm));
 	vm->kvm_dirty = calloc(1, vm_bitmap_bytes(vm));
-	if (!vm->vmm_dirty || !vm->kvm_dirty) {
+	if (vm->dirty_log && cfg->hot_max) {
+		vm->hot_max = cfg->hot_max;
+		vm->last_written = calloc(vm->npages, sizeof(uint32_t));
+		vm->hot_until = calloc(vm->npages, sizeof(uint32_t));
+		vm->clear = calloc(1, vm_bitmap_bytes(vm));
+	}
+	if (!vm->vmm_dirty || !vm->kvm_dirty ||
+	    (vm->hot_max &&
+	     (!vm->last_written || !vm->hot_until || !vm->clear))) {
 		ret = vm_fail(vm, -ENOMEM, "out of memory for dirty bitmaps");
 		goto err;
 	}
@@ -354,6 +364,9 @@ void vm_destroy(struct vm *vm)
 		close(vm->mem_fd);
 	free(vm->vmm_dirty);
 	free(vm->kvm_dirty);
+	free(vm->last_written);
+	free(vm->hot_until);
+	free(vm->clear);
 	pthread_cond_destroy(&vm->cond);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);

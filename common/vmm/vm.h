@@ -28,6 +28,10 @@ typedef void (*vm_console_fn)(void *opaque, const uint8_t *buf, size_t len);
 struct vm_config {
 	uint64_t mem_size; /* VM_MEM_MIN..VM_MEM_MAX, VM_MEM_ALIGN multiple */
 	int dirty_log;	   /* register RAM with KVM_MEM_LOG_DIRTY_PAGES */
+	int hugetlb;	   /* RAM in 2 MiB hugetlb pages (ram.h) */
+	/* dirty_log: the most pages kept writable between harvests because
+	 * the guest keeps writing them (vm_harvest_dirty()); 0: none */
+	uint32_t hot_max;
 	vm_console_fn console; /* NULL: console output is dropped */
 	void *console_opaque;
 	/* Called once on the vCPU thread when the guest stops by itself
@@ -76,8 +80,19 @@ const char *vm_error(const struct vm *vm);
 int vm_load_elf(struct vm *vm, const uint8_t *image, size_t len,
 		const char *cmdline);
 
-/* Starts the vCPU thread (from the loaded or restored state). */
+/*
+ * Starts the vCPU thread (from the loaded or restored state), or lets a
+ * thread started by vm_start_parked() run the guest.
+ */
 int vm_start(struct vm *vm);
+
+/*
+ * Makes the vCPU thread ahead, parked as if paused before the guest's first
+ * instruction: the state can be loaded meanwhile (vm_state_load()), and
+ * vm_start() runs it without creating a thread (a promotion prepared in
+ * advance). vm_pause() then vm_resume() also run it.
+ */
+int vm_start_parked(struct vm *vm);
 
 /*
  * Stops the vCPU at the next instruction boundary and returns once it is out
@@ -108,6 +123,29 @@ size_t vm_bitmap_bytes(const struct vm *vm);
  * dirty bit: the next one reports them. Returns the number of dirty pages.
  */
 long vm_harvest_dirty(struct vm *vm, uint64_t *bitmap);
+
+/*
+ * Hot pages. Every harvest write-protects the pages it reports, so the
+ * guest's next write to each one is a fault: ~20 us where KVM is
+ * software-assisted (PVM), against ~0.3 us to copy the page. With
+ * cfg->hot_max > 0 a page written again within VM_HOT_WINDOW harvests of
+ * its last write becomes hot: it is left writable, and so reported dirty
+ * (and copied) at every harvest, until VM_HOT_LIFE harvests later it is
+ * protected again; still written, it becomes hot again at the next. At
+ * most hot_max pages are hot at once. Correct whatever the guest does: a
+ * page KVM does not protect is one it reports.
+ */
+#define VM_HOT_WINDOW 8u
+#define VM_HOT_LIFE   64u
+
+struct vm_hot_stats {
+	uint64_t reported; /* dirty reports of hot pages (all harvests) */
+	uint64_t made;	   /* pages made hot */
+	uint64_t cooled;   /* hot pages protected again */
+	uint32_t now;	   /* hot at the last harvest */
+};
+
+void vm_hot_stats(const struct vm *vm, struct vm_hot_stats *out);
 
 /* Guest monotonic clock (virtual: continues across save/restore). */
 uint64_t vm_guest_monotonic_ns(const struct vm *vm);

@@ -56,6 +56,14 @@ struct vm {
 	/* Harvest scratch for KVM's bitmap. */
 	uint64_t *kvm_dirty;
 
+	/* Hot pages (dirty.c), when hot_max > 0: per page, the harvest that
+	 * last found it written (0: never) and, while it is hot, the harvest
+	 * at which it cools (0: not hot); what KVM_CLEAR_DIRTY_LOG is given. */
+	uint32_t hot_max, nhot, harvests;
+	uint32_t *last_written, *hot_until;
+	uint64_t *clear;
+	struct vm_hot_stats hot;
+
 	/* Guest monotonic = host CLOCK_MONOTONIC + clock_offset. */
 	int64_t clock_offset;
 

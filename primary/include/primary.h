@@ -87,7 +87,23 @@ void primary_describe_workload(const struct config *cfg, char *buf, size_t len);
 struct primary *primary_alloc(void);
 
 /*
- * The promotion entry point: makes a VM on the image's memory, loads its
+ * Makes ahead, on a backup, what a promotion from the memory in mem_fd
+ * (mem_size bytes, a replica's memfd) would make but for the replica's
+ * state: the VM with that memory registered, its vCPU and the pipeline's
+ * buffers. A promotion from the same file then only loads the state and
+ * starts. Call it again whenever the replica's memfd may have changed (a
+ * sync replaces it): the same file keeps what was made, another rebuilds
+ * it. Nothing for a workload type that has nothing to make ahead, or once
+ * p was promoted. Returns 1 if it made one, 0 if there was nothing to do,
+ * or -errno with one line in err (a promotion then makes everything
+ * itself, as without).
+ */
+int primary_prepare(struct primary *p, const struct config *cfg, int mem_fd,
+		    uint64_t mem_size, char *err, size_t errlen);
+
+/*
+ * The promotion entry point: makes a VM on the image's memory (or takes
+ * the one primary_prepare() made on it), loads its
  * state and starts the pipeline as primary of term on loop, unprotected
  * until a backup attaches; the guest does not run yet (primary_run_guest).
  * vm_ns, if not NULL, gets the time spent making the VM. Returns 0, or a

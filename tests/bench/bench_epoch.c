@@ -117,6 +117,9 @@
 /* --quick's sync with and without key_file: a few seconds for both. */
 #define QUICK_SYNC_PAGES 20000 /* 78 MiB of a 128 MiB guest */
 #define QUICK_SYNC_MEM	 (128 * MiB)
+#define T_TTP_1G_S	 2.0  /* time to protection, idle 1 GiB guest */
+#define TTP_FILL	 0.75 /* of guest memory written before the sync */
+#define TTP_POLL_US	 2000
 
 /* Loopback TCP below this (GB/s): a smoke guest runs longer, up to a max. */
 #define SMOKE_TCP_GBPS	 2.0
@@ -496,6 +499,28 @@ static uint64_t memstress_ws(struct capture *c, uint64_t pages)
 	addr = memstress_parse_ws(c->buf, pages);
 	pthread_mutex_unlock(&c->lock);
 	return addr;
+}
+
+/* The working set's address (the heap's start, the same in every
+ * memstress run), from a short run in-process. */
+static uint64_t find_ws(void)
+{
+	struct capture c;
+	struct vm *vm;
+	uint64_t ws;
+	char args[128];
+
+	snprintf(args, sizeof(args),
+		 "--pages %d --rate 1 --seed %d --check-every 0", CAL_PAGES,
+		 SEED);
+	if (cap_init(&c))
+		die("out of memory");
+	vm = create(args, 64 * MiB, 0, &c);
+	start(vm);
+	ws = memstress_ws(&c, CAL_PAGES);
+	vm_destroy(vm);
+	cap_free(&c);
+	return ws;
 }
 
 /*
@@ -942,14 +967,20 @@ static void write_key(void)
  * retries leave the guest unprotected as briefly as possible. keyed: a
  * [cluster] key_file (write_key), so that every frame carries a tag.
  */
+static const char *backing = "normal"; /* --backing */
+static long hot_pages = -1;	       /* --hot-pages; -1: the default */
+
 static void write_config(uint64_t mem, const char *args, int interval_ms,
 			 const char *compression, int keyed)
 {
+	char hot[48] = "";
 	FILE *f = fopen(path[F_CONF], "w");
 	int pa = free_port(), pb = free_port();
 
 	while (pb == pa)
 		pb = free_port();
+	if (hot_pages >= 0)
+		snprintf(hot, sizeof(hot), "hot_pages = %ld\n", hot_pages);
 	if (!f)
 		die("%s: %s", path[F_CONF], strerror(errno));
 	if (keyed) {
@@ -965,14 +996,14 @@ static void write_config(uint64_t mem, const char *args, int interval_ms,
 		"[node b]\nreplication_address = 127.0.0.1:%d\n"
 		"control_socket = %s\nrole = backup\nconsole = %s\n\n"
 		"[workload]\ntype = kvm\nguest = %s\nmemory = %lluM\n"
-		"args = %s\n\n"
-		"[replication]\nepoch_interval = %dms\ncompression = %s\n\n"
-		"[failover]\nheartbeat_interval = 50ms\n"
+		"memory_backing = %s\nargs = %s\n\n"
+		"[replication]\nepoch_interval = %dms\ncompression = %s\n"
+		"%s\n[failover]\nheartbeat_interval = 50ms\n"
 		"heartbeat_timeout = 3s\n",
 		pa, path[F_ASOCK], path[F_ACON], pb, path[F_BSOCK],
 		path[F_BCON], bin_path[B_MEMSTRESS],
-		(unsigned long long)(mem / MiB), args, interval_ms,
-		compression);
+		(unsigned long long)(mem / MiB), backing, args, interval_ms,
+		compression, hot);
 	if (fclose(f))
 		die("%s: %s", path[F_CONF], strerror(errno));
 }
@@ -1483,6 +1514,96 @@ static void stream_init(struct stream *s, const char *compression, int rate,
 }
 
 /* ------------------------------------------------------------------------ */
+/* Time to protection: a backup attaches to a running, mostly idle guest. */
+
+#define NTTP 3
+static const uint64_t ttp_mem[NTTP] = {64 * MiB, GiB, 4 * GiB};
+
+struct ttp {
+	uint64_t mem;
+	uint64_t pages; /* memstress's working set */
+	double setup_s; /* the guest writing and checking it */
+	double s; /* backup started .. the primary's "syncing -> protected" */
+	struct pstats c;
+	double wire_gbps;
+	int done;
+};
+
+/*
+ * A guest holding data and idle: the primary runs memstress over
+ * TTP_FILL of its memory, which it writes with pseudo-random data and
+ * checks, then rewrites 1 page per ms. Once it is stepping, the backup
+ * starts, and the clock runs from its fork until the primary logs
+ * "syncing -> protected", polled every TTP_POLL_US. The backup's own
+ * start (its replica memory, made at start) is inside the figure: that is
+ * what an operator replacing a lost backup waits for.
+ */
+static void run_ttp(struct ttp *t, uint64_t ws)
+{
+	char args[256];
+	uint64_t t_start, t0, end;
+	struct probe pr;
+	uint8_t *gm;
+	int fd;
+
+	status("time to protection: %llu MiB guest (memory_backing = %s)",
+	       (unsigned long long)(t->mem / MiB), backing);
+	t->pages = (uint64_t)((double)(t->mem / PAGE) * TTP_FILL);
+	snprintf(args, sizeof(args),
+		 "--pages %llu --rate 1 --seed %d --check-every 0",
+		 (unsigned long long)t->pages, SEED);
+	fresh_files();
+	write_config(t->mem, args, 25, "lz4", 0);
+	spawn(0);
+	t_start = now_ns();
+	end = t_start + (uint64_t)SYNC_WAIT_MS * 1000000ull;
+	while ((fd = open_guest_mem(child_pid[0])) < 0) {
+		primary_alive("its guest memory");
+		if (now_ns() > end)
+			die_logs("no guest memory in remora-primary");
+		sleep_us(1000);
+	}
+	gm = mmap(NULL, t->mem, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (gm == MAP_FAILED)
+		die("mapping the primary's guest memory: %s", strerror(errno));
+	probe_init(&pr, gm, t->mem, ws, t->pages);
+	while (probe_steps(&pr, 0) < 1) {
+		primary_alive("the guest's set-up");
+		if (now_ns() > end)
+			die_logs("memstress did not start stepping");
+		sleep_us(20000);
+	}
+	free(pr.perm);
+	munmap(gm, t->mem);
+	t0 = now_ns();
+	t->setup_s = (double)(t0 - t_start) / 1e9;
+	spawn(1);
+	while (!log_has(path[F_ALOG], "syncing -> protected")) {
+		primary_alive("the end of the sync");
+		if (now_ns() > end)
+			die_logs("no end of the sync within %d s",
+				 SYNC_WAIT_MS / 1000);
+		sleep_us(TTP_POLL_US);
+	}
+	t->s = (double)(now_ns() - t0) / 1e9;
+	kill(child_pid[0], SIGTERM);
+	expect_exit0(0, WAIT_MS);
+	stop_backup();
+	check_primary_log();
+	read_stats(path[F_STATS], &t->c);
+	if (t->c.sync_s <= 0 || t->c.sync_s > t->s)
+		die_logs("implausible sync: %.3f s of a time to protection "
+			 "of %.3f s",
+			 t->c.sync_s, t->s);
+	t->wire_gbps = t->c.sync_bytes / (t->c.sync_s * 1e9);
+	t->done = 1;
+	status("  protected %.3f s after the backup started (sync %.3f s, "
+	       "%.0f MB on the wire, %.3f GB/s)",
+	       t->s, t->c.sync_s, t->c.sync_bytes / 1e6, t->wire_gbps);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Targets and output. */
 
 /* The sync variants: the first two are the target's (guest flat out). */
@@ -1506,6 +1627,7 @@ struct results {
 	struct stream auth_sync[NSTREAM][2];
 	int nauth_sync;
 	struct keyed_run auth_epoch;
+	struct ttp ttp[NTTP];
 };
 
 struct target {
@@ -1591,6 +1713,9 @@ static int eval_targets(const struct results *r, struct target *t, int *nt)
 			   s->done ? s->wire_gbps / r->tcp_gbps : NAN, 0,
 			   T_STREAM_VS_TCP);
 	}
+	add_target(t, nt, "time_to_protection_s_1G",
+		   "time to protection, 1G guest, 75% data (s)",
+		   r->ttp[1].done ? r->ttp[1].s : NAN, 1, T_TTP_1G_S);
 	for (int i = 0; i < *nt; i++)
 		all &= t[i].pass;
 	return all;
@@ -1734,7 +1859,24 @@ static void print_json(const struct results *r, const struct target *t, int nt,
 		       s->setup_s);
 		first = 0;
 	}
-	printf("]},\n \"auth\": {\"key_bytes\": %d, \"sync\": [", KEY_BYTES);
+	printf("]},\n \"sync\": [");
+	for (int k = 0, first = 1; k < NTTP; k++) {
+		const struct ttp *x = &r->ttp[k];
+
+		if (!x->done)
+			continue;
+		printf("%s\n  {\"mem_mib\": %llu, \"memory_backing\": \"%s\", "
+		       "\"working_set_pages\": %llu, \"guest_setup_s\": %.3f, "
+		       "\"time_to_protection_s\": %.4f, \"wire_gbps\": %.4f, "
+		       "\"sync_s\": %.4f, \"sync_bytes\": %.0f, "
+		       "\"sync_pages\": %.0f}",
+		       first ? "" : ",", (unsigned long long)(x->mem / MiB),
+		       backing, (unsigned long long)x->pages, x->setup_s, x->s,
+		       x->wire_gbps, x->c.sync_s, x->c.sync_bytes,
+		       x->c.sync_pages);
+		first = 0;
+	}
+	printf("],\n \"auth\": {\"key_bytes\": %d, \"sync\": [", KEY_BYTES);
 	for (int k = 0; k < r->nauth_sync; k++) {
 		const struct stream *s = r->auth_sync[k];
 
@@ -1964,6 +2106,28 @@ static void print_human(const struct results *r, const struct target *t, int nt,
 		}
 	}
 
+	if (r->ttp[0].done) {
+		printf("\ntime to protection: a backup starts beside a "
+		       "running guest holding data (memstress has written\n"
+		       "%.0f%% of its memory with pseudo-random pages and "
+		       "rewrites 1 per ms), memory_backing = %s;\ns = the "
+		       "backup's fork .. the primary's \"syncing -> "
+		       "protected\"\n",
+		       TTP_FILL * 100, backing);
+		printf("%6s %9s %9s %9s %9s\n", "mem", "protect s", "sync s",
+		       "wire MB", "wire GB/s");
+		for (int k = 0; k < NTTP; k++) {
+			const struct ttp *x = &r->ttp[k];
+
+			if (!x->done)
+				continue;
+			printf("%6s %9.3f %9.3f %9.1f %9.3f\n",
+			       mem_label(x->mem, m, sizeof(m)), x->s,
+			       x->c.sync_s, x->c.sync_bytes / 1e6,
+			       x->wire_gbps);
+		}
+	}
+
 	print_auth(r);
 
 	printf("\ntargets\n");
@@ -2034,7 +2198,8 @@ static void print_human(const struct results *r, const struct target *t, int nt,
 static void usage(FILE *f, const char *argv0)
 {
 	fprintf(f,
-		"usage: %s [--json] [--strict] [--quick | --smoke] "
+		"usage: %s [--json] [--strict] [--quick | --smoke | --sync] "
+		"[--backing KIND] [--hot-pages N] "
 		"[--skip-without-kvm]\n"
 		"       memstress=PATH primary=PATH backup=PATH\n"
 		"\n"
@@ -2060,6 +2225,15 @@ static void usage(FILE *f, const char *argv0)
 		"  --smoke             tiny correctness run (100 pages at 25 "
 		"ms, 2 s guest; longer where\n"
 		"                      loopback TCP is under 2 GB/s)\n"
+		"  --sync              only the references and the time to "
+		"protection of 64 MiB,\n"
+		"                      1 GiB and 4 GiB guests\n"
+		"  --backing KIND      [workload] memory_backing of every "
+		"run: normal (default)\n"
+		"                      or hugetlb\n"
+		"  --hot-pages N       [replication] hot_pages of every remora "
+		"run (default: the\n"
+		"                      config's default)\n"
 		"  --skip-without-kvm  exit 77 (a skip for meson) rather than "
 		"1 when /dev/kvm\n"
 		"                      is not usable\n"
@@ -2097,6 +2271,9 @@ int main(int argc, char **argv)
 		{"quick", no_argument, NULL, 'q'},
 		{"smoke", no_argument, NULL, 'S'},
 		{"skip-without-kvm", no_argument, NULL, 'k'},
+		{"sync", no_argument, NULL, 'y'},
+		{"backing", required_argument, NULL, 'b'},
+		{"hot-pages", required_argument, NULL, 'H'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -2105,7 +2282,8 @@ int main(int argc, char **argv)
 	static const int interval[] = {10, 25, 100};
 	struct results r;
 	struct target t[MAX_TARGETS];
-	int json = 0, strict = 0, skip = 0, opt, all, nt, run_ms;
+	int json = 0, strict = 0, skip = 0, sync_only = 0, opt, all, nt;
+	int run_ms;
 	uint64_t t_start = now_ns();
 
 	memset(&r, 0, sizeof(r));
@@ -2125,6 +2303,30 @@ int main(int argc, char **argv)
 			break;
 		case 'k':
 			skip = 1;
+			break;
+		case 'y':
+			sync_only = 1;
+			break;
+		case 'H':
+			hot_pages = strtol(optarg, NULL, 10);
+			if (hot_pages < 0 || hot_pages > (1l << 20)) {
+				fprintf(stderr,
+					"bench_epoch: --hot-pages %s: 0 to "
+					"1048576\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'b':
+			if (strcmp(optarg, "normal") &&
+			    strcmp(optarg, "hugetlb")) {
+				fprintf(stderr,
+					"bench_epoch: --backing %s: normal or "
+					"hugetlb\n",
+					optarg);
+				return 2;
+			}
+			backing = optarg;
 			break;
 		case 'h':
 			usage(stdout, argv[0]);
@@ -2178,7 +2380,7 @@ int main(int argc, char **argv)
 		run_ms = ms < SMOKE_RUN_MAX_MS ? (int)ms : SMOKE_RUN_MAX_MS;
 		status("slow machine: the smoke guest runs %d ms", run_ms);
 	}
-	if (r.smoke) {
+	if (r.smoke || sync_only) {
 		/* 4 pages per ms is far below any guest's flat-out rate. */
 		r.cap_log = r.cap_nolog = NAN;
 	} else {
@@ -2189,11 +2391,20 @@ int main(int argc, char **argv)
 		       r.cap_log, r.cap_nolog);
 	}
 
+	r.r64 = r.r1g = r.r100 = -1;
+	r.auth_epoch.run = -1;
+	for (int k = 0; k < NTTP; k++)
+		r.ttp[k].mem = ttp_mem[k];
+	if (sync_only) {
+		uint64_t ws = find_ws();
+
+		for (int k = 0; k < NTTP; k++)
+			run_ttp(&r.ttp[k], ws);
+		goto report;
+	}
 	r.runs = calloc(16, sizeof(*r.runs));
 	if (!r.runs)
 		die("out of memory");
-	r.r64 = r.r1g = r.r100 = -1;
-	r.auth_epoch.run = -1;
 	if (r.smoke) {
 		plan(&r.runs[r.nruns++], 100, 25, 64 * MiB, run_ms, run_ms,
 		     INFINITY, INFINITY);
@@ -2256,6 +2467,13 @@ int main(int argc, char **argv)
 		r.nauth_sync = 1;
 	}
 
+	/* Time to protection: all three sizes in a full run, the two a
+	 * target names in --quick. */
+	for (int k = 0; k < NTTP && !r.smoke; k++)
+		if (!r.quick || ttp_mem[k] <= GiB)
+			run_ttp(&r.ttp[k], r.runs[0].b.ws);
+
+report:
 	all = eval_targets(&r, t, &nt);
 	if (json)
 		print_json(&r, t, nt, all);

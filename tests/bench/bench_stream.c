@@ -7,7 +7,12 @@
  * (filled on demand) and one into the spare that remora-backup prefaults at
  * start (replica.h). Runs anywhere; no KVM, no root.
  *
- *   bench_stream [--mib N] [--compression lz4|none] [--json] [--help]
+ *   bench_stream [--mib N] [--compression lz4|none]
+ *                [--backing normal|hugetlb] [--json] [--help]
+ *
+ * --backing hugetlb: the replica in 2 MiB pages ([workload]
+ * memory_backing); there is no spare then, and the second sync goes into a
+ * fresh memfd again, from a pool whose pages the first one touched.
  *
  * The image is N MiB (default 1024) of pseudo-random pages, the case of a
  * memstress working set: every page goes RAW, stored where LZ4 cannot
@@ -49,6 +54,7 @@ struct bench {
 	struct staged slots[NSLOTS];
 	struct replica r;
 	struct receiver rx;
+	int hugetlb; /* --backing hugetlb */
 };
 
 static double gbps(uint64_t bytes, uint64_t ns)
@@ -139,7 +145,7 @@ static void sync_once(struct bench *b, struct run *out)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bench_stream [--mib N] [--compression lz4|none] "
-		   "[--json] [--help]\n");
+		   "[--backing normal|hugetlb] [--json] [--help]\n");
 }
 
 int main(int argc, char **argv)
@@ -148,13 +154,14 @@ int main(int argc, char **argv)
 		{"mib", required_argument, NULL, 'm'},
 		{"compression", required_argument, NULL, 'c'},
 		{"json", no_argument, NULL, 'j'},
+		{"backing", required_argument, NULL, 'b'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct bench b;
 	struct run fresh, spare;
-	uint64_t mib = 1024, seed = 7, t0, ref_ns = UINT64_MAX, prefault_ns;
-	int json = 0, accel = 1, c;
+	uint64_t mib = 1024, seed = 7, t0, ref_ns = UINT64_MAX, prefault_ns = 0;
+	int json = 0, accel = 1, hugetlb = 0, c;
 	char err[256], *end;
 	uint8_t *copy;
 
@@ -177,6 +184,13 @@ int main(int argc, char **argv)
 		case 'j':
 			json = 1;
 			break;
+		case 'b':
+			if (strcmp(optarg, "normal") &&
+			    strcmp(optarg, "hugetlb"))
+				die("--backing: '%s' is not normal or hugetlb",
+				    optarg);
+			hugetlb = !strcmp(optarg, "hugetlb");
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -192,6 +206,7 @@ int main(int argc, char **argv)
 
 	memset(&b, 0, sizeof(b));
 	b.mem_size = mib << 20;
+	b.hugetlb = hugetlb;
 	b.npages = b.mem_size / VM_PAGE_SIZE;
 	status("making a %llu MiB guest image", (unsigned long long)mib);
 	b.image = alloc_bytes(b.mem_size, "the guest image");
@@ -216,7 +231,7 @@ int main(int argc, char **argv)
 		    staged_reserve(&b.slots[i], EPOCH_PAGES, 1) ||
 		    staged_reserve_output(&b.slots[i], EPOCH_PAGES))
 			die("out of memory for epoch slots");
-	if (replica_init(&b.r, b.mem_size, err, sizeof(err)))
+	if (replica_init(&b.r, b.mem_size, b.hugetlb, err, sizeof(err)))
 		die("%s", err);
 	b.rx.r = &b.r;
 	b.rx.mem_size = b.mem_size;
@@ -225,6 +240,13 @@ int main(int argc, char **argv)
 
 	status("sync into a fresh memfd (pages faulted in on demand)");
 	sync_once(&b, &fresh);
+	if (hugetlb) {
+		/* No spare (replica.h): a second fresh memfd, from a pool
+		 * whose pages the first one touched. */
+		status("sync into a fresh hugetlb memfd again");
+		sync_once(&b, &spare);
+		goto report;
+	}
 	status("prefaulting the spare");
 	t0 = now_ns();
 	if (replica_spare_make(&b.r, err, sizeof(err)))
@@ -237,13 +259,14 @@ int main(int argc, char **argv)
 	sync_once(&b, &spare);
 	if (b.r.spare)
 		die("the sync did not take the spare");
-
+report:
 	if (json) {
 		printf("{\"reference\": {\"memcpy_gbps\": ");
 		jnum("%.4f", gbps(b.mem_size, ref_ns));
 		printf("}, \"mem_mib\": %llu, \"compression\": \"%s\", "
-		       "\"wire_mb\": ",
-		       (unsigned long long)mib, accel ? "lz4" : "none");
+		       "\"memory_backing\": \"%s\", \"wire_mb\": ",
+		       (unsigned long long)mib, accel ? "lz4" : "none",
+		       hugetlb ? "hugetlb" : "normal");
 		jnum("%.1f", spare.wire_mb);
 		printf(", \"encode_gbps\": ");
 		jnum("%.4f", spare.encode_gbps);
@@ -266,11 +289,16 @@ int main(int argc, char **argv)
 		       "(1st sync %.2f)\n",
 		       spare.encode_gbps, fresh.encode_gbps);
 		printf("  backup: decode into a fresh memfd        %8.2f "
-		       "GB/s\n",
-		       fresh.decode_gbps);
-		printf("  backup: decode into the prefaulted spare %8.2f GB/s "
-		       "(prefault took %.2f s, at start)\n",
-		       spare.decode_gbps, (double)prefault_ns / 1e9);
+		       "GB/s%s\n",
+		       fresh.decode_gbps, hugetlb ? " (hugetlb)" : "");
+		if (hugetlb)
+			printf("  backup: the same again (the pool's pages "
+			       "warm) %8.2f GB/s\n",
+			       spare.decode_gbps);
+		else
+			printf("  backup: decode into the prefaulted spare "
+			       "%8.2f GB/s (prefault took %.2f s, at start)\n",
+			       spare.decode_gbps, (double)prefault_ns / 1e9);
 		printf("both replicas equal the image\n");
 	}
 	replica_destroy(&b.r);

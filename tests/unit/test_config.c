@@ -190,6 +190,7 @@ static void test_example(void **state)
 		 "%s/../../build/guest/examples/counter.elf", path);
 	assert_string_equal(cfg.workload.guest, want);
 	assert_int_equal(cfg.workload.memory, 64ull << 20);
+	assert_int_equal(cfg.workload.memory_backing, CONFIG_BACKING_NORMAL);
 	assert_string_equal(cfg.workload.args, "--interval 100 --count 100000");
 	assert_string_equal(cfg.workload.console, "-");
 
@@ -307,6 +308,7 @@ static void test_all_keys(void **state)
 		 "type = kvm\n"
 		 "guest = /opt/g.elf\n"
 		 "memory = 4G\n"
+		 "memory_backing = hugetlb\n"
 		 "args = --a=1 x;y \"q\"\n"
 		 "console = out/console.log\n"
 		 "[replication]\n"
@@ -343,6 +345,7 @@ static void test_all_keys(void **state)
 			    DIR "/out/console.log");
 	assert_string_equal(cfg.workload.guest, "/opt/g.elf");
 	assert_int_equal(cfg.workload.memory, 4ull << 30);
+	assert_int_equal(cfg.workload.memory_backing, CONFIG_BACKING_HUGETLB);
 	assert_string_equal(cfg.workload.args, "--a=1 x;y \"q\"");
 	assert_int_equal(cfg.replication.epoch_interval_ns, 600000 * MS);
 	assert_int_equal(cfg.replication.compression, CONFIG_COMPRESSION_NONE);
@@ -639,6 +642,9 @@ static void test_errors(void **state)
 		 NAME ":9: delta_cache: '99999999999999999999' is too large"},
 		{BASE "type = xen\n",
 		 NAME ":8: type: 'xen' is not supported (kvm or process)"},
+		{BASE "memory_backing = thp\n",
+		 NAME ":8: memory_backing: 'thp' is not supported (normal or "
+		      "hugetlb)"},
 		{BASE "[replication]\ncompression = zstd\n",
 		 NAME ":9: compression: 'zstd' is not supported (lz4 or none)"},
 		{BASE "[replication]\ndelta = On\n",

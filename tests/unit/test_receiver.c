@@ -496,7 +496,7 @@ static struct env *env_new(uint64_t seed)
 	char err[256];
 
 	assert_non_null(v);
-	if (replica_init(&v->r, MEM, err, sizeof(err)))
+	if (replica_init(&v->r, MEM, 0, err, sizeof(err)))
 		fail_msg("replica_init: %s", err);
 	v->rx.r = &v->r;
 	v->rx.mem_size = MEM;

@@ -283,6 +283,112 @@ static void test_dirty_log(void **state)
 	cap_free(&c);
 }
 
+/* Whether "dirty done" is in the output yet (no wait). */
+static int cap_has(struct capture *c, const char *needle)
+{
+	int has;
+
+	pthread_mutex_lock(&c->lock);
+	has = c->len && strstr(c->buf, needle) != NULL;
+	pthread_mutex_unlock(&c->lock);
+	return has;
+}
+
+/*
+ * Hot pages (vm.h): the guest writes one page every 2 ms (the byte is the
+ * round number, so every write changes it), and the test harvests every 5
+ * ms. Exact at every harvest: a page whose byte changed since the last one
+ * is reported (no write is missed, hot or not), and never more than
+ * hot_max pages are hot. Once the guest stops writing, the page is still
+ * reported while it is hot (unchanged: so it was hot), for at most
+ * VM_HOT_LIFE harvests, and then never again.
+ */
+static void test_hot_pages(void **state)
+{
+	const uint64_t page = 0x800000;
+	struct vm_config cfg = {.mem_size = 64 * MiB,
+				.dirty_log = 1,
+				.hot_max = 8,
+				.console = cap_console};
+	char err[VM_ERR_MAX];
+	struct vm_hot_stats hs;
+	struct capture c;
+	struct vm *vm;
+	uint64_t *bm;
+	uint8_t *img, last;
+	size_t len;
+	int harvests = 0, unchanged_reports = 0, after = 0, done = 0;
+
+	(void)state;
+	assert_int_equal(cap_init(&c), 0);
+	cfg.console_opaque = &c;
+	img = load(guest("dirty"), &len);
+	if (vm_create(&vm, &cfg, err, sizeof(err)))
+		fail_msg("vm_create: %s", err);
+	if (vm_load_elf(vm, img, len, "--wait --repeat 300 --every 2 0x800000"))
+		fail_msg("vm_load_elf: %s", vm_error(vm));
+	free(img);
+	bm = calloc(1, vm_bitmap_bytes(vm));
+	assert_non_null(bm);
+	last = vm_mem(vm)[page];
+	assert_int_equal(vm_start(vm), 0);
+	/* While it writes, and then VM_HOT_LIFE + 4 harvests more. */
+	while (!done || after < (int)VM_HOT_LIFE + 4) {
+		uint8_t now;
+		int reported;
+
+		usleep(5000);
+		assert_int_equal(vm_pause(vm), 0);
+		assert_true(vm_harvest_dirty(vm, bm) >= 0);
+		harvests++;
+		now = vm_mem(vm)[page];
+		reported = bit(bm, page);
+		if (now != last && !reported)
+			fail_msg("harvest %d: the page changed (%u -> %u) "
+				 "but was not reported",
+				 harvests, last, now);
+		vm_hot_stats(vm, &hs);
+		assert_true(hs.now <= 8);
+		if (done) {
+			/* The guest no longer writes it. */
+			assert_int_equal(now, last);
+			after++;
+			if (reported && unchanged_reports < after - 1)
+				fail_msg("reported again %d harvests after "
+					 "it cooled",
+					 after);
+			unchanged_reports += reported;
+		}
+		last = now;
+		/* Read before resuming: the last round is then in `last`. */
+		if (!done && cap_has(&c, "dirty done\n")) {
+			done = 1;
+			last = vm_mem(vm)[page];
+		}
+		assert_int_equal(vm_resume(vm), 0);
+		if (harvests > 20000)
+			fail_msg("the guest did not finish its writes");
+	}
+	vm_hot_stats(vm, &hs);
+	fprintf(stderr,
+		"hot pages: %d harvests, made %llu, cooled %llu, reported "
+		"%llu; the page reported %d times unchanged after the last "
+		"write\n",
+		harvests, (unsigned long long)hs.made,
+		(unsigned long long)hs.cooled, (unsigned long long)hs.reported,
+		unchanged_reports);
+	assert_int_equal(last, 300 % 256);
+	assert_true(hs.made >= 1);
+	assert_true(hs.cooled >= 1);
+	/* Hot when the writes ended (the guest wrote it within the last
+	 * harvests), so reported unchanged for a while, then cooled. */
+	assert_true(unchanged_reports >= 1);
+	assert_true(unchanged_reports <= (int)VM_HOT_LIFE);
+	free(bm);
+	vm_destroy(vm);
+	cap_free(&c);
+}
+
 static int cpu_is_amd(void)
 {
 	unsigned a, b, c, d;
@@ -413,6 +519,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_counter_restore),
 		cmocka_unit_test(test_memstress_chain),
 		cmocka_unit_test(test_dirty_log),
+		cmocka_unit_test(test_hot_pages),
 		cmocka_unit_test(test_bad_guests),
 		cmocka_unit_test(test_pause_resume_10000),
 		cmocka_unit_test(test_4gib_guest),

@@ -8,23 +8,35 @@
  * in --wait mode each poll writes the stack again (the guest builds the
  * argument block, the VMM writes now_ns into it).
  *
- *   dirty [--wait] 0xADDR...
+ * With --repeat N it writes them N times (the byte is the round number,
+ * 1..N), --every MS apart, before "dirty done".
+ *
+ *   dirty [--wait] [--repeat N] [--every MS] 0xADDR...
  */
 #include "remora.h"
 
 int main(int argc, char **argv)
 {
 	bool wait = false;
-	int i = 1;
+	long repeat = 1, every = 0;
+	int i = 1, first;
 
-	if (i < argc && !strcmp(argv[i], "--wait")) {
-		wait = true;
-		i++;
+	for (; i < argc; i++) {
+		if (!strcmp(argv[i], "--wait"))
+			wait = true;
+		else if (!strcmp(argv[i], "--repeat") && i + 1 < argc)
+			repeat = strtol(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--every") && i + 1 < argc)
+			every = strtol(argv[++i], NULL, 10);
+		else
+			break;
 	}
-	if (i == argc) {
-		printf("usage: dirty [--wait] 0xADDR...\n");
+	if (i == argc || repeat < 1 || every < 0) {
+		printf("usage: dirty [--wait] [--repeat N] [--every MS] "
+		       "0xADDR...\n");
 		return 2;
 	}
+	first = i;
 	/* Parse everything first: a typo must not leave half the writes done. */
 	for (int a = i; a < argc; a++) {
 		char *end;
@@ -35,10 +47,14 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	for (; i < argc; i++) {
-		uintptr_t addr = strtoull(argv[i], NULL, 16);
+	for (long r = 1; r <= repeat; r++) {
+		for (i = first; i < argc; i++) {
+			uintptr_t addr = strtoull(argv[i], NULL, 16);
 
-		*(volatile uint8_t *)addr = 1;
+			*(volatile uint8_t *)addr = (uint8_t)r;
+		}
+		if (r < repeat && every)
+			remora_sleep_ms((uint64_t)every);
 	}
 	printf("dirty done\n");
 	if (wait) {
