@@ -182,30 +182,30 @@ struct ahead {
 };
 
 /*
- * The spare's prefault (replica_spare_prefault()) in slices of this many
+ * The spare's prefault (replica_spare_fill()) in slices of this many
  * bytes: MADV_POPULATE_WRITE holds the process's mmap lock for reading for
  * a whole call, and any mmap() meanwhile (a promotion's allocations, a
  * thread's stack) waits for it: up to 100 ms was seen at 1 GiB.
  */
 #define SPARE_SLICE (256u << 10)
 
+/* Worker: touches only the memory it was given (b->spare_mem), which a
+ * sync may be writing meanwhile: prefault_shared() changes no byte. */
 static void spare_work(uv_work_t *w)
 {
 	struct ahead *a = w->data;
 	struct backup *b = a->b;
-	uint64_t off, n;
+	uint64_t off, n, size = b->r.mem_size;
 
 	b->spare_ret = 0;
-	for (off = 0; b->r.spare && off < b->r.mem_size && !b->spare_ret;
-	     off += n) {
+	for (off = 0; off < size && !b->spare_ret; off += n) {
 		/* A promoted node needs no spare: the CPU is the guest's. */
 		if (__atomic_load_n(&a->stop, __ATOMIC_RELAXED)) {
 			b->spare_ret = -ECANCELED;
 			break;
 		}
-		n = b->r.mem_size - off < SPARE_SLICE ? b->r.mem_size - off
-						      : SPARE_SLICE;
-		b->spare_ret = prefault(b->r.spare + off, (size_t)n);
+		n = size - off < SPARE_SLICE ? size - off : SPARE_SLICE;
+		b->spare_ret = prefault_shared(b->spare_mem + off, (size_t)n);
 	}
 }
 
@@ -214,6 +214,7 @@ static void spare_done(uv_work_t *w, int status)
 	struct ahead *a = w->data;
 	struct backup *b = a->b;
 	int ok = !status && !b->spare_ret;
+	int taken = b->r.spare != b->spare_mem;
 
 	/* Promoted: no sync will take it, and dropping it (an munmap of
 	 * the guest's size) would stall the primary's loop: it goes at the
@@ -222,8 +223,9 @@ static void spare_done(uv_work_t *w, int status)
 		return;
 	replica_spare_ready(&b->r, ok);
 	if (ok)
-		log_info("replica memory for the first sync ready: %llu MiB "
+		log_info("replica memory for the first sync %s: %llu MiB "
 			 "prefaulted in %.2f s",
+			 taken ? "taken by it while prefaulted" : "ready",
 			 (unsigned long long)(b->r.mem_size >> 20),
 			 (double)(now_ns() - b->spare_start_ns) / 1e9);
 	else if (status != UV_ECANCELED)
@@ -246,6 +248,9 @@ static void start_spare(struct ahead *a)
 	}
 	b->spare_work.data = a;
 	b->spare_start_ns = now_ns();
+	b->spare_mem = replica_spare_fill(&b->r);
+	if (!b->spare_mem)
+		return; /* hugetlb: no spare */
 	if (uv_queue_work(b->loop, &b->spare_work, spare_work, spare_done))
 		replica_spare_ready(&b->r, 0);
 }

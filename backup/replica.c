@@ -55,7 +55,7 @@ int replica_init(struct replica *r, uint64_t mem_size, int hugetlb, char *err,
 	int ret;
 
 	memset(r, 0, sizeof(*r));
-	r->fd = r->next_fd = r->spare_fd = -1;
+	r->fd = r->next_fd = r->spare_fd = r->parked_fd = -1;
 	r->mem_size = mem_size;
 	r->npages = mem_size / VM_PAGE_SIZE;
 	r->console_max = mem_size;
@@ -82,6 +82,7 @@ void replica_destroy(struct replica *r)
 	ram_drop(r->mem_size, &r->fd, &r->mem);
 	ram_drop(r->mem_size, &r->next_fd, &r->next);
 	ram_drop(r->mem_size, &r->spare_fd, &r->spare);
+	ram_drop(r->mem_size, &r->parked_fd, &r->parked);
 	free(r->state);
 	free(r->tail);
 	free(r->stg.pfns);
@@ -94,7 +95,7 @@ void replica_destroy(struct replica *r)
 	free(r->stg.console);
 	free(r->scratch);
 	memset(r, 0, sizeof(*r));
-	r->fd = r->next_fd = r->spare_fd = -1;
+	r->fd = r->next_fd = r->spare_fd = r->parked_fd = -1;
 }
 
 int replica_spare_make(struct replica *r, char *err, size_t errlen)
@@ -117,8 +118,30 @@ int replica_spare_prefault(struct replica *r)
 	return r->spare ? prefault(r->spare, r->mem_size) : 0;
 }
 
+uint8_t *replica_spare_fill(struct replica *r)
+{
+	r->filling = r->spare;
+	return r->spare;
+}
+
+/* Unmaps memory of r's, unless a worker still fills it: then it is parked
+ * until replica_spare_ready(). */
+static void drop(struct replica *r, int *fd, uint8_t **mem)
+{
+	if (*mem && *mem == r->filling) {
+		r->parked_fd = *fd;
+		r->parked = *mem;
+		*fd = -1;
+		*mem = NULL;
+		return;
+	}
+	ram_drop(r->mem_size, fd, mem);
+}
+
 void replica_spare_ready(struct replica *r, int ok)
 {
+	r->filling = NULL;
+	ram_drop(r->mem_size, &r->parked_fd, &r->parked);
 	if (!ok)
 		ram_drop(r->mem_size, &r->spare_fd, &r->spare);
 	r->spare_ready = ok && r->spare;
@@ -127,8 +150,8 @@ void replica_spare_ready(struct replica *r, int ok)
 int replica_sync_begin(struct replica *r, char *err, size_t errlen)
 {
 	replica_discard(r);
-	ram_drop(r->mem_size, &r->next_fd, &r->next);
-	if (r->spare_ready) {
+	drop(r, &r->next_fd, &r->next);
+	if (r->spare) {
 		r->next_fd = r->spare_fd;
 		r->next = r->spare;
 		r->spare_fd = -1;
@@ -170,7 +193,7 @@ void replica_discard(struct replica *r)
 	 * thrown away half-way, it leaves that replica unusable. The current
 	 * one is untouched, and the next sync starts a new one. */
 	if (s->open && s->precopy && s->n)
-		ram_drop(r->mem_size, &r->next_fd, &r->next);
+		drop(r, &r->next_fd, &r->next);
 	reset_stage(r);
 }
 
@@ -528,7 +551,7 @@ int replica_commit(struct replica *r, uint64_t epoch, uint64_t pages,
 	r->applied_pages += s->n;
 	if (!s->precopy) {
 		if (r->next) {
-			ram_drop(r->mem_size, &r->fd, &r->mem);
+			drop(r, &r->fd, &r->mem);
 			r->fd = r->next_fd;
 			r->mem = r->next;
 			r->next_fd = -1;

@@ -59,8 +59,14 @@ struct replica {
 	int spare_fd;
 	uint8_t *spare;
 	int spare_ready; /* prefaulted: the next sync may take it */
-	uint64_t epoch;	 /* last applied checkpoint epoch, 0 = none */
-	uint8_t *state;	 /* its vCPU state blob */
+	/* The spare's memory while a worker still prefaults it, wherever
+	 * it went (spare, next or mem); NULL: no worker. Memory dropped
+	 * meanwhile is parked, unmapped once the worker is done. */
+	uint8_t *filling;
+	int parked_fd;
+	uint8_t *parked;
+	uint64_t epoch; /* last applied checkpoint epoch, 0 = none */
+	uint8_t *state; /* its vCPU state blob */
 	size_t state_len;
 	/*
 	 * Console output of applied epochs (each checkpoint's DeviceState
@@ -93,20 +99,24 @@ int replica_init(struct replica *r, uint64_t mem_size, int hugetlb, char *err,
 void replica_destroy(struct replica *r);
 
 /*
- * The spare: zero memory for the next sync, so that the sync does not fill
- * a fresh memfd one page fault at a time (seconds for a guest of GiBs; see
- * prefault.h). replica_spare_make() makes it (on the loop, cheap: nothing
- * is touched yet); replica_spare_prefault() then touches it all, on a
- * worker thread, touching nothing else of r; replica_spare_ready() (loop,
- * after the worker) lets the next sync take it, or drops it if ok is 0.
- * A sync that begins before it is ready uses a fresh memfd, as without.
+ * The spare: zero memory for the first sync, so that the sync does not
+ * fill a fresh memfd one page fault at a time (seconds for a guest of
+ * GiBs; see prefault.h). replica_spare_make() makes it (on the loop,
+ * cheap: nothing is touched yet). Then either replica_spare_prefault()
+ * prefaults it all at once, or a worker thread prefaults the memory
+ * replica_spare_fill() returns with prefault_shared(), touching nothing
+ * else of r; a sync may take it meanwhile and write to it (the worker
+ * populates ahead of the decoder: two threads take the faults). Either
+ * way replica_spare_ready() (loop, after the worker) ends it: the spare,
+ * if not taken, is ready for the next sync, or dropped if ok is 0.
  */
 int replica_spare_make(struct replica *r, char *err, size_t errlen);
 int replica_spare_prefault(struct replica *r);
+uint8_t *replica_spare_fill(struct replica *r);
 void replica_spare_ready(struct replica *r, int ok);
 
 /* Starts building a fresh replica (zero memory) for a new sync: the spare
- * if it is ready, else a new memfd. */
+ * if there is one (ready, or still being filled), else a new memfd. */
 int replica_sync_begin(struct replica *r, char *err, size_t errlen);
 
 /* Opens staging for an epoch (precopy: part of a sync, no vCPU state). */

@@ -56,6 +56,7 @@ struct backup {
 	struct ctl *ctl; /* handed to the primary once promoted */
 	/* the spare replica memory, prefaulted by a worker (replica.h) */
 	uv_work_t spare_work;
+	uint8_t *spare_mem; /* what the worker fills (replica_spare_fill()) */
 	int spare_ret;
 	uint64_t spare_start_ns;
 };

@@ -157,6 +157,9 @@ struct config {
 		uint32_t max_inflight_epochs; /* 1..64 */
 		uint64_t delta_cache;	      /* bytes; 0 disables the cache */
 		uint32_t hot_pages; /* kvm: most pages left writable; 0..2^20 */
+		/* kvm: staging reserved per slot for an epoch's copies,
+		 * bytes; 1M..1G, a page multiple */
+		uint64_t max_epoch_size;
 		uint32_t precopy_max_rounds; /* 1..100 */
 		uint64_t precopy_stop_pages; /* stop pre-copy at <= this many */
 	} replication;

@@ -404,6 +404,25 @@ const struct config_key config_keys[] = {
 	},
 	{
 		.sec = CONFIG_SEC_REPLICATION,
+		.name = "max_epoch_size",
+		.type = CONFIG_T_SIZE,
+		.def = "16M",
+		.lo = 1 * MIB,
+		.hi = 1 * GIB,
+		.step = 4096,
+		FIELD(replication.max_epoch_size),
+		.doc = "kvm: the guest memory one epoch's pause copies "
+		       "without allocating. Every pipeline slot "
+		       "(max_inflight_epochs + 1) reserves this much for "
+		       "page copies and as much for encoded output at "
+		       "start. When the pages written since the last "
+		       "epoch reach three quarters of it, the next epoch "
+		       "starts at once instead of at its tick (--stats "
+		       "full_epochs); one larger still grows its slot "
+		       "inside its pause (--stats staging_grown).",
+	},
+	{
+		.sec = CONFIG_SEC_REPLICATION,
 		.name = "delta_cache",
 		.type = CONFIG_T_SIZE,
 		.def = "256M",

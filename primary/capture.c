@@ -67,6 +67,12 @@ int capture_checkpoint(struct vm *vm, struct outbuf *ob, struct copier *cp,
 		ret = (int)dirty;
 		goto resume;
 	}
+	{
+		struct vm_hot_stats hs;
+
+		vm_hot_stats(vm, &hs);
+		s->hot_pages = hs.now;
+	}
 	/* Rare: growing the staging area inside the pause. It only grows. */
 	ret = staged_reserve(s, (size_t)dirty, 1);
 	if (ret)

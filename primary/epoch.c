@@ -248,6 +248,8 @@ static void do_captured(struct primary *p, unsigned slot, int precopy)
 	stats_sample(&p->stats.harvest, s->harvest_ns);
 	stats_sample(&p->stats.copy, s->copy_ns);
 	p->stats.dirty_pages += s->npages;
+	p->stats.staging_grown += (uint64_t)s->grown;
+	p->stats.hot_pages += s->hot_pages;
 }
 
 /*
@@ -337,6 +339,7 @@ static void do_stop(struct primary *p)
 	}
 	close_handle((uv_handle_t *)&p->announce_timer);
 	close_handle((uv_handle_t *)&p->epoch_timer);
+	close_handle((uv_handle_t *)&p->dirty_timer);
 	close_handle((uv_handle_t *)&p->hb_timer);
 	close_handle((uv_handle_t *)&p->drain_timer);
 	if (p->wl.net)
@@ -677,6 +680,27 @@ static void on_tick(uv_timer_t *t)
 	primary_run(p);
 }
 
+/*
+ * An epoch must fit the copies its slot reserved (max_epoch_size), or its
+ * pause would allocate: once the pages written since the last one reach
+ * three quarters of that, the next epoch starts now rather than at its
+ * tick. Checked a few times per interval, while the guest runs.
+ */
+static void on_dirty_check(uv_timer_t *t)
+{
+	struct primary *p = t->data;
+	long n;
+
+	if (p->core.state != PC_PROTECTED || p->core.due)
+		return;
+	n = p->wl.ops->dirty_now(p->wl.w);
+	if (n < 0 || (size_t)n < p->wl.epoch_pages / 4 * 3)
+		return;
+	p->stats.full_epochs++;
+	pcore_on_tick(&p->core);
+	primary_run(p);
+}
+
 static void on_heartbeat(uv_timer_t *t)
 {
 	struct primary *p = t->data;
@@ -919,7 +943,9 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 	uv_timer_init(loop, &p->hb_timer);
 	uv_timer_init(loop, &p->drain_timer);
 	uv_timer_init(loop, &p->announce_timer);
+	uv_timer_init(loop, &p->dirty_timer);
 	p->epoch_timer.data = p->hb_timer.data = p->drain_timer.data = p;
+	p->dirty_timer.data = p;
 	p->announce_timer.data = p;
 	if (!o->promoted) {
 		uv_signal_init(loop, &p->sigterm);
@@ -941,6 +967,11 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 		uv_poll_start(&p->net_poll, UV_READABLE, on_net_readable);
 	}
 	uv_timer_start(&p->epoch_timer, on_tick, interval_ms, interval_ms);
+	if (wl->ops->dirty_now && wl->epoch_pages) {
+		uint64_t ms = interval_ms / 4 > 2 ? interval_ms / 4 : 2;
+
+		uv_timer_start(&p->dirty_timer, on_dirty_check, ms, ms);
+	}
 	uv_timer_start(&p->hb_timer, on_heartbeat, hb_ms, hb_ms);
 	if (o->promoted)
 		announce_start(p);

@@ -96,6 +96,7 @@ struct primary {
 
 	struct announce announce[CONFIG_NODES_MAX];
 	uv_timer_t epoch_timer, hb_timer, drain_timer, announce_timer;
+	uv_timer_t dirty_timer; /* the epoch's size so far (on_dirty_check) */
 	uv_signal_t sigterm, sigint;
 	uv_async_t guest_async;
 	uv_async_t ready_async; /* the workload finished a capture */

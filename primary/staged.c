@@ -74,6 +74,7 @@ int staged_reserve(struct staged *s, size_t n, int copies)
 			return -ENOMEM;
 		s->pfns = pfns;
 		s->cap = cap;
+		s->grown = 1;
 	}
 	if (copies && n * VM_PAGE_SIZE > s->pages_bytes) {
 		/* Rare, and then inside a pause: grow with room to spare. */
@@ -84,6 +85,7 @@ int staged_reserve(struct staged *s, size_t n, int copies)
 			munmap(s->pages, s->pages_bytes);
 		s->pages = pages;
 		s->pages_bytes = bytes;
+		s->grown = 1;
 	}
 	return 0;
 }
@@ -121,6 +123,8 @@ void staged_begin(struct staged *s, uint64_t epoch, int precopy)
 	s->err = 0;
 	s->pause_ns = s->harvest_ns = s->copy_ns = 0;
 	s->capture_bytes = 0;
+	s->grown = 0;
+	s->hot_pages = 0;
 }
 
 void staged_set_precopy(struct staged *s, uint64_t epoch, const uint64_t *pfns,

@@ -37,6 +37,8 @@ struct staged {
 	/* bytes the capture read from the workload: a VM's copied pages, a
 	 * process's dump (CRIU's image files) */
 	uint64_t capture_bytes;
+	int grown;	    /* its capture grew the slot (inside the pause) */
+	uint32_t hot_pages; /* of its pages, hot ones (vm.h) */
 
 	/* Filled by the encoder (encoder.h). */
 	uint8_t *out; /* frames, back to back (with gaps) */

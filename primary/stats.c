@@ -70,6 +70,8 @@ int stats_write(const struct primary_stats *st, const char *path)
 	stats_percentiles(&st->pause, STATS_SAMPLES, q, pause, 3);
 	fprintf(f,
 		"{\"epochs\": %llu, \"waits\": %llu, \"early_epochs\": %llu, "
+		"\"full_epochs\": %llu, \"staging_grown\": %llu, "
+		"\"hot_pages\": %llu, "
 		"\"dirty_pages\": %llu, "
 		"\"sent_pages\": %llu, \"raw_bytes\": %llu, "
 		"\"wire_bytes\": %llu, \"sync_bytes\": %llu, "
@@ -83,6 +85,9 @@ int stats_write(const struct primary_stats *st, const char *path)
 		"\"guest_run_s\": %.6f}\n",
 		(unsigned long long)st->epochs, (unsigned long long)st->waits,
 		(unsigned long long)st->early_epochs,
+		(unsigned long long)st->full_epochs,
+		(unsigned long long)st->staging_grown,
+		(unsigned long long)st->hot_pages,
 		(unsigned long long)st->dirty_pages,
 		(unsigned long long)st->sent_pages,
 		(unsigned long long)st->raw_bytes,

@@ -24,8 +24,12 @@ struct primary_stats {
 	uint64_t waits;	 /* ticks that found the pipeline full */
 	/* epochs started before their tick: held packets at the bound */
 	uint64_t early_epochs;
-	uint64_t dirty_pages;		/* pages captured by checkpoints */
-	uint64_t sent_pages;		/* pages carried (not UNCHANGED) */
+	/* epochs started before their tick: the dirty pages neared
+	 * max_epoch_size; captures that grew their slot in the pause */
+	uint64_t full_epochs, staging_grown;
+	uint64_t hot_pages;   /* hot pages, summed over checkpoints (vm.h) */
+	uint64_t dirty_pages; /* pages captured by checkpoints */
+	uint64_t sent_pages;  /* pages carried (not UNCHANGED) */
 	uint64_t raw_bytes, wire_bytes; /* checkpoint epochs */
 	uint64_t capture_bytes;		/* what their captures read */
 	uint64_t sync_bytes;		/* wire bytes of pre-copy rounds */

@@ -11,9 +11,6 @@
 #include "log.h"
 #include "vmwork.h"
 
-/* Pages of copies each slot starts with (it grows when an epoch needs). */
-#define STAGE_PREALLOC_PAGES 2048u
-
 /* vCPU thread: the guest's console bytes, held by the primary. */
 static void console_cb(void *opaque, const uint8_t *buf, size_t len)
 {
@@ -95,15 +92,21 @@ static int vw_capture(void *w, unsigned slot, uint64_t epoch, int final)
 	return ret;
 }
 
+/* Less the hot pages (vm.h): every checkpoint copies those anyway, so
+ * they must not keep a sync from converging (precopy_stop_pages). */
 static long vw_harvest(void *w)
 {
 	struct vmwork *v = w;
 	long n = capture_harvest(v->vm, v->bitmap, v->carry,
 				 v->stopped || v->held);
+	struct vm_hot_stats hs;
 
-	if (n < 0)
+	if (n < 0) {
 		log_error("harvest: %s", vm_error(v->vm));
-	return n;
+		return n;
+	}
+	vm_hot_stats(v->vm, &hs);
+	return n > (long)hs.now ? n - (long)hs.now : 0;
 }
 
 static size_t vw_list(void *w, int all)
@@ -140,9 +143,9 @@ static int vw_stage(void *w, unsigned slot, uint64_t epoch, size_t pos,
 }
 
 /*
- * Copies and encoder output for a typical epoch, made outside any pause:
- * at start, before the guest runs, and again (a no-op then) when a backup
- * attaches. Only ever grows: cheap once done.
+ * Copies and encoder output for the largest epoch (max_epoch_size), made
+ * outside any pause: at start, before the guest runs, and again (a no-op
+ * then) when a backup attaches. Only ever grows: cheap once done.
  */
 static int vw_reserve(void *w)
 {
@@ -151,10 +154,10 @@ static int vw_reserve(void *w)
 	int ret;
 
 	for (i = 0; i < v->nslots; i++) {
-		ret = staged_reserve(&v->slots[i], STAGE_PREALLOC_PAGES, 1);
+		ret = staged_reserve(&v->slots[i], v->epoch_pages, 1);
 		if (!ret)
 			ret = staged_reserve_output(&v->slots[i],
-						    STAGE_PREALLOC_PAGES);
+						    v->epoch_pages);
 		if (ret)
 			return ret;
 	}
@@ -187,6 +190,11 @@ static int vw_hold(void *w, int on)
 	return v->stopped ? 0 : vm_resume(v->vm);
 }
 
+static long vw_dirty_now(void *w)
+{
+	return vm_dirty_peek(((struct vmwork *)w)->vm);
+}
+
 static const struct workload_ops vmwork_ops = {
 	.bind = vw_bind,
 	.start = vw_start,
@@ -203,6 +211,7 @@ static const struct workload_ops vmwork_ops = {
 	.pause = vw_pause,
 	.resume = vw_resume,
 	.hold = vw_hold,
+	.dirty_now = vw_dirty_now,
 };
 
 struct workload vmwork_workload(struct vmwork *v)
@@ -210,10 +219,12 @@ struct workload vmwork_workload(struct vmwork *v)
 	return (struct workload){.ops = &vmwork_ops,
 				 .w = v,
 				 .mem_size = vm_mem_size(v->vm),
-				 .page_size = VM_PAGE_SIZE};
+				 .page_size = VM_PAGE_SIZE,
+				 .epoch_pages = v->epoch_pages};
 }
 
-int vmwork_init(struct vmwork *v, struct vm *vm, unsigned nslots)
+int vmwork_init(struct vmwork *v, struct vm *vm, unsigned nslots,
+		size_t epoch_pages)
 {
 	unsigned i;
 	int ret;
@@ -221,6 +232,7 @@ int vmwork_init(struct vmwork *v, struct vm *vm, unsigned nslots)
 	memset(v, 0, sizeof(*v));
 	v->vm = vm;
 	v->nslots = nslots;
+	v->epoch_pages = epoch_pages;
 	v->slots = calloc(nslots, sizeof(*v->slots));
 	v->bitmap = calloc(1, vm_bitmap_bytes(vm));
 	v->carry = calloc(1, vm_bitmap_bytes(vm));

@@ -19,6 +19,7 @@ struct vmwork {
 	struct copier copier;
 	struct staged *slots; /* nslots: one per pipeline slot */
 	unsigned nslots;
+	size_t epoch_pages; /* each slot's copies, reserved (reserve()) */
 	uint64_t *bitmap, *carry;
 	uint64_t *round_pfns; /* the pre-copy round's pages */
 	/* Why the guest is stopped between captures: the core paused it
@@ -31,8 +32,10 @@ struct vmwork {
  * them before vm_create(), call vmwork_init() after. */
 void vmwork_hooks(struct vmwork *v, struct vm_config *vc);
 
-/* 0 or -errno; v owns vm from here on (also on failure). */
-int vmwork_init(struct vmwork *v, struct vm *vm, unsigned nslots);
+/* 0 or -errno; v owns vm from here on (also on failure). epoch_pages:
+ * [replication] max_epoch_size in pages. */
+int vmwork_init(struct vmwork *v, struct vm *vm, unsigned nslots,
+		size_t epoch_pages);
 /* Destroys the VM first (its vCPU thread feeds the sink), then the rest. */
 void vmwork_destroy(struct vmwork *v);
 struct workload vmwork_workload(struct vmwork *v);

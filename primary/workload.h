@@ -60,7 +60,8 @@ struct workload_ops {
 	 */
 	int (*capture)(void *w, unsigned slot, uint64_t epoch, int final);
 	/* Pre-copy: what changed since the last harvest; pages or -errno
-	 * (-EINPROGRESS as for capture). */
+	 * (-EINPROGRESS as for capture). A VM leaves out its hot pages,
+	 * which every checkpoint copies anyway (vm.h); list() has them. */
 	long (*harvest)(void *w);
 	/* Lists a round's pages: every page holding data (all), or those the
 	 * last harvest found. Returns how many. */
@@ -83,6 +84,9 @@ struct workload_ops {
 	 * capture or a harvest leaves a held guest stopped.
 	 */
 	int (*hold)(void *w, int on);
+	/* While it runs: pages the next capture would copy so far (changes
+	 * nothing), or -errno. NULL: not known (a process). */
+	long (*dirty_now)(void *w);
 };
 
 struct workload {
@@ -94,6 +98,8 @@ struct workload {
 	struct netout *net;
 	uint64_t mem_size;  /* bytes of memory the sync sends */
 	uint32_t page_size; /* its page size, as the wire says */
+	/* pages one capture copies without allocating; 0: no such bound */
+	size_t epoch_pages;
 };
 
 #endif

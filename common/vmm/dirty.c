@@ -127,3 +127,23 @@ long vm_harvest_dirty(struct vm *vm, uint64_t *bitmap)
 	}
 	return n;
 }
+
+long vm_dirty_peek(struct vm *vm)
+{
+	size_t words = vm_bitmap_bytes(vm) / 8;
+	struct kvm_dirty_log log;
+	long n = 0;
+
+	if (!vm->dirty_log)
+		return 0;
+	memset(&log, 0, sizeof(log));
+	log.slot = 0;
+	log.dirty_bitmap = vm->peek;
+	if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
+		return -errno;
+	for (size_t i = 0; i < words; i++)
+		n += __builtin_popcountll(
+			vm->peek[i] |
+			__atomic_load_n(&vm->vmm_dirty[i], __ATOMIC_RELAXED));
+	return n;
+}

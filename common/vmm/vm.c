@@ -286,13 +286,14 @@ static int create(struct vm **out, const struct vm_config *cfg, int adopt_fd,
 	}
 	vm->vmm_dirty = calloc(1, vm_bitmap_bytes(vm));
 	vm->kvm_dirty = calloc(1, vm_bitmap_bytes(vm));
+	vm->peek = calloc(1, vm_bitmap_bytes(vm));
 	if (vm->dirty_log && cfg->hot_max) {
 		vm->hot_max = cfg->hot_max;
 		vm->last_written = calloc(vm->npages, sizeof(uint32_t));
 		vm->hot_until = calloc(vm->npages, sizeof(uint32_t));
 		vm->clear = calloc(1, vm_bitmap_bytes(vm));
 	}
-	if (!vm->vmm_dirty || !vm->kvm_dirty ||
+	if (!vm->vmm_dirty || !vm->kvm_dirty || !vm->peek ||
 	    (vm->hot_max &&
 	     (!vm->last_written || !vm->hot_until || !vm->clear))) {
 		ret = vm_fail(vm, -ENOMEM, "out of memory for dirty bitmaps");
@@ -364,6 +365,7 @@ void vm_destroy(struct vm *vm)
 		close(vm->mem_fd);
 	free(vm->vmm_dirty);
 	free(vm->kvm_dirty);
+	free(vm->peek);
 	free(vm->last_written);
 	free(vm->hot_until);
 	free(vm->clear);

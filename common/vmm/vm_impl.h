@@ -63,6 +63,8 @@ struct vm {
 	uint32_t *last_written, *hot_until;
 	uint64_t *clear;
 	struct vm_hot_stats hot;
+	/* vm_dirty_peek()'s copy of KVM's log. */
+	uint64_t *peek;
 
 	/* Guest monotonic = host CLOCK_MONOTONIC + clock_offset. */
 	int64_t clock_offset;

@@ -871,6 +871,7 @@ struct pstats {
 	double sync_bytes, sync_pages, sync_s, seconds, epochs_per_s;
 	double pause_us_p50, pause_us_p99, pause_us_max, harvest_us_p50;
 	double copy_us_p50, ack_us_p50, ack_us_p99, guest_run_s;
+	double full_epochs, staging_grown, hot_pages;
 };
 
 /* clang-format off */
@@ -887,7 +888,8 @@ static const struct {
 	STAT(seconds),	    STAT(epochs_per_s), STAT(pause_us_p50),
 	STAT(pause_us_p99), STAT(pause_us_max), STAT(harvest_us_p50),
 	STAT(copy_us_p50),  STAT(ack_us_p50),	STAT(ack_us_p99),
-	STAT(guest_run_s),
+	STAT(guest_run_s),  STAT(full_epochs),	STAT(staging_grown),
+	STAT(hot_pages),
 };
 
 /* Reads the flat {"key": number, ...} object remora-primary --stats writes. */
@@ -1821,6 +1823,13 @@ static void print_json(const struct results *r, const struct target *t, int nt,
 		       (unsigned long long)x->steps_a, x->ratio,
 		       c->pause_us_max, c->harvest_us_p50, c->copy_us_p50);
 		jnum("%.3f", x->copy_gbps);
+		printf(", \"hot_pages_per_epoch\": %.1f, "
+		       "\"unchanged_pages_per_epoch\": %.1f, "
+		       "\"full_epochs\": %.0f, \"staging_grown\": %.0f",
+		       c->epochs ? c->hot_pages / c->epochs : 0.0,
+		       c->epochs ? (c->dirty_pages - c->sent_pages) / c->epochs
+				 : 0.0,
+		       c->full_epochs, c->staging_grown);
 		printf(", \"epochs\": %.0f, \"waits\": %.0f,\n"
 		       "   \"guest_run_s\": {\"remora\": %.4f, "
 		       "\"unprotected\": "
@@ -2076,6 +2085,26 @@ static void print_human(const struct results *r, const struct target *t, int nt,
 		       x->ratio, (unsigned long long)x->steps, x->c.epochs,
 		       x->b.pause_p99_us, x->prog_a, x->prog_b, x->prog_c,
 		       x->prog_c / x->prog_a, x->prog_c / x->prog_b);
+	}
+	printf("\nhot pages and epoch size: hot/ep = pages left writable "
+	       "and copied at every epoch\n(hot_pages), unchngd/ep = "
+	       "captured pages the encoder found unchanged, full = epochs\n"
+	       "started early near max_epoch_size, grown = pauses that grew "
+	       "their slot\n");
+	printf("%-6s %4s %4s | %8s %10s %6s %6s\n", "dirty", "ms", "mem",
+	       "hot/ep", "unchngd/ep", "full", "grown");
+	for (int i = 0; i < r->nruns; i++) {
+		const struct run *x = &r->runs[i];
+		const struct pstats *c = &x->c;
+
+		if (!x->done || !c->epochs)
+			continue;
+		printf("%-6d %4d %4s | %8.1f %10.1f %6.0f %6.0f\n",
+		       x->dirty_pages, x->interval_ms,
+		       mem_label(x->mem, m, sizeof(m)),
+		       c->hot_pages / c->epochs,
+		       (c->dirty_pages - c->sent_pages) / c->epochs,
+		       c->full_epochs, c->staging_grown);
 	}
 
 	if (r->stream[0].done) {

@@ -8,7 +8,8 @@ guest to a real remora-backup over loopback.
   run from its snapshot, prints exactly the tick after the last one the
   console sink released, and the sink holds tick 1..M with no gap.
 - memstress: at random moments the backup writes its replica; each one,
-  run as a VM, passes memstress's self-check (no torn epoch).
+  run as a VM, passes memstress's self-check (no torn epoch); again with
+  max_epoch_size small enough that epochs start before their tick.
 - output commit: a backup that never acknowledges gets nothing released;
   one that acknowledges late gets every byte, in order.
 - a guest printing flat out with no backup is held once its output
@@ -16,6 +17,7 @@ guest to a real remora-backup over loopback.
   then receives fits the backup's bound: it syncs, and the stream is
   continuous.
 """
+import json
 import os
 import random
 import re
@@ -62,35 +64,72 @@ def counter_continuity(bindir, guests):
         c.cleanup()
 
 
+def self_checked_snapshots(c, rng, n):
+    """n replicas written at random moments, each run as a VM: memstress's
+    self-check passes in every one (no torn epoch), and they advance.
+    Returns the steps they reached."""
+    steps = []
+    for i in range(n):
+        time.sleep(rng.uniform(0.02, 0.4))
+        c.snapshot_now()
+        keep = os.path.join(c.dir, f"moment{i}.snap")
+        shutil.copy(c.snapshot, keep)
+        line = run_restored(c.primary_bin, keep, 60)[0]
+        # the restored guest's console output (data, not a log)
+        m = re.fullmatch(r"memstress step (\d+) ok", line)
+        if not m:
+            raise Failure(f"replica {i} failed its self-check: {line!r}")
+        steps.append(int(m.group(1)))
+        os.unlink(keep)
+    if steps != sorted(steps) or steps[0] == steps[-1]:
+        raise Failure(f"replica did not advance: steps {steps}")
+    return steps
+
+
 def memstress_snapshots(bindir, guests):
+    """Flat out over 4096 pages: with hot pages (the default), most of
+    them are left writable and copied at every epoch."""
     rng = random.Random(int(os.environ.get("E2E_SEED", "4242")))
     c = Cluster(bindir, guests["memstress"],
                 "--pages 4096 --rate 0 --seed 11 --check-every 0",
                 interval="10ms")
-    steps = []
     try:
         c.start_backup()
         c.start_primary()
         c.wait_replica()
-        for i in range(12):
-            time.sleep(rng.uniform(0.02, 0.4))
-            c.snapshot_now()
-            keep = os.path.join(c.dir, f"moment{i}.snap")
-            shutil.copy(c.snapshot, keep)
-            line = run_restored(c.primary_bin, keep, 60)[0]
-            # the restored guest's console output (data, not a log)
-            m = re.fullmatch(r"memstress step (\d+) ok", line)
-            if not m:
-                raise Failure(f"replica {i} failed its self-check: "
-                              f"{line!r}")
-            steps.append(int(m.group(1)))
-            os.unlink(keep)
-        if steps != sorted(steps) or steps[0] == steps[-1]:
-            raise Failure(f"replica did not advance: steps {steps}")
+        steps = self_checked_snapshots(c, rng, 12)
         c.stop("a")
         c.stop("b")
         return (f"12 replicas self-checked, memstress steps "
                 f"{steps[0]}..{steps[-1]}")
+    finally:
+        c.cleanup()
+
+
+def epochs_cut_at_max_epoch_size(bindir, guests):
+    """max_epoch_size = 1M (256 pages) under a guest dirtying thousands
+    per 200 ms interval, hot pages off: epochs start early, before their
+    tick (full_epochs), and every replica is still whole."""
+    rng = random.Random(int(os.environ.get("E2E_SEED", "4242")))
+    c = Cluster(bindir, guests["memstress"],
+                "--pages 4096 --rate 0 --seed 11 --check-every 0",
+                interval="200ms",
+                extra_replication="max_epoch_size = 1M\nhot_pages = 0\n")
+    try:
+        c.start_backup()
+        c.start_primary()
+        c.wait_replica()
+        steps = self_checked_snapshots(c, rng, 6)
+        if c.stop("a") != 0:
+            raise Failure(f"primary exited non-zero\n{c.logs()}")
+        c.stop("b")
+        with open(os.path.join(c.dir, "stats")) as f:
+            st = json.load(f)
+        if st["full_epochs"] < 1:
+            raise Failure(f"no epoch started early: {st}")
+        return (f"6 replicas self-checked (steps {steps[0]}..{steps[-1]}); "
+                f"{st['full_epochs']} of {st['epochs']} epochs started "
+                f"early, {st['staging_grown']} grew their slot")
     finally:
         c.cleanup()
 
@@ -283,6 +322,7 @@ if __name__ == "__main__":
     main([
         ("counter_continuity", counter_continuity),
         ("memstress_snapshots", memstress_snapshots),
+        ("epochs_cut_at_max_epoch_size", epochs_cut_at_max_epoch_size),
         ("output_held_without_ack", output_held_without_ack),
         ("output_released_after_late_ack", output_released_after_late_ack),
         ("backup_reattaches", backup_reattaches),

@@ -43,6 +43,7 @@
 #include "frame.h"
 #include "pack.h"
 #include "receiver.h"
+#include "prefault.h"
 #include "replica.h"
 #include "state.h"
 #include "testutil.h"
@@ -2048,8 +2049,10 @@ static void test_sync_dies_halfway(void **state)
 }
 
 /*
- * The spare replica memory: a sync takes it only once it is prefaulted and
- * ready, and builds an exact replica in it; one not ready stays aside.
+ * The spare replica memory: a sync takes it, ready or still being filled
+ * by the worker, and builds an exact replica in it. Memory the worker still
+ * fills is never unmapped under it: dropped meanwhile (a failed sync), it
+ * is parked until replica_spare_ready().
  */
 static void test_spare(void **state)
 {
@@ -2058,30 +2061,51 @@ static void test_spare(void **state)
 	uint8_t *spare;
 
 	(void)state;
-	/* Made, not ready (a worker still prefaults it): not taken. */
+	/* Ready: the sync builds the replica in it, exactly. */
 	assert_int_equal(replica_spare_make(&v->r, err, sizeof(err)), 0);
 	spare = v->r.spare;
 	assert_non_null(spare);
-	full_sync(v, 1, 2, 2);
-	assert_ptr_equal(v->r.spare, spare);
-	assert_ptr_not_equal(v->r.mem, spare);
-
-	/* Ready: the next sync builds the replica in it, exactly. */
 	assert_int_equal(replica_spare_prefault(&v->r), 0);
 	replica_spare_ready(&v->r, 1);
-	fake_touch(&v->fk, 300);
-	full_sync(v, 10, 3, 3); /* run_epoch checks every page */
+	assert_int_equal(v->r.spare_ready, 1);
+	full_sync(v, 1, 3, 3); /* run_epoch checks every page */
 	assert_ptr_equal(v->r.mem, spare);
 	assert_null(v->r.spare);
 	assert_int_equal(v->r.spare_fd, -1);
 	assert_int_equal(v->r.spare_ready, 0);
+	env_free(v);
 
-	/* A failed prefault drops it; the next sync makes its own memory. */
+	/* Still being filled: taken all the same, and the sync is exact
+	 * (the worker's prefault_shared() runs beside it, as in the
+	 * daemon). */
+	v = env_new(400);
+	assert_int_equal(replica_spare_make(&v->r, err, sizeof(err)), 0);
+	spare = replica_spare_fill(&v->r);
+	assert_ptr_equal(spare, v->r.spare);
+	assert_int_equal(prefault_shared(spare, v->r.mem_size / 2), 0);
+	full_sync(v, 1, 2, 2);
+	assert_ptr_equal(v->r.mem, spare);
+	assert_null(v->r.spare);
+	/* A second sync replaces it: the old memory, still being filled,
+	 * is parked, not unmapped; the worker's end drops it. */
+	fake_touch(&v->fk, 300);
+	full_sync(v, 10, 3, 3);
+	assert_ptr_not_equal(v->r.mem, spare);
+	assert_ptr_equal(v->r.parked, spare);
+	assert_int_equal(prefault_shared(spare, v->r.mem_size), 0);
+	replica_spare_ready(&v->r, 1);
+	assert_null(v->r.parked);
+	assert_int_equal(v->r.parked_fd, -1);
+	assert_null(v->r.filling);
+	assert_int_equal(v->r.spare_ready, 0);
+	env_free(v);
+
+	/* A failed prefault drops it; the sync makes its own memory. */
+	v = env_new(400);
 	assert_int_equal(replica_spare_make(&v->r, err, sizeof(err)), 0);
 	replica_spare_ready(&v->r, 0);
 	assert_null(v->r.spare);
 	assert_int_equal(v->r.spare_fd, -1);
-	fake_touch(&v->fk, 300);
 	full_sync(v, 20, 1, 2);
 	env_free(v);
 }
