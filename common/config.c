@@ -300,6 +300,34 @@ static void check_process_epoch(struct ctx *x)
 	     units_format_duration(hi, sizeof(hi), PROCESS_EPOCH_MAX));
 }
 
+/*
+ * [replication]: every epoch copies the hot pages (vm.h), so they must
+ * leave room in the slot max_epoch_size reserves, at most half of it; more
+ * would start every epoch early, back to back.
+ */
+static void check_replication(struct ctx *x)
+{
+	const struct config *c = x->c;
+	uint64_t hot = (uint64_t)c->replication.hot_pages * 4096;
+	int line = seen_at(x, "hot_pages");
+	char b[32];
+
+	if (hot <= c->replication.max_epoch_size / 2)
+		return;
+	units_format_size(b, sizeof(b), c->replication.max_epoch_size);
+	if (line)
+		fail(x, line,
+		     "hot_pages: %u pages (%llu KiB) must be at most half of "
+		     "max_epoch_size (%s): every epoch copies them",
+		     c->replication.hot_pages, (unsigned long long)(hot >> 10),
+		     b);
+	else
+		fail(x, seen_at(x, "max_epoch_size"),
+		     "max_epoch_size: %s must be at least twice hot_pages "
+		     "(%u pages, the default): every epoch copies them",
+		     b, c->replication.hot_pages);
+}
+
 /* The prefix's mask, host byte order: /24 is 0xffffff00. */
 static uint32_t prefix_mask(int prefix)
 {
@@ -427,6 +455,8 @@ static void close_section(struct ctx *x)
 		check_process_epoch(x);
 	if (!x->failed && x->sec == CONFIG_SEC_FAILOVER)
 		check_failover(x);
+	if (!x->failed && x->sec == CONFIG_SEC_REPLICATION)
+		check_replication(x);
 	if (!x->failed && x->sec == CONFIG_SEC_SERVICE)
 		check_service(x);
 	if (!x->failed &&

@@ -399,7 +399,8 @@ const struct config_key config_keys[] = {
 		       "write-protect fault at its first write after each "
 		       "one (about 20 us where KVM is software-assisted, "
 		       "against 0.3 us to copy it); each one adds a page to "
-		       "every pause. 0: every page is protected at every "
+		       "every pause, so they may fill at most half of "
+		       "max_epoch_size. 0: every page is protected at every "
 		       "epoch (docs/microvm.md, \"Hot pages\").",
 	},
 	{

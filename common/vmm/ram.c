@@ -18,9 +18,7 @@
 #define MFD_HUGE_2MB (21U << 26)
 #endif
 
-/* Pool pages nobody holds or has reserved (HugePages_Free less
- * HugePages_Rsvd, /proc/meminfo); -1 if unknown. */
-static long pool_free(void)
+long ram_pool_unreserved(void)
 {
 	FILE *f = fopen("/proc/meminfo", "r");
 	long n = -1, rsvd = 0, v;
@@ -43,7 +41,7 @@ static int short_pool(uint64_t size, int ret, const char *what, char *err,
 		      size_t errlen)
 {
 	unsigned long long want = size / RAM_HUGE_PAGE;
-	long free_pages = pool_free();
+	long free_pages = ram_pool_unreserved();
 
 	if (ret != -ENOMEM && ret != -ENOSPC && ret != -EINVAL) {
 		snprintf(err, errlen, "memory_backing = hugetlb: %s: %s", what,

@@ -29,6 +29,10 @@
 int ram_make(uint64_t size, int hugetlb, const char *name, int *fd,
 	     uint8_t **mem, char *err, size_t errlen);
 
+/* 2 MiB pages of the host's pool nobody holds or has reserved
+ * (HugePages_Free less HugePages_Rsvd, /proc/meminfo); -1 if unknown. */
+long ram_pool_unreserved(void);
+
 /* Unmaps and closes what ram_make made (either may be unset: NULL, -1). */
 void ram_drop(uint64_t size, int *fd, uint8_t **mem);
 

@@ -975,14 +975,17 @@ static long hot_pages = -1;	       /* --hot-pages; -1: the default */
 static void write_config(uint64_t mem, const char *args, int interval_ms,
 			 const char *compression, int keyed)
 {
-	char hot[48] = "";
+	char hot[96] = "";
 	FILE *f = fopen(path[F_CONF], "w");
 	int pa = free_port(), pb = free_port();
 
 	while (pb == pa)
 		pb = free_port();
+	/* max_epoch_size must hold twice the hot pages (config.c). */
 	if (hot_pages >= 0)
-		snprintf(hot, sizeof(hot), "hot_pages = %ld\n", hot_pages);
+		snprintf(hot, sizeof(hot),
+			 "hot_pages = %ld\nmax_epoch_size = %ldK\n", hot_pages,
+			 hot_pages * 8 > 16384 ? hot_pages * 8 : 16384);
 	if (!f)
 		die("%s: %s", path[F_CONF], strerror(errno));
 	if (keyed) {
@@ -1400,6 +1403,50 @@ static double wire_mbps(const struct pstats *c)
 }
 
 /* ------------------------------------------------------------------------ */
+/* A primary whose memstress guest holds data, before a backup attaches. */
+
+/*
+ * Starts remora-primary (the config is written) and returns once its
+ * memstress guest, working set ws of `pages` pages, has written and checked
+ * its data and is stepping (its step counter, read from the primary's guest
+ * memory, leaves 0). Dies past end (ns). Returns when the primary started.
+ */
+static uint64_t start_filled_guest(uint64_t mem, uint64_t ws, uint64_t pages,
+				   uint64_t *end)
+{
+	uint64_t t0;
+	struct probe pr;
+	uint8_t *gm;
+	int fd;
+
+	spawn(0);
+	t0 = now_ns();
+	*end = t0 + (uint64_t)SYNC_WAIT_MS * 1000000ull;
+	while ((fd = open_guest_mem(child_pid[0])) < 0) {
+		primary_alive("its guest memory");
+		if (now_ns() > *end)
+			die_logs("no guest memory in remora-primary");
+		sleep_us(1000);
+	}
+	gm = mmap(NULL, mem, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (gm == MAP_FAILED)
+		die("mapping the primary's guest memory: %s", strerror(errno));
+	probe_init(&pr, gm, mem, ws, pages);
+	while (probe_steps(&pr, 0) < 1) {
+		primary_alive("the guest's set-up");
+		if (now_ns() > *end)
+			die_logs("memstress did not start stepping within %d "
+				 "s (working set at 0x%llx?)",
+				 SYNC_WAIT_MS / 1000, (unsigned long long)ws);
+		sleep_us(20000);
+	}
+	free(pr.perm);
+	munmap(gm, mem);
+	return t0;
+}
+
+/* ------------------------------------------------------------------------ */
 /* The stream: initial sync of a guest full of data. */
 
 struct stream {
@@ -1428,11 +1475,8 @@ struct stream {
 static void run_stream(struct stream *s, uint64_t ws)
 {
 	uint64_t t0, end;
-	struct probe pr;
 	char args[256], *log;
 	const char *hit;
-	uint8_t *gm;
-	int fd;
 
 	status("stream: %llu MiB guest, memstress --pages %d --rate %d, "
 	       "compression %s%s",
@@ -1443,30 +1487,7 @@ static void run_stream(struct stream *s, uint64_t ws)
 		 s->rate, SEED);
 	fresh_files();
 	write_config(s->mem, args, 25, s->compression, s->keyed);
-	spawn(0);
-	t0 = now_ns();
-	end = t0 + (uint64_t)SYNC_WAIT_MS * 1000000ull;
-	while ((fd = open_guest_mem(child_pid[0])) < 0) {
-		primary_alive("its guest memory");
-		if (now_ns() > end)
-			die_logs("no guest memory in remora-primary");
-		sleep_us(1000);
-	}
-	gm = mmap(NULL, s->mem, PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (gm == MAP_FAILED)
-		die("mapping the primary's guest memory: %s", strerror(errno));
-	probe_init(&pr, gm, s->mem, ws, (uint64_t)s->pages);
-	while (probe_steps(&pr, 0) < 1) {
-		primary_alive("the guest's set-up");
-		if (now_ns() > end)
-			die_logs("memstress did not start stepping within %d "
-				 "s (working set at 0x%llx?)",
-				 SYNC_WAIT_MS / 1000, (unsigned long long)ws);
-		sleep_us(20000);
-	}
-	free(pr.perm);
-	munmap(gm, s->mem);
+	t0 = start_filled_guest(s->mem, ws, (uint64_t)s->pages, &end);
 	s->setup_s = (double)(now_ns() - t0) / 1e9;
 	status("  working set written and checked in %.1f s; backup "
 	       "attaching",
@@ -1544,9 +1565,6 @@ static void run_ttp(struct ttp *t, uint64_t ws)
 {
 	char args[256];
 	uint64_t t_start, t0, end;
-	struct probe pr;
-	uint8_t *gm;
-	int fd;
 
 	status("time to protection: %llu MiB guest (memory_backing = %s)",
 	       (unsigned long long)(t->mem / MiB), backing);
@@ -1556,28 +1574,7 @@ static void run_ttp(struct ttp *t, uint64_t ws)
 		 (unsigned long long)t->pages, SEED);
 	fresh_files();
 	write_config(t->mem, args, 25, "lz4", 0);
-	spawn(0);
-	t_start = now_ns();
-	end = t_start + (uint64_t)SYNC_WAIT_MS * 1000000ull;
-	while ((fd = open_guest_mem(child_pid[0])) < 0) {
-		primary_alive("its guest memory");
-		if (now_ns() > end)
-			die_logs("no guest memory in remora-primary");
-		sleep_us(1000);
-	}
-	gm = mmap(NULL, t->mem, PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (gm == MAP_FAILED)
-		die("mapping the primary's guest memory: %s", strerror(errno));
-	probe_init(&pr, gm, t->mem, ws, t->pages);
-	while (probe_steps(&pr, 0) < 1) {
-		primary_alive("the guest's set-up");
-		if (now_ns() > end)
-			die_logs("memstress did not start stepping");
-		sleep_us(20000);
-	}
-	free(pr.perm);
-	munmap(gm, t->mem);
+	t_start = start_filled_guest(t->mem, ws, t->pages, &end);
 	t0 = now_ns();
 	t->setup_s = (double)(t0 - t_start) / 1e9;
 	spawn(1);

@@ -642,6 +642,13 @@ static void test_errors(void **state)
 		 NAME ":9: delta_cache: '99999999999999999999' is too large"},
 		{BASE "type = xen\n",
 		 NAME ":8: type: 'xen' is not supported (kvm or process)"},
+		{BASE "[replication]\nhot_pages = 2049\n",
+		 NAME ":9: hot_pages: 2049 pages (8196 KiB) must be at most "
+		      "half of max_epoch_size (16M): every epoch copies them"},
+		{BASE "[replication]\nmax_epoch_size = 4M\n",
+		 NAME ":9: max_epoch_size: 4M must be at least twice "
+		      "hot_pages (1024 pages, the default): every epoch copies "
+		      "them"},
 		{BASE "memory_backing = thp\n",
 		 NAME ":8: memory_backing: 'thp' is not supported (normal or "
 		      "hugetlb)"},

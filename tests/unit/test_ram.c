@@ -19,25 +19,6 @@
 
 #define MIB (1ull << 20)
 
-/* HugePages_Free less HugePages_Rsvd, in pages; -1 without a pool. */
-static long pool_unreserved(void)
-{
-	FILE *f = fopen("/proc/meminfo", "r");
-	long n = -1, rsvd = 0, v;
-	char line[128];
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "HugePages_Free: %ld", &v) == 1)
-			n = v;
-		else if (sscanf(line, "HugePages_Rsvd: %ld", &v) == 1)
-			rsvd = v;
-	}
-	fclose(f);
-	return n < 0 ? -1 : n - rsvd;
-}
-
 /* Zero at first, keeps what is written, and is visible through its fd. */
 static void check_memory(int fd, uint8_t *mem, uint64_t size)
 {
@@ -87,7 +68,7 @@ static void test_hugetlb_size(void **state)
 /* More than the pool holds: one line that says how much to reserve. */
 static void test_hugetlb_short_pool(void **state)
 {
-	long free_pages = pool_unreserved();
+	long free_pages = ram_pool_unreserved();
 	uint64_t want = (uint64_t)(free_pages > 0 ? free_pages : 0) * 2 * MIB +
 			64 * MIB;
 	char err[512] = "";
@@ -148,12 +129,12 @@ static void test_hugetlb(void **state)
 	int fd = -1, ret;
 
 	(void)state;
-	if (pool_unreserved() < 2 && geteuid() == 0) {
+	if (ram_pool_unreserved() < 2 && geteuid() == 0) {
 		before = read_long(NR_HUGEPAGES);
 		if (before < 0 || write_long(NR_HUGEPAGES, before + 2))
 			before = -1;
 	}
-	if (pool_unreserved() < 2) {
+	if (ram_pool_unreserved() < 2) {
 		if (before >= 0)
 			write_long(NR_HUGEPAGES, before);
 		printf("SKIP hugetlb memory: fewer than 2 free 2 MiB pages in "
