@@ -462,7 +462,8 @@ static void promote_now(struct backup *b, const struct standby_action *a)
 
 static void stop_handles(struct backup *b)
 {
-	uv_cancel((uv_req_t *)&b->spare_work); /* if it has not started */
+	for (int i = 0; i < SPARE_WORKERS; i++) /* those not started */
+		uv_cancel((uv_req_t *)&b->spare_work[i]);
 	if (b->ctl) {
 		ctl_close(b->ctl);
 		b->ctl = NULL;

@@ -19,6 +19,10 @@
 #include "replica.h"
 #include "standby.h"
 
+/* The most threads that prefault the spare replica memory, slice by
+ * slice (start_spare() leaves one core to the loop). */
+#define SPARE_WORKERS 2
+
 struct backup {
 	uv_loop_t *loop;
 	const struct config *cfg;
@@ -54,10 +58,12 @@ struct backup {
 	uv_timer_t hb_timer, health_timer;
 	uv_signal_t sigterm, sigint, sigusr1;
 	struct ctl *ctl; /* handed to the primary once promoted */
-	/* the spare replica memory, prefaulted by a worker (replica.h) */
-	uv_work_t spare_work;
-	uint8_t *spare_mem; /* what the worker fills (replica_spare_fill()) */
-	int spare_ret;
+	/* the spare replica memory, prefaulted by workers (replica.h) */
+	uv_work_t spare_work[SPARE_WORKERS];
+	uint8_t *spare_mem;	/* what they fill (replica_spare_fill()) */
+	uint64_t spare_next;	/* atomic: the next slice to take */
+	int spare_ret;		/* atomic: the first failure, or 0 */
+	unsigned spare_pending; /* workers not done yet */
 	uint64_t spare_start_ns;
 };
 
