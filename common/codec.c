@@ -108,6 +108,19 @@ const char *codec_kind_name(int kind)
 int codec_encode(const uint8_t *old_page, const uint8_t *new_page,
 		 size_t page_size, uint8_t *out, size_t *out_len)
 {
+	const uint8_t *payload;
+	int kind = codec_encode_ref(old_page, new_page, page_size, out, out_len,
+				    &payload);
+
+	if (kind == CODEC_RAW)
+		memcpy(out, new_page, page_size);
+	return kind;
+}
+
+int codec_encode_ref(const uint8_t *old_page, const uint8_t *new_page,
+		     size_t page_size, uint8_t *out, size_t *out_len,
+		     const uint8_t **payload)
+{
 	const struct codec_impl *impl = best_impl();
 
 	if (!codec_page_size_ok(page_size))
@@ -119,6 +132,7 @@ int codec_encode(const uint8_t *old_page, const uint8_t *new_page,
 	 * (2.3x the zero check alone). A zero page costs no payload at all,
 	 * so it wins over any delta; against a zero old page it is unchanged.
 	 */
+	*payload = out;
 	if (impl->page_zero(new_page, page_size)) {
 		*out_len = 0;
 		return old_page && impl->page_zero(old_page, page_size)
@@ -137,7 +151,7 @@ int codec_encode(const uint8_t *old_page, const uint8_t *new_page,
 			return CODEC_DELTA;
 		}
 	}
-	memcpy(out, new_page, page_size);
+	*payload = new_page;
 	*out_len = page_size;
 	return CODEC_RAW;
 }

@@ -49,6 +49,16 @@ int codec_encode(const uint8_t *old_page, const uint8_t *new_page,
 		 size_t page_size, uint8_t *out, size_t *out_len);
 
 /*
+ * The same without copying a RAW page: *payload is where the payload is,
+ * out for DELTA, new_page itself for RAW (out then only served as the
+ * delta scan's scratch), and *out_len as above. One copy less per page that goes RAW (the encoder's
+ * case for incompressible pages).
+ */
+int codec_encode_ref(const uint8_t *old_page, const uint8_t *new_page,
+		     size_t page_size, uint8_t *out, size_t *out_len,
+		     const uint8_t **payload);
+
+/*
  * Checks that (kind, payload, len) is well formed for a page of page_size
  * bytes, without touching any page. Returns 0, or a negative errno:
  * -EINVAL for a bad kind or page size, -EBADMSG for a malformed payload.

@@ -186,7 +186,7 @@ int encoder_run(struct encoder *e, struct staged *s, const uint8_t *mem)
 
 	for (i = 0; !ret && i < s->npages; i++) {
 		uint64_t pfn = s->pfns[i];
-		const uint8_t *page, *old = NULL;
+		const uint8_t *page, *old = NULL, *payload;
 		uint64_t slot = 0;
 		size_t len;
 		int kind, k;
@@ -204,7 +204,8 @@ int encoder_run(struct encoder *e, struct staged *s, const uint8_t *mem)
 			if (e->tags[slot] == pfn + 1)
 				old = e->cache + slot * VM_PAGE_SIZE;
 		}
-		kind = codec_encode(old, page, VM_PAGE_SIZE, e->scratch, &len);
+		kind = codec_encode_ref(old, page, VM_PAGE_SIZE, e->scratch,
+					&len, &payload);
 		if (kind < 0) {
 			ret = kind;
 			break;
@@ -212,14 +213,14 @@ int encoder_run(struct encoder *e, struct staged *s, const uint8_t *mem)
 		s->raw_bytes += VM_PAGE_SIZE;
 		if (kind == CODEC_UNCHANGED)
 			continue;
-		k = pack_add(&w, pfn, kind, e->scratch, len);
+		k = pack_add(&w, pfn, kind, payload, len);
 		if (k == -ENOSPC) {
 			ret = put_batch(e, s, &w);
 			if (!ret)
 				ret = pack_init(&w, e->body, e->body_cap,
 						VM_PAGE_SIZE);
 			if (!ret)
-				k = pack_add(&w, pfn, kind, e->scratch, len);
+				k = pack_add(&w, pfn, kind, payload, len);
 		}
 		if (!ret)
 			ret = k;

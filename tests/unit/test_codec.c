@@ -243,6 +243,32 @@ static void check_encode(const uint8_t *old, const uint8_t *new, size_t n,
 	assert_memory_equal(page, new, n);
 	free(page);
 	canary_free(out);
+
+	/* codec_encode_ref(): the same kind, length and payload bytes; a RAW
+	 * payload is new itself (out was at most scratch: not written at all
+	 * when there was no old page to delta against). */
+	{
+		const uint8_t *payload = NULL;
+		uint8_t *ref = canary_alloc(n);
+		size_t rlen = 12345;
+
+		memset(ref, 0xa7, n);
+		assert_int_equal(
+			codec_encode_ref(old, new, n, ref, &rlen, &payload),
+			want_kind);
+		canary_check(ref, n);
+		assert_int_equal(rlen, want_len);
+		if (want_kind == CODEC_RAW) {
+			assert_ptr_equal(payload, new);
+			for (size_t i = 0; !old && i < n; i++)
+				assert_int_equal(ref[i], 0xa7);
+		} else {
+			assert_ptr_equal(payload, ref);
+		}
+		if (want_len)
+			assert_memory_equal(payload, want, want_len);
+		canary_free(ref);
+	}
 }
 
 /* ---- kind choice and exact encodings ------------------------------------ */
