@@ -33,6 +33,12 @@
  * references (memcpy of an epoch's worth of pages, loopback TCP) are
  * measured in the same run.
  *
+ * Time to protection: 64 MiB, 1 GiB and 4 GiB guests, 75% of their
+ * memory written with data and then quiet, and a backup started beside
+ * the running primary: its fork until the primary's "syncing ->
+ * protected" (run_ttp(); --sync runs only these and the references;
+ * --backing hugetlb runs every daemon with memory_backing = hugetlb).
+ *
  * And the cost of [cluster] key_file (every frame tagged with
  * ChaCha20-Poly1305, common/auth.c): against the tag alone and loopback TCP
  * with and without a tag per 1 MiB (references), the pipeline itself with a
