@@ -1,8 +1,9 @@
 /*
- * A promotion's VM made ahead (prepared.h). It is kvm_restore()'s work in
- * workloads.c split at the state: everything before it here, at the
- * backup's leisure, and the state load and the check request at the
- * promotion.
+ * A promotion's VM made ahead (prepared.h): a restore from a replica's
+ * memory split at the state, everything before it made at the backup's
+ * leisure, the state load and the check request at the promotion.
+ * kvm_restore() in workloads.c does both at once when nothing was made
+ * ahead.
  */
 #include <errno.h>
 #include <stdio.h>

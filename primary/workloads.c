@@ -16,6 +16,7 @@
 #include "paths.h"
 #include "primary.h"
 #include "netout.h"
+#include "prepared.h"
 #include "procwork.h"
 #include "state.h"
 #include "svcnet.h"
@@ -131,36 +132,19 @@ static int kvm_make(const struct config *cfg, const struct config_node *self,
 	return vm_made(cfg, vw, vm, m, err, errlen);
 }
 
+/* What a promotion makes ahead (prepared.h), made and taken at once. */
 static int kvm_restore(const struct config *cfg, const struct config_node *self,
 		       const struct primary_image *img, struct workload_made *m,
 		       char *err, size_t errlen)
 {
-	struct vm_config vc = {.mem_size = img->mem_size,
-			       .dirty_log = 1,
-			       .hot_max = cfg->replication.hot_pages};
-	struct vmwork *vw = calloc(1, sizeof(*vw));
-	struct vm *vm;
+	struct prepared *pv;
 	int ret;
 
 	(void)self;
-	if (!vw)
-		return snprintf(err, errlen, "out of memory"), -ENOMEM;
-	vmwork_hooks(vw, &vc);
-	ret = vm_create_from_memfd(&vm, &vc, img->mem_fd, err, errlen);
-	if (ret) {
-		free(vw);
+	ret = prepared_make(&pv, cfg, img->mem_fd, img->mem_size, err, errlen);
+	if (ret)
 		return ret;
-	}
-	ret = vm_state_load(vm, img->state, img->state_len);
-	if (ret) {
-		snprintf(err, errlen, "replica state: %s", vm_error(vm));
-		vm_destroy(vm);
-		free(vw);
-		return ret;
-	}
-	/* A guest that checks itself after a restore (memstress) does. */
-	vm_request_check(vm);
-	return vm_made(cfg, vw, vm, m, err, errlen);
+	return prepared_take(pv, img->state, img->state_len, m, err, errlen);
 }
 
 static int kvm_check(const uint8_t *blob, size_t len, uint64_t mem_size,
