@@ -17,16 +17,15 @@
 #include "vm_impl.h"
 
 /*
- * Hot pages (vm.h): which of the pages KVM reports this harvest (h) to
- * protect again, in vm->clear. The decisions depend only on the state
- * before this harvest, so the same walk with commit set, once KVM has
- * taken vm->clear, records exactly them; without it nothing changes, and
- * a failed KVM_CLEAR_DIRTY_LOG leaves everything as it was.
+ * Hot pages (vm.h): decides, for each page KVM reports in this harvest (h),
+ * whether KVM_CLEAR_DIRTY_LOG protects it again (its bit in vm->clear) or
+ * it stays writable, and records that. If the clear then fails, nothing was
+ * protected: every page is reported again next time, and only which pages
+ * count as hot is a harvest ahead, which decides speed, never correctness.
  */
-static void hot_walk(struct vm *vm, uint32_t h, int commit)
+static void hot_walk(struct vm *vm, uint32_t h)
 {
 	size_t words = vm_bitmap_bytes(vm) / 8;
-	uint32_t nhot = vm->nhot;
 
 	for (size_t i = 0; i < words; i++) {
 		uint64_t w = vm->kvm_dirty[i], keep = 0;
@@ -35,47 +34,33 @@ static void hot_walk(struct vm *vm, uint32_t h, int commit)
 			unsigned b = (unsigned)__builtin_ctzll(w);
 			uint64_t pfn = i * 64 + b;
 			uint32_t until = vm->hot_until[pfn];
-			uint32_t last = vm->last_written[pfn];
 
 			w &= w - 1;
-			if (until && h < until) {
-				keep |= 1ull << b; /* hot: stays writable */
-				if (commit)
-					vm->hot.reported++;
-				continue;
-			}
 			if (until) {
+				vm->hot.reported++;
+				if (h < until) {
+					keep |= 1ull << b; /* stays writable */
+					continue;
+				}
 				/* Cools: protected again, and if the guest
 				 * still writes it, hot again next time. */
-				nhot--;
-				if (commit) {
-					vm->hot_until[pfn] = 0;
-					vm->last_written[pfn] = h;
-					vm->hot.cooled++;
-					vm->hot.reported++;
-				}
-				continue;
-			}
-			if (last && h - last <= VM_HOT_WINDOW &&
-			    nhot < vm->hot_max) {
+				vm->hot_until[pfn] = 0;
+				vm->nhot--;
+				vm->hot.cooled++;
+			} else if (vm->last_written[pfn] &&
+				   h - vm->last_written[pfn] <= VM_HOT_WINDOW &&
+				   vm->nhot < vm->hot_max) {
 				keep |= 1ull << b;
-				nhot++;
-				if (commit) {
-					vm->hot_until[pfn] = h + VM_HOT_LIFE;
-					vm->hot.made++;
-				}
+				vm->hot_until[pfn] = h + VM_HOT_LIFE;
+				vm->nhot++;
+				vm->hot.made++;
 			}
-			if (commit)
-				vm->last_written[pfn] = h;
+			vm->last_written[pfn] = h;
 		}
-		if (!commit)
-			vm->clear[i] = vm->kvm_dirty[i] & ~keep;
+		vm->clear[i] = vm->kvm_dirty[i] & ~keep;
 	}
-	if (commit) {
-		vm->nhot = nhot;
-		vm->hot.now = nhot;
-		vm->harvests = h;
-	}
+	vm->hot.now = vm->nhot;
+	vm->harvests = h;
 }
 
 void vm_hot_stats(const struct vm *vm, struct vm_hot_stats *out)
@@ -100,7 +85,7 @@ long vm_harvest_dirty(struct vm *vm, uint64_t *bitmap)
 			return vm_fail(vm, -errno, "KVM_GET_DIRTY_LOG: %s",
 				       strerror(errno));
 		if (vm->hot_max)
-			hot_walk(vm, vm->harvests + 1, 0);
+			hot_walk(vm, vm->harvests + 1);
 		memset(&clr, 0, sizeof(clr));
 		clr.slot = 0;
 		clr.first_page = 0;
@@ -109,8 +94,6 @@ long vm_harvest_dirty(struct vm *vm, uint64_t *bitmap)
 		if (ioctl(vm->vm_fd, KVM_CLEAR_DIRTY_LOG, &clr) < 0)
 			return vm_fail(vm, -errno, "KVM_CLEAR_DIRTY_LOG: %s",
 				       strerror(errno));
-		if (vm->hot_max)
-			hot_walk(vm, vm->harvests + 1, 1);
 	} else {
 		memset(vm->kvm_dirty, 0, words * 8);
 	}
