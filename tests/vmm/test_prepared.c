@@ -28,40 +28,13 @@
 
 #include "config.h"
 #include "console_capture.h"
+#include "vmm_asserts.h"
 #include "primary.h"
 #include "vm.h"
 
 #define MiB (1ull << 20)
 
 static const char *counter_path;
-
-static uint8_t *load(const char *path, size_t *len)
-{
-	struct stat st;
-	uint8_t *buf;
-	FILE *f = fopen(path, "rb");
-
-	assert_non_null(f);
-	assert_int_equal(fstat(fileno(f), &st), 0);
-	buf = malloc((size_t)st.st_size);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)st.st_size, f),
-			 (size_t)st.st_size);
-	fclose(f);
-	*len = (size_t)st.st_size;
-	return buf;
-}
-
-static size_t cap_wait(struct capture *c, const char *needle, size_t from,
-		       int timeout_ms)
-{
-	size_t off = cap_find(c, needle, from, timeout_ms, NULL);
-
-	if (!off)
-		fail_msg("timed out waiting for '%s'; output:\n%s", needle,
-			 c->buf + from);
-	return off;
-}
 
 /* The counter guest loaded into a fresh VM, not started. */
 static struct vm *counter_vm(struct capture *c, uint64_t mem)
@@ -80,18 +53,6 @@ static struct vm *counter_vm(struct capture *c, uint64_t mem)
 		fail_msg("vm_load_elf: %s", vm_error(vm));
 	free(img);
 	return vm;
-}
-
-static long last_tick(struct capture *c)
-{
-	long n = -1;
-	char *p;
-
-	pthread_mutex_lock(&c->lock);
-	for (p = c->buf; (p = strstr(p, "tick ")); p += 5)
-		n = strtol(p + 5, NULL, 10);
-	pthread_mutex_unlock(&c->lock);
-	return n;
 }
 
 static int memfd_of(uint64_t size)
@@ -153,7 +114,7 @@ static void test_made_ahead_continues_the_guest(void **state)
 	struct vm_config cfg = {
 		.mem_size = mem, .dirty_log = 1, .console = cap_console};
 	struct capture a, b;
-	char err[VM_ERR_MAX], want[32];
+	char err[VM_ERR_MAX];
 	uint8_t *blob, *replica;
 	struct vm *vm, *ahead;
 	size_t blob_len;
@@ -187,11 +148,7 @@ static void test_made_ahead_continues_the_guest(void **state)
 	assert_int_equal(vm_state_load(ahead, blob, blob_len), 0);
 	assert_int_equal(b.len, 0);
 	assert_int_equal(vm_start(ahead), 0);
-	snprintf(want, sizeof(want), "tick %ld\n", n + 1);
-	cap_wait(&b, want, 0, 10000);
-	assert_memory_equal(b.buf, want, strlen(want));
-	snprintf(want, sizeof(want), "tick %ld\n", n + 3);
-	cap_wait(&b, want, 0, 10000);
+	expect_ticks_continue(&b, n);
 	vm_destroy(ahead);
 	free(blob);
 	cap_free(&a);

@@ -27,6 +27,7 @@
 
 #include "abi.h"
 #include "console_capture.h"
+#include "vmm_asserts.h"
 #include "snapshot.h"
 #include "vm.h"
 
@@ -38,35 +39,6 @@ static const char *const guest_name[8] = {
 	"badptr",  "exitcode",	"spin",	 NULL,
 };
 static char tmpdir[256];
-
-/* cap_find() that fails the test on a timeout, showing the output. */
-static size_t cap_wait(struct capture *c, const char *needle, size_t from,
-		       int timeout_ms)
-{
-	size_t off = cap_find(c, needle, from, timeout_ms, NULL);
-
-	if (!off)
-		fail_msg("timed out waiting for '%s'; output:\n%s", needle,
-			 c->buf + from);
-	return off;
-}
-
-static uint8_t *load(const char *path, size_t *len)
-{
-	struct stat st;
-	uint8_t *buf;
-	FILE *f = fopen(path, "rb");
-
-	assert_non_null(f);
-	assert_int_equal(fstat(fileno(f), &st), 0);
-	buf = malloc((size_t)st.st_size);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)st.st_size, f),
-			 (size_t)st.st_size);
-	fclose(f);
-	*len = (size_t)st.st_size;
-	return buf;
-}
 
 static const char *guest(const char *name)
 {
@@ -99,19 +71,6 @@ static struct vm *boot(const char *name, const char *args, uint64_t mem,
 	return vm;
 }
 
-/* The number in the last "tick N" line of the output. */
-static long last_tick(struct capture *c)
-{
-	long n = -1;
-	char *p;
-
-	pthread_mutex_lock(&c->lock);
-	for (p = c->buf; (p = strstr(p, "tick ")); p += 5)
-		n = strtol(p + 5, NULL, 10);
-	pthread_mutex_unlock(&c->lock);
-	return n;
-}
-
 static void snap_path(char *buf, size_t len, const char *name)
 {
 	snprintf(buf, len, "%s/%s", tmpdir, name);
@@ -123,7 +82,7 @@ static void test_counter_restore(void **state)
 	struct vm_config cfg = {.console = cap_console};
 	struct capture a, b;
 	struct vm *vm;
-	char path[512], err[VM_ERR_MAX], want[32];
+	char path[512], err[VM_ERR_MAX];
 	uint64_t clock_saved, *bm;
 	long n;
 
@@ -154,12 +113,7 @@ static void test_counter_restore(void **state)
 	assert_int_equal(vm_harvest_dirty(vm, bm), 0);
 	free(bm);
 	assert_int_equal(vm_start(vm), 0);
-	snprintf(want, sizeof(want), "tick %ld\n", n + 1);
-	cap_wait(&b, want, 0, 10000);
-	/* The very first line after the restore, nothing before it. */
-	assert_memory_equal(b.buf, want, strlen(want));
-	snprintf(want, sizeof(want), "tick %ld\n", n + 3);
-	cap_wait(&b, want, 0, 10000);
+	expect_ticks_continue(&b, n);
 	vm_destroy(vm);
 	unlink(path);
 	cap_free(&a);
@@ -281,17 +235,6 @@ static void test_dirty_log(void **state)
 	free(bm);
 	vm_destroy(vm);
 	cap_free(&c);
-}
-
-/* Whether "dirty done" is in the output yet (no wait). */
-static int cap_has(struct capture *c, const char *needle)
-{
-	int has;
-
-	pthread_mutex_lock(&c->lock);
-	has = c->len && strstr(c->buf, needle) != NULL;
-	pthread_mutex_unlock(&c->lock);
-	return has;
 }
 
 /*
