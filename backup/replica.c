@@ -14,6 +14,7 @@
 
 #include "bytes.h"
 #include "codec.h"
+#include "hash.h"
 #include "pack.h"
 #include "prefault.h"
 #include "ram.h"
@@ -317,8 +318,8 @@ int replica_add_batch(struct replica *r, const uint8_t *batch, size_t len,
 		s->seen[e.pfn / 64] |= 1ull << (e.pfn % 64);
 		s->pfns[s->n++] = e.pfn;
 		put_le64(le, e.pfn);
-		XXH3_64bits_update(s->hash, le, 8);
-		XXH3_64bits_update(s->hash, page, VM_PAGE_SIZE);
+		hash_update(s->hash, le, 8);
+		hash_update(s->hash, page, VM_PAGE_SIZE);
 	}
 	return 0;
 }
@@ -521,13 +522,13 @@ int replica_commit(struct replica *r, uint64_t epoch, uint64_t pages,
 		return ret;
 	}
 	if (!s->precopy)
-		XXH3_64bits_update(s->hash, s->state, s->state_len);
+		hash_update(s->hash, s->state, s->state_len);
 	if (s->console_len) {
 		uint8_t le[8];
 
 		put_le64(le, s->console_off);
-		XXH3_64bits_update(s->hash, le, sizeof(le));
-		XXH3_64bits_update(s->hash, s->console, s->console_len);
+		hash_update(s->hash, le, sizeof(le));
+		hash_update(s->hash, s->console, s->console_len);
 	}
 	sum = XXH3_64bits_digest(s->hash);
 	if (sum != checksum) {

@@ -32,10 +32,10 @@
 #include <errno.h>
 #include <lz4.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include "bytes.h"
 #include "codec.h"
+#include "hash.h"
 #include "pack.h"
 #include "varint.h"
 
@@ -119,19 +119,28 @@ long pack_finish(const struct pack_writer *w, int acceleration, uint8_t *out,
 	if (out_cap < pack_batch_bound(w->len))
 		return -ENOSPC;
 
-	/*
-	 * Room for one byte less than the body: LZ4 gives up (returns 0) as
-	 * soon as the result would not be smaller, and the body is stored.
-	 */
-	clen = acceleration == 0
-		       ? 0
-		       : LZ4_compress_fast((const char *)w->body,
-					   (char *)out + PACK_HEADER_SIZE,
-					   (int)w->len, (int)w->len - 1,
-					   acceleration);
-	if (clen <= 0) {
-		memcpy(out + PACK_HEADER_SIZE, w->body, w->len);
+	if (w->body == out + PACK_HEADER_SIZE) {
+		/* Built in place: stored as it lies. */
+		if (acceleration != 0)
+			return -EINVAL;
 		clen = (int)w->len;
+	} else {
+		/*
+		 * Room for one byte less than the body: LZ4 gives up
+		 * (returns 0) as soon as the result would not be smaller,
+		 * and the body is stored.
+		 */
+		clen = acceleration == 0
+			       ? 0
+			       : LZ4_compress_fast((const char *)w->body,
+						   (char *)out +
+							   PACK_HEADER_SIZE,
+						   (int)w->len, (int)w->len - 1,
+						   acceleration);
+		if (clen <= 0) {
+			memcpy(out + PACK_HEADER_SIZE, w->body, w->len);
+			clen = (int)w->len;
+		}
 	}
 
 	memcpy(hdr, pack_magic, 4);
@@ -142,7 +151,7 @@ long pack_finish(const struct pack_writer *w, int acceleration, uint8_t *out,
 	put_le32(hdr + 8, w->count);
 	put_le32(hdr + 12, (uint32_t)w->len);
 	put_le32(hdr + 16, (uint32_t)clen);
-	put_le64(hdr + 20, XXH3_64bits(w->body, w->len));
+	put_le64(hdr + 20, hash64(w->body, w->len));
 	return (long)(PACK_HEADER_SIZE + (size_t)clen);
 }
 
@@ -291,7 +300,7 @@ int pack_open(struct pack_reader *r, const uint8_t *batch, size_t len,
 	} else {
 		body = batch + PACK_HEADER_SIZE;
 	}
-	if (XXH3_64bits(body, raw_len) != get_le64(batch + 20))
+	if (hash64(body, raw_len) != get_le64(batch + 20))
 		FAIL(-EBADMSG, "batch checksum mismatch");
 
 	*r = (struct pack_reader){.body = body,

@@ -65,6 +65,11 @@ int pack_add(struct pack_writer *w, uint64_t pfn, int kind,
  * trying: compression = none) to out. Returns the batch length,
  * -EINVAL for an empty writer or a negative acceleration, -ENOSPC if out_cap is less
  * than pack_batch_bound(w->len).
+ *
+ * A batch that will be stored may be built in place: pack_init() over
+ * out + PACK_HEADER_SIZE, then pack_finish() with acceleration 0 only
+ * writes the header (with any other acceleration it returns -EINVAL, as
+ * LZ4 cannot compress in place). That saves copying the body once.
  */
 long pack_finish(const struct pack_writer *w, int acceleration, uint8_t *out,
 		 size_t out_cap);

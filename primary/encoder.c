@@ -14,6 +14,7 @@
 #include "codec.h"
 #include "encoder.h"
 #include "frame.h"
+#include "hash.h"
 #include "pack.h"
 #include "prefault.h"
 #include "wire.h"
@@ -137,7 +138,43 @@ static int put_msg(struct staged *s, enum wire_type type,
 	return ret;
 }
 
-/* Compresses the batch in w into a PageBatch frame. */
+/*
+ * Opens a batch for at most left more pages: built aside to be compressed,
+ * or, while LZ4 does not pay (or compression is off), in place in s->out,
+ * behind room for the frame prefix and the batch header, to be stored.
+ */
+static int batch_open(struct encoder *e, struct staged *s,
+		      struct pack_writer *w, size_t left)
+{
+	size_t at, cap = e->body_cap;
+	int ret;
+
+	e->in_place = !e->acceleration || e->lz4_skip > 0;
+	if (!e->in_place)
+		return pack_init(w, e->body, e->body_cap, VM_PAGE_SIZE);
+	if (left < ENCODER_BATCH_PAGES)
+		cap = pack_body_bound(left ? left : 1, VM_PAGE_SIZE);
+	ret = out_reserve(s, WIRE_BATCH_PREFIX_MAX + pack_batch_bound(cap));
+	if (ret)
+		return ret;
+	at = s->out_len + WIRE_BATCH_PREFIX_MAX + PACK_HEADER_SIZE;
+	return pack_init(w, s->out + at, cap, VM_PAGE_SIZE);
+}
+
+/* After a batch LZ4 was tried on: back off if it did not pay. */
+static void lz4_judge(struct encoder *e, size_t body_len, size_t stored_len)
+{
+	if (stored_len > body_len - body_len / 32) {
+		e->lz4_backoff = e->lz4_backoff ? 2 * e->lz4_backoff : 1;
+		if (e->lz4_backoff > ENCODER_LZ4_BACKOFF_MAX)
+			e->lz4_backoff = ENCODER_LZ4_BACKOFF_MAX;
+		e->lz4_skip = e->lz4_backoff;
+	} else {
+		e->lz4_backoff = 0;
+	}
+}
+
+/* Finishes the batch in w (batch_open()) as a PageBatch frame. */
 static int put_batch(struct encoder *e, struct staged *s, struct pack_writer *w)
 {
 	size_t bound = pack_batch_bound(w->len), plen, at;
@@ -145,13 +182,20 @@ static int put_batch(struct encoder *e, struct staged *s, struct pack_writer *w)
 	long blen;
 	int ret;
 
-	ret = out_reserve(s, WIRE_BATCH_PREFIX_MAX + bound);
-	if (ret)
-		return ret;
+	if (!e->in_place) {
+		ret = out_reserve(s, WIRE_BATCH_PREFIX_MAX + bound);
+		if (ret)
+			return ret;
+	}
 	at = s->out_len + WIRE_BATCH_PREFIX_MAX;
-	blen = pack_finish(w, e->acceleration, s->out + at, bound);
+	blen = pack_finish(w, e->in_place ? 0 : e->acceleration, s->out + at,
+			   bound);
 	if (blen < 0)
 		return (int)blen;
+	if (!e->in_place)
+		lz4_judge(e, w->len, (size_t)blen - PACK_HEADER_SIZE);
+	else if (e->lz4_skip)
+		e->lz4_skip--;
 	plen = wire_batch_prefix(prefix, s->epoch, e->term, (size_t)blen);
 	if (plen == 0)
 		return -E2BIG; /* cannot happen with ENCODER_BATCH_PAGES */
@@ -182,7 +226,7 @@ int encoder_run(struct encoder *e, struct staged *s, const uint8_t *mem)
 	begin.dirty_pages = s->npages;
 	ret = put_msg(s, WIRE_EPOCH_BEGIN, &begin.base);
 	if (!ret)
-		ret = pack_init(&w, e->body, e->body_cap, VM_PAGE_SIZE);
+		ret = batch_open(e, s, &w, s->npages);
 
 	for (i = 0; !ret && i < s->npages; i++) {
 		uint64_t pfn = s->pfns[i];
@@ -217,8 +261,7 @@ int encoder_run(struct encoder *e, struct staged *s, const uint8_t *mem)
 		if (k == -ENOSPC) {
 			ret = put_batch(e, s, &w);
 			if (!ret)
-				ret = pack_init(&w, e->body, e->body_cap,
-						VM_PAGE_SIZE);
+				ret = batch_open(e, s, &w, s->npages - i);
 			if (!ret)
 				k = pack_add(&w, pfn, kind, payload, len);
 		}
@@ -229,8 +272,7 @@ int encoder_run(struct encoder *e, struct staged *s, const uint8_t *mem)
 		if (w.count == ENCODER_BATCH_PAGES) {
 			ret = put_batch(e, s, &w);
 			if (!ret)
-				ret = pack_init(&w, e->body, e->body_cap,
-						VM_PAGE_SIZE);
+				ret = batch_open(e, s, &w, s->npages - i - 1);
 		}
 		if (e->nslots) {
 			memcpy(e->cache + slot * VM_PAGE_SIZE, page,
@@ -238,8 +280,8 @@ int encoder_run(struct encoder *e, struct staged *s, const uint8_t *mem)
 			e->tags[slot] = pfn + 1;
 		}
 		put_le64(le, pfn);
-		XXH3_64bits_update(h, le, 8);
-		XXH3_64bits_update(h, page, VM_PAGE_SIZE);
+		hash_update(h, le, 8);
+		hash_update(h, page, VM_PAGE_SIZE);
 		s->sent_pages++;
 	}
 	if (!ret && w.count)
@@ -250,7 +292,7 @@ int encoder_run(struct encoder *e, struct staged *s, const uint8_t *mem)
 		cpu.term = e->term;
 		cpu.state.data = s->state;
 		cpu.state.len = s->state_len;
-		XXH3_64bits_update(h, s->state, s->state_len);
+		hash_update(h, s->state, s->state_len);
 		ret = put_msg(s, WIRE_CPU_STATE, &cpu.base);
 	}
 	/* The epoch's console bytes, in frames of at most WIRE_CONSOLE_MAX;
@@ -260,8 +302,8 @@ int encoder_run(struct encoder *e, struct staged *s, const uint8_t *mem)
 		uint8_t off[8];
 
 		put_le64(off, s->console_off);
-		XXH3_64bits_update(h, off, sizeof(off));
-		XXH3_64bits_update(h, s->console, s->console_len);
+		hash_update(h, off, sizeof(off));
+		hash_update(h, s->console, s->console_len);
 	}
 	for (i = 0; !ret && i < s->console_len; i += WIRE_CONSOLE_MAX) {
 		size_t n = s->console_len - i;

@@ -9,6 +9,13 @@
  * every page). A page not in the cache is sent ZERO or RAW. The cache
  * mirrors what the backup holds, so it is reset whenever a new backup
  * attaches. Only one encode runs at a time: epochs are encoded in order.
+ *
+ * Batches are LZ4-compressed while that pays. A batch that LZ4 shrinks by
+ * less than 1/32 (random or encrypted guest data) makes the next 1, 2, 4
+ * ... ENCODER_LZ4_BACKOFF_MAX batches go stored without trying, built in
+ * place in the output: on such data LZ4 costs more than copying the page
+ * and saves nothing, on either end. The first batch that compresses again
+ * ends the back-off.
  */
 #ifndef REMORA_PRIMARY_ENCODER_H
 #define REMORA_PRIMARY_ENCODER_H
@@ -19,6 +26,8 @@
 #include "staged.h"
 
 #define ENCODER_BATCH_PAGES 256u
+/* At most this many batches go stored untried between two LZ4 tries. */
+#define ENCODER_LZ4_BACKOFF_MAX 32u
 
 struct encoder {
 	uint64_t term;
@@ -32,6 +41,10 @@ struct encoder {
 	size_t body_cap;
 	uint8_t *page;	  /* one page: a live page read once */
 	uint8_t *scratch; /* one encoded page */
+	/* LZ4 back-off: batches still to store untried, and the length of
+	 * the last back-off (0: the last try paid) */
+	unsigned lz4_skip, lz4_backoff;
+	int in_place; /* the open batch is built in the output, stored */
 };
 
 /* cache_bytes is rounded down to whole pages and capped at guest memory. */

@@ -86,6 +86,8 @@ static void encode_done(uv_work_t *w, int status)
 	struct staged *s = staged_of(p, j->slot);
 
 	(void)status;
+	if (!s->precopy && !s->err)
+		stats_sample(&p->stats.encode, s->encode_ns);
 	if (!s->err)
 		log_debug("epoch %llu: %zu pages, %llu sent, %llu wire bytes, "
 			  "encoded in %.2f ms",
@@ -118,7 +120,10 @@ static void do_encode(struct primary *p, unsigned slot, int reset)
 static void slot_sent(void *arg)
 {
 	struct encode_job *j = arg;
+	const struct staged *s = staged_of(j->p, j->slot);
 
+	if (!s->precopy && !s->err)
+		stats_sample(&j->p->stats.sent, now_ns() - s->resumed_ns);
 	pcore_on_sent(&j->p->core, j->slot);
 	primary_run(j->p);
 }

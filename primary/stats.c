@@ -80,7 +80,8 @@ int stats_write(const struct primary_stats *st, const char *path)
 		"\"pause_us_p50\": %.1f, \"pause_us_p99\": %.1f, "
 		"\"pause_us_max\": %.1f, \"harvest_us_p50\": %.1f, "
 		"\"copy_us_p50\": %.1f, \"ack_us_p50\": %.1f, "
-		"\"ack_us_p99\": %.1f, \"sync_s\": %.6f, "
+		"\"ack_us_p99\": %.1f, \"encode_us_p50\": %.1f, "
+		"\"sent_us_p50\": %.1f, \"sync_s\": %.6f, "
 		"\"sync_rounds\": %u, \"sync_pages\": %llu, "
 		"\"guest_run_s\": %.6f}\n",
 		(unsigned long long)st->epochs, (unsigned long long)st->waits,
@@ -97,6 +98,7 @@ int stats_write(const struct primary_stats *st, const char *path)
 		stats_epochs_per_s(st), pause[0], pause[1], pause[2],
 		percentile(&st->harvest, 0.5), percentile(&st->copy, 0.5),
 		percentile(&st->ack, 0.5), percentile(&st->ack, 0.99),
+		percentile(&st->encode, 0.5), percentile(&st->sent, 0.5),
 		(double)st->sync_ns / 1e9, st->sync_rounds,
 		(unsigned long long)st->sync_pages,
 		(double)((st->guest_end_ns ? st->guest_end_ns : now_ns()) -

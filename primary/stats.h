@@ -38,7 +38,9 @@ struct primary_stats {
 	uint64_t sync_start_ns, last_progress_ns;
 	uint64_t guest_start_ns, guest_end_ns;
 	uint64_t first_ack_ns, last_ack_ns;
-	struct samples pause, ack, harvest, copy;
+	/* pause and its parts; encoding; guest resumed .. the kernel has
+	 * the epoch's bytes (sent), .. its Ack (ack) */
+	struct samples pause, ack, harvest, copy, encode, sent;
 };
 
 /* Adds one duration (ns; kept in microseconds). */

@@ -878,6 +878,7 @@ struct pstats {
 	double pause_us_p50, pause_us_p99, pause_us_max, harvest_us_p50;
 	double copy_us_p50, ack_us_p50, ack_us_p99, guest_run_s;
 	double full_epochs, staging_grown, hot_pages;
+	double encode_us_p50, sent_us_p50;
 };
 
 /* clang-format off */
@@ -888,14 +889,14 @@ static const struct {
 	const char *key;
 	size_t off;
 } stats_keys[] = {
-	STAT(epochs),	    STAT(waits),	STAT(dirty_pages),
-	STAT(sent_pages),   STAT(raw_bytes),	STAT(wire_bytes),
-	STAT(sync_bytes),   STAT(sync_pages),	STAT(sync_s),
-	STAT(seconds),	    STAT(epochs_per_s), STAT(pause_us_p50),
-	STAT(pause_us_p99), STAT(pause_us_max), STAT(harvest_us_p50),
-	STAT(copy_us_p50),  STAT(ack_us_p50),	STAT(ack_us_p99),
-	STAT(guest_run_s),  STAT(full_epochs),	STAT(staging_grown),
-	STAT(hot_pages),
+	STAT(epochs),	    STAT(waits),	 STAT(dirty_pages),
+	STAT(sent_pages),   STAT(raw_bytes),	 STAT(wire_bytes),
+	STAT(sync_bytes),   STAT(sync_pages),	 STAT(sync_s),
+	STAT(seconds),	    STAT(epochs_per_s),	 STAT(pause_us_p50),
+	STAT(pause_us_p99), STAT(pause_us_max),	 STAT(harvest_us_p50),
+	STAT(copy_us_p50),  STAT(ack_us_p50),	 STAT(ack_us_p99),
+	STAT(guest_run_s),  STAT(full_epochs),	 STAT(staging_grown),
+	STAT(hot_pages),    STAT(encode_us_p50), STAT(sent_us_p50),
 };
 
 /* Reads the flat {"key": number, ...} object remora-primary --stats writes. */
@@ -1363,10 +1364,12 @@ static void do_run(struct run *r, int idx, int total, double cap_log)
 		       "noisy",
 		       r->prog_b, cap_log * 1000);
 	status("  pause p50/p99 %.0f/%.0f us, %.1f epochs/s, %.0f dirty "
-	       "pages/epoch, ack p50 %.1f ms; steps/s %.0f unprotected, %.0f "
-	       "dirty log, %.0f remora: %.3f, %.3f",
+	       "pages/epoch, ack p50 %.1f ms (encoded %.1f, sent %.1f); "
+	       "steps/s %.0f unprotected, %.0f dirty log, %.0f remora: "
+	       "%.3f, %.3f",
 	       c->pause_us_p50, c->pause_us_p99, c->epochs_per_s, r->achieved,
-	       c->ack_us_p50 / 1e3, r->prog_a, r->prog_b, r->prog_c,
+	       c->ack_us_p50 / 1e3, c->encode_us_p50 / 1e3,
+	       c->sent_us_p50 / 1e3, r->prog_a, r->prog_b, r->prog_c,
 	       r->prog_c / r->prog_a, r->prog_c / r->prog_b);
 }
 
@@ -1828,11 +1831,13 @@ static void print_json(const struct results *r, const struct target *t, int nt,
 		jnum("%.3f", x->copy_gbps);
 		printf(", \"hot_pages_per_epoch\": %.1f, "
 		       "\"unchanged_pages_per_epoch\": %.1f, "
-		       "\"full_epochs\": %.0f, \"staging_grown\": %.0f",
+		       "\"full_epochs\": %.0f, \"staging_grown\": %.0f, "
+		       "\"encode_us_p50\": %.1f, \"sent_us_p50\": %.1f",
 		       c->epochs ? c->hot_pages / c->epochs : 0.0,
 		       c->epochs ? (c->dirty_pages - c->sent_pages) / c->epochs
 				 : 0.0,
-		       c->full_epochs, c->staging_grown);
+		       c->full_epochs, c->staging_grown, c->encode_us_p50,
+		       c->sent_us_p50);
 		printf(", \"epochs\": %.0f, \"waits\": %.0f,\n"
 		       "   \"guest_run_s\": {\"remora\": %.4f, "
 		       "\"unprotected\": "
