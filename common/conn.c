@@ -15,6 +15,7 @@
  * are held, as for the peer's Challenge with a key.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,9 @@
 #include "tls.h"
 
 #define CONN_READ_BUF (256u << 10)
+/* A frame with at least this much payload still to come is read straight
+ * into its payload buffer (frame_direct()), not copied out of rbuf. */
+#define CONN_DIRECT_MIN (64u << 10)
 /* How long conn_finish() waits for its last frames to go out. */
 #define CONN_FINISH_MS 5000
 
@@ -63,6 +67,7 @@ struct conn {
 	void *opaque;
 	struct frame_reader rd;
 	uint8_t *rbuf;
+	int direct; /* the read in progress goes to frame_direct() */
 	int rbuf_busy;
 	size_t queued, max_queued;
 	uint64_t last_rx_ms, tx_bytes, rx_bytes;
@@ -303,6 +308,21 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 	struct conn *c = h->data;
 
 	(void)hint;
+	/* Without TLS (which decrypts out of rbuf), a large payload in
+	 * progress takes the bytes where they belong. */
+	if (!c->tls && !c->closing) {
+		size_t room;
+		uint8_t *p = frame_direct(&c->rd, CONN_DIRECT_MIN, &room);
+
+		if (p) {
+			c->direct = 1;
+			*buf = uv_buf_init((char *)p, room < UINT_MAX
+							      ? (unsigned)room
+							      : UINT_MAX);
+			return;
+		}
+	}
+	c->direct = 0;
 	/* One read at a time per stream: the buffer is reused. */
 	*buf = uv_buf_init((char *)c->rbuf, CONN_READ_BUF);
 }
@@ -782,14 +802,16 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		conn_close(c, why);
 		return;
 	}
-	if (speaks_tls(c, c->rbuf, (size_t)nread))
+	if (!c->direct && speaks_tls(c, c->rbuf, (size_t)nread))
 		return;
 	c->rx_bytes += (uint64_t)nread;
 	if (c->tls) {
 		tls_read(c, c->rbuf, (size_t)nread);
 		return;
 	}
-	ret = frame_feed(&c->rd, c->rbuf, (size_t)nread, on_frame, c);
+	ret = c->direct
+		      ? frame_direct_done(&c->rd, (size_t)nread, on_frame, c)
+		      : frame_feed(&c->rd, c->rbuf, (size_t)nread, on_frame, c);
 	if (ret && !c->closing) {
 		snprintf(why, sizeof(why), "bad frame from %s: %s", c->peer,
 			 c->rd.why ? c->rd.why : strerror(-ret));

@@ -162,6 +162,28 @@ static int fill(uint8_t *dst, size_t *got, size_t want, const uint8_t **data,
 	return *got == want;
 }
 
+uint8_t *frame_direct(struct frame_reader *r, size_t min, size_t *room)
+{
+	if (r->err || r->hdr_got < FRAME_HEADER_SIZE || r->got >= r->len ||
+	    r->len - r->got < min || reserve(r))
+		return NULL;
+	*room = r->len - r->got;
+	return r->buf + r->got;
+}
+
+int frame_direct_done(struct frame_reader *r, size_t n, frame_fn cb,
+		      void *opaque)
+{
+	if (r->err)
+		return r->err;
+	if (n > r->len - r->got)
+		return fail(r, -EINVAL, "more direct bytes than the payload");
+	r->got += n;
+	if (r->got == r->len && r->tlen == 0)
+		return deliver(r, r->buf, r->tr, cb, opaque);
+	return 0;
+}
+
 int frame_feed(struct frame_reader *r, const uint8_t *data, size_t n,
 	       frame_fn cb, void *opaque)
 {

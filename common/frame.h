@@ -64,6 +64,21 @@ int frame_feed(struct frame_reader *r, const uint8_t *data, size_t n,
 	       frame_fn cb, void *opaque);
 
 /*
+ * Reading straight into the payload, to save copying a large frame out of
+ * the caller's read buffer: while a frame's payload is in progress with at
+ * least min bytes still to come, returns where the next of them go and, in
+ * *room, how many may (up to the payload's end); else NULL. Bytes read
+ * there are then reported with frame_direct_done() instead of being fed.
+ */
+uint8_t *frame_direct(struct frame_reader *r, size_t min, size_t *room);
+
+/* n bytes (at most *room) were read to frame_direct()'s pointer; delivers
+ * the frame if that completes it (and it has no trailer still to come).
+ * Returns as frame_feed(). */
+int frame_direct_done(struct frame_reader *r, size_t n, frame_fn cb,
+		      void *opaque);
+
+/*
  * Every frame whose header starts after this call carries n bytes (at most
  * FRAME_TRAILER_MAX) right after its payload, not counted in its length:
  * an authentication tag (auth.h). 0 by default. May be called from the

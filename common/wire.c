@@ -380,6 +380,66 @@ const char *wire_type_name(int type)
 	return k ? k->name : "unknown";
 }
 
+/*
+ * A PageBatch read in place, without protobuf-c's copy of its batch (up to
+ * a MiB a frame: the bulk of the stream), by protobuf-c's rules: the last
+ * of a repeated field wins, unknown fields are skipped, a known field in
+ * another wire type is malformed. prescan() has walked the payload (keys,
+ * lengths) already, so only a wrong wire type fails here. Returns 0 or -1. tests/fuzz/fuzz_wire.c holds it to
+ * protobuf-c's unpacking of the same bytes.
+ */
+static int page_batch_view(const uint8_t *p, size_t len, Remora__PageBatch *b)
+{
+	size_t pos = 0, n;
+	uint64_t key, v;
+
+	*b = (Remora__PageBatch)REMORA__PAGE_BATCH__INIT;
+	while (pos < len) {
+		uint64_t field;
+
+		n = pb_varint(p + pos, len - pos, &key);
+		if (!n)
+			return -1;
+		pos += n;
+		field = key >> 3;
+		switch (key & 7) {
+		case 0:
+			n = pb_varint(p + pos, len - pos, &v);
+			if (!n || field == KEY_BATCH >> 3)
+				return -1;
+			pos += n;
+			if (field == KEY_EPOCH >> 3)
+				b->epoch = v;
+			else if (field == KEY_TERM >> 3)
+				b->term = v;
+			break;
+		case 1:
+		case 5:
+			n = (key & 7) == 1 ? 8 : 4;
+			if (field <= KEY_BATCH >> 3 || len - pos < n)
+				return -1;
+			pos += n;
+			break;
+		case 2:
+			n = pb_varint(p + pos, len - pos, &v);
+			if (!n || v > len - pos - n)
+				return -1;
+			pos += n;
+			if (field == KEY_BATCH >> 3) {
+				b->batch.data = (uint8_t *)(p + pos);
+				b->batch.len = (size_t)v;
+			} else if (field <= KEY_BATCH >> 3) {
+				return -1;
+			}
+			pos += (size_t)v;
+			break;
+		default:
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int wire_decode(uint8_t type, const uint8_t *payload, size_t len,
 		struct wire_msg *m, char *err, size_t errlen)
 {
@@ -397,6 +457,20 @@ int wire_decode(uint8_t type, const uint8_t *payload, size_t len,
 	ret = prescan(k, payload, len, err, errlen);
 	if (ret)
 		return ret;
+	if (type == WIRE_PAGE_BATCH) {
+		if (page_batch_view(payload, len, &m->batch_view))
+			return fail(err, errlen,
+				    "%s: a field in the wrong "
+				    "wire type",
+				    k->name);
+		ret = k->check(&m->batch_view.base, err, errlen);
+		if (ret)
+			return ret;
+		m->type = WIRE_PAGE_BATCH;
+		m->batch = &m->batch_view;
+		m->borrowed = 1;
+		return 0;
+	}
 	/*
 	 * protobuf-c reads nothing for len 0, but wants a pointer. NULL means
 	 * malformed or out of memory: it does not say which.
@@ -418,9 +492,10 @@ int wire_decode(uint8_t type, const uint8_t *payload, size_t len,
 
 void wire_msg_free(struct wire_msg *m)
 {
-	if (m->base)
+	if (m->base && !m->borrowed)
 		protobuf_c_message_free_unpacked(m->base, NULL);
 	m->base = NULL;
+	m->borrowed = 0;
 }
 
 int wire_encode(enum wire_type type, const ProtobufCMessage *msg,

@@ -62,6 +62,11 @@ struct wire_msg {
 		Remora__Refuse *refuse;
 		Remora__Challenge *challenge;
 	};
+	/* A PageBatch is decoded in place: batch points into the payload
+	 * wire_decode() was given, so the message lives no longer than it
+	 * (the frame callback). Not to be copied (base points into it). */
+	Remora__PageBatch batch_view;
+	int borrowed; /* base is batch_view: nothing to free */
 };
 
 /* The largest payload of a frame of this type, 0 if unknown (frame.h). */
@@ -73,7 +78,8 @@ const char *wire_type_name(int type);
 /*
  * Unpacks and validates one frame payload. Returns 0 (free m with
  * wire_msg_free()), or -EBADMSG with one line in err naming the message and
- * what is wrong ("EpochCommit: epoch 0").
+ * what is wrong ("EpochCommit: epoch 0"). A PageBatch's batch is not
+ * copied: it points into payload, which must outlive m.
  */
 int wire_decode(uint8_t type, const uint8_t *payload, size_t len,
 		struct wire_msg *m, char *err, size_t errlen);

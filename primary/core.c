@@ -1030,6 +1030,16 @@ int pcore_lease_lapsed(const struct pcore *c)
 	return c->lease == PL_LAPSED;
 }
 
+int pcore_streaming(const struct pcore *c)
+{
+	int slot;
+
+	if (c->peer != PEER_ATTACHED)
+		return -1;
+	slot = slot_with(c, SLOT_ENCODING, c->sent_epoch + 1);
+	return slot;
+}
+
 uint64_t pcore_backup(const struct pcore *c)
 {
 	return c->peer == PEER_ATTACHED ? c->peer_conn : 0;

@@ -316,6 +316,12 @@ int pcore_transition_allowed(enum pcore_state from, enum pcore_state to);
 int pcore_releases_now(const struct pcore *c);
 /* The lease lapsed: the shell holds the guest stopped. */
 int pcore_lease_lapsed(const struct pcore *c);
+/*
+ * The slot whose epoch is being encoded for the attached backup and is the
+ * next to be sent (every earlier one was handed to PA_SEND): its frames
+ * may go out as the encoder makes them. -1 if none.
+ */
+int pcore_streaming(const struct pcore *c);
 /* The connection id of the attached backup, or 0. */
 uint64_t pcore_backup(const struct pcore *c);
 

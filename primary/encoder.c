@@ -80,44 +80,57 @@ void encoder_reset(struct encoder *e)
 		memset(e->tags, 0, e->nslots * sizeof(*e->tags));
 }
 
-/* Room for len more output bytes. */
+/* Room for len more output bytes (staged_grow_output(): frames already
+ * published may be in flight). */
 static int out_reserve(struct staged *s, size_t len)
 {
 	size_t cap = s->out_cap ? s->out_cap : (1u << 20);
-	uint8_t *p;
 
 	if (s->out_len + len <= s->out_cap)
 		return 0;
 	while (cap < s->out_len + len)
 		cap *= 2;
-	p = realloc(s->out, cap);
-	if (!p)
-		return -ENOMEM;
-	s->out = p;
-	s->out_cap = cap;
-	return 0;
+	return staged_grow_output(s, cap);
 }
 
 static int add_frame(struct staged *s, size_t off, size_t len)
 {
 	if (s->nframes == s->frame_cap) {
 		size_t cap = s->frame_cap ? 2 * s->frame_cap : 64;
-		size_t *o = realloc(s->frame_off, cap * sizeof(*o));
+		size_t *o, *l;
+		int ret = 0;
 
-		if (!o)
-			return -ENOMEM;
-		s->frame_off = o;
-		o = realloc(s->frame_len, cap * sizeof(*o));
-		if (!o)
-			return -ENOMEM;
-		s->frame_len = o;
-		s->frame_cap = cap;
+		/* The loop reads published entries under mu. */
+		pthread_mutex_lock(&s->mu);
+		o = realloc(s->frame_off, cap * sizeof(*o));
+		if (o)
+			s->frame_off = o;
+		l = o ? realloc(s->frame_len, cap * sizeof(*l)) : NULL;
+		if (l) {
+			s->frame_len = l;
+			s->frame_cap = cap;
+		} else {
+			ret = -ENOMEM;
+		}
+		pthread_mutex_unlock(&s->mu);
+		if (ret)
+			return ret;
 	}
 	s->frame_off[s->nframes] = off;
 	s->frame_len[s->nframes] = len;
 	s->nframes++;
 	s->wire_bytes += len;
 	return 0;
+}
+
+/* The frames made so far may be sent (encoder.h, notify). */
+static void publish(const struct encoder *e, struct staged *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->ready = s->nframes;
+	pthread_mutex_unlock(&s->mu);
+	if (e->notify)
+		e->notify(e->notify_arg);
 }
 
 static int put_msg(struct staged *s, enum wire_type type,
@@ -271,6 +284,8 @@ int encoder_run(struct encoder *e, struct staged *s, const uint8_t *mem)
 			break;
 		if (w.count == ENCODER_BATCH_PAGES) {
 			ret = put_batch(e, s, &w);
+			if (!ret)
+				publish(e, s);
 			if (!ret)
 				ret = batch_open(e, s, &w, s->npages - i - 1);
 		}

@@ -45,6 +45,10 @@ struct encoder {
 	 * the last back-off (0: the last try paid) */
 	unsigned lz4_skip, lz4_backoff;
 	int in_place; /* the open batch is built in the output, stored */
+	/* Called on the encoder's thread each time whole batches are ready
+	 * to be sent (staged.h, streaming), or NULL. */
+	void (*notify)(void *arg);
+	void *notify_arg;
 };
 
 /* cache_bytes is rounded down to whole pages and capped at guest memory. */
@@ -67,6 +71,12 @@ void encoder_reset(struct encoder *e);
 /*
  * Encodes s into s->out / s->frame_*; pre-copy pages are read from mem (the
  * live guest). Returns 0 or a negative errno (also left in s->err).
+ *
+ * As each full batch is made, the frames so far (EpochBegin and the
+ * batches) are published (s->ready) and e->notify runs, so that they can
+ * be sent while the rest is encoded; the epoch's last frames (the last
+ * batch, CpuState, DeviceState, EpochCommit) are published only by the
+ * return.
  */
 int encoder_run(struct encoder *e, struct staged *s, const uint8_t *mem);
 

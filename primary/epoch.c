@@ -64,6 +64,8 @@ static void lower_worker_priority(void)
 	}
 }
 
+static void close_handle(uv_handle_t *h);
+
 static void encode_work(uv_work_t *w)
 {
 	struct encode_job *j = w->data;
@@ -86,6 +88,9 @@ static void encode_done(uv_work_t *w, int status)
 	struct staged *s = staged_of(p, j->slot);
 
 	(void)status;
+	p->encoding = 0;
+	if (p->stopped) /* do_stop() left it open for the worker */
+		close_handle((uv_handle_t *)&p->stream_async);
 	if (!s->precopy && !s->err)
 		stats_sample(&p->stats.encode, s->encode_ns);
 	if (!s->err)
@@ -107,7 +112,9 @@ static void do_encode(struct primary *p, unsigned slot, int reset)
 	j->slot = slot;
 	j->reset = reset;
 	j->work.data = j;
+	p->encoding = 1;
 	if (uv_queue_work(p->loop, &j->work, encode_work, encode_done)) {
+		p->encoding = 0;
 		/* Cannot happen with a valid loop: say so, and the epoch
 		 * fails like a failed encoding (the backup resyncs). */
 		log_error("uv_queue_work failed");
@@ -128,34 +135,75 @@ static void slot_sent(void *arg)
 	primary_run(j->p);
 }
 
-/* Queues slot's frames; 0, or -ENOBUFS when the queue has no room yet. */
-static int queue_slot(struct primary *p, unsigned slot)
+/*
+ * Queues slot's frames from s->queued on: those the encoder has published
+ * (final 0, while it encodes the rest; no callback), or all of them (final
+ * 1, the encoded epoch: slot_sent runs once the kernel has the bytes, or on
+ * failure; writes complete in order, so the earlier ones are done too).
+ * 0, or -ENOBUFS when the queue has no room yet (on_drain sends it).
+ */
+static int queue_frames(struct primary *p, unsigned slot, int final)
 {
 	struct staged *s = staged_of(p, slot);
 	struct conn *c = p->peer;
+	size_t i, n, bytes = 0;
 	uv_buf_t *bufs;
-	size_t i;
 	int ret;
 
-	if (conn_queued(c) &&
-	    conn_queued(c) + s->wire_bytes > conn_max_queued(c))
-		return -ENOBUFS; /* on_drain sends it */
-	bufs = malloc(s->nframes * sizeof(*bufs));
+	pthread_mutex_lock(&s->mu);
+	n = final ? s->nframes : s->ready;
+	for (i = s->queued; i < n; i++)
+		bytes += s->frame_len[i];
+	if (n == s->queued && !final) {
+		pthread_mutex_unlock(&s->mu);
+		return 0;
+	}
+	if (conn_queued(c) && conn_queued(c) + bytes > conn_max_queued(c)) {
+		pthread_mutex_unlock(&s->mu);
+		return -ENOBUFS;
+	}
+	bufs = malloc((n - s->queued + 1) * sizeof(*bufs));
+	for (i = s->queued; bufs && i < n; i++)
+		bufs[i - s->queued] =
+			uv_buf_init((char *)s->out + s->frame_off[i],
+				    (unsigned)s->frame_len[i]);
+	pthread_mutex_unlock(&s->mu);
 	if (!bufs) {
-		slot_sent(&p->jobs[slot]);
+		if (final)
+			slot_sent(&p->jobs[slot]);
 		conn_close(c, "out of memory sending an epoch");
 		return 0;
 	}
-	for (i = 0; i < s->nframes; i++)
-		bufs[i] = uv_buf_init((char *)s->out + s->frame_off[i],
-				      (unsigned)s->frame_len[i]);
-	/* slot_sent runs once the kernel has the bytes, or on failure. */
-	ret = conn_send(c, bufs, (unsigned)s->nframes, slot_sent,
-			&p->jobs[slot]);
+	ret = conn_send(c, bufs, (unsigned)(n - s->queued),
+			final ? slot_sent : NULL,
+			final ? &p->jobs[slot] : NULL);
 	free(bufs);
-	if (ret && p->peer)
+	if (!ret)
+		s->queued = n;
+	else if (final && p->peer)
 		conn_close(p->peer, "cannot queue an epoch");
 	return 0;
+}
+
+/*
+ * The encoder published frames (any thread: encoder.h's notify). The loop
+ * sends them at once if their epoch is next in line and nothing waits
+ * for room before it.
+ */
+static void stream_notify(void *arg)
+{
+	struct primary *p = arg;
+
+	uv_async_send(&p->stream_async);
+}
+
+static void on_stream_async(uv_async_t *a)
+{
+	struct primary *p = a->data;
+	int slot = pcore_streaming(&p->core);
+
+	if (slot >= 0 && p->peer && !p->nparked)
+		queue_frames(p, (unsigned)slot, 0);
 }
 
 static void count_sent(struct primary *p, const struct staged *s)
@@ -175,7 +223,7 @@ static void count_sent(struct primary *p, const struct staged *s)
 static void do_send(struct primary *p, unsigned slot)
 {
 	count_sent(p, staged_of(p, slot));
-	if (p->nparked || queue_slot(p, slot))
+	if (p->nparked || queue_frames(p, slot, 1))
 		p->parked[p->nparked++] = slot;
 }
 
@@ -183,7 +231,7 @@ static void send_parked(struct primary *p)
 {
 	unsigned i = 0;
 
-	while (i < p->nparked && p->peer && !queue_slot(p, p->parked[i]))
+	while (i < p->nparked && p->peer && !queue_frames(p, p->parked[i], 1))
 		i++;
 	memmove(p->parked, p->parked + i, (p->nparked - i) * sizeof(unsigned));
 	p->nparked -= i;
@@ -359,6 +407,10 @@ static void do_stop(struct primary *p)
 	close_handle((uv_handle_t *)&p->guest_async);
 	/* Paused: the workload's dump thread (if any) is joined. */
 	close_handle((uv_handle_t *)&p->ready_async);
+	/* The encoder may still notify: then encode_done() closes it. */
+	p->stopped = 1;
+	if (!p->encoding)
+		close_handle((uv_handle_t *)&p->stream_async);
 }
 
 static void on_drain_timeout(uv_timer_t *t);
@@ -926,6 +978,8 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 		o->term);
 	if (ret)
 		return ret;
+	p->enc.notify = stream_notify;
+	p->enc.notify_arg = p;
 	/* Not for a promoted primary: it starts without a backup, and tens
 	 * of MiB of page faults would lengthen the takeover (it reserves
 	 * them when a backup attaches). */
@@ -964,6 +1018,8 @@ int primary_start(struct primary *p, uv_loop_t *loop, const struct config *cfg,
 	p->guest_async.data = p;
 	uv_async_init(loop, &p->ready_async, on_ready_async);
 	p->ready_async.data = p;
+	uv_async_init(loop, &p->stream_async, on_stream_async);
+	p->stream_async.data = p;
 	if (wl->net) {
 		ret = uv_poll_init(loop, &p->net_poll, netout_fd(wl->net));
 		if (ret)

@@ -99,9 +99,12 @@ struct primary {
 	uv_timer_t dirty_timer; /* the epoch's size so far (on_dirty_check) */
 	uv_signal_t sigterm, sigint;
 	uv_async_t guest_async;
-	uv_async_t ready_async; /* the workload finished a capture */
-	uv_poll_t net_poll;	/* the packet gate (wl.net) is readable */
-	int net_failing;	/* a gate call failed: logged once */
+	uv_async_t ready_async;	 /* the workload finished a capture */
+	uv_async_t stream_async; /* the encoder published frames */
+	int encoding;		 /* an encode job is queued or running */
+	int stopped;		 /* do_stop() ran */
+	uv_poll_t net_poll;	 /* the packet gate (wl.net) is readable */
+	int net_failing;	 /* a gate call failed: logged once */
 	struct ctl *ctl; /* the control socket: closed when the loop ends */
 };
 

@@ -13,8 +13,20 @@
 int staged_init(struct staged *s)
 {
 	memset(s, 0, sizeof(*s));
+	pthread_mutex_init(&s->mu, NULL);
 	s->state = malloc(VM_STATE_MAX);
 	return s->state ? 0 : -ENOMEM;
+}
+
+static void free_retired(struct staged *s)
+{
+	while (s->retired) {
+		struct staged_retired *r = s->retired;
+
+		s->retired = r->next;
+		free(r->buf);
+		free(r);
+	}
 }
 
 void staged_destroy(struct staged *s)
@@ -27,6 +39,8 @@ void staged_destroy(struct staged *s)
 	free(s->out);
 	free(s->frame_off);
 	free(s->frame_len);
+	free_retired(s);
+	pthread_mutex_destroy(&s->mu);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -107,6 +121,32 @@ int staged_reserve_output(struct staged *s, size_t n)
 	return prefault(out, bytes);
 }
 
+int staged_grow_output(struct staged *s, size_t cap)
+{
+	struct staged_retired *r = malloc(sizeof(*r));
+	uint8_t *out = malloc(cap);
+
+	if (!r || !out) {
+		free(r);
+		free(out);
+		return -ENOMEM;
+	}
+	if (s->out_len)
+		memcpy(out, s->out, s->out_len);
+	pthread_mutex_lock(&s->mu);
+	if (s->out) {
+		r->buf = s->out;
+		r->next = s->retired;
+		s->retired = r;
+		r = NULL;
+	}
+	s->out = out;
+	s->out_cap = cap;
+	pthread_mutex_unlock(&s->mu);
+	free(r);
+	return 0;
+}
+
 void staged_begin(struct staged *s, uint64_t epoch, int precopy)
 {
 	s->epoch = epoch;
@@ -119,6 +159,8 @@ void staged_begin(struct staged *s, uint64_t epoch, int precopy)
 	s->console_off = 0;
 	s->out_len = 0;
 	s->nframes = 0;
+	s->ready = s->queued = 0;
+	free_retired(s); /* its frames were written */
 	s->sent_pages = s->raw_bytes = s->wire_bytes = 0;
 	s->err = 0;
 	s->pause_ns = s->harvest_ns = s->copy_ns = 0;

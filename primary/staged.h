@@ -9,10 +9,17 @@
 #ifndef REMORA_PRIMARY_STAGED_H
 #define REMORA_PRIMARY_STAGED_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "vm.h"
+
+/* An output buffer replaced while frames in it may still be written. */
+struct staged_retired {
+	struct staged_retired *next;
+	uint8_t *buf;
+};
 
 /* One epoch from capture until its frames have been written. */
 struct staged {
@@ -49,6 +56,19 @@ struct staged {
 	uint64_t raw_bytes;  /* page bytes before encoding */
 	uint64_t wire_bytes; /* frame bytes */
 	int err;	     /* encoder failure (negative errno) */
+
+	/*
+	 * Streaming: the loop sends an epoch's frames while the encoder still
+	 * makes the rest. Under mu: the encoder moving out or the frame
+	 * arrays (growth), and ready, the frames complete so far that the
+	 * loop may send. The loop alone keeps queued, the frames it has
+	 * handed to the connection. An output buffer the encoder replaces is
+	 * kept on retired until the slot is reused, as queued frames may lie
+	 * in it.
+	 */
+	pthread_mutex_t mu;
+	size_t ready, queued;
+	struct staged_retired *retired;
 };
 
 int staged_init(struct staged *s);
@@ -72,6 +92,12 @@ int staged_reserve_output(struct staged *s, size_t n);
 /* Makes s a pre-copy epoch of these n pages (s must have room for n). */
 void staged_set_precopy(struct staged *s, uint64_t epoch, const uint64_t *pfns,
 			size_t n);
+
+/*
+ * Encoder side: out must grow to cap bytes (its first out_len kept). The
+ * old buffer is retired, not freed. 0 or -ENOMEM.
+ */
+int staged_grow_output(struct staged *s, size_t cap);
 
 /* Empties s for epoch (a capture or a pre-copy fills it afterwards). */
 void staged_begin(struct staged *s, uint64_t epoch, int precopy);

@@ -93,6 +93,30 @@ static void check_promises(const struct wire_msg *m)
 	}
 }
 
+/*
+ * wire_decode() reads a PageBatch in place, not through protobuf-c: what it
+ * accepts, protobuf-c unpacks to the same fields, and what it finds
+ * malformed, protobuf-c refuses too (b: the decoded batch, or NULL).
+ */
+static void same_as_protobuf_c(const uint8_t *p, size_t len,
+			       const Remora__PageBatch *b, const char *err)
+{
+	Remora__PageBatch *u = remora__page_batch__unpack(
+		NULL, len, len ? p : (const uint8_t *)"");
+
+	if (b) {
+		FUZZ_CHECK(u != NULL);
+		FUZZ_CHECK(u->epoch == b->epoch && u->term == b->term);
+		FUZZ_CHECK(u->batch.len == b->batch.len);
+		FUZZ_CHECK(memcmp(u->batch.data, b->batch.data, b->batch.len) ==
+			   0);
+	} else if (strstr(err, "wrong wire type")) {
+		FUZZ_CHECK(u == NULL);
+	}
+	if (u)
+		remora__page_batch__free_unpacked(u, NULL);
+}
+
 static void decode_frame(uint8_t type, const uint8_t *payload, size_t len)
 {
 	struct wire_msg m, m2;
@@ -109,6 +133,8 @@ static void decode_frame(uint8_t type, const uint8_t *payload, size_t len)
 	err[0] = '\0';
 	rc = wire_decode(type, copy, len, &m, err, sizeof(err));
 	FUZZ_CHECK(rc == 0 || rc == -EBADMSG);
+	if (type == WIRE_PAGE_BATCH)
+		same_as_protobuf_c(copy, len, rc ? NULL : m.batch, err);
 	if (rc) {
 		FUZZ_CHECK(m.base == NULL);
 		FUZZ_CHECK(err[0] != '\0');

@@ -568,14 +568,21 @@ static void refused(enum wire_type type, const void *msg, const char *want)
 }
 
 /* Encodes and decodes msg, which must be valid; m must be freed. */
+/*
+ * A decoded PageBatch points into the frame: the last one round_trip()
+ * made lives until the next call.
+ */
+static uint8_t *last_frame;
+
 static void round_trip(enum wire_type type, const void *msg, struct wire_msg *m)
 {
 	size_t len;
 	uint8_t *f = encode(type, msg, &len);
 
+	free(last_frame);
+	last_frame = f;
 	assert_int_equal(len, protobuf_c_message_get_packed_size(msg));
 	decode_ok(type, f + FRAME_HEADER_SIZE, len, m);
-	free(f);
 }
 
 static char *repeat(char c, size_t n)
@@ -726,6 +733,107 @@ static void test_frame_trailer(void **state)
 
 /* A trailer counts neither in the length nor against the type's maximum;
  * a stream that ends inside one is not idle. */
+/*
+ * Reading straight into a payload (frame_direct(), as conn.c does for
+ * large frames): a stream of a small frame, a large PageBatch, a small one
+ * and another large one, read the way a socket would hand it over (direct
+ * wherever offered, in uneven reads, else through frame_feed()), gives the
+ * same frames. Nothing is offered between frames, for a frame's last bytes
+ * under min, or after an error. With a trailer, the frame waits for it.
+ */
+static void read_direct(const struct stream *s, size_t trailer, size_t step)
+{
+	static const size_t min = 64u << 10;
+	struct frame_reader r;
+	struct seen got = {0};
+	size_t at = 0, offered = 0;
+
+	frame_reader_init(&r, wire_type_max);
+	frame_reader_set_trailer(&r, trailer);
+	while (at < s->len) {
+		size_t room = 0, n;
+		uint8_t *p = frame_direct(&r, min, &room);
+
+		if (p) {
+			assert_true(room >= min);
+			n = room < step ? room : step;
+			assert_true(at + n <= s->len);
+			memcpy(p, s->b + at, n);
+			assert_int_equal(
+				frame_direct_done(&r, n, on_frame, &got), 0);
+			offered++;
+		} else {
+			n = s->len - at < 1000 ? s->len - at : 1000;
+			assert_int_equal(
+				frame_feed(&r, s->b + at, n, on_frame, &got),
+				0);
+		}
+		at += n;
+	}
+	assert_true(offered > 0);
+	assert_true(frame_reader_idle(&r));
+	assert_null(frame_direct(&r, min, &offered));
+	stream_check(s, &got, "direct");
+	seen_free(&got);
+	frame_reader_free(&r);
+}
+
+static void test_frame_direct(void **state)
+{
+	const size_t big = 300u << 10, small = 100;
+	uint8_t *p = malloc(big);
+	struct stream s = {0};
+	struct frame_reader r;
+	size_t room;
+
+	(void)state;
+	assert_non_null(p);
+	for (size_t i = 0; i < big; i++)
+		p[i] = (uint8_t)(i * 7 + 1);
+	stream_add(&s, WIRE_HEARTBEAT, p, small);
+	stream_add(&s, WIRE_PAGE_BATCH, p, big);
+	stream_add(&s, WIRE_HEARTBEAT, p + 5, small);
+	stream_add(&s, WIRE_PAGE_BATCH, p + 9, big - 9);
+	read_direct(&s, 0, 70000);
+	read_direct(&s, 0, 1u << 20);
+
+	/* With a 16-byte trailer after every payload, interleaved. */
+	{
+		struct stream t = {0};
+
+		for (size_t i = 0; i < s.n; i++) {
+			t.b = realloc(t.b, t.len + FRAME_HEADER_SIZE +
+						   s.plen[i] + 16);
+			assert_non_null(t.b);
+			frame_put_header(t.b + t.len, s.type[i], s.plen[i]);
+			memcpy(t.b + t.len + FRAME_HEADER_SIZE, s.b + s.off[i],
+			       s.plen[i]);
+			memset(t.b + t.len + FRAME_HEADER_SIZE + s.plen[i],
+			       0x77, 16);
+			t.type[t.n] = s.type[i];
+			t.off[t.n] = t.len + FRAME_HEADER_SIZE;
+			t.plen[t.n] = s.plen[i];
+			t.n++;
+			t.len += FRAME_HEADER_SIZE + s.plen[i] + 16;
+		}
+		read_direct(&t, 16, 65536 + 3);
+		free(t.b);
+	}
+
+	/* More bytes than the payload has left: an error, and sticky. */
+	frame_reader_init(&r, wire_type_max);
+	assert_int_equal(frame_feed(&r, s.b + s.off[1] - FRAME_HEADER_SIZE,
+				    FRAME_HEADER_SIZE, NULL, NULL),
+			 0);
+	assert_non_null(frame_direct(&r, 1, &room));
+	assert_int_equal(room, big);
+	assert_true(frame_direct_done(&r, big + 1, NULL, NULL) < 0);
+	assert_null(frame_direct(&r, 1, &room));
+	frame_reader_free(&r);
+	free(s.b);
+	free(p);
+}
+
 static void test_frame_trailer_limits(void **state)
 {
 	uint8_t hdr[FRAME_HEADER_SIZE + 16];
@@ -1356,6 +1464,80 @@ static void test_truncated(void **state)
 		     "PageBatch: not a valid protobuf message");
 }
 
+/*
+ * A PageBatch is read in place (wire.c), not by protobuf-c: on each of
+ * these it agrees with protobuf-c's unpacking, field by field, and its
+ * batch points into the payload (no copy).
+ */
+static void test_page_batch_in_place(void **state)
+{
+	static const struct {
+		const char *what;
+		uint8_t b[24];
+		size_t len;
+		int ok;
+	} c[] = {
+		{"plain",
+		 {0x08, 0x05, 0x10, 0x02, 0x1a, 0x02, 0xaa, 0xbb},
+		 8,
+		 1},
+		{"batch first", {0x1a, 0x01, 0xcc, 0x08, 0x07}, 5, 1},
+		{"repeated: the last wins",
+		 {0x08, 0x01, 0x1a, 0x01, 0x11, 0x08, 0x09, 0x1a, 0x02, 0x22,
+		  0x33},
+		 11,
+		 1},
+		{"unknown fields of every wire type",
+		 {0x20, 0x05, 0x29, 1,	  2,	3,    4,    5,
+		  6,	7,    8,    0x35, 1,	2,    3,    4,
+		  0x3a, 0x01, 0x00, 0x08, 0x01, 0x1a, 0x01, 0x44},
+		 24,
+		 1},
+		{"ten-byte varint epoch",
+		 {0x08, 0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+		  0x01, 0x1a, 0x01, 0x55},
+		 14,
+		 1},
+		{"batch as a varint", {0x08, 0x01, 0x18, 0x05}, 4, 0},
+		{"term as bytes", {0x08, 0x01, 0x12, 0x01, 0x00}, 5, 0},
+		{"batch as fixed64",
+		 {0x08, 0x01, 0x19, 1, 2, 3, 4, 5, 6, 7, 8},
+		 11,
+		 0},
+		{"epoch as fixed32", {0x0d, 1, 2, 3, 4}, 5, 0},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		Remora__PageBatch *u =
+			remora__page_batch__unpack(NULL, c[i].len, c[i].b);
+		struct wire_msg m;
+		char err[ERRLEN] = "";
+		int rc = wire_decode(WIRE_PAGE_BATCH, c[i].b, c[i].len, &m, err,
+				     sizeof(err));
+
+		if (c[i].ok != (rc == 0) || c[i].ok != (u != NULL))
+			fail_msg("%s: wire_decode %d (%s), protobuf-c %s",
+				 c[i].what, rc, err, u ? "ok" : "refused");
+		if (rc == 0) {
+			assert_true(m.batch->epoch == u->epoch);
+			assert_true(m.batch->term == u->term);
+			assert_int_equal(m.batch->batch.len, u->batch.len);
+			assert_memory_equal(m.batch->batch.data, u->batch.data,
+					    u->batch.len);
+			assert_true(m.batch->batch.data > c[i].b &&
+				    m.batch->batch.data < c[i].b + c[i].len);
+		} else {
+			assert_string_equal(
+				err,
+				"PageBatch: a field in the wrong wire type");
+		}
+		wire_msg_free(&m);
+		if (u)
+			remora__page_batch__free_unpacked(u, NULL);
+	}
+}
+
 static void test_garbage(void **state)
 {
 	static const struct {
@@ -1394,6 +1576,12 @@ static void test_garbage(void **state)
 			snprintf(want, sizeof(want),
 				 "%s: not a valid protobuf message",
 				 wire_type_name(t));
+			/* Read in place, past prescan(): wire.c */
+			if (t == WIRE_PAGE_BATCH &&
+			    !strcmp(g[i].what, "epoch as bytes"))
+				snprintf(want, sizeof(want),
+					 "PageBatch: a field in the wrong wire "
+					 "type");
 			decode_fails(t, g[i].b, g[i].len, want);
 		}
 
@@ -1715,6 +1903,7 @@ int main(void)
 		cmocka_unit_test(test_frame_header_bytes),
 		cmocka_unit_test(test_frame_trailer),
 		cmocka_unit_test(test_frame_trailer_limits),
+		cmocka_unit_test(test_frame_direct),
 		cmocka_unit_test(test_round_trip_every_type),
 		cmocka_unit_test(test_hello_rules),
 		cmocka_unit_test(test_strings_with_nul),
@@ -1723,6 +1912,7 @@ int main(void)
 		cmocka_unit_test(test_challenge_rules),
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_page_batch_in_place),
 		cmocka_unit_test(test_payload_over_type_max),
 		cmocka_unit_test(test_unknown_fields),
 		cmocka_unit_test(test_batch_prefix_identity),
