@@ -283,7 +283,7 @@ static void start_spare(struct ahead *a)
 	b->spare_start_ns = now_ns();
 	b->spare_mem = replica_spare_fill(&b->r);
 	if (!b->spare_mem)
-		return; /* hugetlb: no spare */
+		return;
 	b->spare_next = 0;
 	b->spare_ret = 0;
 	b->spare_pending = 0;

@@ -16,7 +16,6 @@
 #include "codec.h"
 #include "hash.h"
 #include "pack.h"
-#include "prefault.h"
 #include "ram.h"
 #include "replica.h"
 #include "snapshot.h"
@@ -62,8 +61,17 @@ int replica_init(struct replica *r, uint64_t mem_size, int hugetlb, char *err,
 	r->console_max = mem_size;
 	r->hugetlb = hugetlb;
 	ret = make_mem(r, &r->fd, &r->mem, "replica memory", err, errlen);
-	if (ret)
+	/* A hugetlb backup holds twice memory (a sync builds the next
+	 * replica beside this one): both reserved now, so that a short
+	 * pool is refused at start, not at the first sync. */
+	if (!ret && hugetlb)
+		ret = make_mem(r, &r->spare_fd, &r->spare,
+			       "replica memory for the first sync", err,
+			       errlen);
+	if (ret) {
+		ram_drop(r->mem_size, &r->fd, &r->mem);
 		return ret;
+	}
 	r->state = malloc(VM_STATE_MAX);
 	r->stg.state = malloc(VM_STATE_MAX);
 	r->stg.seen = calloc(1, (r->npages + 63) / 64 * 8);
@@ -101,22 +109,10 @@ void replica_destroy(struct replica *r)
 
 int replica_spare_make(struct replica *r, char *err, size_t errlen)
 {
-	int ret;
-
-	/* Huge pages fault in 512 at a time: no spare needed. */
-	if (r->spare || r->hugetlb)
+	if (r->spare)
 		return 0;
-	ret = make_mem(r, &r->spare_fd, &r->spare, "spare replica memory", err,
-		       errlen);
-	if (ret)
-		return ret;
-	r->spare_ready = 0;
-	return 0;
-}
-
-int replica_spare_prefault(struct replica *r)
-{
-	return r->spare ? prefault(r->spare, r->mem_size) : 0;
+	return make_mem(r, &r->spare_fd, &r->spare, "spare replica memory", err,
+			errlen);
 }
 
 uint8_t *replica_spare_fill(struct replica *r)
@@ -145,7 +141,6 @@ void replica_spare_ready(struct replica *r, int ok)
 	ram_drop(r->mem_size, &r->parked_fd, &r->parked);
 	if (!ok)
 		ram_drop(r->mem_size, &r->spare_fd, &r->spare);
-	r->spare_ready = ok && r->spare;
 }
 
 int replica_sync_begin(struct replica *r, char *err, size_t errlen)
@@ -157,7 +152,6 @@ int replica_sync_begin(struct replica *r, char *err, size_t errlen)
 		r->next = r->spare;
 		r->spare_fd = -1;
 		r->spare = NULL;
-		r->spare_ready = 0;
 		return 0;
 	}
 	return make_mem(r, &r->next_fd, &r->next, "sync replica memory", err,

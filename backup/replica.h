@@ -58,7 +58,6 @@ struct replica {
 	/* Zero memory for the next sync, prefaulted ahead; -1 if none. */
 	int spare_fd;
 	uint8_t *spare;
-	int spare_ready; /* prefaulted: the next sync may take it */
 	/* The spare's memory while a worker still prefaults it, wherever
 	 * it went (spare, next or mem); NULL: no worker. Memory dropped
 	 * meanwhile is parked, unmapped once the worker is done. */
@@ -93,7 +92,8 @@ struct replica {
 };
 
 /* hugetlb: every memory of the replica in 2 MiB pages (vmm/ram.h), and
- * no spare (replica_spare_make() makes none: none is needed). */
+ * the spare made here too: the backup holds twice memory from its first
+ * sync on, so a pool short of that is refused now. */
 int replica_init(struct replica *r, uint64_t mem_size, int hugetlb, char *err,
 		 size_t errlen);
 void replica_destroy(struct replica *r);
@@ -102,16 +102,15 @@ void replica_destroy(struct replica *r);
  * The spare: zero memory for the first sync, so that the sync does not
  * fill a fresh memfd one page fault at a time (seconds for a guest of
  * GiBs; see prefault.h). replica_spare_make() makes it (on the loop,
- * cheap: nothing is touched yet). Then either replica_spare_prefault()
- * prefaults it all at once, or a worker thread prefaults the memory
- * replica_spare_fill() returns with prefault_shared(), touching nothing
- * else of r; a sync may take it meanwhile and write to it (the worker
- * populates ahead of the decoder: two threads take the faults). Either
- * way replica_spare_ready() (loop, after the worker) ends it: the spare,
- * if not taken, is ready for the next sync, or dropped if ok is 0.
+ * cheap: nothing is touched yet; a hugetlb replica_init() made it
+ * already). Then a worker thread prefaults the memory replica_spare_fill()
+ * returns with prefault_shared(), touching nothing else of r; a sync may
+ * take it meanwhile and write to it (the worker populates ahead of the
+ * decoder: two threads take the faults). replica_spare_ready() (loop,
+ * after the worker) ends it: the spare, if not taken, stays for the next
+ * sync, or is dropped if ok is 0.
  */
 int replica_spare_make(struct replica *r, char *err, size_t errlen);
-int replica_spare_prefault(struct replica *r);
 uint8_t *replica_spare_fill(struct replica *r);
 void replica_spare_ready(struct replica *r, int ok);
 

@@ -11,8 +11,9 @@
  *                [--backing normal|hugetlb] [--json] [--help]
  *
  * --backing hugetlb: the replica in 2 MiB pages ([workload]
- * memory_backing); there is no spare then, and the second sync goes into a
- * fresh memfd again, from a pool whose pages the first one touched.
+ * memory_backing); the first sync goes into the memory replica_init()
+ * reserved for it, unprefaulted, and the second into a fresh memfd, from a
+ * pool whose pages the first one touched.
  *
  * The image is N MiB (default 1024) of pseudo-random pages, the case of a
  * memstress working set: every page goes RAW, stored where LZ4 cannot
@@ -30,6 +31,7 @@
 
 #include "capture.h"
 #include "encoder.h"
+#include "prefault.h"
 #include "receiver.h"
 #include "replica.h"
 #include "vm.h"
@@ -241,7 +243,8 @@ int main(int argc, char **argv)
 	status("sync into a fresh memfd (pages faulted in on demand)");
 	sync_once(&b, &fresh);
 	if (hugetlb) {
-		/* No spare (replica.h): a second fresh memfd, from a pool
+		/* The first sync took the memory replica_init() reserved,
+		 * untouched; this one a second fresh memfd, from a pool
 		 * whose pages the first one touched. */
 		status("sync into a fresh hugetlb memfd again");
 		sync_once(&b, &spare);
@@ -251,7 +254,7 @@ int main(int argc, char **argv)
 	t0 = now_ns();
 	if (replica_spare_make(&b.r, err, sizeof(err)))
 		die("%s", err);
-	if (replica_spare_prefault(&b.r))
+	if (prefault_shared(replica_spare_fill(&b.r), b.mem_size))
 		die("prefaulting the spare: out of memory");
 	replica_spare_ready(&b.r, 1);
 	prefault_ns = now_ns() - t0;

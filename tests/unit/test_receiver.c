@@ -2065,14 +2065,15 @@ static void test_spare(void **state)
 	assert_int_equal(replica_spare_make(&v->r, err, sizeof(err)), 0);
 	spare = v->r.spare;
 	assert_non_null(spare);
-	assert_int_equal(replica_spare_prefault(&v->r), 0);
+	assert_ptr_equal(replica_spare_fill(&v->r), spare);
+	assert_int_equal(prefault_shared(spare, v->r.mem_size), 0);
 	replica_spare_ready(&v->r, 1);
-	assert_int_equal(v->r.spare_ready, 1);
+	assert_ptr_equal(v->r.spare, spare); /* kept for the sync */
+	assert_null(v->r.filling);
 	full_sync(v, 1, 3, 3); /* run_epoch checks every page */
 	assert_ptr_equal(v->r.mem, spare);
 	assert_null(v->r.spare);
 	assert_int_equal(v->r.spare_fd, -1);
-	assert_int_equal(v->r.spare_ready, 0);
 	env_free(v);
 
 	/* Still being filled: taken all the same, and the sync is exact
@@ -2097,7 +2098,7 @@ static void test_spare(void **state)
 	assert_null(v->r.parked);
 	assert_int_equal(v->r.parked_fd, -1);
 	assert_null(v->r.filling);
-	assert_int_equal(v->r.spare_ready, 0);
+	assert_null(v->r.spare); /* taken by the first sync */
 	env_free(v);
 
 	/* A failed prefault drops it; the sync makes its own memory. */
