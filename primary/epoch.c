@@ -430,10 +430,12 @@ static void update_passing(struct primary *p)
 		until = p->lease.arb ? p->lease.until_ns : UINT64_MAX;
 	if (until == p->passing_until)
 		return;
+	/* Held packets go when passing starts; a lease renewal only moves
+	 * its bound (on_net_readable() releases what comes meanwhile). */
+	if (until && !p->passing_until && p->wl.net)
+		net_done(p, "releasing", netout_flush(p->wl.net));
 	p->passing_until = until;
 	outbuf_pass_through(&p->ob, until);
-	if (until && p->wl.net)
-		net_done(p, "releasing", netout_flush(p->wl.net));
 }
 
 /* One line and one event per state change, with the held output's fate. */

@@ -63,10 +63,8 @@ int prepared_make(struct prepared **out, const struct config *cfg, int mem_fd,
 		return ret;
 	}
 	/* From here on the vmwork owns the VM, also on failure. */
-	ret = vmwork_init(&pv->vw, vm, cfg->replication.max_inflight_epochs + 1,
-			  cfg->replication.max_epoch_size / VM_PAGE_SIZE);
+	ret = vmwork_init(&pv->vw, vm, cfg, err, errlen);
 	if (ret) {
-		snprintf(err, errlen, "out of memory for the epoch pipeline");
 		prepared_free(pv);
 		return ret;
 	}

@@ -19,12 +19,15 @@ static void console_cb(void *opaque, const uint8_t *buf, size_t len)
 	outbuf_append(v->sink.ob, buf, len);
 }
 
-/* vCPU thread: the guest ended by itself. */
+/* vCPU thread: the guest ended by itself (or a VM made ahead, not yet
+ * bound to a primary, failed its first KVM_RUN: vm_start_parked() says
+ * so). */
 static void stop_cb(void *opaque)
 {
 	struct vmwork *v = opaque;
 
-	v->sink.ended(v->sink.arg);
+	if (v->sink.ended)
+		v->sink.ended(v->sink.arg);
 }
 
 void vmwork_hooks(struct vmwork *v, struct vm_config *vc)
@@ -223,31 +226,31 @@ struct workload vmwork_workload(struct vmwork *v)
 				 .epoch_pages = v->epoch_pages};
 }
 
-int vmwork_init(struct vmwork *v, struct vm *vm, unsigned nslots,
-		size_t epoch_pages)
+int vmwork_init(struct vmwork *v, struct vm *vm, const struct config *cfg,
+		char *err, size_t errlen)
 {
 	unsigned i;
-	int ret;
 
 	memset(v, 0, sizeof(*v));
 	v->vm = vm;
-	v->nslots = nslots;
-	v->epoch_pages = epoch_pages;
-	v->slots = calloc(nslots, sizeof(*v->slots));
+	v->nslots = cfg->replication.max_inflight_epochs + 1;
+	v->epoch_pages = cfg->replication.max_epoch_size / VM_PAGE_SIZE;
+	v->slots = calloc(v->nslots, sizeof(*v->slots));
 	v->bitmap = calloc(1, vm_bitmap_bytes(vm));
 	v->carry = calloc(1, vm_bitmap_bytes(vm));
 	v->round_pfns =
 		malloc(vm_mem_size(vm) / VM_PAGE_SIZE * sizeof(*v->round_pfns));
 	if (!v->slots || !v->bitmap || !v->carry || !v->round_pfns)
-		return -ENOMEM;
-	for (i = 0; i < nslots; i++) {
-		ret = staged_init(&v->slots[i]);
-		if (ret)
-			return ret;
-	}
+		goto nomem;
+	for (i = 0; i < v->nslots; i++)
+		if (staged_init(&v->slots[i]))
+			goto nomem;
 	if (copier_start(&v->copier))
 		log_warn("no copy helper thread: pauses copy on one thread");
 	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory for the epoch pipeline");
+	return -ENOMEM;
 }
 
 void vmwork_destroy(struct vmwork *v)

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "capture.h"
+#include "config.h"
 #include "workload.h"
 
 struct vmwork {
@@ -32,10 +33,11 @@ struct vmwork {
  * them before vm_create(), call vmwork_init() after. */
 void vmwork_hooks(struct vmwork *v, struct vm_config *vc);
 
-/* 0 or -errno; v owns vm from here on (also on failure). epoch_pages:
- * [replication] max_epoch_size in pages. */
-int vmwork_init(struct vmwork *v, struct vm *vm, unsigned nslots,
-		size_t epoch_pages);
+/* One pipeline slot per epoch cfg lets be in flight, plus one, each for
+ * [replication] max_epoch_size. 0, or -ENOMEM with err set; v owns vm from
+ * here on (also on failure). */
+int vmwork_init(struct vmwork *v, struct vm *vm, const struct config *cfg,
+		char *err, size_t errlen);
 /* Destroys the VM first (its vCPU thread feeds the sink), then the rest. */
 void vmwork_destroy(struct vmwork *v);
 struct workload vmwork_workload(struct vmwork *v);

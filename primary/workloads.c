@@ -69,11 +69,9 @@ static void vm_destroy_owned(void *owned)
 static int vm_made(const struct config *cfg, struct vmwork *vw, struct vm *vm,
 		   struct workload_made *m, char *err, size_t errlen)
 {
-	int ret = vmwork_init(vw, vm, cfg->replication.max_inflight_epochs + 1,
-			      cfg->replication.max_epoch_size / VM_PAGE_SIZE);
+	int ret = vmwork_init(vw, vm, cfg, err, errlen);
 
 	if (ret) {
-		snprintf(err, errlen, "out of memory for the epoch pipeline");
 		vm_destroy_owned(vw);
 		return ret;
 	}
