@@ -1713,10 +1713,12 @@ static int eval_targets(const struct results *r, struct target *t, int *nt)
 	for (int k = 0; k < 2; k++) {
 		const struct stream *s = &r->stream[k];
 
-		snprintf(key, sizeof(key), "stream_vs_tcp_%s", s->compression);
+		/* stream_kind, not s: --sync leaves s unset (not measured) */
+		snprintf(key, sizeof(key), "stream_vs_tcp_%s",
+			 stream_kind[k].compression);
 		snprintf(label, sizeof(label),
 			 "sync stream / TCP, %s, guest flat out",
-			 s->compression);
+			 stream_kind[k].compression);
 		add_target(t, nt, key, label,
 			   s->done ? s->wire_gbps / r->tcp_gbps : NAN, 0,
 			   T_STREAM_VS_TCP);
