@@ -36,12 +36,11 @@ int prefault(void *p, size_t len)
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
 	uintptr_t lo, hi;
 
+	/* -EINVAL on kernels before 5.14: the touches below do it all. */
+	if (prefault_shared(p, len) == -ENOMEM)
+		return -ENOMEM;
 	if (!whole_pages(p, len, &lo, &hi))
 		return 0;
-	/* EINVAL on kernels before 5.14: the touches below do it all. */
-	if (madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) &&
-	    errno == ENOMEM)
-		return -ENOMEM;
 	for (uintptr_t a = lo; a < hi; a += page) {
 		volatile uint8_t *b = (volatile uint8_t *)a;
 

@@ -468,7 +468,6 @@ int wire_decode(uint8_t type, const uint8_t *payload, size_t len,
 			return ret;
 		m->type = WIRE_PAGE_BATCH;
 		m->batch = &m->batch_view;
-		m->borrowed = 1;
 		return 0;
 	}
 	/*
@@ -492,10 +491,9 @@ int wire_decode(uint8_t type, const uint8_t *payload, size_t len,
 
 void wire_msg_free(struct wire_msg *m)
 {
-	if (m->base && !m->borrowed)
+	if (m->base && m->base != &m->batch_view.base)
 		protobuf_c_message_free_unpacked(m->base, NULL);
 	m->base = NULL;
-	m->borrowed = 0;
 }
 
 int wire_encode(enum wire_type type, const ProtobufCMessage *msg,

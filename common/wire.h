@@ -65,8 +65,7 @@ struct wire_msg {
 	/* A PageBatch is decoded in place: batch points into the payload
 	 * wire_decode() was given, so the message lives no longer than it
 	 * (the frame callback). Not to be copied (base points into it). */
-	Remora__PageBatch batch_view;
-	int borrowed; /* base is batch_view: nothing to free */
+	Remora__PageBatch batch_view; /* base points here: nothing to free */
 };
 
 /* The largest payload of a frame of this type, 0 if unknown (frame.h). */

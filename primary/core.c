@@ -1032,12 +1032,14 @@ int pcore_lease_lapsed(const struct pcore *c)
 
 int pcore_streaming(const struct pcore *c)
 {
-	int slot;
-
 	if (c->peer != PEER_ATTACHED)
 		return -1;
-	slot = slot_with(c, SLOT_ENCODING, c->sent_epoch + 1);
-	return slot;
+	return slot_with(c, SLOT_ENCODING, c->sent_epoch + 1);
+}
+
+int pcore_encoding(const struct pcore *c)
+{
+	return encoding(c);
 }
 
 uint64_t pcore_backup(const struct pcore *c)

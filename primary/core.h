@@ -322,6 +322,8 @@ int pcore_lease_lapsed(const struct pcore *c);
  * may go out as the encoder makes them. -1 if none.
  */
 int pcore_streaming(const struct pcore *c);
+/* An encode job is out (a slot is ENCODING, whatever its connection). */
+int pcore_encoding(const struct pcore *c);
 /* The connection id of the attached backup, or 0. */
 uint64_t pcore_backup(const struct pcore *c);
 

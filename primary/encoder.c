@@ -162,8 +162,7 @@ static int batch_open(struct encoder *e, struct staged *s,
 	size_t at, cap = e->body_cap;
 	int ret;
 
-	e->in_place = !e->acceleration || e->lz4_skip > 0;
-	if (!e->in_place)
+	if (e->acceleration && !e->lz4_skip)
 		return pack_init(w, e->body, e->body_cap, VM_PAGE_SIZE);
 	if (left < ENCODER_BATCH_PAGES)
 		cap = pack_body_bound(left ? left : 1, VM_PAGE_SIZE);
@@ -192,20 +191,21 @@ static int put_batch(struct encoder *e, struct staged *s, struct pack_writer *w)
 {
 	size_t bound = pack_batch_bound(w->len), plen, at;
 	uint8_t prefix[WIRE_BATCH_PREFIX_MAX];
+	int in_place = w->body != e->body;
 	long blen;
 	int ret;
 
-	if (!e->in_place) {
+	if (!in_place) {
 		ret = out_reserve(s, WIRE_BATCH_PREFIX_MAX + bound);
 		if (ret)
 			return ret;
 	}
 	at = s->out_len + WIRE_BATCH_PREFIX_MAX;
-	blen = pack_finish(w, e->in_place ? 0 : e->acceleration, s->out + at,
+	blen = pack_finish(w, in_place ? 0 : e->acceleration, s->out + at,
 			   bound);
 	if (blen < 0)
 		return (int)blen;
-	if (!e->in_place)
+	if (!in_place)
 		lz4_judge(e, w->len, (size_t)blen - PACK_HEADER_SIZE);
 	else if (e->lz4_skip)
 		e->lz4_skip--;

@@ -44,7 +44,6 @@ struct encoder {
 	/* LZ4 back-off: batches still to store untried, and the length of
 	 * the last back-off (0: the last try paid) */
 	unsigned lz4_skip, lz4_backoff;
-	int in_place; /* the open batch is built in the output, stored */
 	/* Called on the encoder's thread each time whole batches are ready
 	 * to be sent (staged.h, streaming), or NULL. */
 	void (*notify)(void *arg);

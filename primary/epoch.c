@@ -88,8 +88,7 @@ static void encode_done(uv_work_t *w, int status)
 	struct staged *s = staged_of(p, j->slot);
 
 	(void)status;
-	p->encoding = 0;
-	if (p->stopped) /* do_stop() left it open for the worker */
+	if (p->core.state == PC_STOPPED) /* do_stop() left it open */
 		close_handle((uv_handle_t *)&p->stream_async);
 	if (!s->precopy && !s->err)
 		stats_sample(&p->stats.encode, s->encode_ns);
@@ -112,9 +111,7 @@ static void do_encode(struct primary *p, unsigned slot, int reset)
 	j->slot = slot;
 	j->reset = reset;
 	j->work.data = j;
-	p->encoding = 1;
 	if (uv_queue_work(p->loop, &j->work, encode_work, encode_done)) {
-		p->encoding = 0;
 		/* Cannot happen with a valid loop: say so, and the epoch
 		 * fails like a failed encoding (the backup resyncs). */
 		log_error("uv_queue_work failed");
@@ -408,8 +405,7 @@ static void do_stop(struct primary *p)
 	/* Paused: the workload's dump thread (if any) is joined. */
 	close_handle((uv_handle_t *)&p->ready_async);
 	/* The encoder may still notify: then encode_done() closes it. */
-	p->stopped = 1;
-	if (!p->encoding)
+	if (!pcore_encoding(&p->core))
 		close_handle((uv_handle_t *)&p->stream_async);
 }
 

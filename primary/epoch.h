@@ -101,8 +101,6 @@ struct primary {
 	uv_async_t guest_async;
 	uv_async_t ready_async;	 /* the workload finished a capture */
 	uv_async_t stream_async; /* the encoder published frames */
-	int encoding;		 /* an encode job is queued or running */
-	int stopped;		 /* do_stop() ran */
 	uv_poll_t net_poll;	 /* the packet gate (wl.net) is readable */
 	int net_failing;	 /* a gate call failed: logged once */
 	struct ctl *ctl; /* the control socket: closed when the loop ends */

@@ -164,12 +164,10 @@ static void decode_frame(uint8_t type, const uint8_t *payload, size_t len)
 			wire_batch_prefix(prefix, m.batch->epoch, m.batch->term,
 					  m.batch->batch.len);
 
-		/* protobuf-c keeps unknown fields; the prefix has none. */
-		if (m.batch->base.n_unknown_fields == 0) {
-			FUZZ_CHECK(plen > 0 &&
-				   plen + m.batch->batch.len == flen);
-			FUZZ_CHECK(memcmp(prefix, f, plen) == 0);
-		}
+		/* Read in place, a PageBatch keeps no unknown field. */
+		FUZZ_CHECK(m.batch->base.n_unknown_fields == 0);
+		FUZZ_CHECK(plen > 0 && plen + m.batch->batch.len == flen);
+		FUZZ_CHECK(memcmp(prefix, f, plen) == 0);
 	}
 	free(f);
 	free(f2);
