@@ -178,7 +178,6 @@ struct ahead {
 	uv_check_t check;
 	int fd;	      /* the replica memory it was last made for */
 	uint8_t *mem; /* (its descriptor and mapping) */
-	int stop;     /* atomic: promoted, the spare's worker stops */
 };
 
 /*
@@ -195,10 +194,19 @@ struct ahead {
  * memory it was given (b->spare_mem), which a sync may be writing
  * meanwhile: prefault_shared() changes no byte.
  */
+/* Any thread: the spare's prefault ends with ret (the first reason
+ * given wins); the workers stop at their next slice. */
+static void spare_end(struct backup *b, int ret)
+{
+	int zero = 0;
+
+	__atomic_compare_exchange_n(&b->spare_ret, &zero, ret, 0,
+				    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
 static void spare_work(uv_work_t *w)
 {
-	struct ahead *a = w->data;
-	struct backup *b = a->b;
+	struct backup *b = w->data;
 	uint64_t size = b->r.mem_size;
 	uint64_t nslices = (size + SPARE_SLICE - 1) / SPARE_SLICE;
 
@@ -211,19 +219,10 @@ static void spare_work(uv_work_t *w)
 		if (i >= nslices ||
 		    __atomic_load_n(&b->spare_ret, __ATOMIC_RELAXED))
 			return;
-		/* A promoted node needs no spare: the CPU is the guest's. */
-		if (__atomic_load_n(&a->stop, __ATOMIC_RELAXED))
-			ret = -ECANCELED;
-		else {
-			n = size - off < SPARE_SLICE ? size - off : SPARE_SLICE;
-			ret = prefault_shared(b->spare_mem + off, (size_t)n);
-		}
+		n = size - off < SPARE_SLICE ? size - off : SPARE_SLICE;
+		ret = prefault_shared(b->spare_mem + off, (size_t)n);
 		if (ret) {
-			int zero = 0;
-
-			__atomic_compare_exchange_n(&b->spare_ret, &zero, ret,
-						    0, __ATOMIC_RELAXED,
-						    __ATOMIC_RELAXED);
+			spare_end(b, ret);
 			return;
 		}
 	}
@@ -232,18 +231,13 @@ static void spare_work(uv_work_t *w)
 /* Loop: once every worker is done (or was cancelled before it began). */
 static void spare_done(uv_work_t *w, int status)
 {
-	struct ahead *a = w->data;
-	struct backup *b = a->b;
+	struct backup *b = w->data;
 	int ok, taken;
 
 	/* libuv's status is a negative errno (UV_ECANCELED: never began);
 	 * the other worker may still be reading spare_ret */
-	if (status) {
-		int zero = 0;
-
-		__atomic_compare_exchange_n(&b->spare_ret, &zero, status, 0,
-					    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
-	}
+	if (status)
+		spare_end(b, status);
 	if (--b->spare_pending)
 		return;
 	ok = !b->spare_ret;
@@ -269,9 +263,8 @@ static void spare_done(uv_work_t *w, int status)
 }
 
 /* Makes the spare and has a worker prefault it while no sync needs it. */
-static void start_spare(struct ahead *a)
+static void start_spare(struct backup *b)
 {
-	struct backup *b = a->b;
 	char err[256];
 	long ncpu;
 	int workers;
@@ -291,11 +284,9 @@ static void start_spare(struct ahead *a)
 	 * meanwhile: with both daemons on 2 cores, a second worker made a
 	 * 1 GiB sync slower (1.8 s against 1.3 s), not faster. */
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	workers = ncpu > 2 ? (int)(ncpu - 1) : 1;
-	if (workers > SPARE_WORKERS)
-		workers = SPARE_WORKERS;
+	workers = ncpu > 2 ? SPARE_WORKERS : 1;
 	for (int i = 0; i < workers; i++) {
-		b->spare_work[i].data = a;
+		b->spare_work[i].data = b;
 		if (uv_queue_work(b->loop, &b->spare_work[i], spare_work,
 				  spare_done))
 			break;
@@ -320,7 +311,8 @@ static void ahead_check(uv_check_t *h)
 	int ret;
 
 	if (b->sb.state == SB_PRIMARY || b->sb.state == SB_STOPPED) {
-		__atomic_store_n(&a->stop, 1, __ATOMIC_RELAXED);
+		/* A promoted node needs no spare: the CPU is the guest's. */
+		spare_end(b, -ECANCELED);
 		uv_check_stop(h);
 		return;
 	}
@@ -494,7 +486,7 @@ static int run(const struct config *cfg, const struct config_node *self,
 		 *cfg->failover.health_check_command
 			 ? ", or when the health check fails"
 			 : "");
-	start_spare(&ahead);
+	start_spare(b);
 	if (b->p) {
 		uv_check_init(&loop, &ahead.check);
 		ahead.check.data = &ahead;

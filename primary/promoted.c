@@ -11,7 +11,6 @@
 
 #include "epoch.h"
 #include "clock.h"
-#include "log.h"
 #include "prepared.h"
 #include "primary.h"
 #include "workloads.h"
@@ -68,23 +67,11 @@ int primary_promote(struct primary *p, uv_loop_t *loop,
 				  .arb = img->arb,
 				  .lease_until_ns = img->lease_until_ns,
 				  .key = img->key};
-	struct primary_box *b = box(p);
 	struct workload_made m;
-	uint64_t t0 = now_ns();
 	int ret;
 
-	if (prepared_matches(b->ready, img->mem_fd)) {
-		memset(&m, 0, sizeof(m));
-		ret = prepared_take(b->ready, img->state, img->state_len, &m,
-				    err, errlen);
-		b->ready = NULL; /* taken, or freed on failure */
-		m.make_ns = now_ns() - t0;
-		if (!ret)
-			log_info("promoting on the VM made ahead for the "
-				 "replica's memory");
-	} else {
-		ret = workloads_restore(cfg, self, img, &m, err, errlen);
-	}
+	ret = workloads_restore(cfg, self, img, &box(p)->ready, &m, err,
+				errlen);
 	if (vm_ns)
 		*vm_ns = m.make_ns;
 	if (ret)

@@ -13,6 +13,7 @@
 #include "cgroup.h"
 #include "clock.h"
 #include "criu.h"
+#include "log.h"
 #include "paths.h"
 #include "primary.h"
 #include "netout.h"
@@ -132,16 +133,24 @@ static int kvm_make(const struct config *cfg, const struct config_node *self,
 
 /* What a promotion makes ahead (prepared.h), made and taken at once. */
 static int kvm_restore(const struct config *cfg, const struct config_node *self,
-		       const struct primary_image *img, struct workload_made *m,
-		       char *err, size_t errlen)
+		       const struct primary_image *img, struct prepared **ready,
+		       struct workload_made *m, char *err, size_t errlen)
 {
-	struct prepared *pv;
+	struct prepared *pv = NULL;
 	int ret;
 
 	(void)self;
-	ret = prepared_make(&pv, cfg, img->mem_fd, img->mem_size, err, errlen);
-	if (ret)
-		return ret;
+	if (prepared_matches(*ready, img->mem_fd)) {
+		pv = *ready;
+		*ready = NULL;
+		log_info("promoting on the VM made ahead for the replica's "
+			 "memory");
+	} else {
+		ret = prepared_make(&pv, cfg, img->mem_fd, img->mem_size, err,
+				    errlen);
+		if (ret)
+			return ret;
+	}
 	return prepared_take(pv, img->state, img->state_len, m, err, errlen);
 }
 
@@ -308,8 +317,10 @@ static int proc_make(const struct config *cfg, const struct config_node *self,
 static int proc_restore(const struct config *cfg,
 			const struct config_node *self,
 			const struct primary_image *img,
-			struct workload_made *m, char *err, size_t errlen)
+			struct prepared **ready, struct workload_made *m,
+			char *err, size_t errlen)
 {
+	(void)ready; /* a VM made ahead is a kvm workload's */
 	struct procwork_opts o;
 	struct proc_owned *po = proc_opts(cfg, self, &o);
 	void *mem;
@@ -391,8 +402,8 @@ static const struct {
 	int (*make)(const struct config *cfg, const struct config_node *self,
 		    struct workload_made *m, char *err, size_t errlen);
 	int (*restore)(const struct config *cfg, const struct config_node *self,
-		       const struct primary_image *img, struct workload_made *m,
-		       char *err, size_t errlen);
+		       const struct primary_image *img, struct prepared **ready,
+		       struct workload_made *m, char *err, size_t errlen);
 	primary_state_check_fn check;
 	int (*preflight)(const struct config *cfg, char *err, size_t errlen);
 } types[] = {
@@ -415,14 +426,15 @@ int workloads_make(const struct config *cfg, const struct config_node *self,
 }
 
 int workloads_restore(const struct config *cfg, const struct config_node *self,
-		      const struct primary_image *img, struct workload_made *m,
-		      char *err, size_t errlen)
+		      const struct primary_image *img, struct prepared **ready,
+		      struct workload_made *m, char *err, size_t errlen)
 {
 	uint64_t t0 = now_ns();
 	int ret;
 
 	memset(m, 0, sizeof(*m));
-	ret = types[cfg->workload.kind].restore(cfg, self, img, m, err, errlen);
+	ret = types[cfg->workload.kind].restore(cfg, self, img, ready, m, err,
+						errlen);
 	m->make_ns = now_ns() - t0;
 	return ret;
 }

@@ -16,6 +16,8 @@
 #include "primary.h"
 #include "workload.h"
 
+struct prepared; /* prepared.h */
+
 /* A workload and what it owns. */
 struct workload_made {
 	struct workload wl;
@@ -31,10 +33,14 @@ struct workload_made {
 int workloads_make(const struct config *cfg, const struct config_node *self,
 		   struct workload_made *m, char *err, size_t errlen);
 
-/* The workload a replica holds (promotion), ready to run. */
+/*
+ * The workload a replica holds (promotion), ready to run. *ready: a VM
+ * made ahead (primary_prepare()), or NULL; taken (set to NULL) when it was
+ * made for img's memory, left to its owner otherwise.
+ */
 int workloads_restore(const struct config *cfg, const struct config_node *self,
-		      const struct primary_image *img, struct workload_made *m,
-		      char *err, size_t errlen);
+		      const struct primary_image *img, struct prepared **ready,
+		      struct workload_made *m, char *err, size_t errlen);
 
 /*
  * Reads a whole regular file (a guest image, at most 256 MiB). 0, or a
