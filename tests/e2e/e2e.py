@@ -512,6 +512,10 @@ heartbeat_timeout = {hb_timeout}
         except FileNotFoundError:
             return ""
 
+    def lines(self, path):
+        """Whole lines in path so far (a console sink, say)."""
+        return self.text(path).count("\n")
+
     def events_text(self, name):
         """Node name's events, one compact line each ("" if none)."""
         try:

@@ -134,7 +134,7 @@ class Setup:
 
     def lines(self, node):
         c = self.c
-        return c.text(c.sink_a if node == "a" else c.sink_b).count("\n")
+        return c.lines(c.sink_a if node == "a" else c.sink_b)
 
     def history(self):
         """a's ticks then b's: must be one continuous history."""

@@ -70,26 +70,22 @@ def counter_cluster(bindir, guests, failover=""):
                    extra_failover=failover)
 
 
-def nlines(c, path):
-    return c.text(path).count("\n")
-
-
 def backup_killed_continue(bindir, guests):
     c = counter_cluster(bindir, guests, "on_backup_loss = continue")
     try:
         c.start_replicating()
         c.stop("b", signal.SIGKILL)
         c.wait_event("a", "state", from_="protected", to="degraded")
-        n = nlines(c, c.sink_a)
+        n = c.lines(c.sink_a)
         c.wait_for("output released while unprotected",
-                   lambda: nlines(c, c.sink_a) >= n + 20)
+                   lambda: c.lines(c.sink_a) >= n + 20)
         del c.procs["b"]
         c.start("b")
         c.wait_replica(count=2)  # the new backup's
         c.wait_event("a", "state", to="protected", count=2)
-        n = nlines(c, c.sink_a)
+        n = c.lines(c.sink_a)
         c.wait_for("output released under protection again",
-                   lambda: nlines(c, c.sink_a) >= n + 20)
+                   lambda: c.lines(c.sink_a) >= n + 20)
         if c.stop("a") != 0:
             raise Failure(f"primary exited non-zero\n{c.logs()}")
         c.stop("b")
@@ -166,7 +162,7 @@ def health_check_fails(bindir, guests):
                           f"{st['epoch']}, promoted at {pm['epoch']}\n"
                           f"{c.logs()}")
         c.expect_replaced("a", "b", 2)
-        c.wait_for("b's output", lambda: nlines(c, c.sink_b) >= 20)
+        c.wait_for("b's output", lambda: c.lines(c.sink_b) >= 20)
         c.stop("b")
         assert_continuous(ticks(c.text(c.sink_a)) +
                            ticks(c.text(c.sink_b)))
@@ -225,7 +221,7 @@ def partition(bindir, guests):
                           f"{c.logs()}")
         # on_backup_loss = pause: the guest is paused, its output held
         c.wait_event("a", "state", from_="protected", to=waiting)
-        c.wait_for("b's output", lambda: nlines(c, c.sink_b) >= 20)
+        c.wait_for("b's output", lambda: c.lines(c.sink_b) >= 20)
         sh("ip", "-n", na, "link", "set", va, "up")
         c.expect_replaced("a", "b", 2)
         c.stop("b")
@@ -271,10 +267,10 @@ def frozen_primary(bindir, guests):
             time.sleep(0.2 + 0.1 * i)
             c.procs["a"].send_signal(signal.SIGSTOP)
             c.wait_event("b", "promoted", term=2)
-            c.wait_for("b's output", lambda: nlines(c, c.sink_b) >= 5)
+            c.wait_for("b's output", lambda: c.lines(c.sink_b) >= 5)
             c.procs["a"].send_signal(signal.SIGCONT)
             c.expect_replaced("a", "b", 2)
-            c.wait_for("b's output", lambda: nlines(c, c.sink_b) >= 20)
+            c.wait_for("b's output", lambda: c.lines(c.sink_b) >= 20)
             c.stop("b")
             rel = c.events("a", "output", action="released")
             # one history: what a released and what b released after it

@@ -22,10 +22,6 @@ MADE = "VM for a promotion made ahead"
 USED = "promoting on the VM made ahead"
 
 
-def nlines(c, path):
-    return c.text(path).count("\n")
-
-
 def made(c):
     return c.text(c.log("b")).count(MADE)
 
@@ -47,16 +43,14 @@ def resync_then_promote(bindir, guests):
         c.wait_replica(count=2, timeout=30)
         c.wait_for("the VM made again on the resynced replica",
                    lambda: made(c) >= 2, 30)
-        n = nlines(c, c.sink_a)
-        c.wait_for("a's output", lambda: nlines(c, c.sink_a) >= n + 10, 30)
-        c.procs["a"]._expected = 1
-        c.procs["a"].send_signal(signal.SIGKILL)
-        c.procs["a"].wait(30)
+        n = c.lines(c.sink_a)
+        c.wait_for("a's output", lambda: c.lines(c.sink_a) >= n + 10, 30)
+        c.stop("a", signal.SIGKILL, 30)
         c.wait_event("b", "promoted", timeout=30)
         if USED not in c.text(c.log("b")):
             raise Failure(f"b promoted without the VM made ahead\n"
                           f"{c.logs()}")
-        c.wait_for("b's output", lambda: nlines(c, c.sink_b) >= 10, 30)
+        c.wait_for("b's output", lambda: c.lines(c.sink_b) >= 10, 30)
         rc = c.stop("b")
         if rc != 0:
             raise Failure(f"promoted b exited {rc}\n{c.logs()}")

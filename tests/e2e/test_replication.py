@@ -40,7 +40,7 @@ def counter_continuity(bindir, guests):
         c.start_primary()
         c.wait_replica()
         c.wait_for("40 released ticks",
-                   lambda: c.text(c.sink_a).count("\n") >= 40)
+                   lambda: c.lines(c.sink_a) >= 40)
         if c.stop("a") != 0:
             raise Failure(f"primary exited non-zero\n{c.logs()}")
         last = c.expect_drained("a")["epoch"]
@@ -86,19 +86,29 @@ def self_checked_snapshots(c, rng, n):
     return steps
 
 
-def memstress_snapshots(bindir, guests):
-    """Flat out over 4096 pages: with hot pages (the default), most of
-    them are left writable and copied at every epoch."""
-    rng = random.Random(int(os.environ.get("E2E_SEED", "4242")))
+def memstress_replicating(bindir, guests, **kw):
+    """memstress rewriting 4096 pages flat out, b holding a replica."""
     c = Cluster(bindir, guests["memstress"],
-                "--pages 4096 --rate 0 --seed 11 --check-every 0",
-                interval="10ms")
+                "--pages 4096 --rate 0 --seed 11 --check-every 0", **kw)
     try:
         c.start_backup()
         c.start_primary()
         c.wait_replica()
+    except BaseException:
+        c.cleanup()
+        raise
+    return c
+
+
+def memstress_snapshots(bindir, guests):
+    """Flat out over 4096 pages: with hot pages (the default), most of
+    them are left writable and copied at every epoch."""
+    rng = random.Random(int(os.environ.get("E2E_SEED", "4242")))
+    c = memstress_replicating(bindir, guests, interval="10ms")
+    try:
         steps = self_checked_snapshots(c, rng, 12)
-        c.stop("a")
+        if c.stop("a") != 0:
+            raise Failure(f"primary exited non-zero\n{c.logs()}")
         c.stop("b")
         return (f"12 replicas self-checked, memstress steps "
                 f"{steps[0]}..{steps[-1]}")
@@ -111,14 +121,10 @@ def epochs_cut_at_max_epoch_size(bindir, guests):
     per 200 ms interval, hot pages off: epochs start early, before their
     tick (full_epochs), and every replica is still whole."""
     rng = random.Random(int(os.environ.get("E2E_SEED", "4242")))
-    c = Cluster(bindir, guests["memstress"],
-                "--pages 4096 --rate 0 --seed 11 --check-every 0",
-                interval="200ms",
-                extra_replication="max_epoch_size = 1M\nhot_pages = 0\n")
+    c = memstress_replicating(
+        bindir, guests, interval="200ms",
+        extra_replication="max_epoch_size = 1M\nhot_pages = 0\n")
     try:
-        c.start_backup()
-        c.start_primary()
-        c.wait_replica()
         steps = self_checked_snapshots(c, rng, 6)
         if c.stop("a") != 0:
             raise Failure(f"primary exited non-zero\n{c.logs()}")

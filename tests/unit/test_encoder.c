@@ -20,6 +20,7 @@
 #include "frame.h"
 #include "pack.h"
 #include "staged.h"
+#include "testutil.h"
 #include "wire.h"
 
 #define GUEST_PAGES 4096u
@@ -27,15 +28,7 @@
 #define EPOCH_PAGES (8 * ENCODER_BATCH_PAGES) /* eight full batches */
 #define MAX_BATCHES 64
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-
-static uint64_t next_rand(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
+static struct rng rng = {0x9e3779b97f4a7c15ull};
 
 enum fill { RANDOM, PATTERN };
 
@@ -43,7 +36,7 @@ enum fill { RANDOM, PATTERN };
 static void fill_page(uint8_t *p, enum fill f, uint64_t i)
 {
 	for (size_t k = 0; k < VM_PAGE_SIZE; k += 8) {
-		uint64_t v = f == RANDOM ? next_rand() : i * 0x0101 + (k & 8);
+		uint64_t v = f == RANDOM ? rnd(&rng) : i * 0x0101 + (k & 8);
 
 		memcpy(p + k, &v, 8);
 	}
@@ -155,9 +148,13 @@ static void test_pages_exact_with_and_without_lz4(void **state)
 		for (int b = 0; b < res.nbatches; b++)
 			assert_int_equal(res.modes[b],
 					 accel ? PACK_LZ4 : PACK_STORED);
-		/* A last batch of one page, built in place. */
+		/* Random pages: the first batch stored (LZ4 tried in vain,
+		 * or off), the last of one page built in place, stored. */
 		encode_epoch(&e, &s, 2, RANDOM, ENCODER_BATCH_PAGES + 1, &res);
 		assert_int_equal(res.nbatches, 2);
+		assert_int_equal(res.modes[0], PACK_STORED);
+		assert_int_equal(res.modes[1], PACK_STORED);
+		assert_int_equal(e.lz4_backoff, accel ? 1 : 0);
 		staged_destroy(&s);
 		encoder_destroy(&e);
 	}

@@ -48,6 +48,8 @@ static void test_normal(void **state)
 	assert_int_equal(fd, -1);
 	assert_null(mem);
 	ram_drop(6 * MIB, &fd, &mem); /* twice: nothing to do */
+	assert_int_equal(fd, -1);
+	assert_null(mem);
 }
 
 /* Not a whole number of huge pages: refused before anything is made. */

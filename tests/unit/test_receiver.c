@@ -2077,8 +2077,9 @@ static void test_spare(void **state)
 	env_free(v);
 
 	/* Still being filled: taken all the same, and the sync is exact
-	 * (the worker's prefault_shared() runs beside it, as in the
-	 * daemon). */
+	 * (half of it prefaulted, as the daemon's worker may have done
+	 * when the sync begins; the threads' overlap itself is the
+	 * daemon's, not this test's). */
 	v = env_new(400);
 	assert_int_equal(replica_spare_make(&v->r, err, sizeof(err)), 0);
 	spare = replica_spare_fill(&v->r);

@@ -41,18 +41,8 @@ static struct vm *counter_vm(struct capture *c, uint64_t mem)
 {
 	struct vm_config cfg = {
 		.mem_size = mem, .console = cap_console, .console_opaque = c};
-	char err[VM_ERR_MAX];
-	struct vm *vm;
-	uint8_t *img;
-	size_t len;
 
-	img = load(counter_path, &len);
-	if (vm_create(&vm, &cfg, err, sizeof(err)))
-		fail_msg("vm_create: %s", err);
-	if (vm_load_elf(vm, img, len, "--interval 5"))
-		fail_msg("vm_load_elf: %s", vm_error(vm));
-	free(img);
-	return vm;
+	return vm_from_elf(counter_path, "--interval 5", &cfg);
 }
 
 static int memfd_of(uint64_t size)

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "vm.h"
+
 /* cap_find() that fails the test on a timeout, showing the output. */
 static inline size_t cap_wait(struct capture *c, const char *needle,
 			      size_t from, int timeout_ms)
@@ -79,6 +81,25 @@ static inline uint8_t *load(const char *path, size_t *len)
 	fclose(f);
 	*len = (size_t)st.st_size;
 	return buf;
+}
+
+/* The guest at path, with args, loaded into a fresh VM made from cfg;
+ * not started. */
+static inline struct vm *vm_from_elf(const char *path, const char *args,
+				     const struct vm_config *cfg)
+{
+	char err[VM_ERR_MAX];
+	struct vm *vm;
+	uint8_t *img;
+	size_t len;
+
+	img = load(path, &len);
+	if (vm_create(&vm, cfg, err, sizeof(err)))
+		fail_msg("vm_create: %s", err);
+	if (vm_load_elf(vm, img, len, args))
+		fail_msg("vm_load_elf: %s", vm_error(vm));
+	free(img);
+	return vm;
 }
 
 #endif
