@@ -430,7 +430,8 @@ const struct config_key config_keys[] = {
 		.hi = UINT64_MAX,
 		FIELD(replication.delta_cache),
 		.doc = "Primary memory for the pages that deltas are computed "
-		       "against; `0` disables it.",
+		       "against, made resident when the primary starts; `0` "
+		       "disables it.",
 	},
 	{
 		.sec = CONFIG_SEC_REPLICATION,

@@ -40,7 +40,8 @@ int encoder_init(struct encoder *e, uint64_t mem_size, uint64_t cache_bytes,
 		goto fail;
 	if (e->nslots) {
 		e->tags = calloc(e->nslots, sizeof(*e->tags));
-		/* Untouched slots cost nothing: the kernel's zero pages. */
+		/* Made resident at start (encoder_prefault()); a promoted
+		 * primary's only as it fills them. */
 		e->cache = mmap(
 			NULL, e->nslots * VM_PAGE_SIZE, PROT_READ | PROT_WRITE,
 			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

@@ -73,8 +73,8 @@ void encoder_reset(struct encoder *e);
  *
  * As each full batch is made, the frames so far (EpochBegin and the
  * batches) are published (s->ready) and e->notify runs, so that they can
- * be sent while the rest is encoded; the epoch's last frames (the last
- * batch, CpuState, DeviceState, EpochCommit) are published only by the
+ * be sent while the rest is encoded; the rest (a last batch short of
+ * ENCODER_BATCH_PAGES, CpuState, DeviceState, EpochCommit) only by the
  * return.
  */
 int encoder_run(struct encoder *e, struct staged *s, const uint8_t *mem);

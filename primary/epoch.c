@@ -137,7 +137,9 @@ static void slot_sent(void *arg)
  * (final 0, while it encodes the rest; no callback), or all of them (final
  * 1, the encoded epoch: slot_sent runs once the kernel has the bytes, or on
  * failure; writes complete in order, so the earlier ones are done too).
- * 0, or -ENOBUFS when the queue has no room yet (on_drain sends it).
+ * 0, or -ENOBUFS when the queue has no room yet: frames not queued while
+ * encoding wait for the final call, and a final call that finds no room
+ * parks the slot until on_drain.
  */
 static int queue_frames(struct primary *p, unsigned slot, int final)
 {
@@ -413,8 +415,9 @@ static void on_drain_timeout(uv_timer_t *t);
 
 /*
  * Unprotected (degraded, continue): console output goes out as the guest
- * writes it, not at the next tick (a promoted node's first output). Held
- * again at the state change that ends it, before that state's actions.
+ * writes it (a promoted node's first output), with an arbiter only until
+ * the lease's bound. Held again at the state change that ends it, before
+ * that state's actions.
  */
 static void update_passing(struct primary *p)
 {

@@ -22,10 +22,11 @@ struct samples {
 struct primary_stats {
 	uint64_t epochs; /* checkpoint epochs acknowledged */
 	uint64_t waits;	 /* ticks that found the pipeline full */
-	/* epochs started before their tick: held packets at the bound */
+	/* ticks brought forward (the epoch starts then, or once the
+	 * pipeline has room): held packets at the bound */
 	uint64_t early_epochs;
-	/* epochs started before their tick: the dirty pages neared
-	 * max_epoch_size; captures that grew their slot in the pause */
+	/* ticks brought forward: the dirty pages neared max_epoch_size;
+	 * captures that grew their slot in the pause */
 	uint64_t full_epochs, staging_grown;
 	uint64_t hot_pages;   /* hot pages, summed over checkpoints (vm.h) */
 	uint64_t dirty_pages; /* pages captured by checkpoints */
