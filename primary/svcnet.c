@@ -54,9 +54,15 @@ int svcnet_prepare(struct svcnet *n, const struct config *cfg, int up,
 		svcnet_destroy(n);
 		return ret;
 	}
+	n->plumbed = 1;
 	if (got.stale_removed)
 		log_warn("%s", why);
-	n->plumbed = 1;
+	ret = linkguard_start(&n->guard, got.host_ifindex, why, sizeof(why));
+	if (ret) {
+		snprintf(err, errlen, "[service] %s: %s", n->s.host_if, why);
+		svcnet_destroy(n);
+		return ret;
+	}
 	n->up = up;
 	said(n, up ? "up" : "prepared");
 	return 0;
@@ -79,6 +85,7 @@ void svcnet_destroy(struct svcnet *n)
 
 	if (n->plumbed && netns_unplumb(&n->s, err, sizeof(err)))
 		log_warn("removing the service's interface: %s", err);
+	linkguard_disarm(&n->guard);
 	if (n->made)
 		close(n->netns_fd);
 	memset(n, 0, sizeof(*n)); /* empty: destroying it again is a no-op */

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "linkguard.h"
 #include "netns.h"
 
 struct svcnet {
@@ -20,6 +21,8 @@ struct svcnet {
 	int plumbed;  /* the veth pair is ours to delete */
 	int up;	      /* eth0 is up and was announced */
 	struct netns_service s;
+	/* Deletes the host end if this daemon dies without unplumbing. */
+	struct linkguard guard;
 };
 
 /* s from cfg's [service] (which must be there). */
@@ -27,7 +30,9 @@ void svcnet_service(const struct config *cfg, struct netns_service *s);
 
 /*
  * A fresh namespace plumbed as cfg says, eth0 up (a primary) or down (a
- * backup). 0, or -errno with one line in err that says what to change.
+ * backup), its host end guarded (linkguard.h: deleted if this process
+ * dies without svcnet_destroy()). 0, or -errno with one line in err that
+ * says what to change.
  */
 int svcnet_prepare(struct svcnet *n, const struct config *cfg, int up,
 		   char *err, size_t errlen);

@@ -5,7 +5,8 @@
  * message, criu_resp back; "notify" messages are acknowledged as they come.
  * Doing the fork here rather than through libcriu lets remora put CRIU
  * (and so the tree it restores) into the service's cgroup before exec,
- * close every other descriptor, use its own binary for restores too (libcriu
+ * tie CRIU's life to the calling thread (PR_SET_PDEATHSIG), close every
+ * other descriptor, use its own binary for restores too (libcriu
  * falls back to "criu" from PATH there) and keep no global state (libcriu
  * keeps the last error in a global).
  *
@@ -39,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -165,7 +167,7 @@ static int swrk_start(struct swrk *w, const char *criu, const int *keep,
 		      const struct proc_cgroup *cg, char *err, size_t errlen)
 {
 	int sk[2];
-	pid_t pid;
+	pid_t pid, parent;
 
 	if (access(criu, X_OK) < 0)
 		return fail_line(err, errlen, -errno,
@@ -175,6 +177,7 @@ static int swrk_start(struct swrk *w, const char *criu, const int *keep,
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sk) < 0)
 		return fail_line(err, errlen, -errno, "socketpair: %s",
 				 strerror(errno));
+	parent = getpid();
 	pid = fork();
 	if (pid < 0) {
 		int rc = -errno;
@@ -188,6 +191,13 @@ static int swrk_start(struct swrk *w, const char *criu, const int *keep,
 		char fdstr[16];
 
 		child_signals();
+		/* CRIU dies with this thread, which waits for it: a daemon
+		 * killed mid-dump must not leave CRIU holding the tree and
+		 * its network namespace (the service's eth0 would stay up
+		 * and answer for its address after a backup took it over).
+		 * The parent may have died before the prctl. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+			_exit(124);
 		if (cg && write(cg->procs_fd, "0", 1) != 1)
 			_exit(126);
 		if (close_range(3, ~0u, CLOSE_RANGE_CLOEXEC) < 0 ||
@@ -335,7 +345,7 @@ static int swrk_call(const struct call *c, CriuReq *req, CriuResp **out,
 		return fail_line(err, errlen, rc, "criu %s: swrk: %s", c->what,
 				 strerror(-rc));
 	if (!resp) {
-		if (WIFEXITED(st) && WEXITSTATUS(st) >= 125)
+		if (WIFEXITED(st) && WEXITSTATUS(st) >= 124)
 			return fail_line(err, errlen, -ENOEXEC,
 					 "criu %s: could not start %s swrk "
 					 "(exit %d)",

@@ -9,7 +9,8 @@
  *
  * Order of the work, and why: the pair is created with its peer already in
  * the service's namespace and named eth0 (never visible to the host under
- * another name); eth0's address goes on before anything is up; the host
+ * another name); eth0's IPv6 is off and its address goes on before
+ * anything is up (so it never has a link-local address); the host
  * end joins its bridge before it comes up, so it never forwards outside
  * it. Routes and a neighbour entry on eth0 wait for eth0 to be up (the
  * kernel refuses a route through a down link and flushes neighbours when
@@ -326,6 +327,43 @@ static int packet_fn(void *arg)
 		p->fd = -1;
 		return -e;
 	}
+	return 0;
+}
+
+/*
+ * eth0 without IPv6 (the service's address is IPv4): no link-local
+ * address, so no duplicate address detection, router solicitations or
+ * multicast listener reports. Every node gives eth0 the same MAC and so
+ * the same link-local address: an old primary's namespace that still
+ * answered a promoted backup's detection would teach the switches that
+ * the service's MAC is back on the old port.
+ */
+static int no_ipv6_fn(void *arg)
+{
+	int fd, rc = 0;
+
+	(void)arg;
+	/* The thread is in the namespace: /proc/sys/net is its. */
+	fd = open("/proc/sys/net/ipv6/conf/" NETNS_SERVICE_IF "/disable_ipv6",
+		  O_WRONLY | O_CLOEXEC);
+	if (fd < 0) /* ENOENT: a kernel without IPv6 */
+		return errno == ENOENT ? 0 : -errno;
+	if (write(fd, "1", 1) != 1)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+static int no_ipv6(int netns_fd, char *err, size_t errlen)
+{
+	int entered, rc = in_ns(netns_fd, no_ipv6_fn, NULL, &entered);
+
+	if (rc < 0)
+		return fail_line(err, errlen, rc,
+				 "%s: disable IPv6 on " NETNS_SERVICE_IF
+				 " in the service's namespace: %s",
+				 entered ? "write disable_ipv6" : "setns",
+				 strerror(-rc));
 	return 0;
 }
 
@@ -946,6 +984,9 @@ int netns_plumb(int netns_fd, const struct netns_service *s, int up,
 	}
 	got.host_ifindex = rtnl_link_get_ifindex(hl);
 	rc = eth0_index(&in, &eth0, err, errlen);
+	if (rc < 0)
+		goto err_pair;
+	rc = no_ipv6(netns_fd, err, errlen);
 	if (rc < 0)
 		goto err_pair;
 	rc = add_address(&in, eth0, s, err, errlen);

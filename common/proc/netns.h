@@ -73,8 +73,9 @@ int netns_service_check(const struct netns_service *s, char *err,
  * Creates the veth pair from the caller's namespace: the host end named
  * s->host_if, given a random locally administered MAC (fe:..., so that a
  * bridge never takes it as its own), its peer made directly in
- * netns_fd's namespace as eth0 with s->mac and s->addr/s->prefix, up, with
- * its default route via s->gateway (in routing mode the gateway pinned to
+ * netns_fd's namespace as eth0 with s->mac and s->addr/s->prefix and no
+ * IPv6 (not even a link-local address: it would be the same on every
+ * node), up, with its default route via s->gateway (in routing mode the gateway pinned to
  * the host end's MAC). The host end joins s->bridge (which must exist and
  * be a bridge). With up, the host end comes up too (in routing mode with a
  * route s->addr/32 through it) and the address is announced, as

@@ -388,7 +388,8 @@ def redis_drill_once(bindir, topo, rng, interval="100ms", hb_interval="50ms",
     sig to a (SIGKILL; SIGTERM: a planned switchover, a drains and stops)
     at a random moment once the client has 3 replies, b's
     promotion, the client's first reply after b's decision (the outage),
-    replies_after more, then verify(). Returns a RedisResult (violation:
+    replies_after more, a's service namespace gone (its host end
+    deleted), then verify(). Returns a RedisResult (violation:
     acknowledged writes lost or answers contradicted); raises Failure
     when the cluster does not get that far."""
     c = topology.ServiceCluster(bindir, topo, interval=interval,
@@ -415,6 +416,13 @@ def redis_drill_once(bindir, topo, rng, interval="100ms", hb_interval="50ms",
                              what="the client after the promotion")
         except TimeoutError as e:
             raise Failure(f"{e}\n{c.logs()}")
+        # Nothing of a's may answer for the service any more: its
+        # namespace (whose going deletes the host end) died with it.
+        if not topo.wait_link_gone("a", topology.SERVICE_IF, 30.0):
+            raise Failure(f"host A's {topology.SERVICE_IF} is still there "
+                          f"30 s after a was stopped: something outlived "
+                          f"a and holds its service namespace, whose eth0 "
+                          f"answers for the service's address\n{c.logs()}")
         res.outage_ms, res.same_connection = chk.outage(t_kill, decided)
         res.breaks = chk.broke_after(t_kill)
         chk.stop()

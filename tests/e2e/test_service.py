@@ -30,7 +30,9 @@ outside them.
   moment once the backup holds a replica, the backup's promotion (CRIU
   restore of redis with its TCP connections, eth0 up, gratuitous ARP):
   the client's connection survives, no acknowledged write is lost, no
-  answer contradicts another. The outage (kill -> first reply after the
+  answer contradicts another, and the killed primary's service namespace
+  is gone (nothing of it, CRIU included, outlives it to answer for the
+  service's address on the old port). The outage (kill -> first reply after the
   backup's decision) is reported.
 - switchover: 3 planned switchovers, the same drill with SIGTERM instead
   of SIGKILL (the primary drains a last epoch and stops; the backup

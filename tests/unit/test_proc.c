@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -642,6 +643,74 @@ static void test_dump_failure(void **state)
 }
 
 /*
+ * CRIU dies with the thread that called it: a daemon SIGKILLed while CRIU
+ * worked must not leave CRIU running, holding the tree and its network
+ * namespace. The "criu" here is a script that records its pid and sleeps
+ * instead of answering; the caller is a forked process, SIGKILLed once the
+ * script runs. This process is the subreaper of both, and reaps the script:
+ * it must end by SIGKILL, at once (not when its sleep ends).
+ */
+static void test_criu_dies_with_caller(void **state)
+{
+	char dir[] = "/tmp/remora-test-criu-XXXXXX", script[128], pidf[128];
+	uint64_t t0;
+	pid_t caller, criu = 0, got = 0;
+	FILE *f;
+	int st;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(script, sizeof(script), "%s/criu", dir);
+	snprintf(pidf, sizeof(pidf), "%s/pid", dir);
+	f = fopen(script, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"#!/bin/sh\necho $$ > %s.tmp && mv %s.tmp %s\n"
+		"exec sleep 600\n",
+		pidf, pidf, pidf);
+	fclose(f);
+	assert_int_equal(chmod(script, 0755), 0);
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+
+	caller = fork();
+	assert_true(caller >= 0);
+	if (caller == 0) {
+		char err[ERRLEN];
+		int v;
+
+		_exit(proc_criu_version(script, &v, err, sizeof(err)) ? 1 : 0);
+	}
+	/* The script runs (its answer would take 600 s). */
+	t0 = now_ns();
+	while (!criu && ms_since(t0) < 30000) {
+		f = fopen(pidf, "r");
+		if (!f || fscanf(f, "%d", &criu) != 1)
+			usleep(10000);
+		if (f)
+			fclose(f);
+	}
+	assert_true(criu > 0);
+	assert_int_equal(kill(caller, SIGKILL), 0);
+	assert_int_equal(waitpid(caller, &st, 0), caller);
+
+	t0 = now_ns();
+	while (ms_since(t0) < 30000 && (got = waitpid(criu, &st, WNOHANG)) == 0)
+		usleep(10000);
+	if (got != criu) {
+		kill(criu, SIGKILL);
+		waitpid(criu, &st, 0);
+		fail_msg("criu (pid %d) outlived its SIGKILLed caller by 30 s",
+			 criu);
+	}
+	print_message("criu ended %.1f ms after its caller was killed\n",
+		      ms_since(t0));
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGKILL);
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
+	rm_rf(dir);
+}
+
+/*
  * The service in a network namespace remora holds (proc_netns_new()):
  * CRIU dumps it as external, and a restore joins another fresh one; the
  * loop goes on with the next tick. Prints the dump time beside the one of
@@ -887,6 +956,7 @@ int main(void)
 		cmocka_unit_test(test_bash_loop),
 		cmocka_unit_test(test_python_dict),
 		cmocka_unit_test(test_dump_failure),
+		cmocka_unit_test(test_criu_dies_with_caller),
 		cmocka_unit_test(test_rebuild_restores),
 		cmocka_unit_test(test_external_netns),
 	};
