@@ -517,12 +517,13 @@ int replica_commit(struct replica *r, uint64_t epoch, uint64_t pages,
 	}
 	if (!s->precopy)
 		hash_update(s->hash, s->state, s->state_len);
-	if (s->console_len) {
+	if (s->console_seen) { /* every checkpoint, perhaps empty */
 		uint8_t le[8];
 
 		put_le64(le, s->console_off);
 		hash_update(s->hash, le, sizeof(le));
-		hash_update(s->hash, s->console, s->console_len);
+		if (s->console_len)
+			hash_update(s->hash, s->console, s->console_len);
 	}
 	sum = XXH3_64bits_digest(s->hash);
 	if (sum != checksum) {

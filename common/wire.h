@@ -17,7 +17,7 @@
 #include "frame.h"
 #include "remora.pb-c.h"
 
-#define WIRE_PROTOCOL_VERSION 2u
+#define WIRE_PROTOCOL_VERSION 3u
 #define WIRE_NAME_MAX	      64u  /* node names, workload id, device names */
 #define WIRE_REASON_MAX	      512u /* Refuse reasons */
 #define WIRE_CAPS_MAX	      32u  /* Hello capabilities */

@@ -312,25 +312,30 @@ int encoder_run(struct encoder *e, struct staged *s, const uint8_t *mem)
 		ret = put_msg(s, WIRE_CPU_STATE, &cpu.base);
 	}
 	/* The epoch's console bytes, in frames of at most WIRE_CONSOLE_MAX;
-	 * the checksum covers them too, with their stream offset (they are
-	 * what a promotion releases). */
-	if (!ret && s->console_len) {
-		uint8_t off[8];
+	 * a checkpoint without any sends one empty frame, so that the
+	 * replica always knows where the stream stands (after a sync, the
+	 * primary may have released output the backup never saw). The
+	 * checksum covers the stream offset and the bytes: they are what a
+	 * promotion releases. */
+	if (!ret && (!s->precopy || s->console_len)) {
+		put_le64(le, s->console_off);
+		hash_update(h, le, sizeof(le));
+		if (s->console_len)
+			hash_update(h, s->console, s->console_len);
+		i = 0;
+		do {
+			size_t n = s->console_len - i;
 
-		put_le64(off, s->console_off);
-		hash_update(h, off, sizeof(off));
-		hash_update(h, s->console, s->console_len);
-	}
-	for (i = 0; !ret && i < s->console_len; i += WIRE_CONSOLE_MAX) {
-		size_t n = s->console_len - i;
-
-		dev.epoch = s->epoch;
-		dev.term = e->term;
-		dev.device = "console";
-		dev.offset = s->console_off + i;
-		dev.data.data = s->console + i;
-		dev.data.len = n < WIRE_CONSOLE_MAX ? n : WIRE_CONSOLE_MAX;
-		ret = put_msg(s, WIRE_DEVICE_STATE, &dev.base);
+			dev.epoch = s->epoch;
+			dev.term = e->term;
+			dev.device = "console";
+			dev.offset = s->console_off + i;
+			dev.data.data = n ? s->console + i : NULL;
+			dev.data.len =
+				n < WIRE_CONSOLE_MAX ? n : WIRE_CONSOLE_MAX;
+			ret = put_msg(s, WIRE_DEVICE_STATE, &dev.base);
+			i += dev.data.len;
+		} while (!ret && i < s->console_len);
 	}
 	if (!ret) {
 		commit.epoch = s->epoch;

@@ -4,7 +4,7 @@ length-type frame. Only what those tests send."""
 import struct
 
 PAGE = 4096
-PROTOCOL = 2  # common/wire.h: WIRE_PROTOCOL_VERSION
+PROTOCOL = 3  # common/wire.h: WIRE_PROTOCOL_VERSION
 # docs/wire.md: frame types.
 HELLO, EPOCH_BEGIN, DEVICE_STATE, EPOCH_COMMIT, ACK = 1, 2, 5, 6, 7
 CHALLENGE = 10

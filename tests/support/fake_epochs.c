@@ -131,10 +131,13 @@ int fake_epochs_checksum(const struct fake_page *pages, size_t npages,
 	}
 	if (state_len)
 		XXH3_64bits_update(h, state, state_len);
-	if (console_len) {
+	/* A checkpoint (it has a state) always places the console stream;
+	 * a pre-copy round only with bytes, which it never has. */
+	if (state_len || console_len) {
 		put_le64(le, console_off);
 		XXH3_64bits_update(h, le, sizeof(le));
-		XXH3_64bits_update(h, console, console_len);
+		if (console_len)
+			XXH3_64bits_update(h, console, console_len);
 	}
 	*sum = XXH3_64bits_digest(h);
 	XXH3_freeState(h);
@@ -245,7 +248,9 @@ out:
 
 static int put_console(const struct fake_epoch_spec *s, struct fake_buf *out)
 {
-	unsigned frames = s->console_frames ? s->console_frames : 1;
+	/* No bytes: one empty frame, as the encoder sends. */
+	unsigned frames =
+		s->console_frames && s->console_len ? s->console_frames : 1;
 	Remora__DeviceState d = REMORA__DEVICE_STATE__INIT;
 	int ret = 0;
 
@@ -257,7 +262,7 @@ static int put_console(const struct fake_epoch_spec *s, struct fake_buf *out)
 		size_t to = s->console_len * (i + 1) / frames;
 
 		d.offset = s->console_off + from;
-		d.data.data = (uint8_t *)s->console + from;
+		d.data.data = to > from ? (uint8_t *)s->console + from : NULL;
 		d.data.len = to - from;
 		ret = fake_buf_put_msg(out, WIRE_DEVICE_STATE, &d.base);
 	}
@@ -289,8 +294,8 @@ int fake_epochs_build(const struct fake_epoch_spec *s, struct fake_buf *out,
 		cpu.state.len = s->state_len;
 		ret = fake_buf_put_msg(out, WIRE_CPU_STATE, &cpu.base);
 	}
-	if (!ret && s->console_len)
-		ret = put_console(s, out);
+	if (!ret && (!s->precopy || s->console_len))
+		ret = put_console(s, out); /* perhaps one empty frame */
 	if (!ret)
 		ret = fake_epochs_checksum(
 			s->pages, s->npages, s->page_size, s->state,

@@ -7,7 +7,8 @@
  * An epoch is built from a list of (pfn, new content, the backup's current
  * copy) into whole frames, the way primary/encoder.c lays them out:
  * EpochBegin, PageBatch*, then for a checkpoint CpuState and
- * DeviceState("console")*, and EpochCommit with the page count and the XXH3
+ * DeviceState("console")+ (one empty frame when it has no console bytes),
+ * and EpochCommit with the page count and the XXH3
  * checksum of docs/wire.md. The vCPU state is a minimal blob that
  * common/vmm/state.c accepts (or one with a chosen fault). Test code: errors
  * are returned, never fatal.
@@ -87,8 +88,9 @@ struct fake_epoch_spec {
 /*
  * The EpochCommit checksum into *sum: XXH3-64 over (pfn as le64, data) for
  * each page in order, then the state blob (none for a pre-copy epoch:
- * NULL, 0), then, if there are console bytes, their stream offset as le64
- * and the bytes. Returns 0 or -ENOMEM.
+ * NULL, 0), then, for a checkpoint (a state) or where there are console
+ * bytes, the console stream offset as le64 and the bytes. Returns 0 or
+ * -ENOMEM.
  */
 int fake_epochs_checksum(const struct fake_page *pages, size_t npages,
 			 size_t page_size, const uint8_t *state,

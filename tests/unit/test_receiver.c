@@ -460,7 +460,7 @@ static void fake_epoch(struct fake *fk, struct epoch *e,
 						  "guest: epoch %llu done\n",
 						  (unsigned long long)e->epoch);
 	}
-	if (e->console_len) {
+	if (!o->precopy) { /* every checkpoint places the stream */
 		e->console_off = fk->console_off;
 		spec.console = e->console;
 		spec.console_len = e->console_len;
@@ -841,7 +841,7 @@ static void test_hello_mismatch(void **state)
 		const char *cluster, *node, *why;
 	} c[] = {
 		{WIRE_PROTOCOL_VERSION + 1, PS, MEM, CLUSTER, PRIMARY,
-		 "speaks protocol 3, this backup 2"},
+		 "speaks protocol 4, this backup 3"},
 		{WIRE_PROTOCOL_VERSION, PS, 2 * MEM, CLUSTER, PRIMARY,
 		 "runs 16 MiB of guest memory"},
 		{WIRE_PROTOCOL_VERSION, PS, MEM - PS, CLUSTER, PRIMARY,
@@ -1867,6 +1867,44 @@ static void test_console_never_released(void **state)
 	env_free(v);
 }
 
+/*
+ * While the backup was away the primary ran on alone and released console
+ * output past the replica's end; a new connection syncs again. Its first
+ * checkpoint has no console bytes, yet it says where the stream stands,
+ * so the replica ends there and can take over from a primary that
+ * released up to it (before, it was refused as "promoting would repeat
+ * output" until the service printed again).
+ */
+static void test_console_placed_after_resync(void **state)
+{
+	struct env *v = env_new(502);
+	struct epoch_opts quiet = {0};
+	char why[256];
+
+	(void)state;
+	full_sync(v, 1, 1, 1);
+	run_epoch(v, &checkpoint, 0); /* output, reported released */
+	released(v, replica_console_end(&v->r));
+	assert_int_equal(replica_can_take_over(&v->r, v->fk.console_off, why,
+					       sizeof(why)),
+			 0);
+
+	/* Alone, the primary releases 1000 bytes the backup never sees. */
+	v->fk.console_off += 1000;
+	assert_int_equal(replica_can_take_over(&v->r, v->fk.console_off, why,
+					       sizeof(why)),
+			 -ESTALE);
+	new_connection(v, 50);
+	released(v, v->fk.console_off);
+	run_epoch(v, &precopy, 0);
+	run_epoch(v, &quiet, 1);
+	assert_int_equal(replica_console_end(&v->r), v->fk.console_off);
+	assert_int_equal(v->r.tail_len, 0);
+	if (replica_can_take_over(&v->r, v->fk.console_off, why, sizeof(why)))
+		fail_msg("after the resync: %s", why);
+	env_free(v);
+}
+
 /* A batch of ZERO pages first..first + n - 1, as a PageBatch frame. */
 static struct frame f_zero_batch(uint64_t epoch, uint64_t first, size_t n)
 {
@@ -2129,6 +2167,7 @@ int main(void)
 		cmocka_unit_test(test_console_empty_chunk),
 		cmocka_unit_test(test_console_flood),
 		cmocka_unit_test(test_console_never_released),
+		cmocka_unit_test(test_console_placed_after_resync),
 		cmocka_unit_test(test_epoch_frames),
 		cmocka_unit_test(test_epoch_pages),
 		cmocka_unit_test(test_lost_mid_epoch),
