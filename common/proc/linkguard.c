@@ -45,7 +45,6 @@ static void __attribute__((noreturn)) guard_main(int rfd, int ifindex)
 		sigaction(quiet[i], &ign, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	prctl(PR_SET_NAME, "remora-guard");
 	/* Nothing of the owner's but the pipe: not its sockets (the
 	 * backup's connection, the packet gate's queue), nor its log. */
 	if (rfd != GUARD_FD && dup2(rfd, GUARD_FD) < 0)
@@ -57,6 +56,8 @@ static void __attribute__((noreturn)) guard_main(int rfd, int ifindex)
 			dup2(fd, i);
 	if (fd > GUARD_FD)
 		close(fd);
+	/* Named last: "remora-guard" means the guard is ready. */
+	prctl(PR_SET_NAME, "remora-guard");
 
 	do
 		n = read(GUARD_FD, &c, 1);
