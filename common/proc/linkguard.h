@@ -17,6 +17,9 @@
  * The child calls only async-signal-safe functions (the owner has
  * threads), closes every descriptor but the pipe, ignores the signals a
  * terminal or a supervisor sends a whole process group, and logs nothing.
+ * It keeps what the owner had mapped at the fork until it exits: start it
+ * before the owner maps much (the daemons do, at start-up, before guest
+ * memory or a replica exists).
  * Not pure (it forks); never exits the caller.
  */
 #ifndef REMORA_PROC_LINKGUARD_H
