@@ -311,13 +311,13 @@ int encoder_run(struct encoder *e, struct staged *s, const uint8_t *mem)
 		hash_update(h, s->state, s->state_len);
 		ret = put_msg(s, WIRE_CPU_STATE, &cpu.base);
 	}
-	/* The epoch's console bytes, in frames of at most WIRE_CONSOLE_MAX;
-	 * a checkpoint without any sends one empty frame, so that the
-	 * replica always knows where the stream stands (after a sync, the
-	 * primary may have released output the backup never saw). The
-	 * checksum covers the stream offset and the bytes: they are what a
-	 * promotion releases. */
-	if (!ret && (!s->precopy || s->console_len)) {
+	/* A checkpoint's console bytes (a pre-copy round has none), in
+	 * frames of at most WIRE_CONSOLE_MAX; without any, one empty frame,
+	 * so that the replica always knows where the stream stands (after a
+	 * sync, the primary may have released output the backup never saw).
+	 * The checksum covers the stream offset and the bytes: they are what
+	 * a promotion releases. */
+	if (!ret && !s->precopy) {
 		put_le64(le, s->console_off);
 		hash_update(h, le, sizeof(le));
 		if (s->console_len)

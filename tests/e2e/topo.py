@@ -300,18 +300,10 @@ class Topology:
         """`ip -br link` and `ip -br addr` of role's namespace."""
         return self._ip(self.ns[role], "-br", "addr")
 
-    def wait_link_gone(self, role, name, timeout):
-        """Waits until role's namespace has no link called name; False
-        if it still has one after timeout s."""
-        deadline = time.monotonic() + timeout
-        while True:
-            p = sh("ip", "-n", self.ns[role], "link", "show", name,
-                   check=False)
-            if p.returncode != 0:
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.05)
+    def has_link(self, role, name):
+        """Whether role's namespace has a link called name."""
+        return sh("ip", "-n", self.ns[role], "link", "show", name,
+                  check=False).returncode == 0
 
     # --- the unprotected reference -----------------------------------------
 

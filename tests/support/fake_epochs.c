@@ -132,8 +132,8 @@ int fake_epochs_checksum(const struct fake_page *pages, size_t npages,
 	if (state_len)
 		XXH3_64bits_update(h, state, state_len);
 	/* A checkpoint (it has a state) always places the console stream;
-	 * a pre-copy round only with bytes, which it never has. */
-	if (state_len || console_len) {
+	 * a pre-copy round has no console. */
+	if (state_len) {
 		put_le64(le, console_off);
 		XXH3_64bits_update(h, le, sizeof(le));
 		if (console_len)
@@ -294,7 +294,7 @@ int fake_epochs_build(const struct fake_epoch_spec *s, struct fake_buf *out,
 		cpu.state.len = s->state_len;
 		ret = fake_buf_put_msg(out, WIRE_CPU_STATE, &cpu.base);
 	}
-	if (!ret && (!s->precopy || s->console_len))
+	if (!ret && !s->precopy)
 		ret = put_console(s, out); /* perhaps one empty frame */
 	if (!ret)
 		ret = fake_epochs_checksum(

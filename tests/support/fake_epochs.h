@@ -88,9 +88,8 @@ struct fake_epoch_spec {
 /*
  * The EpochCommit checksum into *sum: XXH3-64 over (pfn as le64, data) for
  * each page in order, then the state blob (none for a pre-copy epoch:
- * NULL, 0), then, for a checkpoint (a state) or where there are console
- * bytes, the console stream offset as le64 and the bytes. Returns 0 or
- * -ENOMEM.
+ * NULL, 0), then, for a checkpoint (a state), the console stream offset
+ * as le64 and the console bytes. Returns 0 or -ENOMEM.
  */
 int fake_epochs_checksum(const struct fake_page *pages, size_t npages,
 			 size_t page_size, const uint8_t *state,
