@@ -126,6 +126,10 @@ static void format_json(struct out *o, const struct node_status *s)
 	out_json_num(o, s->pause_us_p50);
 	out_str(o, ",\"pause_us_p99\":");
 	out_json_num(o, s->pause_us_p99);
+	out_str(o, ",\"ack_us_p50\":");
+	out_json_num(o, s->ack_us_p50);
+	out_str(o, ",\"ack_us_p99\":");
+	out_json_num(o, s->ack_us_p99);
 	out_str(o, ",\"epochs_per_s\":");
 	out_json_num(o, s->epochs_per_s);
 	out_str(o, ",\"wire_mb_per_s\":");
@@ -203,6 +207,12 @@ static void format_text(struct out *o, const struct node_status *s)
 	out_str(o, ", ");
 	out_text_num(o, "p99 %.1f us", s->pause_us_p99);
 	out_str(o, "\n");
+
+	out_key(o, "ack");
+	out_text_num(o, "p50 %.2f ms", s->ack_us_p50 / 1e3);
+	out_str(o, ", ");
+	out_text_num(o, "p99 %.2f ms", s->ack_us_p99 / 1e3);
+	out_str(o, " after the pause (output held that long)\n");
 
 	out_key(o, "throughput");
 	out_text_num(o, "%.1f epochs/s", s->epochs_per_s);

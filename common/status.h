@@ -26,7 +26,7 @@
  * escaped at its worst, every double at its longest): the control socket
  * formats into a buffer of this size and remoractl refuses longer replies.
  */
-#define STATUS_REPLY_MAX 4096
+#define STATUS_REPLY_MAX 8192
 /* A request's error message, with the NUL. */
 #define STATUS_ERR_MAX 128
 
@@ -52,6 +52,9 @@ struct node_status {
 	uint64_t held_bytes;
 	/* Guest pause per epoch, in microseconds. */
 	double pause_us_p50, pause_us_p99;
+	/* Primary: from the end of an epoch's pause to its Ack, in
+	 * microseconds: how long the output it made was held. */
+	double ack_us_p50, ack_us_p99;
 	/* Rates, as the daemon measures them. */
 	double epochs_per_s, wire_mb_per_s;
 	/* Page bytes over wire bytes. */

@@ -1090,7 +1090,7 @@ void primary_status(struct primary *p, struct node_status *st)
 	const struct primary_stats *s = &p->stats;
 	double secs = (double)(s->last_ack_ns - s->first_ack_ns) / 1e9;
 	struct conn *backup = conn_of(pcore_backup(&p->core));
-	double pause[2];
+	double pause[2], ack[2];
 
 	snprintf(st->node, sizeof(st->node), "%s", p->self->name);
 	snprintf(st->role, sizeof(st->role), "primary");
@@ -1102,10 +1102,14 @@ void primary_status(struct primary *p, struct node_status *st)
 	st->held_bytes = outbuf_held(&p->ob);
 	if (p->wl.net)
 		st->held_bytes += netout_held_bytes(p->wl.net);
-	/* The recent pauses, sorted once: cheap on the loop thread. */
+	/* The recent pauses and Acks, each sorted once: cheap on the loop
+	 * thread, and only when asked. */
 	stats_percentiles(&s->pause, STATUS_SAMPLES, q, pause, 2);
 	st->pause_us_p50 = pause[0];
 	st->pause_us_p99 = pause[1];
+	stats_percentiles(&s->ack, STATUS_SAMPLES, q, ack, 2);
+	st->ack_us_p50 = ack[0];
+	st->ack_us_p99 = ack[1];
 	st->epochs_per_s = stats_epochs_per_s(s);
 	st->wire_mb_per_s = secs > 0 ? (double)(s->wire_bytes) / 1e6 / secs : 0;
 	st->compression_ratio =

@@ -11,7 +11,7 @@
 
 /* Samples for percentiles: the last STATS_SAMPLES values. */
 #define STATS_SAMPLES 65536u
-/* remoractl status: the pause percentiles of the last this many. */
+/* remoractl status: the pause and Ack percentiles of the last this many. */
 #define STATUS_SAMPLES 4096u
 
 struct samples {

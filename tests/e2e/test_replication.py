@@ -313,6 +313,12 @@ def chatty_guest_waits_for_its_backup(bindir, guests):
         c.wait_event("a", "backpressure", 60, held=0)
         c.wait_for("output after the release",
                    lambda: len(c.text(c.sink_a)) > held + 100000)
+        # the output delay the status reports: measured Acks on the
+        # primary (microseconds, at least one), none on the backup
+        sa, sb = c.status("a"), c.status("b")
+        if not 0 < sa["ack_us_p50"] <= sa["ack_us_p99"] or \
+                sb["ack_us_p50"] != 0 or sb["ack_us_p99"] != 0:
+            raise Failure(f"status ack: a {sa}, b {sb}")
         if c.stop("a") != 0:
             raise Failure(f"primary exited non-zero\n{c.logs()}")
         c.stop("b")

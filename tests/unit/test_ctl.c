@@ -81,6 +81,8 @@ static void example_status(struct node_status *s)
 	s->held_bytes = 12288;
 	s->pause_us_p50 = 850.5;
 	s->pause_us_p99 = 2100.25;
+	s->ack_us_p50 = 4700.5;
+	s->ack_us_p99 = 14000;
 	s->epochs_per_s = 40;
 	s->wire_mb_per_s = 12.5;
 	s->compression_ratio = 3.25;
@@ -94,7 +96,8 @@ static void example_status(struct node_status *s)
 	"{\"node\":\"a\\\"b\\\\c\",\"role\":\"primary\",\"term\":2,"           \
 	"\"state\":\"protected\",\"epoch\":1234,\"last_acked_epoch\":1233,"    \
 	"\"held_output_bytes\":12288,\"pause_us_p50\":850.500,"                \
-	"\"pause_us_p99\":2100.250,\"epochs_per_s\":40.000,"                   \
+	"\"pause_us_p99\":2100.250,\"ack_us_p50\":4700.500,"                   \
+	"\"ack_us_p99\":14000.000,\"epochs_per_s\":40.000,"                    \
 	"\"wire_mb_per_s\":12.500,\"compression_ratio\":3.250,\"peer\":\"b\"," \
 	"\"since_last_frame_ms\":12,\"heartbeat_timeout_ms\":1000,"            \
 	"\"workload\":\"kvm micro-VM\"}\n"
@@ -123,6 +126,7 @@ static void test_format_json_odd_values(void **state)
 	memset(s.role, 'r', sizeof(s.role)); /* no NUL */
 	s.pause_us_p50 = NAN;
 	s.pause_us_p99 = INFINITY;
+	s.ack_us_p99 = NAN;
 	s.epochs_per_s = -INFINITY;
 	s.since_last_frame_ms = -1;
 	s.heartbeat_timeout_ms = UINT64_MAX;
@@ -132,7 +136,8 @@ static void test_format_json_odd_values(void **state)
 		     "\"role\":\"rrrrrrrrrrrrrrrr\",\"term\":0,\"state\":\"\","
 		     "\"epoch\":0,\"last_acked_epoch\":0,"
 		     "\"held_output_bytes\":0,\"pause_us_p50\":null,"
-		     "\"pause_us_p99\":null,\"epochs_per_s\":null,"
+		     "\"pause_us_p99\":null,\"ack_us_p50\":0.000,"
+		     "\"ack_us_p99\":null,\"epochs_per_s\":null,"
 		     "\"wire_mb_per_s\":0.000,\"compression_ratio\":0.000,"
 		     "\"peer\":\"\",\"since_last_frame_ms\":-1,"
 		     "\"heartbeat_timeout_ms\":18446744073709551615,"
@@ -157,6 +162,8 @@ static void test_format_text(void **state)
 			    "epoch      1234 (last acked 1233)\n"
 			    "held       12288 bytes of output (12.0 KiB)\n"
 			    "pause      p50 850.5 us, p99 2100.2 us\n"
+			    "ack        p50 4.70 ms, p99 14.00 ms after the "
+			    "pause (output held that long)\n"
 			    "throughput 40.0 epochs/s, 12.50 MB/s on the wire, "
 			    "compression 3.25x\n"
 			    "peer       b, last frame 12 ms ago (heartbeat "
@@ -172,7 +179,7 @@ static void test_format_text(void **state)
 		assert_true(line[11] != ' ' && line[11] != '\n');
 		lines++;
 	}
-	assert_int_equal(lines, 9);
+	assert_int_equal(lines, 10);
 
 	/* No peer, unknown values, and names a terminal must not see raw. */
 	memset(&s, 0, sizeof(s));
@@ -236,6 +243,7 @@ static void test_format_worst_case_fits(void **state)
 	s.heartbeat_timeout_ms = UINT64_MAX;
 	s.since_last_frame_ms = INT64_MIN;
 	s.pause_us_p50 = s.pause_us_p99 = -DBL_MAX;
+	s.ack_us_p50 = s.ack_us_p99 = -DBL_MAX;
 	s.epochs_per_s = s.wire_mb_per_s = s.compression_ratio = -DBL_MAX;
 	assert_true(status_format(&s, 1, buf, sizeof(buf)) > 0);
 	assert_true(status_format(&s, 0, buf, sizeof(buf)) > 0);
