@@ -449,6 +449,12 @@ static int run(const struct config *cfg, const struct config_node *self,
 		log_error("%s", err);
 		goto err_standby;
 	}
+	if (replica_stage_reserve(&b->r, cfg->replication.max_epoch_size, err,
+				  sizeof(err))) {
+		log_error("%s; lower it, or give this host more memory", err);
+		replica_destroy(&b->r);
+		goto err_standby;
+	}
 	b->r.check_state = primary_state_check(cfg);
 	b->rx.r = &b->r;
 	b->rx.mem_size = cfg->workload.memory;

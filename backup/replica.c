@@ -15,6 +15,7 @@
 #include "bytes.h"
 #include "codec.h"
 #include "hash.h"
+#include "prefault.h"
 #include "pack.h"
 #include "ram.h"
 #include "replica.h"
@@ -246,6 +247,25 @@ static int stage_reserve(struct replica_stage *s, size_t n, int pages_too,
 	return 0;
 }
 
+int replica_stage_reserve(struct replica *r, uint64_t bytes, char *err,
+			  size_t errlen)
+{
+	struct replica_stage *s = &r->stg;
+	size_t pages = bytes / VM_PAGE_SIZE < r->npages
+			       ? (size_t)(bytes / VM_PAGE_SIZE)
+			       : (size_t)r->npages;
+
+	if (!pages || s->open)
+		return 0; /* nothing to stage; or not between epochs */
+	if (stage_reserve(s, pages, 1, (size_t)r->npages) ||
+	    prefault(s->pages, s->pages_cap * VM_PAGE_SIZE))
+		return fail(err, errlen, -ENOMEM,
+			    "staging for an epoch of %zu pages "
+			    "(replication.max_epoch_size): out of memory",
+			    pages);
+	return 0;
+}
+
 int replica_add_batch(struct replica *r, const uint8_t *batch, size_t len,
 		      char *err, size_t errlen)
 {
@@ -256,6 +276,7 @@ int replica_add_batch(struct replica *r, const uint8_t *batch, size_t len,
 		.max_entries = PACK_MAX_ENTRIES,
 	};
 	uint8_t *base = target(r);
+	size_t had;
 	struct pack_reader rd;
 	struct pack_entry e;
 	const char *why = NULL;
@@ -279,10 +300,13 @@ int replica_add_batch(struct replica *r, const uint8_t *batch, size_t len,
 			"the guest's %llu pages: a page is sent twice",
 			(unsigned long long)s->epoch, s->n, rd.count,
 			(unsigned long long)r->npages);
+	had = s->pages_cap;
 	ret = stage_reserve(s, s->n + rd.count, !s->precopy, r->npages);
 	if (ret)
 		return fail(err, errlen, ret, "epoch %llu: out of memory",
 			    (unsigned long long)s->epoch);
+	if (s->pages_cap != had)
+		s->grown++; /* past what replica_stage_reserve() made */
 	while (pack_next(&rd, &e) == 1) {
 		/* A checkpoint is staged and applied at its commit; a pre-copy
 		 * epoch goes straight into the sync's new replica, which

@@ -38,6 +38,7 @@ struct replica_stage {
 	uint8_t *pages;	  /* checkpoint: decoded pages, n * page size */
 	size_t n, cap;	  /* pages so far; capacity of pfns */
 	size_t pages_cap; /* capacity of pages, in pages */
+	uint64_t grown;	  /* times pages grew inside a receive */
 	uint64_t *seen;	  /* bitmap: pfns already in this epoch */
 	XXH3_state_t *hash;
 	uint8_t *state; /* CpuState blob, VM_STATE_MAX bytes */
@@ -97,6 +98,17 @@ struct replica {
 int replica_init(struct replica *r, uint64_t mem_size, int hugetlb, char *err,
 		 size_t errlen);
 void replica_destroy(struct replica *r);
+
+/*
+ * Staging for a checkpoint of up to bytes of pages (the guest's at most),
+ * made and prefaulted now, as the primary does for its slots
+ * ([replication] max_epoch_size): such an epoch is then received without
+ * growing its staging or taking a page fault in it. A larger one still
+ * grows it, inside the receive (stg.grown counts those). 0, or -ENOMEM
+ * with one line in err.
+ */
+int replica_stage_reserve(struct replica *r, uint64_t bytes, char *err,
+			  size_t errlen);
 
 /*
  * The spare: zero memory for the first sync, so that the sync does not

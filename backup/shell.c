@@ -45,6 +45,16 @@ static void on_msg(struct conn *c, const struct wire_msg *m, void *opaque)
 	(void)c;
 	if (standby_on_frame(&b->sb, now_ms(b), m->type)) {
 		receiver_on_msg(&b->rx, m, &res);
+		if (b->r.stg.grown != b->stage_grown) {
+			b->stage_grown = b->r.stg.grown;
+			log_info("epoch %llu: staging grew to %zu pages while "
+				 "it was received, past what [replication] "
+				 "max_epoch_size reserved at start: growing "
+				 "it delayed this Ack; raise max_epoch_size if "
+				 "epochs this large are usual",
+				 (unsigned long long)b->r.stg.epoch,
+				 b->r.stg.pages_cap);
+		}
 		if (before == RX_HELLO && b->rx.st == RX_IDLE)
 			standby_on_hello(&b->sb);
 		standby_on_received(&b->sb, now_ms(b), &res);

@@ -65,6 +65,7 @@ struct backup {
 	int spare_ret;		/* atomic: the first failure, or 0 */
 	unsigned spare_pending; /* workers not done yet */
 	uint64_t spare_start_ns;
+	uint64_t stage_grown; /* r.stg.grown already reported */
 };
 
 /* The arbiter's answers (main.c passes it to arbiter_new()). */

@@ -420,7 +420,9 @@ const struct config_key config_keys[] = {
 		       "epoch reach three quarters of it, the next epoch "
 		       "starts at once instead of at its tick (--stats "
 		       "full_epochs); one larger still grows its slot "
-		       "inside its pause (--stats staging_grown).",
+		       "inside its pause (--stats staging_grown). The "
+		       "backup reserves as much at start to receive an "
+		       "epoch into, and logs an epoch that outgrew it.",
 	},
 	{
 		.sec = CONFIG_SEC_REPLICATION,

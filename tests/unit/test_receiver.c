@@ -807,6 +807,54 @@ static void test_happy_path(void **state)
 	env_free(v);
 }
 
+/*
+ * Staging made ahead (replica_stage_reserve(), max_epoch_size) takes a
+ * checkpoint that fits without growing or moving; a larger one grows it
+ * inside the receive, is counted, and applies all the same.
+ */
+static void test_stage_reserved(void **state)
+{
+	struct env *v = env_new(5);
+	char err[256];
+	uint8_t *pages;
+	uint64_t before;
+
+	(void)state;
+	assert_int_equal(
+		replica_stage_reserve(&v->r, 600 * PS, err, sizeof(err)), 0);
+	pages = v->r.stg.pages;
+	assert_non_null(pages);
+	assert_int_equal(v->r.stg.pages_cap, 1024); /* 600, rounded up */
+	/* Again: nothing moves. */
+	assert_int_equal(
+		replica_stage_reserve(&v->r, 600 * PS, err, sizeof(err)), 0);
+	assert_ptr_equal(v->r.stg.pages, pages);
+
+	full_sync(v, 1, 2, 1);
+	for (unsigned touch = 100; touch <= 900; touch += 400) {
+		fake_touch(&v->fk, touch);
+		before = v->r.applied_pages;
+		run_epoch(v, &checkpoint, 0);
+		assert_true(v->r.applied_pages - before >= touch / 2);
+		assert_true(v->r.applied_pages - before <= 1024);
+		assert_ptr_equal(v->r.stg.pages, pages);
+	}
+	assert_int_equal(v->r.stg.grown, 0);
+
+	/* Most of the guest's 2048 pages: past the 1024 reserved. */
+	fake_touch(&v->fk, 8000);
+	before = v->r.applied_pages;
+	run_epoch(v, &checkpoint, 0);
+	assert_true(v->r.applied_pages - before > 1024);
+	assert_true(v->r.stg.grown >= 1);
+	assert_int_equal(v->r.stg.pages_cap, NPAGES);
+
+	assert_int_equal(
+		replica_stage_reserve(&v->r, 1ull << 40, err, sizeof(err)), 0);
+	assert_int_equal(v->r.stg.pages_cap, NPAGES);
+	env_free(v);
+}
+
 /* A pre-copy epoch that carries nothing, a checkpoint with no page: both
  * are legal epochs. */
 static void test_empty_epochs(void **state)
@@ -2157,6 +2205,7 @@ int main(void)
 	static const struct CMUnitTest fixed[] = {
 		cmocka_unit_test(test_state_blob_is_valid),
 		cmocka_unit_test(test_happy_path),
+		cmocka_unit_test(test_stage_reserved),
 		cmocka_unit_test(test_empty_epochs),
 		cmocka_unit_test(test_hello_mismatch),
 		cmocka_unit_test(test_before_hello),
