@@ -102,6 +102,11 @@
 #define T_EPOCHS_SLACK	  0.98 /* the 25 ms timer's own ceiling is 40/s */
 #define T_PROGRESS_VS_DL  0.9
 #define T_STREAM_VS_TCP	  0.7
+/* Issue 16: the output delay (epoch end to its Ack) at 1000 pg / 25 ms, and
+ * the guest's progress against no protection at 1000 pg / 10 ms. */
+#define T_ACK_P50_US	     2000.0
+#define T_ACK_P99_US	     5000.0
+#define T_PROGRESS_VS_UNPROT 0.8
 
 /* Workloads. */
 #define RUN_MS		3000 /* guest run per configuration */
@@ -1647,7 +1652,7 @@ struct target {
 	int pass;
 };
 
-#define MAX_TARGETS 12
+#define MAX_TARGETS 16
 
 static void add_target(struct target *t, int *n, const char *key,
 		       const char *label, double value, int at_most,
@@ -1698,6 +1703,26 @@ static int eval_targets(const struct results *r, struct target *t, int *nt)
 	add_target(t, nt, "epochs_per_s_1000_25ms", "epochs/s, 1000 pg @ 25 ms",
 		   r64 ? r64->c.epochs_per_s : NAN, 0,
 		   T_EPOCHS_PER_S * T_EPOCHS_SLACK);
+	add_target(t, nt, "ack_us_p50_1000_25ms_64M",
+		   "Ack p50, 1000 pg @ 25 ms, 64M (us)",
+		   r64 ? r64->c.ack_us_p50 : NAN, 1, T_ACK_P50_US);
+	add_target(t, nt, "ack_us_p99_1000_25ms_64M",
+		   "Ack p99, 1000 pg @ 25 ms, 64M (us)",
+		   r64 ? r64->c.ack_us_p99 : NAN, 1, T_ACK_P99_US);
+	{
+		double v = NAN;
+
+		for (int i = 0; i < r->nruns; i++) {
+			const struct run *x = &r->runs[i];
+
+			if (x->interval_ms == 10 && x->dirty_pages == 1000 &&
+			    x->mem <= 128 * MiB && x->done)
+				v = x->prog_c / x->prog_a;
+		}
+		add_target(t, nt, "progress_vs_unprotected_1000_10ms",
+			   "progress / unprotected, 1000 pg @ 10 ms", v, 0,
+			   T_PROGRESS_VS_UNPROT);
+	}
 	for (int i = 0; i < r->nruns; i++) {
 		const struct run *x = &r->runs[i];
 
