@@ -255,8 +255,6 @@ int replica_stage_reserve(struct replica *r, uint64_t bytes, char *err,
 			       ? (size_t)(bytes / VM_PAGE_SIZE)
 			       : (size_t)r->npages;
 
-	if (!pages || s->open)
-		return 0; /* nothing to stage; or not between epochs */
 	if (stage_reserve(s, pages, 1, (size_t)r->npages) ||
 	    prefault(s->pages, s->pages_cap * VM_PAGE_SIZE))
 		return fail(err, errlen, -ENOMEM,

@@ -1633,7 +1633,8 @@ struct results {
 	double cap_log, cap_nolog;	 /* flat-out pages per ms */
 	struct run *runs;
 	int nruns;
-	int r64, r1g, r100; /* 1000 @ 25 ms 64M, 1G; 1000 @ 100 ms; or -1 */
+	/* 1000 pg @ 25 ms 64M and 1G, @ 100 ms, @ 10 ms; or -1 */
+	int r64, r1g, r100, r10;
 	struct stream stream[NSTREAM];
 	/* [cluster] key_file: syncs without ([0]: stream[k], or --quick's
 	 * smaller one) and with the key ([1]); runs[r64] again with it. */
@@ -1678,7 +1679,7 @@ static const struct run *run_at(const struct results *r, int i)
 static int eval_targets(const struct results *r, struct target *t, int *nt)
 {
 	const struct run *r64 = run_at(r, r->r64), *r1g = run_at(r, r->r1g);
-	const struct run *r100 = run_at(r, r->r100);
+	const struct run *r100 = run_at(r, r->r100), *r10 = run_at(r, r->r10);
 	char label[80], key[64];
 	int all = 1;
 
@@ -1709,20 +1710,10 @@ static int eval_targets(const struct results *r, struct target *t, int *nt)
 	add_target(t, nt, "ack_us_p99_1000_25ms_64M",
 		   "Ack p99, 1000 pg @ 25 ms, 64M (us)",
 		   r64 ? r64->c.ack_us_p99 : NAN, 1, T_ACK_P99_US);
-	{
-		double v = NAN;
-
-		for (int i = 0; i < r->nruns; i++) {
-			const struct run *x = &r->runs[i];
-
-			if (x->interval_ms == 10 && x->dirty_pages == 1000 &&
-			    x->mem <= 128 * MiB && x->done)
-				v = x->prog_c / x->prog_a;
-		}
-		add_target(t, nt, "progress_vs_unprotected_1000_10ms",
-			   "progress / unprotected, 1000 pg @ 10 ms", v, 0,
-			   T_PROGRESS_VS_UNPROT);
-	}
+	add_target(t, nt, "progress_vs_unprotected_1000_10ms",
+		   "progress / unprotected, 1000 pg @ 10 ms",
+		   r10 ? r10->prog_c / r10->prog_a : NAN, 0,
+		   T_PROGRESS_VS_UNPROT);
 	for (int i = 0; i < r->nruns; i++) {
 		const struct run *x = &r->runs[i];
 
@@ -2455,7 +2446,7 @@ int main(int argc, char **argv)
 		       r.cap_log, r.cap_nolog);
 	}
 
-	r.r64 = r.r1g = r.r100 = -1;
+	r.r64 = r.r1g = r.r100 = r.r10 = -1;
 	r.auth_epoch.run = -1;
 	for (int k = 0; k < NTTP; k++)
 		r.ttp[k].mem = ttp_mem[k];
@@ -2486,6 +2477,8 @@ int main(int argc, char **argv)
 					r.r64 = r.nruns;
 				if (dirty[d] == 1000 && interval[i] == 100)
 					r.r100 = r.nruns;
+				if (dirty[d] == 1000 && interval[i] == 10)
+					r.r10 = r.nruns;
 				plan(&r.runs[r.nruns++], dirty[d], interval[i],
 				     64 * MiB, run_ms,
 				     tgt ? TARGET_RUN_MS : run_ms, r.cap_log,
